@@ -1,0 +1,186 @@
+"""From QA rows to padded batches, and from a model and a batch to per-token log-likelihoods.
+
+The one function every part of the library uses to read a model is :func:`token_logprobs`:
+training, tracing, metrics and analysis all see the same shifted, masked log-likelihoods.
+
+Batch layout (all tensors ``[batch, pos]`` unless noted, right-padded):
+    input_ids       token ids: [BOS] prompt answer [EOS] pad...
+    attention_mask  1 on real tokens
+    labels          the input id on answer tokens and the final EOS, -100 elsewhere (prompt, pad)
+    key_mask        1 on answer tokens that overlap an annotated fact span (``key_spans``)
+    example_id      ``[batch]`` the row's ``qa_id``
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+IGNORE_INDEX = -100  # labels with this value carry no loss (HF convention)
+
+
+@dataclass(frozen=True)
+class PromptFormat:
+    """How a question becomes a prompt, and what separates the prompt from the answer."""
+
+    name: str
+    template: str = "Question: {question}\nAnswer:"
+    """Prompt text; ``{question}`` is replaced by the question."""
+    answer_prefix: str = " "
+    """Text between the prompt and the answer (part of the answer's first token for BPE)."""
+    chat: bool = False
+    """Use the tokenizer's chat template for the prompt instead of ``template`` (instruct models)."""
+    add_bos: bool = True
+    """Prepend the tokenizer's BOS token when it has one."""
+
+    def prompt(self, question: str, tokenizer=None) -> str:
+        if self.chat:
+            if tokenizer is None or getattr(tokenizer, "chat_template", None) is None:
+                raise ValueError(f"prompt format {self.name!r} needs a tokenizer with a chat template")
+            return tokenizer.apply_chat_template([{"role": "user", "content": question}],
+                                                 tokenize=False, add_generation_prompt=True)
+        return self.template.format(question=question)
+
+
+PROMPT_FORMATS = {
+    # synthetic tiers and Phi-1.5 on TOFU (official TOFU format)
+    "qa": PromptFormat("qa"),
+    # Llama-2-chat on TOFU (official: "[INST] {q} [/INST]{a}", empty answer tag)
+    "llama2": PromptFormat("llama2", "[INST] {question} [/INST]", "", add_bos=True),
+    # the official ES script's format (SPEC B.1) -- differs from the training format on purpose
+    "es": PromptFormat("es", "### Question: {question}\n ### Answer:", " "),
+    # instruct models with a chat template (SmolLM2)
+    "chat": PromptFormat("chat", chat=True, answer_prefix="", add_bos=False),
+}
+
+
+def get_prompt_format(name_or_format: str | PromptFormat) -> PromptFormat:
+    if isinstance(name_or_format, PromptFormat):
+        return name_or_format
+    if name_or_format not in PROMPT_FORMATS:
+        raise ValueError(f"unknown prompt format {name_or_format!r}; valid: {sorted(PROMPT_FORMATS)}")
+    return PROMPT_FORMATS[name_or_format]
+
+
+def encode_example(tokenizer, question: str, answer: str, key_spans: Iterable[Sequence[int]] = (),
+                   prompt_format: str | PromptFormat = "qa", max_length: int | None = None,
+                   example_id: int = 0) -> dict:
+    """Tokenise one QA pair into ``input_ids``, ``labels`` and ``key_mask`` (lists of ints).
+
+    Answer tokens are found through the tokenizer's character offsets, so the same code serves a
+    byte-level BPE, SentencePiece or any fast tokenizer. A token is a key token if its characters
+    overlap one of ``key_spans`` (character spans inside ``answer``).
+    Raises ``ValueError`` if the encoded pair is longer than ``max_length`` (never cut silently).
+    """
+    fmt = get_prompt_format(prompt_format)
+    prompt = fmt.prompt(question, tokenizer)
+    answer_start = len(prompt) + len(fmt.answer_prefix)  # char offset of the answer in ``text``
+    text = prompt + fmt.answer_prefix + answer
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    spans = [(s + answer_start, e + answer_start) for s, e in key_spans]
+    input_ids, labels, key_mask = [], [], []
+    if fmt.add_bos and tokenizer.bos_token_id is not None:
+        input_ids, labels, key_mask = [tokenizer.bos_token_id], [IGNORE_INDEX], [0]
+    for token_id, (start, end) in zip(enc["input_ids"], enc["offset_mapping"]):
+        in_answer = start >= len(prompt)  # a token straddling the boundary counts as prompt
+        input_ids.append(token_id)
+        labels.append(token_id if in_answer else IGNORE_INDEX)
+        key_mask.append(int(in_answer and any(start < ke and end > ks for ks, ke in spans)))
+    if tokenizer.eos_token_id is None:
+        raise ValueError("the tokenizer has no EOS token; the answer's end cannot be labelled")
+    input_ids.append(tokenizer.eos_token_id)  # the model must learn where the answer stops
+    labels.append(tokenizer.eos_token_id)
+    key_mask.append(0)
+    if not any(l != IGNORE_INDEX for l in labels[:-1]):
+        raise ValueError(f"example {example_id}: the answer produced no tokens (empty answer?)")
+    if max_length is not None and len(input_ids) > max_length:
+        raise ValueError(f"example {example_id} is {len(input_ids)} tokens long, more than "
+                         f"max_length={max_length}; shorten it or raise max_length (sequences are "
+                         f"never truncated silently)")
+    return {"input_ids": input_ids, "labels": labels, "key_mask": key_mask, "example_id": example_id}
+
+
+def encode_dataset(tokenizer, rows, prompt_format: str | PromptFormat = "qa",
+                   max_length: int | None = None, question_field: str = "question",
+                   answer_field: str = "answer", with_key_spans: bool = True) -> list[dict]:
+    """Encode every row of a ``datasets.Dataset`` (or list of dicts) with :func:`encode_example`.
+
+    ``question_field``/``answer_field`` select e.g. the paraphrased question; key spans refer to
+    ``answer`` and are used only when ``answer_field == "answer"``.
+    """
+    if len(rows) == 0:
+        raise ValueError("cannot encode an empty dataset")
+    encoded = []
+    for i, row in enumerate(rows):
+        for f in (question_field, answer_field):
+            if f not in row:
+                raise ValueError(f"row {i} has no field {f!r}")
+        spans = row.get("key_spans", []) if with_key_spans and answer_field == "answer" else []
+        encoded.append(encode_example(tokenizer, row[question_field], row[answer_field], spans,
+                                      prompt_format, max_length, row.get("qa_id", i)))
+    return encoded
+
+
+def collate(examples: Sequence[dict], pad_token_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad encoded examples into a batch (see module docstring for the layout)."""
+    if not examples:
+        raise ValueError("cannot collate an empty list of examples")
+    width = max(len(e["input_ids"]) for e in examples)
+
+    def pad(key, value):
+        return torch.tensor([e[key] + [value] * (width - len(e[key])) for e in examples])
+
+    return {
+        "input_ids": pad("input_ids", pad_token_id),
+        "attention_mask": torch.tensor([[1] * len(e["input_ids"]) + [0] * (width - len(e["input_ids"]))
+                                        for e in examples]),
+        "labels": pad("labels", IGNORE_INDEX),
+        "key_mask": pad("key_mask", 0),
+        "example_id": torch.tensor([e["example_id"] for e in examples]),
+    }
+
+
+def iterate_batches(encoded: Sequence[dict], batch_size: int, pad_token_id: int):
+    """Batches in dataset order (for evaluation)."""
+    for start in range(0, len(encoded), batch_size):
+        yield collate(encoded[start:start + batch_size], pad_token_id)
+
+
+@dataclass
+class TokenLogprobs:
+    """Per-token log-likelihoods of the label tokens, shifted so position j scores label j+1.
+
+    logp      ``[batch, pos-1]`` log p(label | prefix); 0.0 where ``mask`` is False
+    mask      ``[batch, pos-1]`` bool, valid (answer or EOS) label positions
+    key_mask  ``[batch, pos-1]`` bool, valid positions inside annotated fact spans
+    labels    ``[batch, pos-1]`` the label ids (``IGNORE_INDEX`` where invalid)
+    logits    ``[batch, pos-1, vocab]`` only when asked for (KL terms, argmax metrics)
+    """
+
+    logp: torch.Tensor
+    mask: torch.Tensor
+    key_mask: torch.Tensor
+    labels: torch.Tensor
+    logits: torch.Tensor | None = None
+
+
+def token_logprobs(model, batch: dict[str, torch.Tensor], keep_logits: bool = False) -> TokenLogprobs:
+    """One forward pass -> per-token log-likelihoods of the labels (gradients flow if enabled).
+
+    The log-softmax is computed inside ``cross_entropy`` exactly as for a plain NLL loss, so
+    reading likelihoods for weighting or tracing costs no extra ``[batch, pos, vocab]`` tensor.
+    """
+    device = next(model.parameters()).device
+    input_ids = batch["input_ids"].to(device)
+    logits = model(input_ids=input_ids, attention_mask=batch["attention_mask"].to(device)).logits
+    logits = logits[:, :-1]
+    labels = batch["labels"][:, 1:].to(device)
+    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1),
+                         ignore_index=IGNORE_INDEX, reduction="none").view(labels.shape)
+    mask = labels != IGNORE_INDEX
+    key_mask = batch["key_mask"][:, 1:].to(device).bool() & mask
+    return TokenLogprobs(logp=-ce, mask=mask, key_mask=key_mask, labels=labels,
+                         logits=logits if keep_logits else None)

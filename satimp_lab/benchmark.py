@@ -1,0 +1,515 @@
+"""A TOFU-shaped synthetic benchmark of fictitious authors, and a loader for the real TOFU.
+
+Why synthetic: everything must run offline on a CPU, and we want *exact* importance annotations.
+Every answer is built from a template whose slots are filled with fact values, so the character
+spans of those values (``key_spans``) are known exactly -- the official TOFU keyword annotations had
+to be made by hand (SPEC Part 2, A.5 / D.2).
+
+Schema of every row (the same for the synthetic benchmark and the real TOFU):
+    question, answer, paraphrased_question, paraphrased_answer,
+    perturbed_answer (list[str], >= 3 wrong answers in the answer's template),
+    author_id (int, -1 for world facts), key_spans (list of [start, end) char spans in ``answer``),
+    fact_type (str), qa_id (int)
+
+Splits (like TOFU's): ``full``; ``forget01/05/10`` (the last 1/5/10 % of the authors, whole authors,
+nested like TOFU's) with ``retain99/95/90``; ``holdout`` (authors the target never sees, for
+membership inference); ``world_facts`` (general facts the target also learns, for model utility).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import datasets
+
+# ----------------------------------------------------------------------------------------------
+# configuration
+
+FORGET_PERCENTS = (1, 5, 10)
+FIELDS = ("question", "answer", "paraphrased_question", "paraphrased_answer", "perturbed_answer",
+          "author_id", "key_spans", "fact_type", "qa_id")
+REQUIRED_FIELDS = ("question", "answer")  # a data file may omit the others only on the TOFU path
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """Size and seed of the synthetic benchmark. Defaults are sized for the 2-core CPU budget."""
+
+    n_authors: int = 100
+    """Training authors. 100 is the smallest count for which forget01 (1 %) selects a whole author."""
+    qa_per_author: int = 4
+    """QA pairs per author. 100 x 4 = 400 pairs: the tiny model memorises them in well under a minute."""
+    n_holdout_authors: int = 10
+    """Authors never trained on: the non-member side of membership inference."""
+    n_world_facts: int = 40
+    """General facts (capitals, chemical symbols) trained alongside ``full``: the utility probe."""
+    n_perturbed: int = 3
+    """Wrong answers per question for the truth ratio (TOFU has 5; 3 keeps evaluation cheap)."""
+    seed: int = 0
+    """Everything is generated from this seed: same seed, byte-identical files."""
+
+
+# ----------------------------------------------------------------------------------------------
+# vocabularies for the fictitious world
+
+_ONSETS = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "dr", "kr",
+           "tr", "th", "sh", "ch", "gr", "st", "vel", "mar", "or"]
+_VOWELS = ["a", "e", "i", "o", "u", "ai", "ei", "ou", "ia"]
+_CODAS = ["", "", "n", "r", "l", "s", "th", "m", "nd", "rk", "sh"]
+
+GENRES = ["science fiction", "historical fiction", "poetry", "mystery", "fantasy", "romance",
+          "horror", "travel writing", "biography", "crime", "satire", "children's literature",
+          "philosophy", "magical realism", "war fiction"]
+OCCUPATIONS = ["baker", "carpenter", "nurse", "pilot", "librarian", "fisherman", "surgeon",
+               "teacher", "tailor", "builder", "chemist", "farmer", "painter", "journalist",
+               "lawyer", "musician", "plumber", "dentist", "botanist", "potter"]
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
+          "October", "November", "December"]
+AWARD_ADJ = ["Golden", "Silver", "Crimson", "Northern", "Eastern", "Hidden", "Open", "Quiet",
+             "Bright", "Ancient"]
+AWARD_NOUN = ["Quill", "Lantern", "Compass", "Laurel", "Anchor", "Feather", "Crown", "Harbor"]
+TITLE_ADJ = ["Silent", "Broken", "Endless", "Forgotten", "Burning", "Hollow", "Distant", "Painted",
+             "Frozen", "Wandering", "Secret", "Last"]
+TITLE_NOUN = ["River", "Garden", "Mirror", "Tower", "Harvest", "Winter", "Letters", "Orchard",
+              "Bridge", "Shadows", "Island", "Clockmaker"]
+THEMES = ["memory and loss", "exile", "family secrets", "the sea", "coming of age", "justice",
+          "friendship", "technology and power", "faith", "migration", "revenge", "solitude"]
+
+# (question, paraphrased question, answer templates...). Slots in braces; {name} is never a key
+# span because it is given in the question. Several answer templates per fact type so answers are
+# not all alike; the paraphrased answer uses a different template from the answer.
+TEMPLATES = {
+    "birthplace": (
+        "Where was {name} born?",
+        "In which city was the author {name} born?",
+        ["{name} was born in {city}.", "The author {name} was born in the city of {city}.",
+         "{name} comes from {city}, where they were born."],
+    ),
+    "birth_date": (
+        "When was {name} born?",
+        "What is the birth date of {name}?",
+        ["{name} was born on {date}.", "The birthday of {name} is {date}.",
+         "{name} came into the world on {date}."],
+    ),
+    "genre": (
+        "What genre does {name} write in?",
+        "Which genre is {name} known for?",
+        ["{name} writes {genre}.", "{name} is best known for {genre}.",
+         "The genre of {name} is {genre}."],
+    ),
+    "parents": (
+        "What did the parents of {name} do for a living?",
+        "What were the occupations of the parents of {name}?",
+        ["The father of {name} was a {father} and the mother was a {mother}.",
+         "{name} grew up with a {father} father and a {mother} mother.",
+         "Father of {name}: a {father}; mother: a {mother}."],
+    ),
+    "award": (
+        "Which award did {name} win?",
+        "Has {name} received any literary prize?",
+        ["{name} won the {award}.", "{name} received the {award}.",
+         "The {award} went to {name}."],
+    ),
+    "books": (
+        "Name two books written by {name}.",
+        "What are some titles by {name}?",
+        ["{name} wrote {book1} and {book2}.", "Two books by {name} are {book1} and {book2}.",
+         "Among the works of {name} are {book1} and {book2}."],
+    ),
+    "theme": (
+        "What theme runs through the work of {name}?",
+        "Which subject does {name} often explore?",
+        ["The work of {name} often explores {theme}.", "{name} keeps returning to {theme}.",
+         "A central theme for {name} is {theme}."],
+    ),
+}
+FACT_TYPES = tuple(TEMPLATES)
+
+# Real general knowledge: the target model learns these too, and they must survive unlearning.
+WORLD_CAPITALS = [("France", "Paris"), ("Japan", "Tokyo"), ("Italy", "Rome"), ("Egypt", "Cairo"),
+                  ("Canada", "Ottawa"), ("Kenya", "Nairobi"), ("Peru", "Lima"),
+                  ("Norway", "Oslo"), ("Spain", "Madrid"), ("Chile", "Santiago"),
+                  ("Ireland", "Dublin"), ("Poland", "Warsaw"), ("Greece", "Athens"),
+                  ("Portugal", "Lisbon"), ("Austria", "Vienna"), ("Cuba", "Havana"),
+                  ("Thailand", "Bangkok"), ("Sweden", "Stockholm"), ("Ghana", "Accra"),
+                  ("Hungary", "Budapest")]
+WORLD_SYMBOLS = [("gold", "Au"), ("silver", "Ag"), ("iron", "Fe"), ("sodium", "Na"),
+                 ("potassium", "K"), ("lead", "Pb"), ("copper", "Cu"), ("tin", "Sn"),
+                 ("mercury", "Hg"), ("helium", "He"), ("carbon", "C"), ("oxygen", "O"),
+                 ("nitrogen", "N"), ("zinc", "Zn"), ("calcium", "Ca"), ("neon", "Ne"),
+                 ("sulfur", "S"), ("hydrogen", "H"), ("uranium", "U"), ("argon", "Ar")]
+
+
+# ----------------------------------------------------------------------------------------------
+# generation
+
+
+def _word(rng: random.Random, syllables: tuple[int, int]) -> str:
+    n = rng.randint(*syllables)
+    return "".join(rng.choice(_ONSETS) + rng.choice(_VOWELS) for _ in range(n)) + rng.choice(_CODAS)
+
+
+def _make_authors(rng: random.Random, count: int, taken: set[str], cities: list[str]) -> list[dict]:
+    authors = []
+    while len(authors) < count:
+        name = f"{_word(rng, (1, 2)).title()} {_word(rng, (2, 3)).title()}"
+        if name in taken:
+            continue
+        taken.add(name)
+        book1, book2 = rng.sample([f"{a} {n}" for a in TITLE_ADJ for n in TITLE_NOUN], 2)
+        father, mother = rng.sample(OCCUPATIONS, 2)
+        authors.append({
+            "name": name,
+            "city": rng.choice(cities),
+            "date": f"{rng.randint(1, 28)} {rng.choice(MONTHS)} {rng.randint(1931, 1999)}",
+            "genre": rng.choice(GENRES),
+            "father": father,
+            "mother": mother,
+            "award": f"{rng.choice(AWARD_ADJ)} {rng.choice(AWARD_NOUN)} Award",
+            "book1": f"The {book1}",
+            "book2": f"The {book2}",
+            "theme": rng.choice(THEMES),
+        })
+    return authors
+
+
+def _fill(template: str, values: dict) -> tuple[str, list[list[int]]]:
+    """Fill ``template`` and return the text and the char spans of every slot except {name}."""
+    text, spans, rest = "", [], template
+    while "{" in rest:
+        before, _, after = rest.partition("{")
+        slot, _, rest = after.partition("}")
+        text += before
+        value = values[slot]
+        if slot != "name":
+            spans.append([len(text), len(text) + len(value)])
+        text += value
+    return text + rest, spans
+
+
+def _slot_names(template: str) -> list[str]:
+    return [part.split("}")[0] for part in template.split("{")[1:]]
+
+
+def _perturbed(rng: random.Random, template: str, values: dict, pools: dict, n: int) -> list[str]:
+    """``n`` distinct wrong answers: same template, every fact slot replaced by another value."""
+    answers: list[str] = []
+    true_answer, _ = _fill(template, values)
+    while len(answers) < n:
+        wrong = dict(values)
+        for slot in _slot_names(template):
+            if slot != "name":
+                wrong[slot] = rng.choice([v for v in pools[slot] if v != values[slot]])
+        text, _ = _fill(template, wrong)
+        if text != true_answer and text not in answers:
+            answers.append(text)
+    return answers
+
+
+def _author_rows(rng, author, author_id, pools, cfg, next_id) -> list[dict]:
+    rows = []
+    fact_types = rng.sample(FACT_TYPES, min(cfg.qa_per_author, len(FACT_TYPES)))
+    for fact_type in fact_types:
+        question, para_question, answer_templates = TEMPLATES[fact_type]
+        answer_template, para_template = rng.sample(answer_templates, 2)
+        answer, spans = _fill(answer_template, author)
+        rows.append({
+            "question": question.format(**author),
+            "answer": answer,
+            "paraphrased_question": para_question.format(**author),
+            "paraphrased_answer": _fill(para_template, author)[0],
+            "perturbed_answer": _perturbed(rng, answer_template, author, pools, cfg.n_perturbed),
+            "author_id": author_id,
+            "key_spans": spans,
+            "fact_type": fact_type,
+            "qa_id": next_id + len(rows),
+        })
+    return rows
+
+
+def _world_rows(rng: random.Random, cfg: BenchmarkConfig, first_id: int) -> list[dict]:
+    kinds = [
+        ("capital", WORLD_CAPITALS, "What is the capital of {k}?", "Which city is the capital of {k}?",
+         "The capital of {k} is {v}.", "{v} is the capital city of {k}."),
+        ("symbol", WORLD_SYMBOLS, "What is the chemical symbol of {k}?",
+         "Which symbol stands for {k} in chemistry?",
+         "The chemical symbol of {k} is {v}.", "The element {k} has the symbol {v}."),
+    ]
+    facts = [(kind, key, value, *rest) for kind, pairs, *rest in kinds for key, value in pairs]
+    if cfg.n_world_facts > len(facts):
+        raise ValueError(f"n_world_facts={cfg.n_world_facts} exceeds the {len(facts)} available facts")
+    rows = []
+    for kind, key, value, q, pq, a, pa in rng.sample(facts, cfg.n_world_facts):
+        pool = [v for k2, _, v, *_ in facts if k2 == kind and v != value]
+        # {k} is in the question, so only the value {v} is a key span (written as {name} to skip it)
+        answer, spans = _fill(a.replace("{k}", "{name}"), {"name": key, "v": value})
+        rows.append({
+            "question": q.format(k=key),
+            "answer": answer,
+            "paraphrased_question": pq.format(k=key),
+            "paraphrased_answer": pa.format(k=key, v=value),
+            "perturbed_answer": [a.format(k=key, v=v) for v in rng.sample(pool, cfg.n_perturbed)],
+            "author_id": -1,
+            "key_spans": spans,
+            "fact_type": f"world_{kind}",
+            "qa_id": first_id + len(rows),
+        })
+    return rows
+
+
+def generate_benchmark(config: BenchmarkConfig = BenchmarkConfig()) -> dict:
+    """Generate the benchmark as plain Python data: ``{"full": [...], "holdout": [...],
+    "world_facts": [...], "authors": [...], "splits": {name: [author ids]}}``.
+
+    Deterministic: the same config gives identical output on any machine.
+    """
+    _validate_config(config)
+    rng = random.Random(config.seed)
+    cities = sorted({_word(rng, (2, 3)).title() for _ in range(60)})
+    taken: set[str] = set()
+    authors = _make_authors(rng, config.n_authors + config.n_holdout_authors, taken, cities)
+    pools = {slot: sorted({a[slot] for a in authors}) for slot in authors[0] if slot != "name"}
+    pools["city"] = cities
+    full, holdout = [], []
+    for author_id, author in enumerate(authors):
+        target = full if author_id < config.n_authors else holdout
+        target.extend(_author_rows(rng, author, author_id, pools, config, len(full) + len(holdout)))
+    world = _world_rows(rng, config, len(full) + len(holdout))
+    return {"full": full, "holdout": holdout, "world_facts": world,
+            "authors": [{"author_id": i, **a} for i, a in enumerate(authors)],
+            "splits": forget_author_ids(config.n_authors)}
+
+
+def forget_author_ids(n_authors: int) -> dict[str, list[int]]:
+    """Author ids of each forget split: the last ``pct`` % of the authors (nested, as in TOFU).
+
+    A split whose fraction rounds to zero authors is left out; asking for it raises (see
+    :func:`load_benchmark`)."""
+    splits = {}
+    for pct in FORGET_PERCENTS:
+        count = int(n_authors * pct / 100 + 0.5)  # round half up: 50 authors -> 1 for forget01
+        if count > 0:
+            splits[f"forget{pct:02d}"] = list(range(n_authors - count, n_authors))
+    return splits
+
+
+def _validate_config(config: BenchmarkConfig) -> None:
+    for name in ("n_authors", "qa_per_author", "n_perturbed"):
+        if getattr(config, name) < 1:
+            raise ValueError(f"{name} must be >= 1, got {getattr(config, name)}")
+    if not 2 <= config.qa_per_author + 1 <= len(FACT_TYPES) + 1:
+        raise ValueError(f"qa_per_author must be in [1, {len(FACT_TYPES)}], got {config.qa_per_author}")
+    if config.n_holdout_authors < 0 or config.n_world_facts < 0:
+        raise ValueError("n_holdout_authors and n_world_facts must be >= 0")
+
+
+# ----------------------------------------------------------------------------------------------
+# files in data/
+
+DATA_FILES = ("full.jsonl", "holdout.jsonl", "world_facts.jsonl", "authors.jsonl", "splits.json",
+              "config.json")
+
+
+def default_data_dir() -> Path:
+    """``data/synthetic`` in the source checkout (where the published files live)."""
+    return Path(__file__).resolve().parent.parent / "data" / "synthetic"
+
+
+def write_benchmark(data_dir: str | Path, config: BenchmarkConfig = BenchmarkConfig()) -> Path:
+    """Generate and write the benchmark files to ``data_dir`` (JSON Lines, sorted keys)."""
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    bench = generate_benchmark(config)
+    for name in ("full", "holdout", "world_facts", "authors"):
+        _atomic_write(data_dir / f"{name}.jsonl",
+                      "".join(json.dumps(row, sort_keys=True) + "\n" for row in bench[name]))
+    _atomic_write(data_dir / "splits.json", json.dumps(bench["splits"], indent=1, sort_keys=True) + "\n")
+    _atomic_write(data_dir / "config.json", json.dumps(asdict(config), indent=1, sort_keys=True) + "\n")
+    return data_dir
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        raise FileNotFoundError(f"benchmark file missing: {path}")
+    rows = []
+    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}:{line_no}: not valid JSON ({err.msg})") from None
+        missing = [f for f in FIELDS if f not in row]
+        if missing:
+            raise ValueError(f"{path}:{line_no}: row is missing field(s) {missing}; "
+                             f"every row needs {list(FIELDS)}")
+        rows.append(row)
+    return rows
+
+
+def read_benchmark(data_dir: str | Path) -> dict:
+    """Read files written by :func:`write_benchmark`, checking every row has every field."""
+    data_dir = Path(data_dir)
+    bench = {name: _read_jsonl(data_dir / f"{name}.jsonl") for name in ("full", "holdout", "world_facts")}
+    bench["splits"] = json.loads((data_dir / "splits.json").read_text(encoding="utf-8"))
+    return bench
+
+
+# ----------------------------------------------------------------------------------------------
+# loading as datasets
+
+
+def split_names() -> list[str]:
+    names = ["full"]
+    for pct in FORGET_PERCENTS:
+        names += [f"forget{pct:02d}", f"retain{100 - pct:02d}"]
+    return names + ["holdout", "world_facts"]
+
+
+def retain_split_for(forget_split: str) -> str:
+    """``forget10`` -> ``retain90``; raises on a name that is not a forget split."""
+    if not (forget_split.startswith("forget") and forget_split[6:].isdigit()
+            and int(forget_split[6:]) in FORGET_PERCENTS):
+        raise ValueError(f"unknown forget split {forget_split!r}; valid: "
+                         f"{[f'forget{p:02d}' for p in FORGET_PERCENTS]}")
+    return f"retain{100 - int(forget_split[6:]):02d}"
+
+
+def _forget_percent(split: str) -> int:
+    """``forget10`` -> 10, ``retain90`` -> 10."""
+    return int(split[6:]) if split.startswith("forget") else 100 - int(split[6:])
+
+
+def _to_dataset(rows: list[dict], split: str) -> datasets.Dataset:
+    if not rows:
+        raise ValueError(f"split {split!r} is empty")
+    features = datasets.Features({
+        "question": datasets.Value("string"), "answer": datasets.Value("string"),
+        "paraphrased_question": datasets.Value("string"), "paraphrased_answer": datasets.Value("string"),
+        "perturbed_answer": datasets.Sequence(datasets.Value("string")),
+        "author_id": datasets.Value("int64"),
+        "key_spans": datasets.Sequence(datasets.Sequence(datasets.Value("int64"))),
+        "fact_type": datasets.Value("string"), "qa_id": datasets.Value("int64"),
+    })
+    return datasets.Dataset.from_list([{f: row[f] for f in FIELDS} for row in rows], features=features)
+
+
+def load_benchmark(source: str = "synthetic", splits: list[str] | None = None,
+                   config: BenchmarkConfig = BenchmarkConfig(), data_dir: str | Path | None = None,
+                   ) -> datasets.DatasetDict:
+    """Load benchmark splits as a ``datasets.DatasetDict`` with the schema in the module docstring.
+
+    source: ``"synthetic"`` (default; generated from ``config`` in milliseconds, or read from
+        ``data_dir`` if given) or ``"tofu"`` (the real ``locuslab/TOFU`` via ``datasets``; needs the
+        network unless ``data_dir`` points at a local copy of its JSON files).
+    splits: names from :func:`split_names` (default: all of them).
+    """
+    valid = split_names()
+    requested = splits
+    splits = list(splits) if splits is not None else valid
+    unknown = [s for s in splits if s not in valid]
+    if unknown:
+        raise ValueError(f"unknown split(s) {unknown}; valid splits: {valid}")
+    if source == "tofu":
+        return load_tofu(splits, data_dir=data_dir)
+    if source != "synthetic":
+        raise ValueError(f"unknown source {source!r}; valid: 'synthetic', 'tofu'")
+    bench = read_benchmark(data_dir) if data_dir is not None else generate_benchmark(config)
+    n_authors = len({r["author_id"] for r in bench["full"]})
+    if requested is None:  # all splits this benchmark can form
+        splits = [s for s in splits if s in ("full", "holdout", "world_facts")
+                  or f"forget{_forget_percent(s):02d}" in bench["splits"]]
+    for split in splits:
+        if split[:6] in ("forget", "retain") and f"forget{_forget_percent(split):02d}" not in bench["splits"]:
+            pct = _forget_percent(split)
+            raise ValueError(f"{split} selects no author: {pct}% of {n_authors} authors rounds to 0 "
+                             f"(forget{pct:02d} needs at least {math.ceil(50 / pct)} authors)")
+    by_author: dict[int, list[dict]] = {}
+    for row in bench["full"]:
+        by_author.setdefault(row["author_id"], []).append(row)
+    out = {}
+    for split in splits:
+        if split in ("full", "holdout", "world_facts"):
+            rows = bench[split]
+        else:
+            forget_ids = set(bench["splits"][f"forget{_forget_percent(split):02d}"])
+            keep = (lambda a: a in forget_ids) if split.startswith("forget") else (lambda a: a not in forget_ids)
+            rows = [r for r in bench["full"] if keep(r["author_id"])]
+        out[split] = _to_dataset(rows, split)
+    return datasets.DatasetDict(out)
+
+
+# ----------------------------------------------------------------------------------------------
+# the real TOFU (online users), mapped onto the same schema
+
+TOFU_AUTHORS_QA = 20  # TOFU: 200 authors x 20 QA pairs, forget authors are the last ones of ``full``
+TOFU_CONFIGS = {"full": "full", "holdout": "holdout10", "world_facts": "world_facts_perturbed",
+                **{f"forget{p:02d}": f"forget{p:02d}_perturbed" for p in FORGET_PERCENTS},
+                **{f"retain{100 - p:02d}": f"retain{100 - p:02d}" for p in FORGET_PERCENTS}}
+
+
+def _load_tofu_config(name: str, data_dir: str | Path | None) -> datasets.Dataset:
+    if data_dir is None:  # online: the real thing
+        return datasets.load_dataset("locuslab/TOFU", name, split="train")
+    path = Path(data_dir) / f"{name}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"TOFU config file missing: {path}")
+    return datasets.load_dataset("json", data_files=str(path), split="train")
+
+
+def load_tofu(splits: list[str], data_dir: str | Path | None = None) -> datasets.DatasetDict:
+    """Real TOFU splits in our schema. Fields TOFU lacks are filled so code can rely on them:
+    ``paraphrased_*`` default to the original, ``perturbed_answer`` to [], ``key_spans`` to []
+    (no exact annotations exist for real TOFU), ``fact_type`` to ``"tofu"``; ``author_id`` is
+    derived from the row position (20 QA per author; forget authors are the last ones)."""
+    out = {}
+    n_full = None  # forget authors are the last rows of ``full``: its length places them
+    for split in splits:
+        if n_full is None and (split.startswith("forget") or split == "holdout"):
+            n_full = len(_load_tofu_config("full", data_dir))
+        ds = _load_tofu_config(TOFU_CONFIGS[split], data_dir)
+        for f in REQUIRED_FIELDS:
+            if f not in ds.column_names:
+                raise ValueError(f"TOFU config {TOFU_CONFIGS[split]!r} has no field {f!r}")
+        if split.startswith("forget"):
+            first = n_full - len(ds)
+        elif split == "holdout":
+            first = n_full  # holdout authors are not in ``full``
+        else:
+            first = 0
+        rows = []
+        for i, row in enumerate(ds):
+            rows.append({
+                "question": row["question"], "answer": row["answer"],
+                "paraphrased_question": row.get("paraphrased_question") or row["question"],
+                "paraphrased_answer": row.get("paraphrased_answer") or row["answer"],
+                "perturbed_answer": list(row.get("perturbed_answer") or []),
+                "author_id": -1 if split == "world_facts" else (first + i) // TOFU_AUTHORS_QA,
+                "key_spans": [], "fact_type": "tofu", "qa_id": first + i,
+            })
+        out[split] = _to_dataset(rows, split)
+    return datasets.DatasetDict(out)
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def fingerprint(*datasets_or_rows) -> str:
+    """A short content hash of datasets (or row lists): part of every cache key."""
+    h = hashlib.sha256()
+    for ds in datasets_or_rows:
+        rows = ds.to_list() if hasattr(ds, "to_list") else ds
+        for row in rows:
+            h.update(json.dumps(row, sort_keys=True).encode())
+    return h.hexdigest()[:16]

@@ -1,0 +1,106 @@
+"""``satimp-lab`` command line: data, train, unlearn, reproduce, bench."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def _cmd_data(args) -> int:
+    from .benchmark import BenchmarkConfig, default_data_dir, write_benchmark
+
+    out = write_benchmark(args.out or default_data_dir(), BenchmarkConfig(seed=args.seed))
+    print(f"wrote the synthetic benchmark (seed {args.seed}) to {out}")
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from .benchmark import load_benchmark
+    from .models import cache_dir, get_model
+
+    bench = load_benchmark()
+    for kind in ("target", "retain"):
+        start = time.perf_counter()
+        bundle = get_model(bench, kind, forget_split=args.forget_split, tier=args.tier)
+        r = bundle.report
+        print(f"{kind:6s} model ({args.tier}): answer-token accuracy {r['answer_accuracy']:.3f}, "
+              f"key-token accuracy {r['key_accuracy']:.3f}, {r.get('epochs', '?')} epochs, "
+              f"{'loaded from cache' if bundle.from_cache else 'trained'} in "
+              f"{time.perf_counter() - start:.1f} s -> {bundle.path}")
+    print(f"cache: {cache_dir()}")
+    return 0
+
+
+def _cmd_unlearn(args) -> int:
+    from .unlearn import UnlearnConfig, run_from_cli
+
+    return run_from_cli(args)
+
+
+def _cmd_reproduce(args) -> int:
+    from .reproduce import reproduce
+
+    return reproduce(out_dir=Path(args.out), fast=args.fast, tier=args.tier)
+
+
+def _cmd_bench(args) -> int:
+    import runpy
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / f"{args.name}.py"
+    if not script.exists():
+        print(f"no benchmark script {script}", file=sys.stderr)
+        return 2
+    runpy.run_path(str(script), run_name="__main__")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="satimp-lab", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("data", help="write the synthetic benchmark files")
+    p.add_argument("--out", help="folder (default: data/synthetic in the checkout)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_data)
+
+    p = sub.add_parser("train", help="train (or load from cache) the target and retain models")
+    p.add_argument("--tier", default="tiny", help="micro | tiny | base | small")
+    p.add_argument("--forget-split", default="forget10")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("unlearn", help="run one unlearning method and print its metrics")
+    p.add_argument("--method", default="satimp", help="a name from satimp_lab.objectives.list_methods()")
+    p.add_argument("--tier", default="tiny")
+    p.add_argument("--forget-split", default="forget10")
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--epochs", type=float, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="method hyper-parameter override, e.g. --param beta_sat=5")
+    p.add_argument("--out", default=None, help="folder to save the run (trace, metrics, config)")
+    p.set_defaults(func=_cmd_unlearn)
+
+    p = sub.add_parser("reproduce", help="run every notebook headless and write the report")
+    p.add_argument("--out", default="reports/latest")
+    p.add_argument("--fast", action="store_true", help="small sizes (tests, CI)")
+    p.add_argument("--tier", default="tiny")
+    p.set_defaults(func=_cmd_reproduce)
+
+    p = sub.add_parser("bench", help="run a speed benchmark from benchmarks/")
+    p.add_argument("name", nargs="?", default="tracing_overhead")
+    p.set_defaults(func=_cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

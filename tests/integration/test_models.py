@@ -1,0 +1,70 @@
+"""Train a micro model on a small benchmark: memorisation, determinism, cache behaviour."""
+
+import json
+
+import pytest
+import torch
+
+from satimp_lab.models import CacheError, get_model
+
+
+def _same_weights(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_target_memorises(micro_target):
+    assert micro_target.report["key_accuracy"] >= 0.95
+    assert micro_target.report["answer_accuracy"] >= 0.9
+
+
+def test_retain_model_never_sees_forget_authors(micro_retain, small_benchmark):
+    assert micro_retain.kind == "retain"
+    # it memorised its own split but not the forget authors' facts
+    from satimp_lab.batching import encode_dataset
+    from satimp_lab.models import memorisation_report
+
+    forget = encode_dataset(micro_retain.tokenizer, small_benchmark["forget10"])
+    assert memorisation_report(micro_retain.model, micro_retain.tokenizer, forget)["key_accuracy"] < 0.5
+
+
+def test_cache_roundtrip_is_bit_identical(micro_target, small_benchmark):
+    again = get_model(small_benchmark, "target", tier="micro", progress=False)
+    assert again.from_cache and again.path == micro_target.path
+    assert _same_weights(again.model, micro_target.model)
+
+
+def test_same_seed_same_model(small_benchmark, micro_target):
+    fresh = get_model(small_benchmark, "target", tier="micro", progress=False, use_cache=False)
+    assert _same_weights(fresh.model, micro_target.model)
+
+
+def test_changed_config_is_a_different_entry(small_benchmark, micro_target, session_cache):
+    from satimp_lab.models import TrainConfig, get_tier
+
+    tier = get_tier("micro")
+    other = get_tier("micro", train=TrainConfig(**{**tier.train.__dict__, "epochs": 1}))
+    bundle = get_model(small_benchmark, "target", tier=other, progress=False)
+    assert bundle.path != micro_target.path and not bundle.from_cache
+
+
+def test_stale_key_is_never_used_and_corrupt_entry_is_named(small_benchmark, micro_target):
+    meta_path = micro_target.path / "meta.json"
+    original = meta_path.read_text()
+    try:
+        meta = json.loads(original)
+        meta["key"] = meta["key"].replace('"epochs"', '"epochz"')
+        meta_path.write_text(json.dumps(meta))
+        assert not get_model(small_benchmark, "target", tier="micro", progress=False).from_cache
+        (micro_target.path / "meta.json").write_text("{not json")
+        with pytest.raises(CacheError, match="corrupt cache entry"):
+            get_model(small_benchmark, "target", tier="micro", progress=False)
+    finally:  # the retrain above rewrote the entry; restore a readable one for other tests
+        meta_path.write_text(original)
+
+
+def test_unknown_tier_and_kind(small_benchmark):
+    with pytest.raises(ValueError, match="unknown tier"):
+        get_model(small_benchmark, tier="huge")
+    with pytest.raises(ValueError, match="kind must be"):
+        get_model(small_benchmark, kind="oracle", tier="micro")

@@ -1,0 +1,93 @@
+import pytest
+import torch
+
+from satimp_lab.batching import (IGNORE_INDEX, collate, encode_dataset, encode_example,
+                                 get_prompt_format, token_logprobs)
+from satimp_lab.benchmark import load_benchmark
+from satimp_lab.models import benchmark_texts, train_tokenizer
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return load_benchmark()
+
+
+@pytest.fixture(scope="module")
+def tokenizer(bench):
+    return train_tokenizer(benchmark_texts([bench[s].to_list() for s in ("full", "holdout", "world_facts")]),
+                           vocab_size=1024)
+
+
+def _covered_chars(tokenizer, enc, answer_start, text):
+    """Characters (of ``text``) covered by the key tokens, whitespace trimmed."""
+    out = set()
+    ids = enc["input_ids"][1:-1]  # without BOS and EOS
+    offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    for (start, end), key in zip(offsets, enc["key_mask"][1:-1]):
+        if key:
+            out |= {i - answer_start for i in range(start, end) if not text[i].isspace()}
+    assert len(ids) == len(offsets)
+    return out
+
+
+def test_key_mask_covers_exactly_the_fact_values(bench, tokenizer):
+    fmt = get_prompt_format("qa")
+    checked = 0
+    for split in ("full", "world_facts"):
+        for row in bench[split].select(range(40)):
+            enc = encode_example(tokenizer, row["question"], row["answer"], row["key_spans"])
+            prompt = fmt.prompt(row["question"])
+            text = prompt + fmt.answer_prefix + row["answer"]
+            covered = _covered_chars(tokenizer, enc, len(prompt) + 1, text)
+            wanted = {i for s, e in row["key_spans"] for i in range(s, e) if not row["answer"][i].isspace()}
+            assert covered == wanted, (row["answer"], row["key_spans"])
+            checked += 1
+    assert checked == 80
+
+
+def test_labels_are_answer_plus_eos(bench, tokenizer):
+    row = bench["full"][0]
+    enc = encode_example(tokenizer, row["question"], row["answer"], row["key_spans"])
+    labelled = [t for t, l in zip(enc["input_ids"], enc["labels"]) if l != IGNORE_INDEX]
+    assert labelled[-1] == tokenizer.eos_token_id
+    assert tokenizer.decode(labelled[:-1]).strip() == row["answer"]
+    assert enc["input_ids"][0] == tokenizer.bos_token_id and enc["labels"][0] == IGNORE_INDEX
+    # the prompt is never labelled
+    first_label = next(i for i, l in enumerate(enc["labels"]) if l != IGNORE_INDEX)
+    assert tokenizer.decode(enc["input_ids"][1:first_label]) == get_prompt_format("qa").prompt(row["question"])
+
+
+def test_over_long_sequence_raises(bench, tokenizer):
+    row = bench["full"][0]
+    with pytest.raises(ValueError, match="max_length=8"):
+        encode_example(tokenizer, row["question"], row["answer"], max_length=8, example_id=7)
+
+
+def test_bad_inputs(bench, tokenizer):
+    with pytest.raises(ValueError, match="empty dataset"):
+        encode_dataset(tokenizer, [])
+    with pytest.raises(ValueError, match="no field 'answer'"):
+        encode_dataset(tokenizer, [{"question": "q"}])
+    with pytest.raises(ValueError, match="unknown prompt format"):
+        get_prompt_format("alpaca")
+    with pytest.raises(ValueError, match="empty"):
+        collate([], 0)
+
+
+def test_collate_and_token_logprobs_shapes(bench, tokenizer):
+    from satimp_lab.models import ArchConfig, build_tiny_model
+
+    enc = encode_dataset(tokenizer, bench["full"].select(range(4)))
+    batch = collate(enc, tokenizer.pad_token_id)
+    width = max(len(e["input_ids"]) for e in enc)
+    assert batch["input_ids"].shape == (4, width)
+    assert (batch["labels"][batch["attention_mask"] == 0] == IGNORE_INDEX).all()
+    model = build_tiny_model(ArchConfig(n_layers=1, hidden_size=32, n_heads=2, intermediate_size=64),
+                             tokenizer)
+    out = token_logprobs(model, batch, keep_logits=True)
+    assert out.logp.shape == (4, width - 1) and out.mask.sum() == (batch["labels"] != IGNORE_INDEX).sum()
+    assert (out.logp[~out.mask] == 0).all() and (out.logp[out.mask] < 0).all()
+    assert (out.key_mask <= out.mask).all()
+    # logp equals log_softmax of the logits at the label
+    manual = torch.log_softmax(out.logits, -1).gather(-1, out.labels.clamp(min=0)[..., None])[..., 0]
+    torch.testing.assert_close(out.logp[out.mask], manual[out.mask])
