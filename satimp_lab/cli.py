@@ -21,7 +21,7 @@ def _cmd_train(args) -> int:
     from .benchmark import load_benchmark
     from .models import cache_dir, get_model
 
-    bench = load_benchmark()
+    bench = load_benchmark(data_dir=getattr(args, "data_dir", None))
     for kind in ("target", "retain"):
         start = time.perf_counter()
         bundle = get_model(bench, kind, forget_split=args.forget_split, tier=args.tier)
@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train (or load from cache) the target and retain models")
     p.add_argument("--tier", default="tiny", help="micro | tiny | base | small")
+    p.add_argument("--data-dir", default=None,
+                   help="benchmark files written by `satimp-lab data` (default: the built-in benchmark)")
     p.add_argument("--forget-split", default="forget10")
     p.set_defaults(func=_cmd_train)
 
@@ -83,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="method hyper-parameter override, e.g. --param beta_sat=5")
     p.add_argument("--out", default=None, help="folder to save the run (trace, metrics, config)")
+    p.add_argument("--data-dir", default=None,
+                   help="benchmark files written by `satimp-lab data` (default: the built-in benchmark)")
     p.set_defaults(func=_cmd_unlearn)
 
     p = sub.add_parser("reproduce", help="run every notebook headless and write the report")

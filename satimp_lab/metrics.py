@@ -55,6 +55,7 @@ __all__ = [
     "truth_ratio", "truth_ratio_from_nll", "aggregate_truth_ratio", "forget_quality",
     "model_utility", "loss_score", "zlib_score", "min_k_score", "mia_scores", "mia_auc",
     "membership_inference", "mix_models", "calibrated_extraction_strength", "evaluate",
+    "get_metric", "METRIC_ROLES", "MIA_ATTACKS", "EvalDetails",
 ]
 
 
@@ -205,6 +206,9 @@ def _greedy(model, input_ids, attention_mask, max_new_tokens: int, eos_id: int, 
     HF models use ``generate`` (KV cache, correct positions under left padding); anything else
     that maps ``input_ids`` to ``.logits`` gets a plain loop (used by the unit tests' fakes)."""
     width = input_ids.shape[1]
+    limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    if isinstance(limit, int) and width + max_new_tokens > limit:  # never run past the positions
+        max_new_tokens = max(1, limit - width)
     if hasattr(model, "generate"):
         out = model.generate(input_ids=input_ids, attention_mask=attention_mask, do_sample=False,
                              max_new_tokens=max_new_tokens, pad_token_id=pad_id, eos_token_id=eos_id)
@@ -460,8 +464,8 @@ def truth_ratio(model, tokenizer, rows, kind: str = "forget",
     (``"forget"``: mean min(R, 1/R); ``"retain"``: mean max(0, 1 - R)).
 
     ``extra["geometric_by_index"]`` holds R_geo = exp(l̄(â) - mean_j l̄(ã_j)), the geometric-mean
-    form that TOFU's forget-quality code uses (and its later ``aggregate_stat.py`` also for the
-    truth-ratio aggregate); :func:`forget_quality` uses it. On our synthetic benchmark the
+    form that TOFU's forget-quality code uses (some versions of TOFU's ``aggregate_stat.py``
+    also use it for the truth-ratio aggregate); :func:`forget_quality` uses it. On our synthetic benchmark the
     perturbed answers share the *original* answer's template, while â is a paraphrase.
     """
     rows = _as_rows(rows)
@@ -532,7 +536,7 @@ def model_utility(components) -> MetricResult:
     if not np.all(np.isfinite(values)) or np.any(values < 0):
         raise ValueError(f"model utility components must be finite and >= 0, got {named}")
     return MetricResult("model_utility", float(stats.hmean(values)), {},
-                        {"components": {k: float(v) for k, v in named.items()}})
+                        {"components": {k: float(v) for k, v in named.items()}, "n": values.size})
 
 
 # ----------------------------------------------------------------------------------------------
@@ -629,7 +633,8 @@ def membership_inference(model, tokenizer, member_rows, nonmember_rows, attack: 
 def mix_models(original, unlearned, r: float):
     """θ(r) = r·θ_orig + (1-r)·θ_unl as a new model (a deep copy of ``unlearned``; neither input
     is modified). r = 0 and r = 1 return exact copies of the unlearned / original weights.
-    Non-floating-point tensors (integer buffers) are taken from ``unlearned``."""
+    Non-floating-point tensors (integer buffers cannot be averaged) are taken from the model
+    with the larger share (the original for r >= 0.5)."""
     r = float(r)
     if not 0.0 <= r <= 1.0:
         raise ValueError(f"mixing ratio r must be in [0, 1], got {r}")
@@ -641,9 +646,9 @@ def mix_models(original, unlearned, r: float):
         o = sd_o[name].to(u.device)
         if o.shape != u.shape:
             raise ValueError(f"cannot mix: {name} has shape {tuple(o.shape)} vs {tuple(u.shape)}")
-        if not u.is_floating_point() or r == 0.0:
+        if r == 0.0 or (not u.is_floating_point() and r < 0.5):
             mixed[name] = u.clone()
-        elif r == 1.0:
+        elif r == 1.0 or not u.is_floating_point():
             mixed[name] = o.to(u.dtype).clone()
         else:
             mixed[name] = (r * o.to(u.dtype) + (1 - r) * u).to(u.dtype)
@@ -715,8 +720,8 @@ METRICS: dict[str, Callable] = {
 DEFAULT_METRICS = ("es", "em", "probability")
 """Teacher-forced only (no generation): cheap enough to run every few training steps."""
 
-# which splits (by role) each per-split metric is evaluated on inside ``evaluate``
-_ROLES = {
+# The splits (by role) that ``evaluate`` runs each per-split metric on.
+METRIC_ROLES = {
     "es": ("forget", "retain"), "es_paraphrased": ("forget", "retain"), "em": ("forget", "retain"),
     "probability": ("forget", "retain", "world_facts"), "rouge": ("forget", "retain", "world_facts"),
     "truth_ratio": ("forget", "retain", "world_facts"),
@@ -746,9 +751,11 @@ def evaluate(model, tokenizer, benchmark, forget_split: str = "forget10",
     truth_ratio    forget (min(R,1/R)), retain and world_facts (max(0,1-R)); base answer:
                    paraphrased_answer, except ``answer`` on world_facts (as TOFU)
     forget_quality forget vs ``retain_truth_ratios`` (required: the retain model's
-                   :func:`truth_ratio` on the forget split, a dict or a sequence)
-    model_utility  hmean of :data:`MODEL_UTILITY_COMPONENTS` (computed if not requested,
-                   and then reported too)
+                   :func:`truth_ratio` on the forget split, a dict or a sequence; if
+                   keyed by qa_id and covering the evaluated forget rows, it is cut to
+                   those rows, so ``max_examples`` compares like with like)
+    model_utility  hmean of :data:`MODEL_UTILITY_COMPONENTS` (the components are computed
+                   even if not requested, and then reported too)
     mia_*          AUC, forget (members) vs holdout (non-members)
     calibrated_es  forget ES at the calibrated mixing ratio with ``original_model``
     ============== ===================================================================
@@ -756,13 +763,15 @@ def evaluate(model, tokenizer, benchmark, forget_split: str = "forget10",
     ``max_examples`` keeps the first N rows of every split (deterministic; the official ES
     script likewise takes the first 400 retain rows, TOFU's ``ds_size`` the first 300).
     Teacher-forced passes are shared between metrics (ES, EM, probability and loss-MIA on a
-    split cost one pass). Returns a DataFrame with columns ``metric, split, role, value, n``;
-    ``df.attrs["per_example"]`` is a long DataFrame ``metric, split, qa_id, value`` and
-    ``df.attrs["results"]`` maps (metric, split) to the :class:`MetricResult`.
+    split cost one pass). Returns a DataFrame with columns ``metric, split, role, value, n``
+    (``n``: examples behind the value; components for model utility; members + non-members
+    for MIA). ``df.attrs["details"]`` is an :class:`EvalDetails`: ``.per_example``, a long
+    DataFrame ``metric, split, qa_id, value``, and ``.results``, (metric, split) -> the
+    :class:`MetricResult`.
     """
     from .benchmark import retain_split_for
 
-    metrics = list(dict.fromkeys(metrics))
+    metrics = list(dict.fromkeys([metrics] if isinstance(metrics, str) else metrics))
     if not metrics:
         raise ValueError(f"no metrics requested; valid metrics: {sorted(METRICS)}")
     for name in metrics:
@@ -773,11 +782,13 @@ def evaluate(model, tokenizer, benchmark, forget_split: str = "forget10",
                          f"benchmark[{forget_split!r}], kind='forget')")
     if "calibrated_es" in metrics and original_model is None:
         raise ValueError("calibrated_es needs original_model (the model before unlearning)")
+    if max_examples is not None and max_examples < 1:
+        raise ValueError(f"max_examples must be >= 1 or None, got {max_examples}")
     check_model_tokenizer(model, tokenizer)
     splits = {"forget": forget_split, "retain": retain_split_for(forget_split),
               "world_facts": "world_facts", "holdout": "holdout"}
     needed = set(metrics) | ({"probability", "rouge", "truth_ratio"} if "model_utility" in metrics else set())
-    roles = {role for m in needed for role in _ROLES.get(m, ("forget",))}
+    roles = {role for m in needed for role in METRIC_ROLES.get(m, ("forget",))}
     roles |= {"retain"} if {"model_utility", "calibrated_es"} & needed else set()
     roles |= {"holdout"} if any(m.startswith("mia_") for m in needed) else set()
     missing = [splits[r] for r in sorted(roles) if splits[r] not in benchmark]
@@ -822,8 +833,8 @@ def evaluate(model, tokenizer, benchmark, forget_split: str = "forget10",
             return _truth_ratio_result(scored(role, "question", base), perturbed(role), kind, base)
         raise AssertionError(metric)
 
-    for metric in [m for m in METRICS if m in needed and m in _ROLES]:
-        for role in _ROLES[metric]:
+    for metric in [m for m in METRICS if m in needed and m in METRIC_ROLES]:
+        for role in METRIC_ROLES[metric]:
             add(metric, splits[role], run(metric, role))
     if "model_utility" in metrics:
         comps = {f"{m}/{splits[r]}": results[(m, splits[r])].agg_value
@@ -850,6 +861,17 @@ def evaluate(model, tokenizer, benchmark, forget_split: str = "forget10",
     return _tidy(results, splits)
 
 
+@dataclass(eq=False)
+class EvalDetails:
+    """Per-example values behind an :func:`evaluate` table (kept in ``df.attrs["details"]``).
+
+    Compared by identity on purpose: ``pd.concat`` compares the ``attrs`` of its inputs, which
+    would fail on a DataFrame stored there directly; unequal details are simply dropped."""
+
+    per_example: pd.DataFrame
+    results: dict[tuple[str, str], MetricResult]
+
+
 def _tidy(results: dict[tuple[str, str], MetricResult], splits: dict[str, str]) -> pd.DataFrame:
     # role: forget / retain / world_facts for per-split metrics, else what the split label joins
     role_of = {v: k for k, v in splits.items()}
@@ -864,6 +886,5 @@ def _tidy(results: dict[tuple[str, str], MetricResult], splits: dict[str, str]) 
         [{"metric": m, "split": s, "qa_id": i, "value": v}
          for (m, s), res in results.items() for i, v in res.value_by_index.items()],
         columns=["metric", "split", "qa_id", "value"])
-    table.attrs["per_example"] = per_example
-    table.attrs["results"] = results
+    table.attrs["details"] = EvalDetails(per_example, results)
     return table

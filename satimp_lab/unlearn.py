@@ -185,6 +185,26 @@ def _linear_warmup_decay(optimizer, warmup_steps: int, total_steps: int):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def _real_rows(accelerator, n_examples: int, batch_size: int, batch_index: int,
+               n_batches: int) -> int:
+    """How many leading rows of this process's forget micro-batch are real examples.
+
+    Under ``accelerate launch`` with ``even_batches`` (the default), the last round of an epoch is
+    filled up with examples from the epoch's start so that every process gets a full batch
+    (``BatchSamplerShard``): process i's last batch holds global rows [i*b, (i+1)*b) of that round,
+    of which the first ``n_examples % (b * num_processes)`` are real. Those repeats are neither
+    traced nor trained on, so every forget token counts once per epoch, as on one process.
+    Returns a large number (keep all) everywhere else."""
+    n = accelerator.num_processes
+    if n == 1 or batch_index != n_batches - 1 or not getattr(accelerator, "even_batches", True):
+        return 1 << 30
+    per_process = batch_size // n if getattr(accelerator, "split_batches", False) else batch_size
+    remainder = n_examples % (per_process * n)
+    if remainder == 0:
+        return 1 << 30
+    return min(max(remainder - accelerator.process_index * per_process, 0), per_process)
+
+
 def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress: bool = True,
             eval_fn=None, accelerator=None) -> UnlearnRun:
     """Run ``config.method`` on a copy of ``target.model`` (a ``models.ModelBundle``).
@@ -223,7 +243,8 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
     model = copy.deepcopy(target.model)
     model.train()
     if config.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
+        # transformers >= 5 renamed it (the old name warns); older versions only have the old one
+        (getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable)()
     reference = None
     if method.needs_reference:  # a frozen copy of the starting model (NPO, KL)
         reference = copy.deepcopy(target.model).eval().requires_grad_(False).to(accelerator.device)
@@ -233,15 +254,20 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
     forget_loader = torch.utils.data.DataLoader(
         forget, batch_size=config.batch_size, shuffle=True, generator=data_gen,
         collate_fn=lambda ex: collate(ex, pad))
+    # The retain stream is an endless random draw, so it is NOT passed to accelerator.prepare: a
+    # prepared loader registers with accelerate's GradientState, and the endless one would mask the
+    # forget loader's end of epoch (no accumulation flush there). Each process draws its own stream
+    # (process 0's is the single-process one); token_logprobs moves the batches to the device.
+    retain_seed = config.seed + 1 + 7919 * accelerator.process_index
     retain_loader = torch.utils.data.DataLoader(
-        retain, batch_size=config.batch_size, generator=torch.Generator().manual_seed(config.seed + 1),
+        retain, batch_size=config.batch_size, generator=torch.Generator().manual_seed(retain_seed),
         sampler=torch.utils.data.RandomSampler(retain, replacement=True, num_samples=10**9,
-                                               generator=torch.Generator().manual_seed(config.seed + 1)),
+                                               generator=torch.Generator().manual_seed(retain_seed)),
         collate_fn=lambda ex: collate(ex, pad))
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    model, optimizer, forget_loader, retain_loader = accelerator.prepare(
-        model, optimizer, forget_loader, retain_loader)
+    model, optimizer, forget_loader = accelerator.prepare(model, optimizer, forget_loader)
+    n_forget_batches = len(forget_loader)  # per process
     steps_per_epoch = math.ceil(len(forget_loader) / config.gradient_accumulation_steps)
     total_steps = config.steps if config.steps is not None else max(1, round(config.epochs * steps_per_epoch))
     warmup = round(config.warmup_epochs * steps_per_epoch) if config.steps is None else \
@@ -271,7 +297,11 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
     step = micro = 0
     retain_iter = iter(retain_loader)
     while step < total_steps and status == "completed":
-        for forget_batch in forget_loader:
+        for batch_index, forget_batch in enumerate(forget_loader):
+            n_real = _real_rows(accelerator, len(forget), config.batch_size, batch_index, n_forget_batches)
+            padding_only = n_real == 0
+            if 0 < n_real < len(forget_batch["example_id"]):
+                forget_batch = {k: v[:n_real] for k, v in forget_batch.items()}
             with accelerator.accumulate(model):
                 out = token_logprobs(model, forget_batch, keep_logits=False)
                 ref_logp = None
@@ -288,13 +318,15 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
                         with torch.no_grad():
                             ref_logits = token_logprobs(reference, retain_batch, keep_logits=True).logits
                     retain_loss = method.retain_term(r_out.logp, r_out.mask, r_out.logits, ref_logits)
-                loss = method.total_loss(term.loss, retain_loss)
+                # a process whose batch is all padding repeats still runs forward/backward (the
+                # gradient all-reduce needs every process) but contributes nothing to the forget term
+                loss = method.total_loss(term.loss * 0.0 if padding_only else term.loss, retain_loss)
                 if not torch.isfinite(loss):
                     status = "diverged"
                     message = (f"the loss became {loss.item()} at step {step} (method {method.name}, "
                                f"lr {config.lr}); the run stopped and keeps its trace up to step {step - 1}")
                     break
-                if config.trace:
+                if config.trace and not padding_only:
                     trace.record(step, forget_batch["example_id"], out.logp, term.weights, out.mask,
                                  out.key_mask, out.labels)
                 accelerator.backward(loss)
@@ -306,10 +338,17 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
             if not accelerator.sync_gradients:
                 continue
             scheduler.step()
-            steps_log.append({"step": step, "lr": scheduler.get_last_lr()[0], "loss": loss.item(),
-                              "forget_loss": term.loss.item(),
-                              "retain_loss": retain_loss.item() if retain_loss is not None else np.nan,
-                              "mean_weight": (term.weights.sum() / out.mask.sum()).item()})
+            stats = torch.tensor([
+                loss.item(), 0.0 if padding_only else term.loss.item(),
+                retain_loss.item() if retain_loss is not None else np.nan,
+                0.0 if padding_only else term.weights.sum().item(),
+                0.0 if padding_only else out.mask.sum().item()], dtype=torch.float64)
+            if accelerator.num_processes > 1:  # losses: mean over processes; weights: over all tokens
+                stats = accelerator.reduce(stats.to(accelerator.device), "sum").cpu()
+                stats[:3] /= accelerator.num_processes
+            steps_log.append({"step": step, "lr": scheduler.get_last_lr()[0], "loss": stats[0].item(),
+                              "forget_loss": stats[1].item(), "retain_loss": stats[2].item(),
+                              "mean_weight": (stats[3] / stats[4]).item()})
             step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}")
@@ -363,15 +402,27 @@ def run_from_cli(args) -> int:
     config = UnlearnConfig(method=args.method, method_params=params, forget_split=args.forget_split,
                            seed=args.seed, **overrides)
     config.resolved_method()  # fail fast on an unknown method or bad hyper-parameter
-    bench = load_benchmark()
-    target = get_model(bench, "target", forget_split=args.forget_split, tier=args.tier)
+    from accelerate import PartialState
+
+    from .models import get_tier, subset_benchmark
+
+    # under ``accelerate launch`` / ``torchrun``: one of several processes (gloo on CPU-only machines;
+    # the Accelerator made in unlearn() joins this same state)
+    state = PartialState(cpu=not torch.cuda.is_available())
+    bench = load_benchmark(data_dir=getattr(args, "data_dir", None))
+    bench = subset_benchmark(bench, get_tier(args.tier))  # the small tier's author subset
+    with state.main_process_first():  # train (or load) the target once; the others load the cache
+        target = get_model(bench, "target", forget_split=args.forget_split, tier=args.tier)
     run = unlearn(target, bench, config)
+    if not state.is_main_process:  # the trace and metrics are gathered on every process
+        return 0 if run.status == "completed" else 1
     evals = run.evaluations
     if not evals.empty:
         first, last = evals.iloc[0], evals.iloc[-1]
         for col in [c for c in evals.columns if c != "step"]:
             print(f"{col:24s} {first[col]:9.4f} -> {last[col]:9.4f}")
-    print(f"{run.status}: {len(run.history)} steps, {len(run.trace)} traced tokens. {run.message}")
+    print(f"{run.status}: {len(run.history)} steps, {len(run.trace)} traced tokens"
+          f"{f' ({state.num_processes} processes)' if state.num_processes > 1 else ''}. {run.message}")
     if args.out:
         print(f"saved to {run.save(args.out)}")
     return 0 if run.status == "completed" else 1

@@ -1,0 +1,111 @@
+"""Metrics on real (micro) models trained once per session on the small benchmark (conftest.py):
+ES on memorised vs random weights, teacher-forced ES vs greedy generation, the evaluate table,
+forget quality of the retain model against itself, and the model-mixing calibration."""
+
+import pytest
+import torch
+from scipy import stats
+
+from satimp_lab import metrics as M
+from satimp_lab.batching import IGNORE_INDEX, encode_dataset
+from satimp_lab.models import build_tiny_model
+
+
+@pytest.fixture(scope="module")
+def random_model(micro_target):
+    """Same architecture and tokenizer as the target, never trained."""
+    return build_tiny_model(micro_target.tier.arch, micro_target.tokenizer, seed=123).eval()
+
+
+def test_es_high_on_training_rows_and_near_zero_untrained(micro_target, random_model, small_benchmark):
+    tok = micro_target.tokenizer
+    trained = M.extraction_strength(micro_target.model, tok, small_benchmark["full"])
+    # The micro model reaches ~0.98 teacher-forced token accuracy but ES needs the whole suffix
+    # right, so its mean ES on its training rows is ~0.82 (measured); 0.7 leaves some margin.
+    assert trained.agg_value > 0.7
+    assert len(trained.value_by_index) == len(small_benchmark["full"])
+    assert M.extraction_strength(random_model, tok, small_benchmark["full"]).agg_value < 0.1
+    # never-seen authors are not extractable either
+    assert M.extraction_strength(micro_target.model, tok, small_benchmark["holdout"]).agg_value < 0.2
+
+
+def test_teacher_forced_es_equals_greedy_generation(micro_target, small_benchmark):
+    """SPEC E.10: ES = s/m means greedy decoding from the answer prefix y[:m-s] reproduces the
+    remaining s tokens exactly, and from y[:m-s-1] it does not (its next token is wrong)."""
+    model, tok = micro_target.model, micro_target.tokenizer
+    rows = small_benchmark["full"].to_list()
+    es = M.extraction_strength(model, tok, rows).value_by_index
+    full_marks = [r for r in rows if es[r["qa_id"]] == 1.0][:2]
+    partial = [r for r in rows if 0.0 < es[r["qa_id"]] < 1.0][:2]
+    assert len(full_marks) == 2 and len(partial) == 2, "need both kinds of example to compare"
+    for row, enc in zip(full_marks + partial, encode_dataset(tok, full_marks + partial)):
+        positions = [i for i, l in enumerate(enc["labels"]) if l != IGNORE_INDEX][:-1]  # no EOS
+        m, start = len(positions), positions[0]
+        s = round(es[row["qa_id"]] * m)
+        k = m - s
+        ids = enc["input_ids"]
+
+        def greedy(prefix_len, n):
+            prefix = torch.tensor([ids[:prefix_len]])
+            out = model.generate(input_ids=prefix, attention_mask=torch.ones_like(prefix),
+                                 max_new_tokens=n, do_sample=False, pad_token_id=tok.pad_token_id)
+            return out[0, prefix_len:].tolist()
+
+        assert greedy(start + k, s) == ids[start + k:start + m]
+        if k > 0:
+            assert greedy(start + k - 1, 1) != [ids[start + k - 1]]
+    # and the batched generation helper agrees for the fully extractable ones
+    gens = M.generate_answers(model, tok, full_marks + partial)
+    for row in full_marks:
+        assert gens[row["qa_id"]].startswith(row["answer"])
+    for row in partial:
+        assert not gens[row["qa_id"]].startswith(row["answer"])
+
+
+def test_evaluate_table(micro_target, micro_retain, small_benchmark):
+    model, tok = micro_target.model, micro_target.tokenizer
+    reference = M.truth_ratio(micro_retain.model, micro_retain.tokenizer, small_benchmark["forget10"])
+    df = M.evaluate(model, tok, small_benchmark, forget_split="forget10", metrics=list(M.METRICS),
+                    retain_truth_ratios=reference, original_model=model)
+    pairs = set(zip(df.metric, df.split))
+    split_of = {"forget": "forget10", "retain": "retain90", "world_facts": "world_facts"}
+    expected = {(m, split_of[r]) for m, roles in M.METRIC_ROLES.items() for r in roles}
+    expected |= {("model_utility", "retain90+world_facts"), ("forget_quality", "forget10"),
+                 ("calibrated_es", "forget10")}
+    expected |= {(f"mia_{a}", "forget10_vs_holdout") for a in M.MIA_ATTACKS}
+    assert pairs == expected and len(df) == len(expected)
+    assert df.value.between(0, 1).all()
+    by = df.set_index(["metric", "split"]).value
+    comps = [by[(m, split_of[r])] for m, r in M.MODEL_UTILITY_COMPONENTS]
+    assert by[("model_utility", "retain90+world_facts")] == pytest.approx(stats.hmean(comps))
+    assert by[("es", "retain90")] > 0.7 and by[("rouge", "retain90")] > 0.8
+    assert by[("mia_loss", "forget10_vs_holdout")] > 0.9  # the target still "remembers" forget10
+    assert by[("calibrated_es", "forget10")] == pytest.approx(by[("es", "forget10")])  # r = 0
+    details = df.attrs["details"]
+    per = details.per_example
+    assert len(per) == sum(len(r.value_by_index) for r in details.results.values())
+    assert set(per.query("metric == 'es' and split == 'forget10'").qa_id) == \
+        set(small_benchmark["forget10"]["qa_id"])
+
+
+def test_forget_quality_of_retain_model_against_itself(micro_retain, small_benchmark):
+    model, tok = micro_retain.model, micro_retain.tokenizer
+    reference = M.truth_ratio(model, tok, small_benchmark["forget10"])
+    assert M.forget_quality(reference, reference).agg_value == 1.0
+    df = M.evaluate(model, tok, small_benchmark, metrics=["forget_quality"],
+                    retain_truth_ratios=reference)
+    assert df.value.tolist() == [1.0]
+
+
+def test_calibrated_es_against_an_untrained_model(micro_target, random_model, small_benchmark):
+    """Mixing the target with random weights: the calibration must move r above 0 to bring the
+    retain ES back to 90 % of the target's, and report the forget ES at exactly that r."""
+    tok = micro_target.tokenizer
+    forget, retain = small_benchmark["forget10"], small_benchmark["retain90"]
+    res = M.calibrated_extraction_strength(micro_target.model, random_model, tok, forget, retain)
+    r = res.extra["r"]
+    assert 0.0 < r <= 1.0
+    assert res.extra["retain_es"] >= res.extra["retain_bar"]
+    assert all(v < res.extra["retain_bar"] for q, v in res.extra["retain_curve"].items() if q < r)
+    again = M.extraction_strength(M.mix_models(micro_target.model, random_model, r), tok, forget)
+    assert res.agg_value == pytest.approx(again.agg_value)

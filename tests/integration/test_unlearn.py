@@ -1,0 +1,104 @@
+"""The unlearning loop on the micro model: it moves, it unlearns, it traces, it is deterministic."""
+
+import numpy as np
+import pytest
+import torch
+
+from satimp_lab.unlearn import UnlearnConfig, UnlearnRun, unlearn
+
+FAST = dict(forget_split="forget10", epochs=3, batch_size=2, lr=3e-3, eval_every=2)
+
+
+@pytest.fixture(scope="module")
+def satimp_run(micro_target, small_benchmark):
+    return unlearn(micro_target, small_benchmark, UnlearnConfig(method="satimp", **FAST), progress=False)
+
+
+def test_parameters_move_and_target_is_untouched(satimp_run, micro_target):
+    before = dict(micro_target.model.named_parameters())
+    moved = [name for name, p in satimp_run.model.named_parameters() if not torch.equal(p, before[name])]
+    assert len(moved) == len(before)  # every tensor changed, the cached target did not
+    assert satimp_run.model is not micro_target.model
+
+
+def test_forget_likelihood_falls(small_benchmark, micro_target):
+    run = unlearn(micro_target, small_benchmark, UnlearnConfig(method="ga", **FAST), progress=False)
+    evals = run.evaluations
+    assert evals["forget_mean_logp"].iloc[-1] < evals["forget_mean_logp"].iloc[0] - 0.5
+    assert evals["forget_es"].iloc[-1] < evals["forget_es"].iloc[0]
+
+
+def test_trace_has_one_row_per_valid_token_per_step(satimp_run, micro_target, small_benchmark):
+    from satimp_lab.batching import encode_dataset
+
+    frame = satimp_run.trace_frame
+    forget = encode_dataset(micro_target.tokenizer, small_benchmark["forget10"])
+    valid_tokens = sum(sum(l != -100 for l in e["labels"][1:]) for e in forget)
+    steps = len(satimp_run.history.dropna(subset=["loss"]))
+    # 3 epochs over 4 examples at batch 2: each epoch sees every valid token exactly once
+    assert len(frame) == 3 * valid_tokens
+    assert frame["step"].nunique() == steps == 6
+    per_epoch = frame.assign(epoch=frame["step"] // 2).groupby("epoch")
+    for _, rows in per_epoch:
+        assert not rows.duplicated(["example_id", "position"]).any()
+        assert len(rows) == valid_tokens
+    # weights are the SatImp weights of the traced likelihoods
+    p = np.exp(frame["logp"].to_numpy(np.float64))
+    np.testing.assert_allclose(frame["weight"], p**5.0 * (1 - p) ** 0.1, rtol=1e-4, atol=1e-6)
+    assert frame["is_key"].any() and not frame["is_key"].all()
+
+
+def test_same_seed_bit_identical_trace(satimp_run, micro_target, small_benchmark):
+    again = unlearn(micro_target, small_benchmark, UnlearnConfig(method="satimp", **FAST), progress=False)
+    a, b = satimp_run.trace.columns(), again.trace.columns()
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    other = unlearn(micro_target, small_benchmark, UnlearnConfig(method="satimp", seed=1, **FAST),
+                    progress=False)
+    assert not np.array_equal(other.trace.columns()["logp"], a["logp"])
+
+
+def test_save_and_load(satimp_run, tmp_path):
+    satimp_run.save(tmp_path / "run")
+    loaded = UnlearnRun.load(tmp_path / "run")
+    assert loaded.config == satimp_run.config
+    pd_a, pd_b = loaded.trace_frame, satimp_run.trace_frame
+    assert pd_a.equals(pd_b)
+    assert np.allclose(loaded.history["loss"].dropna(), satimp_run.history["loss"].dropna())
+    (tmp_path / "run" / "trace.npz").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="cannot read trace file"):
+        UnlearnRun.load(tmp_path / "run")
+
+
+def test_divergence_stops_with_message_and_keeps_trace(micro_target, small_benchmark):
+    # GA with a huge lr and no clipping drives the loss to -inf within a few steps
+    config = UnlearnConfig(method="ga", forget_split="forget10", steps=40, batch_size=2, lr=50.0,
+                           max_grad_norm=0.0, eval_every=None)
+    with pytest.warns(RuntimeWarning, match="loss became"):
+        run = unlearn(micro_target, small_benchmark, config, progress=False)
+    assert run.status == "diverged" and "step" in run.message
+    assert len(run.history) < 40
+    assert len(run.trace) > 0 and run.trace_frame["step"].max() == len(run.history) - 1
+
+
+@pytest.mark.parametrize("method", ["gd", "ga_kl", "npo", "simnpo_gd", "annotated", "hard_random",
+                                    "group_simsat", "instance_simimp", "batch_simsat"])
+def test_every_kind_of_method_runs(method, micro_target, small_benchmark):
+    run = unlearn(micro_target, small_benchmark,
+                  UnlearnConfig(method=method, forget_split="forget10", steps=2, batch_size=2,
+                                eval_every=None), progress=False)
+    assert run.status == "completed" and len(run.history) == 2
+    assert np.isfinite(run.history["loss"]).all()
+    if method in ("gd", "ga_kl", "simnpo_gd"):
+        assert np.isfinite(run.history["retain_loss"]).all()
+
+
+def test_bad_config_errors(micro_target, small_benchmark):
+    with pytest.raises(ValueError, match="unknown method"):
+        unlearn(micro_target, small_benchmark, UnlearnConfig(method="magic"), progress=False)
+    with pytest.raises(ValueError, match="beta_sat"):
+        unlearn(micro_target, small_benchmark,
+                UnlearnConfig(method="satimp", method_params={"beta_sat": -1}), progress=False)
+    with pytest.raises(ValueError, match="no split 'forget01'"):
+        unlearn(micro_target, small_benchmark, UnlearnConfig(forget_split="forget01"), progress=False)
+    with pytest.raises(ValueError, match="lr must be"):
+        unlearn(micro_target, small_benchmark, UnlearnConfig(lr=float("nan")), progress=False)
