@@ -1,0 +1,204 @@
+"""Figures: plotly for the notebooks, matplotlib copies for the static report.
+
+Every figure function returns a ``plotly.graph_objects.Figure`` with a title and axis labels a
+reader can understand without the code. :func:`save_figure` writes the interactive HTML and a
+static PNG made by :func:`to_matplotlib`, which redraws the simple trace types used here (lines,
+markers, bars with error bars, heatmaps) with matplotlib, so the report needs no browser.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+# One colour per method family, used everywhere so a reader can follow a method across figures.
+PALETTE = {
+    "ga": "#7f7f7f", "gd": "#a0a0a0", "npo": "#8c564b", "simnpo": "#c49c94",
+    "simsat": "#1f77b4", "wga": "#1f77b4", "simimp": "#d62728", "satimp": "#2ca02c",
+    "annotated": "#ff7f0e", "annotated_satimp": "#bcbd22", "hard_top": "#e377c2",
+    "hard_bottom": "#17becf", "hard_random": "#9467bd",
+    "target": "#000000", "retain": "#000000",
+}
+_FALLBACK = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+             "#7f7f7f", "#bcbd22", "#17becf"]
+
+
+def color_for(label: str, index: int = 0) -> str:
+    """The family colour of a method label like ``"simsat(beta=2)"`` or ``"satimp_gd"``."""
+    base = label.split("(")[0]
+    for name in sorted(PALETTE, key=len, reverse=True):
+        if base == name or base.startswith(name + "_") or base.endswith("_" + name):
+            return PALETTE[name]
+    return _FALLBACK[index % len(_FALLBACK)]
+
+
+def _layout(fig: go.Figure, title: str, x: str, y: str, **kw) -> go.Figure:
+    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, template="plotly_white",
+                      legend_title_text=kw.pop("legend", ""), **kw)
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# the figures
+
+
+def weight_curves(curves: dict[str, np.ndarray], p: np.ndarray, title: str = "Token weight w as a function of likelihood p",
+                  normalise: bool = False) -> go.Figure:
+    """w(p) for several weighting schemes (``curves``: label -> weights on the grid ``p``).
+
+    normalise: divide each curve by its maximum, to compare shapes rather than scales.
+    """
+    fig = go.Figure()
+    for i, (label, w) in enumerate(curves.items()):
+        w = np.asarray(w, dtype=float)
+        if normalise and np.nanmax(w) > 0:
+            w = w / np.nanmax(w)
+        fig.add_trace(go.Scatter(x=p, y=w, mode="lines", name=label, line=dict(color=color_for(label, i))))
+    return _layout(fig, title, "likelihood p = exp(-CE) of the token",
+                   "relative weight (max = 1)" if normalise else "weight w(p)", legend="scheme")
+
+
+def tradeoff_curves(curves: pd.DataFrame, x: str = "retain_es", y: str = "forget_es", label: str = "label",
+                    reference: dict[str, tuple[float, float]] | None = None,
+                    title: str = "Forget vs retain extraction strength during unlearning",
+                    x_title: str = "retain ES (higher = knowledge kept)",
+                    y_title: str = "forget ES (lower = better forgotten)") -> go.Figure:
+    """Trade-off curves: one line per label (mean over seeds at each step), start at the right.
+
+    reference: named points drawn as black markers, e.g. ``{"retain model": (x, y)}``.
+    """
+    fig = go.Figure()
+    for i, (name, rows) in enumerate(curves.groupby(label, sort=False)):
+        mean = rows.groupby("step")[[x, y]].mean().reset_index()
+        fig.add_trace(go.Scatter(x=mean[x], y=mean[y], mode="lines+markers", name=str(name),
+                                 marker=dict(size=5), line=dict(color=color_for(str(name), i)),
+                                 hovertext=[f"step {s}" for s in mean["step"]]))
+    for name, (px, py) in (reference or {}).items():
+        fig.add_trace(go.Scatter(x=[px], y=[py], mode="markers+text", name=name, text=[name],
+                                 textposition="top center", marker=dict(size=11, color="black", symbol="star")))
+    return _layout(fig, title, x_title, y_title, legend="method")
+
+
+def bar_with_errors(frame: pd.DataFrame, value: str, label: str = "label", error: str | None = None,
+                    title: str = "", y_title: str = "", lower_is_better: bool | None = None) -> go.Figure:
+    """Bars of ``frame[value]`` per ``label`` with optional error bars (e.g. std over seeds)."""
+    colors = [color_for(str(l), i) for i, l in enumerate(frame[label])]
+    fig = go.Figure(go.Bar(x=frame[label].astype(str), y=frame[value], marker_color=colors,
+                           error_y=dict(type="data", array=frame[error].fillna(0)) if error else None))
+    if lower_is_better is not None:
+        y_title += " (lower is better)" if lower_is_better else " (higher is better)"
+    return _layout(fig, title, "", y_title)
+
+
+def heatmap(frame: pd.DataFrame, x: str, y: str, z: str, title: str = "", x_title: str = "", y_title: str = "",
+            z_title: str = "", fmt: str = ".2f", reverse_scale: bool = False) -> go.Figure:
+    """A labelled heatmap of ``z`` over the grid ``x`` x ``y`` (values printed in the cells)."""
+    grid = frame.pivot_table(index=y, columns=x, values=z, aggfunc="mean")
+    text = [[format(v, fmt) if np.isfinite(v) else "" for v in row] for row in grid.to_numpy()]
+    fig = go.Figure(go.Heatmap(z=grid.to_numpy(), x=[str(c) for c in grid.columns],
+                               y=[str(i) for i in grid.index], text=text, texttemplate="%{text}",
+                               colorscale="Viridis", reversescale=reverse_scale,
+                               colorbar=dict(title=z_title)))
+    return _layout(fig, title, x_title or x, y_title or y)
+
+
+def binned_weights(frame: pd.DataFrame, label: str = "label", title: str = "Mean weight per likelihood bin") -> go.Figure:
+    """Lines of mean weight per likelihood bin (``analysis.binned_mean_weight`` output + a label)."""
+    fig = go.Figure()
+    for i, (name, rows) in enumerate(frame.groupby(label, sort=False)):
+        fig.add_trace(go.Scatter(x=rows["centre"], y=rows["mean_weight"], mode="lines+markers",
+                                 name=str(name), line=dict(color=color_for(str(name), i))))
+    return _layout(fig, title, "likelihood p of the token (bin centre)", "mean weight in the bin", legend="method")
+
+
+def token_html(tokens: list[str], weights: list[float], likelihoods: list[float] | None = None,
+               key: list[bool] | None = None, vmax: float | None = None) -> str:
+    """An answer as HTML, each token shaded by its weight (darker = more weight); key tokens
+    underlined; hover shows the likelihood and weight."""
+    vmax = vmax or max(max(weights), 1e-12)
+    spans = []
+    for i, (tok, w) in enumerate(zip(tokens, weights)):
+        alpha = min(1.0, w / vmax)
+        tip = f"w={w:.3g}" + (f", p={likelihoods[i]:.3g}" if likelihoods is not None else "")
+        style = f"background: rgba(44,160,44,{alpha:.2f}); padding: 1px 0;"
+        if key is not None and key[i]:
+            style += " text-decoration: underline; font-weight: bold;"
+        spans.append(f'<span title="{tip}" style="{style}">{html.escape(tok)}</span>')
+    return "<span style='font-family: monospace; white-space: pre-wrap'>" + "".join(spans) + "</span>"
+
+
+# ----------------------------------------------------------------------------------------------
+# static copies
+
+
+def to_matplotlib(fig: go.Figure):
+    """Redraw a plotly figure made by this module with matplotlib (for PNGs without a browser)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    mfig, ax = plt.subplots(figsize=(7.5, 4.6), dpi=110)
+    layout = fig.layout
+    for trace in fig.data:
+        name = trace.name if trace.showlegend is not False else None
+        if trace.type == "scatter":
+            mode = trace.mode or "lines"
+            color = (trace.line.color if trace.line and trace.line.color else None) or \
+                (trace.marker.color if trace.marker and isinstance(trace.marker.color, str) else None)
+            style = ("-" if "lines" in mode else "") + ("o" if "markers" in mode else "")
+            marker_size = 3 if "lines" in mode else 8
+            if trace.marker and trace.marker.symbol == "star":
+                style, marker_size = "*", 12
+            ax.plot(list(trace.x), list(trace.y), style, color=color, label=name, markersize=marker_size)
+            if trace.text is not None and "text" in mode:
+                for x, y, t in zip(trace.x, trace.y, trace.text):
+                    ax.annotate(str(t), (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
+        elif trace.type == "bar":
+            err = None if trace.error_y is None or trace.error_y.array is None else list(trace.error_y.array)
+            colors = trace.marker.color if trace.marker and trace.marker.color is not None else None
+            ax.bar([str(x) for x in trace.x], list(trace.y), yerr=err, color=colors, capsize=3)
+            ax.tick_params(axis="x", rotation=35)
+        elif trace.type == "heatmap":
+            z = np.asarray(trace.z, dtype=float)
+            im = ax.imshow(z, aspect="auto", origin="lower", cmap="viridis_r" if trace.reversescale else "viridis")
+            ax.set_xticks(range(len(trace.x)), [str(v) for v in trace.x])
+            ax.set_yticks(range(len(trace.y)), [str(v) for v in trace.y])
+            for (i, j), v in np.ndenumerate(z):
+                if np.isfinite(v):
+                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
+                            color="white" if v < np.nanmean(z) else "black")
+            bar = mfig.colorbar(im, ax=ax)
+            if trace.colorbar and trace.colorbar.title and trace.colorbar.title.text:
+                bar.set_label(trace.colorbar.title.text)
+        elif trace.type == "box":
+            ax.boxplot([list(trace.y)], positions=[len(ax.get_xticks())], labels=[trace.name])
+    ax.set_title(layout.title.text or "", fontsize=10)
+    ax.set_xlabel(layout.xaxis.title.text or "")
+    ax.set_ylabel(layout.yaxis.title.text or "")
+    if any(t.name for t in fig.data if t.type == "scatter"):
+        ax.legend(fontsize=7, loc="best")
+    ax.grid(alpha=0.3)
+    mfig.tight_layout()
+    return mfig
+
+
+def save_figure(fig: go.Figure, out_dir: str | Path | None, name: str) -> Path | None:
+    """Write ``name.html`` (interactive) and ``name.png`` (static) into ``out_dir/figures``.
+    Does nothing when ``out_dir`` is None (interactive use). Returns the PNG path."""
+    if out_dir is None:
+        return None
+    import matplotlib.pyplot as plt
+
+    folder = Path(out_dir) / "figures"
+    folder.mkdir(parents=True, exist_ok=True)
+    fig.write_html(str(folder / f"{name}.html"), include_plotlyjs="directory")  # one shared plotly.min.js
+    mfig = to_matplotlib(fig)
+    png = folder / f"{name}.png"
+    mfig.savefig(png)
+    plt.close(mfig)
+    return png

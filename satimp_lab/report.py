@@ -1,0 +1,134 @@
+"""Claims, tables and the reproduction report.
+
+Finding notebooks end by recording a :class:`Claim`: the paper's statement, the verdict our runs
+support and the numbers behind it -- all computed by library code from the runs, never typed in.
+:func:`build_report` gathers the claims (first table of the report), the tables and the static
+figures every notebook saved into one Markdown report.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+VERDICTS = ("reproduced", "partly reproduced", "not reproduced", "inconclusive")
+
+
+@dataclass
+class Claim:
+    """One paper claim and what our runs measured."""
+
+    id: str
+    """Short stable id, e.g. ``"obs1_saturation_beats_importance"``."""
+    notebook: str
+    claim: str
+    """The paper's statement, in words."""
+    verdict: str
+    """One of :data:`VERDICTS`, decided by code from the measurements."""
+    evidence: str
+    """One or two sentences with the numbers (formatted from the measurements)."""
+    numbers: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def _json_safe(value):
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item"):  # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def record_claim(out_dir: str | Path | None, claim: Claim) -> Claim:
+    """Write ``claims/<id>.json`` under ``out_dir`` (no-op when ``out_dir`` is None)."""
+    if out_dir is not None:
+        data = _json_safe(asdict(claim))
+        _atomic_text(Path(out_dir) / "claims" / f"{claim.id}.json", json.dumps(data, indent=1))
+    return claim
+
+
+def load_claims(out_dir: str | Path) -> list[Claim]:
+    folder = Path(out_dir) / "claims"
+    claims = []
+    for path in sorted(folder.glob("*.json")) if folder.exists() else []:
+        try:
+            claims.append(Claim(**json.loads(path.read_text(encoding="utf-8"))))
+        except (json.JSONDecodeError, TypeError, ValueError) as err:
+            raise ValueError(f"cannot read claim file {path}: {err}") from None
+    return claims
+
+
+def save_table(frame: pd.DataFrame, out_dir: str | Path | None, name: str, floatfmt: str = ".3f") -> None:
+    """Write ``tables/<name>.csv`` and ``.md`` under ``out_dir`` (no-op when None)."""
+    if out_dir is None:
+        return
+    folder = Path(out_dir) / "tables"
+    folder.mkdir(parents=True, exist_ok=True)
+    _atomic_text(folder / f"{name}.csv", frame.to_csv(index=False))
+    _atomic_text(folder / f"{name}.md", frame.to_markdown(index=False, floatfmt=floatfmt))
+
+
+def _md_table(rows: list[list[str]], header: list[str]) -> str:
+    clean = lambda s: str(s).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(clean(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def build_report(out_dir: str | Path, runs: list[dict], settings: dict) -> Path:
+    """Write ``report.md``: the claims table first, then each notebook's tables and figures.
+
+    runs: one dict per executed notebook: ``name``, ``status`` ("ok"/"error"), ``seconds``,
+    ``error`` (message or ""), ``output`` (path of the executed notebook, relative to out_dir).
+    """
+    out_dir = Path(out_dir)
+    claims = load_claims(out_dir)
+    lines = ["# satimp_lab reproduction report", "",
+             f"Generated {time.strftime('%Y-%m-%d %H:%M:%S')} by `satimp-lab reproduce` "
+             f"({', '.join(f'{k}={v}' for k, v in settings.items())}). Every number below was "
+             f"computed by the notebooks in this run or read from the caches their runs wrote.", "",
+             "## Paper claims and our verdicts", ""]
+    if claims:
+        lines.append(_md_table([[c.claim, f"**{c.verdict}**", c.evidence, c.notebook] for c in claims],
+                               ["paper claim", "verdict at this scale", "what we measured", "notebook"]))
+    else:
+        lines.append("_No notebook recorded a claim (did they run?)._")
+    lines += ["", "## Notebooks", "",
+              _md_table([[r["name"], r["status"], f"{r['seconds']:.1f}", r.get("output", ""),
+                          (r.get("error") or "")[:200]] for r in runs],
+                        ["notebook", "status", "seconds", "executed copy", "error"]), ""]
+    figures = sorted((out_dir / "figures").glob("*.png")) if (out_dir / "figures").exists() else []
+    tables = sorted((out_dir / "tables").glob("*.md")) if (out_dir / "tables").exists() else []
+    for run in runs:
+        prefix = run["name"].split("_")[0] + "_"
+        own_tables = [t for t in tables if t.name.startswith(prefix)]
+        own_figures = [f for f in figures if f.name.startswith(prefix)]
+        if not own_tables and not own_figures:
+            continue
+        lines += [f"## {run['name']}", ""]
+        for t in own_tables:
+            lines += [f"**{t.stem}**", "", t.read_text(encoding="utf-8"), ""]
+        for f in own_figures:
+            lines += [f"![{f.stem}](figures/{f.name})", ""]
+    path = out_dir / "report.md"
+    _atomic_text(path, "\n".join(lines) + "\n")
+    return path

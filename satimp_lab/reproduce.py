@@ -1,0 +1,109 @@
+"""``satimp-lab reproduce``: execute every notebook headless, then write the report.
+
+Each notebook has one cell tagged ``parameters`` (``SIZE``, ``TIER``, ``OUT_DIR``); like papermill,
+we insert a cell after it that overrides those values, execute the notebook with nbclient, and
+save the executed copy. Notebooks run one at a time: two torch processes on two cores slow each
+other many times over. Sweeps are cached (``satimp_lab.experiments``), so a second run is fast.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colour codes in tracebacks
+
+NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def list_notebooks(folder: str | Path = NOTEBOOK_DIR) -> list[Path]:
+    """The numbered notebooks (``01_tour.ipynb`` ...), in order."""
+    found = sorted(Path(folder).glob("[0-9][0-9]_*.ipynb"))
+    if not found:
+        raise FileNotFoundError(f"no numbered notebooks in {folder}")
+    return found
+
+
+def inject_parameters(nb, parameters: dict) -> None:
+    """Insert a cell overriding ``parameters`` right after the cell tagged ``parameters``."""
+    import nbformat
+
+    index = next((i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])),
+                 None)
+    if index is None:
+        raise ValueError("the notebook has no cell tagged 'parameters'")
+    source = "# Parameters injected by satimp-lab reproduce\n" + "".join(
+        f"{name} = {value!r}\n" for name, value in parameters.items())
+    cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
+    nb.cells.insert(index + 1, cell)
+
+
+def execute_notebook(path: str | Path, output: str | Path, parameters: dict, timeout: int = 1200) -> dict:
+    """Execute one notebook with ``parameters``; write the executed copy to ``output`` (also on
+    error, so the failing cell can be read). Returns ``{name, status, seconds, error, output}``."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    path, output = Path(path), Path(output)
+    nb = nbformat.read(path, as_version=4)
+    inject_parameters(nb, parameters)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    status, error = "ok", ""
+    try:
+        client.execute()
+    except CellExecutionError as err:
+        lines = _ANSI.sub("", str(err)).strip().splitlines()
+        status, error = "error", lines[-1] if lines else repr(err)
+    except Exception as err:  # noqa: BLE001 -- a dead kernel or timeout is a failed notebook too
+        status, error = "error", f"{type(err).__name__}: {err}"
+    seconds = time.perf_counter() - start
+    output.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, output)
+    return {"name": path.stem, "status": status, "seconds": seconds, "error": error, "output": str(output)}
+
+
+def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: str | None = None,
+              notebooks: list[str] | None = None, notebook_dir: str | Path = NOTEBOOK_DIR) -> int:
+    """Run the notebooks (all, or those whose names start with one of ``notebooks``) and write
+    ``out_dir/report.md``. ``tier`` None keeps each size's own tier (tiny for the full run,
+    micro for ``fast``). Returns 0 if every notebook ran, 1 otherwise."""
+    from .report import build_report
+
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in ("claims", "tables", "figures"):  # a report shows this run's results only
+        folder = out_dir / stale
+        if folder.exists():
+            for f in folder.iterdir():
+                f.unlink()
+    size = "fast" if fast else "full"
+    selected = [p for p in list_notebooks(notebook_dir)
+                if notebooks is None or any(p.stem.startswith(n) for n in notebooks)]
+    if not selected:
+        raise ValueError(f"no notebook matches {notebooks}")
+    params = {"SIZE": size, "TIER": tier, "OUT_DIR": str(out_dir)}
+    runs, start = [], time.perf_counter()
+    for path in selected:
+        print(f"[{time.perf_counter() - start:6.1f}s] running {path.name} ...", flush=True)
+        run = execute_notebook(path, out_dir / "notebooks" / path.name, params)
+        run["output"] = str(Path(run["output"]).relative_to(out_dir))
+        print(f"         {run['status']} in {run['seconds']:.1f}s {run['error']}", flush=True)
+        runs.append(run)
+    total = time.perf_counter() - start
+    report = build_report(out_dir, runs, {"size": size, "tier": tier or "default",
+                                          "total seconds": f"{total:.0f}"})
+    (out_dir / "runs.json").write_text(json.dumps(runs, indent=1))
+    failed = [r["name"] for r in runs if r["status"] != "ok"]
+    print(f"report: {report} ({total:.0f} s; {len(runs) - len(failed)}/{len(runs)} notebooks ran"
+          + (f"; failed: {', '.join(failed)})" if failed else ")"))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(reproduce(fast="--fast" in sys.argv))
