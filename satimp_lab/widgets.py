@@ -1,0 +1,677 @@
+"""The notebooks' interactive parts: widget callbacks as plain functions, and thin widget wrappers.
+
+Every callback here is a plain function or method that takes numbers/strings and returns data (a
+DataFrame, a dict) or a plotly figure, so it is unit-tested without a browser and the notebooks can
+call it directly when they run headless. The ipywidgets/FigureWidget wrappers only wire sliders and
+buttons to these callbacks.
+
+Two groups:
+
+* **weighting functions** (notebook 02): the w(p) family -- SimSat p^beta_sat, SimImp
+  (1-p)^beta_imp, SatImp p^beta_sat (1-p)^beta_imp, GA (1) -- and the implicit weights of NPO and
+  SimNPO (SPEC A.7), all evaluated by calling :mod:`satimp_lab.weighting` on a likelihood grid;
+  the SatImp peak; the SPEC A.2 table; the "GA logit view" (the gradient of the forget loss with
+  respect to the target logit, computed by autograd through the library's own objectives).
+* **playground** (notebook 08): :class:`Playground` holds runs made by ``lab.run(...)`` (cached) and
+  turns them into a comparison table and a trade-off figure; :class:`PlaygroundUI` is the widget
+  form (method dropdown, the chosen method's hyper-parameters, learning rate, epochs/steps, seed, a
+  Run button with a progress bar and status line).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import torch
+
+from . import plots
+from . import weighting as W
+from .objectives import get_method, list_methods
+
+__all__ = [
+    "likelihood_grid",
+    "token_weights_on_grid",
+    "npo_weights_on_grid",
+    "simnpo_weights_on_grid",
+    "family_curves",
+    "family_figure",
+    "update_family",
+    "family_widget",
+    "satimp_peak",
+    "peak_text",
+    "peaks_table",
+    "weight_table",
+    "SPEC_TABLE_P",
+    "SPEC_TABLE_SCHEMES",
+    "npo_shape_figure",
+    "target_logit_gradient",
+    "logit_push",
+    "logit_push_figure",
+    "PARAM_SPECS",
+    "method_controls",
+    "run_request",
+    "Playground",
+    "PlaygroundUI",
+]
+
+
+# =============================================================================================
+# 02 · weighting functions
+
+
+def likelihood_grid(n: int = 401, include_ends: bool = True) -> np.ndarray:
+    """An evenly spaced likelihood grid on [0, 1] (or the open interval when include_ends=False)."""
+    if n < 2:
+        raise ValueError(f"n must be >= 2, got {n}")
+    p = np.linspace(0.0, 1.0, n)
+    if not include_ends:
+        p = np.linspace(0.0, 1.0, n + 2)[1:-1]
+    return p
+
+
+def _logp_row(p) -> tuple[torch.Tensor, torch.Tensor]:
+    """p (1-D) -> logp and mask of shape [1, n]: one sequence whose tokens have these likelihoods."""
+    p = torch.as_tensor(np.asarray(p, dtype=float), dtype=torch.float64)
+    if p.dim() != 1 or bool(((p < 0) | (p > 1)).any()) or bool(torch.isnan(p).any()):
+        raise ValueError("p must be a 1-D array of likelihoods in [0, 1]")
+    logp = torch.log(p).unsqueeze(0)                       # log 0 = -inf: p = 0 is allowed
+    return logp, torch.ones_like(logp, dtype=torch.bool)
+
+
+TOKEN_SCHEMES = ("ga", "simsat", "simimp", "satimp")
+
+
+def token_weights_on_grid(scheme: str, p, beta_sat: float = 0.0, beta_imp: float = 0.0) -> np.ndarray:
+    """The token weight w(p) of ``scheme`` on the likelihoods ``p``, by calling satimp_lab.weighting.
+
+    ga: 1 (= satimp with both exponents 0); simsat: p^beta_sat (weighting.saturation);
+    simimp: (1-p)^beta_imp (weighting.importance); satimp: p^beta_sat (1-p)^beta_imp (weighting.satimp).
+    """
+    logp, mask = _logp_row(p)
+    if scheme == "ga":
+        w = W.satimp(logp, mask, 0.0, 0.0)
+    elif scheme == "simsat":
+        w = W.saturation(logp, mask, beta_sat)
+    elif scheme == "simimp":
+        w = W.importance(logp, mask, beta_imp)
+    elif scheme == "satimp":
+        w = W.satimp(logp, mask, beta_sat, beta_imp)
+    else:
+        raise ValueError(f"scheme must be one of {TOKEN_SCHEMES}, got {scheme!r}")
+    return w[0].numpy()
+
+
+def npo_weights_on_grid(ratio, beta: float) -> np.ndarray:
+    """NPO's implicit weight w = 2 sigma(-beta (L - L_ref)) as a function of the sequence likelihood
+    relative to the reference, ``ratio`` = pi_theta(y|x) / pi_ref(y|x) in [0, 1].
+
+    Evaluated with weighting.npo_implicit_weights on one-token sequences with log pi_ref = 0, so the
+    summed NLL difference is L - L_ref = -log(ratio). Equals 2 ratio^beta / (1 + ratio^beta) (SPEC A.7).
+    """
+    logp, mask = _logp_row(ratio)
+    logp, mask = logp.T.contiguous(), mask.T.contiguous()          # [n, 1]: n sequences of one token
+    return W.npo_implicit_weights(logp, torch.zeros_like(logp), mask, beta)[:, 0].numpy()
+
+
+def simnpo_weights_on_grid(pbar, beta: float, gamma: float = 0.0) -> np.ndarray:
+    """SimNPO's implicit per-token weight (on the token-mean scale) as a function of the geometric-mean
+    token likelihood ``pbar`` of the sequence: 2 pbar^beta / (1 + pbar^beta) at gamma = 0 (SPEC A.7).
+
+    Evaluated with weighting.simnpo_implicit_weights on one-token sequences (n_i = 1, so the returned
+    w_i / n_i is w_i itself, and N / B = 1: already on the scale of the token-mean methods).
+    """
+    logp, mask = _logp_row(pbar)
+    logp, mask = logp.T.contiguous(), mask.T.contiguous()
+    return W.simnpo_implicit_weights(logp, mask, beta, gamma)[:, 0].numpy()
+
+
+def _g(x: float) -> str:
+    return f"{x:g}"
+
+
+def _family_labels(beta_sat: float, beta_imp: float, npo_beta: float, simnpo_beta: float) -> dict[str, str]:
+    # labels start with the method name (no space before "(") so plots.color_for finds the family colour
+    return {
+        "ga": "ga: w = 1",
+        "simsat": f"simsat(β_sat={_g(beta_sat)}): p^β_sat",
+        "simimp": f"simimp(β_imp={_g(beta_imp)}): (1-p)^β_imp",
+        "satimp": f"satimp(β_sat={_g(beta_sat)}, β_imp={_g(beta_imp)}): p^β_sat (1-p)^β_imp",
+        "npo": f"npo(β={_g(npo_beta)}): x = π_θ/π_ref of the sequence",
+        "simnpo": f"simnpo(β={_g(simnpo_beta)}): x = geometric-mean p̄ of the sequence",
+    }
+
+
+def _default_npo_betas() -> tuple[float, float]:
+    return float(get_method("npo").params["npo_beta"]), float(get_method("simnpo").params["npo_beta"])
+
+
+def family_curves(beta_sat: float, beta_imp: float, p=None, npo_beta: float | None = None,
+                  simnpo_beta: float | None = None) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, str]]:
+    """All weight curves on one likelihood axis: ``(p, {key: w}, {key: label})``.
+
+    keys: ga, simsat, simimp, satimp (token weights of likelihood p) and npo (x = pi/pi_ref),
+    simnpo (x = geometric-mean p of the sequence). NPO/SimNPO betas default to the registry's.
+    """
+    p = likelihood_grid() if p is None else np.asarray(p, dtype=float)
+    d_npo, d_simnpo = _default_npo_betas()
+    npo_beta = d_npo if npo_beta is None else npo_beta
+    simnpo_beta = d_simnpo if simnpo_beta is None else simnpo_beta
+    curves = {key: token_weights_on_grid(key, p, beta_sat, beta_imp) for key in TOKEN_SCHEMES}
+    curves["npo"] = npo_weights_on_grid(p, npo_beta)
+    curves["simnpo"] = simnpo_weights_on_grid(p, simnpo_beta)
+    return p, curves, _family_labels(beta_sat, beta_imp, npo_beta, simnpo_beta)
+
+
+def satimp_peak(beta_sat: float, beta_imp: float, p=None) -> dict:
+    """Where SatImp's weight p^beta_sat (1-p)^beta_imp peaks.
+
+    Closed form p* = beta_sat / (beta_sat + beta_imp) (set d log w / dp = 0); w_max is weighting.satimp
+    evaluated at p*. ``grid_p``/``grid_w`` are the argmax and max on a likelihood grid, as a check.
+    beta_sat = beta_imp = 0 is flat (w = 1): p* is NaN.
+    """
+    beta_sat = W.validate_exponent("beta_sat", beta_sat)
+    beta_imp = W.validate_exponent("beta_imp", beta_imp)
+    p = likelihood_grid(2001) if p is None else np.asarray(p, dtype=float)
+    total = beta_sat + beta_imp
+    p_star = beta_sat / total if total > 0 else math.nan
+    w_max = float(token_weights_on_grid("satimp", [p_star], beta_sat, beta_imp)[0]) if total > 0 else 1.0
+    w = token_weights_on_grid("satimp", p, beta_sat, beta_imp)
+    i = int(np.argmax(w))
+    return {"beta_sat": beta_sat, "beta_imp": beta_imp, "p_star": p_star, "w_max": w_max,
+            "grid_p": float(p[i]), "grid_w": float(w[i])}
+
+
+def peak_text(beta_sat: float, beta_imp: float) -> str:
+    """One line for the notebook: where SatImp(beta_sat, beta_imp) peaks and how high."""
+    pk = satimp_peak(beta_sat, beta_imp)
+    if math.isnan(pk["p_star"]):
+        return f"SatImp(β_sat={_g(beta_sat)}, β_imp={_g(beta_imp)}) is flat: w = 1 for every p (plain GA)."
+    return (f"SatImp(β_sat={_g(beta_sat)}, β_imp={_g(beta_imp)}) peaks at p* = β_sat/(β_sat+β_imp) = "
+            f"{pk['p_star']:.3f}, where w = {pk['w_max']:.3f}.")
+
+
+def peaks_table(pairs) -> pd.DataFrame:
+    """satimp_peak for each (beta_sat, beta_imp) pair, one row each."""
+    return pd.DataFrame([satimp_peak(bs, bi) for bs, bi in pairs])
+
+
+def _peak_marker(beta_sat: float, beta_imp: float) -> tuple[list, list, list]:
+    pk = satimp_peak(beta_sat, beta_imp)
+    if math.isnan(pk["p_star"]):
+        return [], [], []
+    return [pk["p_star"]], [pk["w_max"]], [f"p* = {pk['p_star']:.3f}"]
+
+
+def family_figure(beta_sat: float, beta_imp: float, p=None, npo_beta: float | None = None,
+                  simnpo_beta: float | None = None, normalise: bool = False,
+                  title: str | None = None) -> go.Figure:
+    """Every weight curve on the same axes, with SatImp's peak marked (a star at (p*, w_max)).
+
+    Each trace's ``meta`` is its key (ga, simsat, ..., peak) so :func:`update_family` can redraw it.
+    """
+    p, curves, labels = family_curves(beta_sat, beta_imp, p, npo_beta, simnpo_beta)
+    title = title or ("Per-token weight vs likelihood: the SatImp family and the implicit weights of "
+                      "GA, NPO and SimNPO")
+    fig = plots.weight_curves({labels[k]: curves[k] for k in curves}, p, title=title, normalise=normalise)
+    for trace, key in zip(fig.data, curves):
+        trace.meta = key
+        if key in ("npo", "simnpo"):
+            trace.line.dash = "dash"
+    x, y, text = _peak_marker(beta_sat, beta_imp)
+    if normalise and y:
+        y = [1.0]
+    fig.add_trace(go.Scatter(x=x, y=y, text=text, mode="markers+text", textposition="top left",
+                             name="SatImp peak p*", meta="peak",
+                             marker=dict(size=12, color=plots.PALETTE["satimp"], symbol="star")))
+    fig.update_layout(xaxis_title="likelihood p = exp(-CE) of the token (NPO: π_θ/π_ref; SimNPO: p̄)",
+                      yaxis_range=[0, 1.05], legend=dict(font=dict(size=10)))
+    return fig
+
+
+def update_family(fig: go.Figure, beta_sat: float, beta_imp: float, normalise: bool = False) -> go.Figure:
+    """Slider callback: redraw the SimSat, SimImp and SatImp curves and the peak of a
+    :func:`family_figure` (a Figure or FigureWidget) for new exponents, in place. Returns ``fig``."""
+    beta_sat = W.validate_exponent("beta_sat", beta_sat)
+    beta_imp = W.validate_exponent("beta_imp", beta_imp)
+    by_key = {t.meta: t for t in fig.data}
+    p = np.asarray(by_key["satimp"].x, dtype=float)
+    npo_beta = simnpo_beta = 1.0   # only the token-scheme labels are used below
+    labels = _family_labels(beta_sat, beta_imp, npo_beta, simnpo_beta)
+    with fig.batch_update():
+        for key in ("simsat", "simimp", "satimp"):
+            w = token_weights_on_grid(key, p, beta_sat, beta_imp)
+            if normalise and np.nanmax(w) > 0:
+                w = w / np.nanmax(w)
+            by_key[key].y = w
+            by_key[key].name = labels[key]
+        x, y, text = _peak_marker(beta_sat, beta_imp)
+        if normalise and y:
+            y = [1.0]
+        by_key["peak"].x, by_key["peak"].y, by_key["peak"].text = x, y, text
+        fig.layout.yaxis.title.text = "relative weight (max = 1)" if normalise else "weight w(p)"
+    return fig
+
+
+def family_widget(beta_sat: float = 5.0, beta_imp: float = 0.1, max_beta_sat: float = 10.0,
+                  max_beta_imp: float = 5.0):
+    """A FigureWidget of :func:`family_figure` with beta_sat / beta_imp sliders, a normalise box and
+    a live peak readout (the sliders are cheap, so they redraw continuously). Returns the VBox; its
+    ``.figure`` attribute is the FigureWidget."""
+    import ipywidgets as ipw
+
+    fig = go.FigureWidget(family_figure(beta_sat, beta_imp))
+    s_sat = ipw.FloatSlider(value=beta_sat, min=0.0, max=max_beta_sat, step=0.1, description="β_sat",
+                            continuous_update=True, readout_format=".2f")
+    s_imp = ipw.FloatSlider(value=beta_imp, min=0.0, max=max_beta_imp, step=0.05, description="β_imp",
+                            continuous_update=True, readout_format=".2f")
+    norm = ipw.Checkbox(value=False, description="normalise (max = 1)")
+    readout = ipw.HTML(peak_text(beta_sat, beta_imp))
+
+    def redraw(_=None):
+        update_family(fig, s_sat.value, s_imp.value, normalise=norm.value)
+        readout.value = peak_text(s_sat.value, s_imp.value)
+
+    for w in (s_sat, s_imp, norm):
+        w.observe(redraw, names="value")
+    box = ipw.VBox([ipw.HBox([s_sat, s_imp, norm]), readout, fig])
+    box.figure, box.sliders, box.redraw = fig, (s_sat, s_imp, norm), redraw
+    return box
+
+
+# --- the SPEC A.2 table ------------------------------------------------------------------------
+
+SPEC_TABLE_P = (0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99)
+"""The likelihoods of SPEC Part 2, A.2's table."""
+SPEC_TABLE_SCHEMES = (("simsat", 1.0, 0.0), ("simsat", 5.0, 0.0), ("simimp", 0.0, 1.0),
+                      ("simimp", 0.0, 5.0), ("satimp", 5.0, 0.1), ("satimp", 5.0, 1.0))
+"""(scheme, beta_sat, beta_imp) rows of that table: SatImp (5, 0.1) is the README's recommended
+setting, (5, 1) the open-unlearning port's default."""
+
+
+def _scheme_label(scheme: str, beta_sat: float, beta_imp: float) -> str:
+    if scheme == "simsat":
+        return f"simsat(β_sat={_g(beta_sat)})"
+    if scheme == "simimp":
+        return f"simimp(β_imp={_g(beta_imp)})"
+    if scheme == "satimp":
+        return f"satimp(β_sat={_g(beta_sat)}, β_imp={_g(beta_imp)})"
+    return scheme
+
+
+def weight_table(p=SPEC_TABLE_P, schemes=SPEC_TABLE_SCHEMES) -> pd.DataFrame:
+    """w(p) of each (scheme, beta_sat, beta_imp) at the likelihoods ``p`` (one row per scheme,
+    one column per p), computed with satimp_lab.weighting -- the SPEC A.2 table by default."""
+    rows = []
+    for scheme, bs, bi in schemes:
+        w = token_weights_on_grid(scheme, p, bs, bi)
+        rows.append({"scheme": _scheme_label(scheme, bs, bi), **{f"p={_g(x)}": float(v) for x, v in zip(p, w)}})
+    return pd.DataFrame(rows)
+
+
+# --- NPO's shape ---------------------------------------------------------------------------------
+
+
+def npo_shape_figure(betas=(0.1, 1.0, 2.5), max_drop: float = 30.0, n: int = 301) -> go.Figure:
+    """NPO's implicit sequence weight against how far the summed sequence NLL has risen above the
+    reference's, Delta = L_theta - L_ref (nats), for several beta. GA (w = 1) for comparison."""
+    drop = np.linspace(0.0, max_drop, n)
+    ratio = np.exp(-drop)
+    curves = {"ga: w = 1": np.ones_like(drop)}
+    for b in betas:
+        curves[f"npo(β={_g(b)})"] = npo_weights_on_grid(ratio, b)
+    fig = go.Figure()
+    for i, (label, w) in enumerate(curves.items()):
+        fig.add_trace(go.Scatter(x=drop, y=w, mode="lines", name=label,
+                                 line=dict(color=None if label.startswith("npo") else plots.PALETTE["ga"])))
+    fig.update_layout(title="NPO's implicit weight 2σ(-β(L_θ - L_ref)) on every token of a sequence",
+                      xaxis_title="rise of the summed sequence NLL above the reference, L_θ - L_ref (nats)",
+                      yaxis_title="implicit weight w_i", template="plotly_white", legend_title_text="method",
+                      yaxis_range=[0, 1.05])
+    return fig
+
+
+# --- the GA logit view ---------------------------------------------------------------------------
+
+
+def target_logit_gradient(p) -> np.ndarray:
+    """d CE / d z_target for a token of likelihood p, by autograd: a two-logit softmax [z, 0] with
+    z = log(p / (1 - p)) has softmax(z)[0] = p. SPEC A.7 says this is -(1 - p). p must be in (0, 1)."""
+    p = torch.as_tensor(np.asarray(p, dtype=float), dtype=torch.float64)
+    if bool(((p <= 0) | (p >= 1)).any()):
+        raise ValueError("p must lie strictly inside (0, 1) (the logit of 0 or 1 is infinite)")
+    z = torch.log(p / (1 - p)).requires_grad_()
+    logits = torch.stack([z, torch.zeros_like(z)], dim=-1)
+    ce = -torch.log_softmax(logits, dim=-1)[..., 0]
+    (grad,) = torch.autograd.grad(ce.sum(), z)
+    return grad.numpy()
+
+
+def logit_push(method: str, p, **params) -> np.ndarray:
+    """How hard one gradient step of ``method``'s forget loss pushes each token's target logit down,
+    per unit learning rate and on the token-mean scale: d F / d z_target (positive = z decreases).
+
+    Computed by autograd through the registered method (objectives.get_method(method, **params)
+    .forget_term) on one-token sequences, times N so a single token's share is not divided away.
+    For weighted GA this is w(p) (1 - p): the weight times GA's own push (1 - p). Token-level methods only.
+    """
+    m = get_method(method, **params)
+    if m.granularity not in ("token", "group"):
+        raise ValueError(f"logit_push needs a token-level method, got {method!r} ({m.granularity})")
+    p = torch.as_tensor(np.asarray(p, dtype=float), dtype=torch.float64)
+    if bool(((p <= 0) | (p >= 1)).any()):
+        raise ValueError("p must lie strictly inside (0, 1)")
+    z = torch.log(p / (1 - p)).requires_grad_()
+    logits = torch.stack([z, torch.zeros_like(z)], dim=-1)            # [n, 2]
+    logp = torch.log_softmax(logits, dim=-1)[..., :1]                 # [n, 1]: n one-token sequences
+    mask = torch.ones_like(logp, dtype=torch.bool)
+    term = m.forget_term(logp, mask)
+    (grad,) = torch.autograd.grad(term.loss, z)
+    return grad.numpy() * len(p)
+
+
+def logit_push_figure(beta_sat: float = 5.0, beta_imp: float = 0.1, beta: float = 1.0, p=None) -> go.Figure:
+    """The GA logit view: the push on the target logit, w(p) (1 - p), for GA, SimSat(beta),
+    SimImp(beta) and SatImp(beta_sat, beta_imp), from autograd through the library's objectives."""
+    p = likelihood_grid(401, include_ends=False) if p is None else np.asarray(p, dtype=float)
+    curves = {
+        "ga: 1 · (1-p)": logit_push("ga", p),
+        f"simsat(β_sat={_g(beta)}): p^β (1-p)": logit_push("simsat", p, beta_sat=beta),
+        f"simimp(β_imp={_g(beta)}): (1-p)^β (1-p)": logit_push("simimp", p, beta_imp=beta),
+        f"satimp(β_sat={_g(beta_sat)}, β_imp={_g(beta_imp)}): w(p) (1-p)":
+            logit_push("satimp", p, beta_sat=beta_sat, beta_imp=beta_imp),
+    }
+    fig = plots.weight_curves(curves, p, title="GA logit view: how hard one step pushes the target logit down")
+    fig.update_layout(yaxis_title="push on the target logit, -dF/dz per unit lr = w(p)·(1-p)")
+    return fig
+
+
+# =============================================================================================
+# 08 · playground
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """How to show one hyper-parameter as a slider."""
+
+    kind: str           # "float" or "int"
+    min: float
+    max: float
+    step: float
+    description: str
+
+
+PARAM_SPECS: dict[str, ParamSpec] = {
+    "beta_sat": ParamSpec("float", 0.0, 10.0, 0.1, "β_sat (exponent on p)"),
+    "beta_imp": ParamSpec("float", 0.0, 5.0, 0.05, "β_imp (exponent on 1-p)"),
+    "group_size": ParamSpec("int", 1, 32, 1, "group size G"),
+    "k": ParamSpec("float", 0.05, 1.0, 0.05, "fraction k"),
+    "soft": ParamSpec("float", 0.0, 1.0, 0.05, "soft value s"),
+    "p_imp": ParamSpec("float", 0.0, 1.0, 0.05, "key-token weight p_imp"),
+    "npo_beta": ParamSpec("float", 0.01, 5.0, 0.01, "NPO β"),
+    "gamma": ParamSpec("float", -2.0, 2.0, 0.1, "SimNPO margin γ"),
+    "forget_weight": ParamSpec("float", 0.0, 2.0, 0.0125, "forget weight"),
+    "retain_weight": ParamSpec("float", 0.0, 2.0, 0.05, "retain weight"),
+}
+
+
+def method_controls(method: str) -> list[dict]:
+    """The hyper-parameters worth a slider for ``method``: its own params, plus the forget/retain
+    weights when it has a retain term. One dict each: name, value (the registry default) and the
+    :class:`ParamSpec` fields."""
+    m = get_method(method)
+    values = dict(m.params)
+    if m.retain != "none":
+        values["forget_weight"] = m.forget_weight
+        values["retain_weight"] = m.retain_weight
+    out = []
+    for name, value in values.items():
+        spec = PARAM_SPECS[name]
+        out.append({"name": name, "value": int(value) if spec.kind == "int" else float(value),
+                    "kind": spec.kind, "min": spec.min, "max": spec.max, "step": spec.step,
+                    "description": spec.description})
+    return out
+
+
+def _differs(a, b) -> bool:
+    if a is None or b is None:
+        return a is not b
+    return not math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+
+
+def run_request(method: str, values: dict | None = None, base=None, lr: float | None = None,
+                epochs: float | None = None, steps: int | None = None, seed: int = 0) -> dict:
+    """The keyword arguments of ``lab.run`` for a form's values: only what differs from the method's
+    registry defaults goes into ``params`` and only what differs from the setting's recipe ``base``
+    (an UnlearnConfig) into the overrides, so a default form hits the same cache entry as the
+    notebooks' default runs. ``steps`` 0 or None means "use epochs". Returns
+    ``{"method", "seed", "params", "overrides", "label"}``."""
+    m = get_method(method)
+    defaults = {c["name"]: c["value"] for c in method_controls(method)}
+    values = dict(values or {})
+    unknown = set(values) - set(defaults)
+    if unknown:
+        raise ValueError(f"method {method!r} has no hyper-parameter(s) {sorted(unknown)}; "
+                         f"it takes {sorted(defaults)}")
+    params = {}
+    for name, value in values.items():
+        if _differs(value, defaults[name]):
+            params[name] = int(value) if PARAM_SPECS[name].kind == "int" else float(value)
+    overrides = {}
+    if steps:
+        overrides["steps"] = int(steps)
+    for name, value in (("lr", lr), ("epochs", epochs)):
+        if value is not None and (base is None or _differs(value, getattr(base, name))):
+            if name == "epochs" and steps:
+                continue
+            overrides[name] = float(value)
+    bits = [f"{k}={_g(v)}" for k, v in params.items()]
+    bits += [f"{k}={_g(v)}" for k, v in overrides.items()]
+    label = m.name + (f"({', '.join(bits)})" if bits else "") + (f" seed {seed}" if seed else "")
+    return {"method": method, "seed": int(seed), "params": params, "overrides": overrides, "label": label}
+
+
+SUMMARY_COLUMNS = {
+    "matched_forget": "forget ES at matched retain",
+    "matched_step": "step of the match",
+    "reached": "retain fell to the level",
+    "final_forget_es": "final forget ES",
+    "final_retain_es": "final retain ES",
+    "eval_forget_quality": "forget quality",
+    "eval_model_utility": "model utility",
+}
+"""The summary fields the comparison table shows (when a run has them), and their headers."""
+
+
+class Playground:
+    """The runs of one playground session and their comparison.
+
+    ``add_run`` calls ``lab.run`` (cached on disk, so repeating a configuration is instant) and keeps
+    the result under its label (a repeated label replaces the earlier run); ``table()`` and
+    ``figure()`` compare everything added so far.
+    """
+
+    def __init__(self, lab):
+        self.lab = lab
+        self.runs: dict[str, object] = {}
+        self.seconds: dict[str, float] = {}
+
+    @property
+    def base(self):
+        return self.lab.setting.base
+
+    def request(self, method: str, params: dict | None = None, seed: int = 0, lr: float | None = None,
+                epochs: float | None = None, steps: int | None = None) -> dict:
+        return run_request(method, params, self.base, lr=lr, epochs=epochs, steps=steps, seed=seed)
+
+    def add_run(self, method: str, params: dict | None = None, seed: int = 0, lr: float | None = None,
+                epochs: float | None = None, steps: int | None = None, label: str | None = None):
+        """Run (or load) one configuration and add it to the comparison. Returns the RunResult."""
+        req = self.request(method, params, seed, lr, epochs, steps)
+        label = label or req["label"]
+        start = time.perf_counter()
+        result = self.lab.run(req["method"], seed=req["seed"], params=req["params"] or None, label=label,
+                              **req["overrides"])
+        self.seconds[label] = time.perf_counter() - start
+        self.runs.pop(label, None)          # re-adding moves it to the end
+        self.runs[label] = result
+        return result
+
+    def remove(self, label: str) -> None:
+        self.runs.pop(label, None)
+        self.seconds.pop(label, None)
+
+    def clear(self) -> None:
+        self.runs.clear()
+        self.seconds.clear()
+
+    def curves(self) -> pd.DataFrame:
+        """One row per evaluation step per run (label, step, forget_es, retain_es, ...)."""
+        frames = []
+        for label, r in self.runs.items():
+            h = r.history
+            ev = h.dropna(subset=["forget_es", "retain_es"]) if "forget_es" in h else h.iloc[0:0]
+            frames.append(ev.assign(label=label))
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+            columns=["label", "step", "forget_es", "retain_es"])
+
+    def table(self) -> pd.DataFrame:
+        """One row per run: its configuration and the summary numbers of :data:`SUMMARY_COLUMNS`."""
+        rows = []
+        for label, r in self.runs.items():
+            c = r.config
+            row = {"run": label, "method": c.method, "seed": c.seed, "lr": c.lr,
+                   "epochs": c.epochs if c.steps is None else math.nan,
+                   "steps": c.steps if c.steps is not None else math.nan,
+                   "status": getattr(r, "status", "completed")}
+            row.update({header: r.summary[key] for key, header in SUMMARY_COLUMNS.items() if key in r.summary})
+            if label in self.seconds:
+                row["seconds"] = self.seconds[label]
+            rows.append(row)
+        frame = pd.DataFrame(rows)
+        if not frame.empty and frame["steps"].isna().all():
+            frame = frame.drop(columns="steps")
+        return frame
+
+    def figure(self) -> go.Figure:
+        """Trade-off curves of every run so far, with the matched-retain level drawn as a line."""
+        curves = self.curves()
+        n = len(self.runs)
+        fig = plots.tradeoff_curves(curves, title=f"Playground: forget vs retain ES along each run ({n} run"
+                                                  f"{'' if n == 1 else 's'}; each run starts at the right)")
+        if not curves.empty:
+            start = curves.sort_values("step").groupby("label").first()["retain_es"].mean()
+            level = self.lab.setting.match_level * start
+            fig.add_trace(go.Scatter(x=[level, level], y=[0, float(curves["forget_es"].max())], mode="lines",
+                                     name=f"matched-retain level ({self.lab.setting.match_level:.0%} of start)",
+                                     line=dict(color="black", dash="dot")))
+        return fig
+
+
+class PlaygroundUI:
+    """The playground form. Widgets: a method dropdown (``list_methods()``), one slider per relevant
+    hyper-parameter (rebuilt when the method changes), learning rate, epochs, steps (0 = use epochs),
+    seed, and a Run button; a progress bar and a status line; the comparison figure (a FigureWidget)
+    and table (HTML) below. ``run()`` is the button's callback and can be called directly."""
+
+    def __init__(self, playground: Playground, method: str = "satimp"):
+        import ipywidgets as ipw
+
+        self.pg = playground
+        base = playground.base
+        self.method = ipw.Dropdown(options=sorted(list_methods()), value=method, description="method")
+        self.description = ipw.HTML()
+        self.params_box = ipw.VBox()
+        self.param_widgets: dict[str, object] = {}
+        self.lr = ipw.FloatLogSlider(value=base.lr, base=10, min=-5, max=-2, step=0.1, description="lr",
+                                     readout_format=".1e", continuous_update=False)
+        self.epochs = ipw.FloatSlider(value=float(base.epochs), min=1.0, max=20.0, step=1.0, description="epochs",
+                                      continuous_update=False)
+        self.steps = ipw.BoundedIntText(value=int(base.steps or 0), min=0, max=10_000, description="steps",
+                                        tooltip="0 = use epochs")
+        self.seed = ipw.BoundedIntText(value=0, min=0, max=10_000, description="seed")
+        self.run_button = ipw.Button(description="Run", button_style="primary", icon="play")
+        self.clear_button = ipw.Button(description="Clear comparison", icon="trash")
+        self.progress = ipw.IntProgress(value=0, min=0, max=1, description="progress")
+        self.status = ipw.HTML("Pick a method and press Run.")
+        self.figure = go.FigureWidget(self.pg.figure())
+        self.table_html = ipw.HTML()
+        self.method.observe(lambda change: self.set_method(change["new"]), names="value")
+        self.run_button.on_click(lambda _: self.run())
+        self.clear_button.on_click(lambda _: self.clear())
+        self.set_method(method)
+        self.widget = ipw.VBox([
+            ipw.HBox([self.method, self.description]), self.params_box,
+            ipw.HBox([self.lr, self.epochs]), ipw.HBox([self.steps, self.seed]),
+            ipw.HBox([self.run_button, self.clear_button, self.progress]), self.status,
+            self.figure, self.table_html])
+        self.refresh()
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+    def set_method(self, method: str) -> None:
+        """Rebuild the hyper-parameter sliders for ``method`` (the dropdown's callback)."""
+        import ipywidgets as ipw
+
+        self.description.value = f"<i>{list_methods()[method]}</i>"
+        widgets = {}
+        for c in method_controls(method):
+            cls = ipw.IntSlider if c["kind"] == "int" else ipw.FloatSlider
+            widgets[c["name"]] = cls(value=c["value"], min=c["min"], max=c["max"], step=c["step"],
+                                     description=c["name"], tooltip=c["description"],
+                                     continuous_update=False, style={"description_width": "initial"})
+        self.param_widgets = widgets
+        self.params_box.children = tuple(widgets.values()) or (ipw.HTML("<i>no hyper-parameters</i>"),)
+
+    def values(self) -> dict:
+        """The form's current values as ``Playground.add_run`` keywords."""
+        return {"method": self.method.value,
+                "params": {name: w.value for name, w in self.param_widgets.items()},
+                "seed": int(self.seed.value), "lr": float(self.lr.value), "epochs": float(self.epochs.value),
+                "steps": int(self.steps.value) or None}
+
+    def run(self):
+        """Run the form's configuration (the Run button's callback). Returns the RunResult, or None
+        if the configuration was rejected or the run failed (the status line says why)."""
+        kwargs = self.values()
+        self.run_button.disabled = True
+        self.progress.value, self.progress.bar_style = 0, "info"
+        self.status.value = f"running <b>{kwargs['method']}</b> ... (a cached configuration returns at once)"
+        try:
+            result = self.pg.add_run(**kwargs)
+        except Exception as err:  # noqa: BLE001 -- a bad value must not kill the form
+            self.progress.bar_style = "danger"
+            self.status.value = f"<span style='color:#b00'>✗ {type(err).__name__}: {err}</span>"
+            return None
+        finally:
+            self.run_button.disabled = False
+        label = next(reversed(self.pg.runs))
+        self.progress.value, self.progress.bar_style = 1, "success"
+        self.status.value = (f"✓ <b>{label}</b> done in {self.pg.seconds[label]:.1f} s "
+                             f"({len(self.pg.runs)} run{'s' if len(self.pg.runs) != 1 else ''} in the comparison)")
+        self.refresh()
+        return result
+
+    def clear(self) -> None:
+        self.pg.clear()
+        self.progress.value, self.progress.bar_style = 0, ""
+        self.status.value = "Comparison cleared."
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Redraw the comparison figure and table from the playground's runs."""
+        new = self.pg.figure()
+        with self.figure.batch_update():
+            self.figure.data = ()
+            self.figure.layout = new.layout
+        self.figure.add_traces(list(new.data))
+        table = self.pg.table()
+        self.table_html.value = (table.to_html(index=False, float_format=lambda v: f"{v:.3f}")
+                                 if not table.empty else "<i>no runs yet</i>")
