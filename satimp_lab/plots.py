@@ -142,7 +142,7 @@ def to_matplotlib(fig: go.Figure):
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    mfig, ax = plt.subplots(figsize=(7.5, 4.6), dpi=110)
+    mfig, ax = plt.subplots(figsize=(9, 4.6), dpi=110)
     layout = fig.layout
     for trace in fig.data:
         name = trace.name if trace.showlegend is not False else None
@@ -150,7 +150,9 @@ def to_matplotlib(fig: go.Figure):
             mode = trace.mode or "lines"
             color = (trace.line.color if trace.line and trace.line.color else None) or \
                 (trace.marker.color if trace.marker and isinstance(trace.marker.color, str) else None)
-            style = ("-" if "lines" in mode else "") + ("o" if "markers" in mode else "")
+            dash = trace.line.dash if trace.line and trace.line.dash else "solid"
+            line = {"dash": "--", "dot": ":", "dashdot": "-."}.get(dash, "-")
+            style = (line if "lines" in mode else "") + ("o" if "markers" in mode else "")
             marker_size = 3 if "lines" in mode else 8
             if trace.marker and trace.marker.symbol == "star":
                 style, marker_size = "*", 12
@@ -180,8 +182,8 @@ def to_matplotlib(fig: go.Figure):
     ax.set_title(layout.title.text or "", fontsize=10)
     ax.set_xlabel(layout.xaxis.title.text or "")
     ax.set_ylabel(layout.yaxis.title.text or "")
-    if any(t.name for t in fig.data if t.type == "scatter"):
-        ax.legend(fontsize=7, loc="best")
+    if any(t.name for t in fig.data if t.type == "scatter"):  # outside the axes: never hides data
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     ax.grid(alpha=0.3)
     mfig.tight_layout()
     return mfig
@@ -202,3 +204,37 @@ def save_figure(fig: go.Figure, out_dir: str | Path | None, name: str) -> Path |
     mfig.savefig(png)
     plt.close(mfig)
     return png
+
+
+# ----------------------------------------------------------------------------------------------
+# figures for the finding notebooks (03-07)
+
+
+def param_sweep(frame: pd.DataFrame, x: str, y: str, group: str, error: str | None = None, title: str = "",
+                x_title: str = "", y_title: str = "", names: dict | None = None) -> go.Figure:
+    """One line per ``group`` of ``y`` (e.g. mean over seeds) against a hyper-parameter ``x``,
+    with ``error`` (e.g. std over seeds) drawn as vertical bars.
+
+    ``x`` is shown as categories (in the frame's order), so 0.5, 1, 2, 5, 10 are evenly spaced.
+    The error bars are plain line segments (one legend-less trace each), so the static PNG made by
+    :func:`to_matplotlib` shows them too. ``names`` maps group values to legend names.
+    """
+    names = names or {}
+    fig = go.Figure()
+    cats = [f"{v:g}" if isinstance(v, (int, float, np.number)) else str(v) for v in dict.fromkeys(frame[x])]
+    for i, (name, rows) in enumerate(frame.groupby(group, sort=False)):
+        color = color_for(str(name), i)
+        xs = [f"{v:g}" if isinstance(v, (int, float, np.number)) else str(v) for v in rows[x]]
+        xs_sorted = [c for c in cats if c in xs]
+        order = [xs.index(c) for c in xs_sorted]
+        ys = rows[y].to_numpy(float)[order]
+        fig.add_trace(go.Scatter(x=xs_sorted, y=ys, mode="lines+markers", name=names.get(name, str(name)),
+                                 line=dict(color=color), marker=dict(size=6)))
+        if error is not None:
+            errs = rows[error].to_numpy(float)[order]
+            for cx, cy, ce in zip(xs_sorted, ys, errs):
+                if np.isfinite(ce) and np.isfinite(cy):
+                    fig.add_trace(go.Scatter(x=[cx, cx], y=[cy - ce, cy + ce], mode="lines", showlegend=False,
+                                             line=dict(color=color, width=1), hoverinfo="skip"))
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=cats)
+    return _layout(fig, title, x_title or x, y_title or y, legend=group)

@@ -131,13 +131,13 @@ def simnpo_weights_on_grid(pbar, beta: float, gamma: float = 0.0) -> np.ndarray:
 
 
 def _g(x: float) -> str:
-    return f"{x:g}"
+    return f"{x:.4g}"
 
 
 def _family_labels(beta_sat: float, beta_imp: float, npo_beta: float, simnpo_beta: float) -> dict[str, str]:
     # labels start with the method name (no space before "(") so plots.color_for finds the family colour
     return {
-        "ga": "ga: w = 1",
+        "ga": "ga(w = 1)",
         "simsat": f"simsat(β_sat={_g(beta_sat)}): p^β_sat",
         "simimp": f"simimp(β_imp={_g(beta_imp)}): (1-p)^β_imp",
         "satimp": f"satimp(β_sat={_g(beta_sat)}, β_imp={_g(beta_imp)}): p^β_sat (1-p)^β_imp",
@@ -321,7 +321,7 @@ def npo_shape_figure(betas=(0.1, 1.0, 2.5), max_drop: float = 30.0, n: int = 301
     reference's, Delta = L_theta - L_ref (nats), for several beta. GA (w = 1) for comparison."""
     drop = np.linspace(0.0, max_drop, n)
     ratio = np.exp(-drop)
-    curves = {"ga: w = 1": np.ones_like(drop)}
+    curves = {"ga(w = 1)": np.ones_like(drop)}
     for b in betas:
         curves[f"npo(β={_g(b)})"] = npo_weights_on_grid(ratio, b)
     fig = go.Figure()
@@ -379,7 +379,7 @@ def logit_push_figure(beta_sat: float = 5.0, beta_imp: float = 0.1, beta: float 
     SimImp(beta) and SatImp(beta_sat, beta_imp), from autograd through the library's objectives."""
     p = likelihood_grid(401, include_ends=False) if p is None else np.asarray(p, dtype=float)
     curves = {
-        "ga: 1 · (1-p)": logit_push("ga", p),
+        "ga(w = 1): 1 · (1-p)": logit_push("ga", p),
         f"simsat(β_sat={_g(beta)}): p^β (1-p)": logit_push("simsat", p, beta_sat=beta),
         f"simimp(β_imp={_g(beta)}): (1-p)^β (1-p)": logit_push("simimp", p, beta_imp=beta),
         f"satimp(β_sat={_g(beta_sat)}, β_imp={_g(beta_imp)}): w(p) (1-p)":
@@ -539,17 +539,18 @@ class Playground:
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
             columns=["label", "step", "forget_es", "retain_es"])
 
-    def table(self) -> pd.DataFrame:
-        """One row per run: its configuration and the summary numbers of :data:`SUMMARY_COLUMNS`."""
+    def table(self, timings: bool = True) -> pd.DataFrame:
+        """One row per run: its configuration and the summary numbers of :data:`SUMMARY_COLUMNS`
+        (plus the wall-clock seconds of the ``add_run`` call when ``timings``: 0 for a cached run)."""
         rows = []
         for label, r in self.runs.items():
             c = r.config
-            row = {"run": label, "method": c.method, "seed": c.seed, "lr": c.lr,
+            row = {"run": label, "method": c.method, "seed": c.seed, "lr": f"{c.lr:.3g}",
                    "epochs": c.epochs if c.steps is None else math.nan,
                    "steps": c.steps if c.steps is not None else math.nan,
                    "status": getattr(r, "status", "completed")}
             row.update({header: r.summary[key] for key, header in SUMMARY_COLUMNS.items() if key in r.summary})
-            if label in self.seconds:
+            if timings and label in self.seconds:
                 row["seconds"] = self.seconds[label]
             rows.append(row)
         frame = pd.DataFrame(rows)

@@ -1,0 +1,200 @@
+"""Self-checks of the course notebook (satimp_lab.course): right answers pass, typical wrong answers
+fail with a message that names the failing input and the likely mistake, stubs are 'not attempted'."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from satimp_lab import course as C
+
+
+def _p(logp):
+    return logp.detach().exp()
+
+
+# ----------------------------------------------------------------------------- SimImp
+
+
+def simimp_right(logp, mask, beta):
+    return torch.where(mask, (1 - _p(logp)).pow(beta), 0.0)
+
+
+def simimp_times_mask(logp, mask, beta):         # w * mask is fine too
+    return (1 - _p(logp)).pow(beta) * mask
+
+
+def simimp_numpy(logp, mask, beta):              # numpy answers are accepted
+    p = np.exp(logp.detach().numpy())
+    return np.where(mask.numpy(), (1 - p) ** beta, 0.0)
+
+
+@pytest.mark.parametrize("fn", [simimp_right, simimp_times_mask, simimp_numpy])
+def test_simimp_right_answers_pass(fn):
+    r = C.check_simimp(fn)
+    assert r and r.status == "correct" and str(r).startswith("✓")
+
+
+def test_simimp_stubs_are_not_attempted():
+    def raises(logp, mask, beta):
+        raise NotImplementedError
+
+    def dots(logp, mask, beta):
+        ...
+
+    for fn in (raises, dots):
+        r = C.check_simimp(fn)
+        assert not r and r.status == "not attempted" and str(r).startswith("○")
+
+
+@pytest.mark.parametrize("fn,needle", [
+    (lambda logp, mask, b: (1 - _p(logp)).pow(b), "forgot the mask"),
+    (lambda logp, mask, b: torch.where(mask, _p(logp).pow(b), 0.0), "SimSat"),
+    (lambda logp, mask, b: torch.where(mask, (1 - logp.detach()).pow(b), 0.0), "log-likelihood"),
+    (lambda logp, mask, b: torch.where(mask, 1 - _p(logp).pow(b), 0.0), "exponent applies to (1 - p)"),
+    (lambda logp, mask, b: torch.where(mask, (1 - logp.exp()).pow(b), 0.0), "requires_grad"),
+    (lambda logp, mask, b: (1 - _p(logp)).pow(b)[0], "shape"),
+    (lambda logp, mask, b: torch.where(mask, 1.0, 0.0), "wrong on"),
+    (lambda logp, mask, b: torch.where(mask.float(), 1.0, 0.0), "RuntimeError"),
+])
+def test_simimp_wrong_answers_fail_helpfully(fn, needle):
+    r = C.check_simimp(fn)
+    assert r.status == "wrong" and str(r).startswith("✗")
+    assert needle in r.message
+
+
+def test_failure_message_names_the_first_failing_input():
+    r = C.check_simimp(lambda logp, mask, b: (1 - _p(logp)).pow(b))   # no mask
+    assert "padded batch" in r.message and "mask = False" in r.message
+    assert "should be 0" in r.message and "beta=" in r.message
+
+
+def test_errors_in_the_answer_are_reported_not_raised():
+    r = C.check_simimp(lambda logp, mask, b: logp.undefined_attribute)
+    assert r.status == "wrong" and "AttributeError" in r.message
+    assert C.check_simimp("not a function").status == "wrong"
+
+
+# ----------------------------------------------------------------------------- SatImp
+
+
+def satimp_right(logp, mask, beta_sat, beta_imp):
+    p = _p(logp)
+    return torch.where(mask, p.pow(beta_sat) * (1 - p).pow(beta_imp), 0.0)
+
+
+def test_satimp_right_answer_passes():
+    assert C.check_satimp(satimp_right)
+    from satimp_lab.weighting import satimp
+    assert C.check_satimp(satimp)             # the reference itself
+
+
+@pytest.mark.parametrize("fn,needle", [
+    (lambda logp, mask, bs, bi: satimp_right(logp, mask, bi, bs), "swapped"),
+    (lambda logp, mask, bs, bi: _p(logp).pow(bs) * (1 - _p(logp)).pow(bi), "forgot the mask"),
+    (lambda logp, mask, bs, bi: torch.where(mask, _p(logp).pow(bs), 0.0), "only the saturation factor"),
+    (lambda logp, mask, bs, bi: torch.where(mask, (1 - _p(logp)).pow(bi), 0.0), "only the importance factor"),
+    (lambda logp, mask, bs, bi: torch.where(mask, _p(logp).pow(bs) + (1 - _p(logp)).pow(bi), 0.0), "multiplies"),
+])
+def test_satimp_typical_mistakes(fn, needle):
+    r = C.check_satimp(fn)
+    assert r.status == "wrong" and needle in r.message
+
+
+def test_satimp_edge_p0_p1():
+    # right everywhere except p = 1 with beta_imp > 0: the edge case catches it
+    def wrong_at_one(logp, mask, bs, bi):
+        w = satimp_right(logp, mask, bs, bi)
+        return torch.where(logp.detach() == 0, torch.ones_like(w), w)
+
+    r = C.check_satimp(wrong_at_one)
+    assert r.status == "wrong" and "edge likelihoods" in r.message and "logp = 0" in r.message
+
+
+# ----------------------------------------------------------------------------- other exercises
+
+
+def test_peak():
+    assert C.check_peak(lambda bs, bi: bs / (bs + bi))
+
+    def numeric(bs, bi):
+        p = np.linspace(0, 1, 20001)
+        return p[np.argmax(p ** bs * (1 - p) ** bi)]
+
+    assert C.check_peak(numeric)
+    swapped = C.check_peak(lambda bs, bi: bi / (bs + bi))
+    assert swapped.status == "wrong" and "swapped" in swapped.message and "β_sat = 5" in swapped.message
+    height = C.check_peak(lambda bs, bi: (bs / (bs + bi)) ** bs * (bi / (bs + bi)) ** bi)
+    assert height.status == "wrong" and "height" in height.message
+    assert C.check_peak(lambda bs, bi: ...).status == "not attempted"
+
+
+def test_logit_gradient():
+    assert C.check_logit_gradient(lambda p: -(1 - p))
+    assert C.check_logit_gradient(lambda p: p - 1)
+    r = C.check_logit_gradient(lambda p: 1 - p)
+    assert r.status == "wrong" and "sign" in r.message
+    r = C.check_logit_gradient(lambda p: -p)
+    assert r.status == "wrong" and "wrong* class" in r.message
+
+    def stub(p):
+        raise NotImplementedError
+
+    assert C.check_logit_gradient(stub).status == "not attempted"
+
+
+def test_top_token():
+    frame = C.example_weights()
+    col = [c for c in frame.columns if c.startswith("satimp")][0]
+    best = int(frame[col].to_numpy().argmax())
+    token = frame["token"][best].strip()
+    assert C.check_top_token(token) and C.check_top_token(best) and C.check_top_token(token.upper())
+    lowest = frame["token"][int(frame["p"].to_numpy().argmin())].strip()
+    r = C.check_top_token(lowest)
+    assert r.status == "wrong" and "already (nearly) forgotten" in r.message
+    highest = frame["token"][int(frame["p"].to_numpy().argmax())].strip()
+    r = C.check_top_token(highest)
+    assert r.status == "wrong" and "above the peak" in r.message
+    assert C.check_top_token(...).status == "not attempted"
+    assert "one of the tokens" in C.check_top_token("zebra").message
+    assert C.check_top_token(99).status == "wrong"
+
+
+def test_example_weights_come_from_the_library():
+    frame = C.example_weights(beta_sat=2.0, beta_imp=1.0, beta=3.0)
+    p = frame["p"].to_numpy()
+    np.testing.assert_allclose(frame["satimp(β_sat=2, β_imp=1)"], p ** 2 * (1 - p))
+    np.testing.assert_allclose(frame["simsat(β_sat=3)"], p ** 3)
+    np.testing.assert_allclose(frame["ga"], 1.0)
+    fig = C.example_weights_figure()
+    assert len(fig.data) == 4 and fig.layout.xaxis.title.text
+
+
+def test_multiple_choice():
+    for qid, q in C.QUESTIONS.items():
+        right = C.check_choice(qid, q["answer"])
+        assert right and "is right" in right.message
+        assert C.check_choice(qid, f"({q['answer'].upper()})")
+        assert C.check_choice(qid, q["options"][q["answer"]])          # the option's text
+        for letter in q["options"]:
+            if letter != q["answer"]:
+                wrong = C.check_choice(qid, letter)
+                assert wrong.status == "wrong" and q["feedback"][letter] in wrong.message
+        assert C.check_choice(qid, ...).status == "not attempted"
+        assert C.check_choice(qid, "").status == "not attempted"
+        assert "not one of the options" in C.check_choice(qid, "zzz").message
+    assert C.check_choice("granularity", "instance") and C.check_choice("granularity", "batch").status == "wrong"
+    with pytest.raises(ValueError, match="unknown question"):
+        C.check_choice("nope", "a")
+    assert "(c)" in C.question("granularity").data
+
+
+def test_result_display_and_progress():
+    r = C.CheckResult("x", "correct", "fine")
+    assert bool(r) and "✓ x: fine" == str(r) and "✓" in r._repr_html_()
+    assert not C.CheckResult("x", "wrong", "no")
+    with pytest.raises(ValueError):
+        C.CheckResult("x", "maybe", "")
+    table = C.progress([r, C.CheckResult("y", "not attempted", "")])
+    assert list(table["status"]) == ["correct", "not attempted"]
