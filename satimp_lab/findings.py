@@ -75,9 +75,10 @@ BETAS = (0.5, 1.0, 2.0, 5.0, 10.0)
 HARD_FRACTIONS = (0.5, 0.3)
 """Shares of each answer's tokens kept by top-k / bottom-k / random at matched token counts."""
 GROUP_SIZES = (2, 5, 20)
-"""Group sizes G of the granularity sweep (answers have ~15-25 tokens: G = 20 is ~a sequence mean)."""
+"""Group sizes G of the granularity sweep (on the synthetic benchmark G = 20 is about a whole answer:
+a per-answer mean)."""
 GRID_BETA_SAT = (0.0, 1.0, 2.0, 5.0, 10.0)
-GRID_BETA_IMP = (0.0, 0.1, 0.5, 1.0, 2.0)
+GRID_BETA_IMP = (0.0, 0.1, 0.5, 1.0)
 RECOMMENDED = (5.0, 0.1)
 """The official README's SatImp recommendation (beta_sat, beta_imp)."""
 
@@ -164,14 +165,15 @@ GRANULARITY_LEVELS = ("token", "group", "instance", "instance_norm", "batch")
 def granularity_specs(families: tuple[str, ...] = ("simsat", "simimp"),
                       group_sizes: tuple[int, ...] = GROUP_SIZES) -> list[dict]:
     """Observation (iii-b): token, group(G), instance (official), instance (length-normalised,
-    ours) and batch weights for each family at its default beta. Labels are
-    ``family/level`` (``simsat/group G=5``)."""
+    ours) and batch weights for each family at its default beta. Labels are ``family/level`` with
+    level ``token``, ``G=<group size>``, ``instance`` (official), ``instance-norm`` (ours) or
+    ``batch``, e.g. ``simsat/G=5``."""
     out = []
     for fam in families:
         out.append(spec(fam, f"{fam}/token"))
-        out += [spec(f"group_{fam}", f"{fam}/group G={g}", group_size=g) for g in group_sizes]
+        out += [spec(f"group_{fam}", f"{fam}/G={g}", group_size=g) for g in group_sizes]
         out += [spec(f"instance_{fam}", f"{fam}/instance"),
-                spec(f"instance_norm_{fam}", f"{fam}/instance (length-norm.)"),
+                spec(f"instance_norm_{fam}", f"{fam}/instance-norm"),
                 spec(f"batch_{fam}", f"{fam}/batch")]
     return out
 
@@ -439,18 +441,17 @@ def effect_range(summary: pd.DataFrame, labels: list[str], metric: str = METRIC,
         v, r = _values(summary, label, metric)
         if len(v):
             means[label], reached[label] = float(v.mean()), r
-    candidates = [l for l in means if reached[l]]
-    if len(means) < 2 or not candidates:
+    if len(means) < 2:
         return EffectRange(list(labels), "", "", math.nan, None, "inconclusive", means)
     best = min(means, key=means.get)
-    others = [l for l in candidates if l != best]
-    if not others:
-        return EffectRange(list(labels), best, best, 0.0, None, "inconclusive", means)
-    worst = max(others, key=means.get)
-    cmp = compare(summary, best, worst, metric, min_effect=min_effect, min_seeds=min_seeds)
-    outcome = {"better": "strong" if cmp.diff >= strong else "weak", "tie": "none"}.get(cmp.outcome, "inconclusive")
+    others = [l for l in means if reached[l] and l != best]
+    worst, cmp, outcome = "", None, "inconclusive"
+    if others:
+        worst = max(others, key=means.get)
+        cmp = compare(summary, best, worst, metric, min_effect=min_effect, min_seeds=min_seeds)
+        outcome = {"better": "strong" if cmp.diff >= strong else "weak", "tie": "none"}.get(cmp.outcome, "inconclusive")
     if curves is not None and outcome != "strong":
-        unreached = [l for l in means if not reached[l] and l != best and means[l] > means[worst]]
+        unreached = [l for l in means if not reached[l] and l != best and (not worst or means[l] > means[worst])]
         if unreached:
             alt = max(unreached, key=means.get)
             alt_cmp = compare(summary, best, alt, metric, min_effect=min_effect, min_seeds=min_seeds, curves=curves)
@@ -458,6 +459,8 @@ def effect_range(summary: pd.DataFrame, labels: list[str], metric: str = METRIC,
                 # decided at matched forget: a real difference, but its size in forget ES at matched
                 # retain is unknown (the unreached value is an upper bound): at most "weak"
                 worst, cmp, outcome = alt, alt_cmp, "weak"
+    if cmp is None:
+        return EffectRange(list(labels), best, worst, math.nan, None, "inconclusive", means)
     return EffectRange(list(labels), best, worst, cmp.diff, cmp, outcome, means)
 
 
@@ -773,14 +776,24 @@ def relative_weights(traces: pd.DataFrame, by: tuple[str, ...] = ("method", "see
 
 
 def binned_by_method(traces: pd.DataFrame, n_bins: int = 10, weight: str = "relative_weight",
-                     label: str = "method") -> pd.DataFrame:
-    """:func:`analysis.binned_mean_weight` of ``weight`` vs likelihood per ``label`` (all rows pooled)."""
+                     label: str = "method", scale: str | None = None) -> pd.DataFrame:
+    """:func:`analysis.binned_mean_weight` of ``weight`` vs likelihood per ``label`` (all rows pooled).
+
+    ``scale="max"`` divides each label's bin means by its largest bin mean (1 = the likelihood range
+    the scheme favours most), so schemes of very different spread share one axis; the unscaled
+    value stays in ``mean_weight_raw``.
+    """
     from .analysis import binned_mean_weight
 
+    if scale not in (None, "max"):
+        raise ValueError(f"scale must be None or 'max', got {scale!r}")
     frames = []
     for name, rows in traces.groupby(label, sort=False):
         rows = rows.dropna(subset=[weight])
         b = binned_mean_weight(rows["p"].clip(0, 1), rows[weight], n_bins=n_bins)
+        b["mean_weight_raw"] = b["mean_weight"]
+        if scale == "max" and np.nanmax(b["mean_weight"].to_numpy(float), initial=0.0) > 0:
+            b["mean_weight"] = b["mean_weight"] / np.nanmax(b["mean_weight"].to_numpy(float))
         frames.append(b.assign(**{label: name}))
     return pd.concat(frames, ignore_index=True)
 

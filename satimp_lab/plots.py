@@ -211,30 +211,46 @@ def save_figure(fig: go.Figure, out_dir: str | Path | None, name: str) -> Path |
 
 
 def param_sweep(frame: pd.DataFrame, x: str, y: str, group: str, error: str | None = None, title: str = "",
-                x_title: str = "", y_title: str = "", names: dict | None = None) -> go.Figure:
+                x_title: str = "", y_title: str = "", names: dict | None = None, flag: str | None = None,
+                flag_name: str = "flagged") -> go.Figure:
     """One line per ``group`` of ``y`` (e.g. mean over seeds) against a hyper-parameter ``x``,
     with ``error`` (e.g. std over seeds) drawn as vertical bars.
 
-    ``x`` is shown as categories (in the frame's order), so 0.5, 1, 2, 5, 10 are evenly spaced.
-    The error bars are plain line segments (one legend-less trace each), so the static PNG made by
-    :func:`to_matplotlib` shows them too. ``names`` maps group values to legend names.
+    ``x`` is shown as categories, evenly spaced (0.5, 1, 2, 5, 10), sorted when all values are
+    numbers, else in the frame's order. The error bars are plain line segments (one legend-less
+    trace each), so the static PNG made by :func:`to_matplotlib` shows them too. ``names`` maps
+    group values to legend names. ``flag``: a boolean column; flagged points get an extra black
+    marker, listed in the legend as ``flag_name`` (e.g. runs that never reached a matched level).
     """
     names = names or {}
+    values = list(dict.fromkeys(frame[x]))
+    if all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in values):
+        values = sorted(values)
+
+    def cat(v):
+        return f"{v:g}" if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) else str(v)
+
+    cats = [cat(v) for v in values]
     fig = go.Figure()
-    cats = [f"{v:g}" if isinstance(v, (int, float, np.number)) else str(v) for v in dict.fromkeys(frame[x])]
+    flagged_x, flagged_y = [], []
     for i, (name, rows) in enumerate(frame.groupby(group, sort=False)):
         color = color_for(str(name), i)
-        xs = [f"{v:g}" if isinstance(v, (int, float, np.number)) else str(v) for v in rows[x]]
-        xs_sorted = [c for c in cats if c in xs]
-        order = [xs.index(c) for c in xs_sorted]
-        ys = rows[y].to_numpy(float)[order]
-        fig.add_trace(go.Scatter(x=xs_sorted, y=ys, mode="lines+markers", name=names.get(name, str(name)),
+        rows = rows.assign(_cat=[cat(v) for v in rows[x]])
+        rows = rows.set_index("_cat").loc[[c for c in cats if c in set(rows["_cat"])]]
+        ys = rows[y].to_numpy(float)
+        fig.add_trace(go.Scatter(x=list(rows.index), y=ys, mode="lines+markers", name=names.get(name, str(name)),
                                  line=dict(color=color), marker=dict(size=6)))
         if error is not None:
-            errs = rows[error].to_numpy(float)[order]
-            for cx, cy, ce in zip(xs_sorted, ys, errs):
+            for cx, cy, ce in zip(rows.index, ys, rows[error].to_numpy(float)):
                 if np.isfinite(ce) and np.isfinite(cy):
                     fig.add_trace(go.Scatter(x=[cx, cx], y=[cy - ce, cy + ce], mode="lines", showlegend=False,
                                              line=dict(color=color, width=1), hoverinfo="skip"))
+        if flag is not None:
+            sel = rows[flag].fillna(False).astype(bool).to_numpy()
+            flagged_x += list(rows.index[sel])
+            flagged_y += list(ys[sel])
+    if flagged_x:
+        fig.add_trace(go.Scatter(x=flagged_x, y=flagged_y, mode="markers", name=flag_name,
+                                 marker=dict(color="black", size=10, symbol="circle-open")))
     fig.update_xaxes(type="category", categoryorder="array", categoryarray=cats)
     return _layout(fig, title, x_title or x, y_title or y, legend=group)

@@ -52,16 +52,21 @@ print(f"{len(traces):,} token records from {traces.groupby(['method', 'seed']).n
 # Every traced token of every step and seed, binned by its likelihood $p$ at the moment it was
 # weighted. A rising line = the scheme favours tokens the model still predicts well (saturation
 # direction); a falling line = it favours tokens already hard to predict (importance direction).
-# GA is flat at 1 by definition.
+# GA is flat by definition. The schemes differ a lot in how far from the batch average they go, so
+# each line is divided by its own largest bin value (1 = the likelihood range the scheme favours
+# most); the table below the figure has the unscaled values.
 
 # %%
 schemes = ["ga", "simsat", "simimp", "satimp", "annotated", "npo", "simnpo"]
-binned = findings.binned_by_method(traces[traces.method.isin(schemes)], n_bins=10)
+binned = findings.binned_by_method(traces[traces.method.isin(schemes)], n_bins=10, scale="max")
 fig = plots.binned_weights(binned, label="method",
-                           title="Relative token weight (weight / batch mean) vs token likelihood, real traces")
-fig.update_layout(yaxis_title="mean relative weight in the bin (1 = batch average)")
+                           title="Which likelihoods each scheme weights (real traces, all steps and seeds)")
+fig.update_layout(yaxis_title="mean relative weight in the bin / its maximum")
 plots.save_figure(fig, OUT_DIR, "03_weight_vs_likelihood")
-save_table(binned[["method", "left", "right", "count", "mean_weight", "weight_share"]], OUT_DIR, "03_binned_weights")
+raw = binned.pivot_table(index="centre", columns="method", values="mean_weight_raw", sort=False)[schemes]
+raw.index.name = "likelihood bin centre"
+save_table(raw.reset_index(), OUT_DIR, "03_binned_relative_weights")
+display(raw.round(2))
 fig
 
 # %% [markdown]

@@ -25,7 +25,7 @@ OUT_DIR = None  # where figures and tables go when run by `satimp-lab reproduce`
 import pandas as pd
 from IPython.display import Markdown, display
 
-from satimp_lab import findings, plots
+from satimp_lab import analysis, findings, plots
 from satimp_lab.experiments import Lab
 from satimp_lab.report import record_claim, save_table
 
@@ -35,7 +35,7 @@ setting = lab.setting
 seeds = setting.seeds[:2]  # a wide sweep: two seeds per setting (notebook 04 uses all of them)
 beta_specs = findings.beta_specs()
 satimp_specs = [findings.grid_spec(b, findings.RECOMMENDED[1]) for b in findings.GRID_BETA_SAT if b > 0]
-hard_specs = findings.hard_specs() + [findings.spec("ga", "ga (all tokens)")]
+hard_specs = findings.hard_specs() + [findings.spec("ga")]
 print(f"setting {setting.name!r}: seeds {list(seeds)} of {list(setting.seeds)}; "
       f"β values {list(findings.BETAS)}; kept token shares {list(findings.HARD_FRACTIONS)}")
 
@@ -61,7 +61,9 @@ table = findings.results_table(summary, [s["label"] for s in beta_specs + satimp
 table = table.merge(params, on="label")
 table["family"] = table["method"]
 table["beta"] = table.apply(lambda r: r["beta_sat"] if r["family"] in ("simsat", "satimp") else r["beta_imp"], axis=1)
+table["unreached"] = table["reached"] < table["seeds"]
 fig = plots.param_sweep(table, x="beta", y="matched_forget_mean", group="family", error="matched_forget_std",
+                        flag="unreached", flag_name="a seed never reached the matched level (value = upper bound)",
                         title=f"Smoothness: forget ES at matched retain vs exponent (mean ± std, {len(seeds)} seeds)",
                         x_title="exponent β (SimSat: p^β, SimImp: (1-p)^β, SatImp: β_sat with β_imp fixed)",
                         y_title="forget ES at matched retain (lower = better forgotten)",
@@ -82,8 +84,8 @@ fig
 
 # %%
 traces = sweep.traces([s["label"] for s in beta_specs + satimp_specs])
-stats = findings.trace_statistics(traces, label="method").rename(columns={"method": "label"}).merge(
-    table[["label", "family", "beta", "matched_forget_mean"]], on="label")
+stats = table[["label", "family", "beta", "matched_forget_mean"]].merge(
+    findings.trace_statistics(traces, label="method").rename(columns={"method": "label"}), on="label")
 save_table(stats, OUT_DIR, "05_weight_distribution")
 fig2 = plots.param_sweep(stats, x="beta", y="ess_fraction_mean", group="family", error="ess_fraction_std",
                          title="Smoothness of the weights the runs used: effective share of tokens",
@@ -101,8 +103,7 @@ display(Markdown(
     + ("(smoother weights went with *worse* unlearning here)." if rho_sm > 0 else
        "(smoother weights went with *better* unlearning here)." if rho_sm < 0 else "(no relation).")
     + " Smoothness is not the only thing β changes: it also moves *where* the weight sits (which "
-      "likelihoods) and the total weight (an effective learning-rate change), so this is a description, "
-      "not a causal effect."))
+      "likelihoods), so this is a description, not a causal effect."))
 
 # %% [markdown]
 # ## 4. Hard sampling at matched token counts
@@ -114,6 +115,7 @@ display(Markdown(
 # %%
 hard_labels = [s["label"] for s in hard_specs]
 hard = findings.results_table(summary, hard_labels)
+hard_traces = sweep.traces(hard_labels)
 hbar = plots.bar_with_errors(hard, "matched_forget_mean", error="matched_forget_std",
                              title=f"Hard sampling: forget ES at matched retain (mean ± std, {len(seeds)} seeds)",
                              y_title="forget ES at matched retain", lower_is_better=True)
@@ -125,20 +127,42 @@ display(hard_text)
 hbar
 
 # %% [markdown]
+# Which tokens do the selections keep? The share of each method's weight that falls on annotated
+# key tokens (the facts), against the key tokens' share of all answer tokens, and the mean
+# likelihood of the tokens it trains on (all steps and seeds):
+
+# %%
+kv = analysis.key_vs_other(hard_traces, by="method")
+key_rows = kv[kv.token_group == "key"].set_index("method")
+kept = hard_traces[hard_traces.weight > 0].groupby("method")["p"].mean()
+selection = pd.DataFrame({"weight share on key tokens": key_rows["weight_share"],
+                          "key share of tokens": key_rows["n_tokens"] / kv.groupby("method")["n_tokens"].sum(),
+                          "mean likelihood of trained tokens": kept}).loc[hard_labels]
+save_table(selection.reset_index(), OUT_DIR, "05_hard_sampling_selection")
+selection.round(3)
+
+# %% [markdown]
 # ## 5. Verdicts
 
 # %%
 families = {fam: [s["label"] for s in beta_specs if s["method"] == fam] for fam in ("simsat", "simimp")}
 families["satimp"] = [s["label"] for s in satimp_specs]
-claims = [record_claim(OUT_DIR, findings.obs3_smoothness(summary, families)),
-          record_claim(OUT_DIR, findings.obs3_hard_sampling(summary))]
+claims = [record_claim(OUT_DIR, findings.obs3_smoothness(summary, families, sweep.curves)),
+          record_claim(OUT_DIR, findings.obs3_hard_sampling(summary, curves=sweep.curves))]
 for c in claims:
     display(Markdown(f"**{c.claim}**\n\nVerdict: **{c.verdict}** — the claim {findings.verdict_phrase(c.verdict)}.\n\n{c.evidence}"))
 
 # %%
 best = table.loc[table.groupby("family")["matched_forget_mean"].idxmin(), ["family", "beta", "matched_forget_mean"]]
+sel = selection.rename(columns=lambda c: c.replace(" ", "_"))
+hard_words = "; ".join(
+    f"{l} trains on tokens of mean likelihood {sel.loc[l, 'mean_likelihood_of_trained_tokens']:.3f} and puts "
+    f"{sel.loc[l, 'weight_share_on_key_tokens']:.0%} of its weight on key tokens"
+    for l in hard_labels if l.split("-")[0] in ("top", "bottom"))
 display(Markdown(
     "Best β per family at this scale: " + "; ".join(f"{r.family} β={r.beta:g} ({r.matched_forget_mean:.3f})"
                                                     for r in best.itertuples()) + ". "
+    + f"Hard sampling: {hard_words} (key tokens are "
+      f"{sel['key_share_of_tokens'].mean():.0%} of the answer tokens). "
     + ("" if all(c.verdict == "reproduced" for c in claims) else
        "Where a verdict is not 'reproduced': " + findings.scale_caveat(lab, int(sweep.curves.step.max()), len(seeds)))))

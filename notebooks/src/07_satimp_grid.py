@@ -83,10 +83,11 @@ ordered.head(5)[["label", "kind", f"{findings.METRIC}_mean", f"{findings.METRIC}
 
 # %%
 base = lab.sweep(findings.obs1_specs(), seeds=setting.seeds, desc="baselines")
-best_cells = [grid[grid.kind == k].sort_values(f"{findings.METRIC}_mean").label.iloc[0]
-              for k in ("SatImp", "SimSat", "SimImp") if (grid.kind == k).any()]
-compare = pd.concat([findings.results_table(base.summary, [s["label"] for s in findings.obs1_specs()]),
-                     findings.results_table(summary, best_cells).assign(label=lambda d: "best grid " + d.label)],
+kinds = [k for k in ("SatImp", "SimSat", "SimImp") if (grid.kind == k).any()]
+best_cells = [grid[grid.kind == k].sort_values(f"{findings.METRIC}_mean").label.iloc[0] for k in kinds]
+best_table = findings.results_table(summary, best_cells)
+best_table["label"] = [f"best {k} cell {l}" for k, l in zip(kinds, best_cells)]
+compare = pd.concat([findings.results_table(base.summary, [s["label"] for s in findings.obs1_specs()]), best_table],
                     ignore_index=True)
 cbar = plots.bar_with_errors(compare, "matched_forget_mean", error="matched_forget_std",
                              title="Baselines (all seeds) and the best grid cells (mean ± std over seeds)",
@@ -99,12 +100,13 @@ cbar
 # ## 5. Verdicts
 
 # %%
-claims = [record_claim(OUT_DIR, findings.satimp_recommendation(summary, grid)),
-          record_claim(OUT_DIR, findings.satimp_tuned_combination(summary, grid))]
+claims = [record_claim(OUT_DIR, findings.satimp_recommendation(summary, grid, curves=sweep.curves)),
+          record_claim(OUT_DIR, findings.satimp_tuned_combination(summary, grid, sweep.curves))]
 for c in claims:
     display(Markdown(f"**{c.claim}**\n\nVerdict: **{c.verdict}** — the claim {findings.verdict_phrase(c.verdict)}.\n\n{c.evidence}"))
 if not all(c.verdict == "reproduced" for c in claims):
     display(Markdown("Where a verdict is not 'reproduced': "
                      + findings.scale_caveat(lab, int(sweep.curves.step.max()), len(seeds))
                      + " The recommended exponents were tuned for 7B models on TOFU; the best exponents "
-                       "depend on how peaked the target model's token likelihoods are, which differs here."))
+                       "may well depend on how peaked the target model's token likelihoods are, which need "
+                       "not be the same for a small model trained from scratch."))

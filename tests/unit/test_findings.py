@@ -358,6 +358,8 @@ def test_relative_weights_and_binning():
     assert rel["relative_weight"].iloc[2:].isna().all()       # all-zero step: no distribution
     b = F.binned_by_method(rel, n_bins=2)
     assert b.set_index("bin")["mean_weight"].tolist() == [0.5, 1.5]
+    b = F.binned_by_method(rel, n_bins=2, scale="max")
+    assert b["mean_weight"].tolist() == pytest.approx([1 / 3, 1.0]) and b["mean_weight_raw"].tolist() == [0.5, 1.5]
 
 
 def test_verdict_phrase_covers_every_verdict():
