@@ -197,8 +197,12 @@ class Lab:
                        forget_split=self.setting.forget_split, **overrides)
 
     def _key(self, config: UnlearnConfig) -> tuple[str, str]:
+        # Everything that changes the trained model or the metric values is in the key; which
+        # final metrics are wanted is not (a cached run with more metrics serves a request for
+        # fewer; one with fewer is recomputed -- deterministically -- see _read_run).
+        ignored = {"seeds": None, "name": None, "final_metrics": None, "match_level": None}
         payload = {"format": CACHE_FORMAT, "run": config.to_dict(), "target": str(self.target.path),
-                   "setting": asdict(self.setting) | {"seeds": None, "name": None},
+                   "setting": asdict(self.setting) | ignored,
                    "target_report": {k: v for k, v in self.target.report.items() if k != "loss_history"}}
         return cache_key(payload)
 
@@ -211,11 +215,11 @@ class Lab:
         label = label or _default_label(method, params)
         key_text, digest = self._key(config)
         folder = cache_dir() / "runs" / f"{method}-{digest[:16]}"
-        cached = _read_run(folder, key_text, label, config)
+        cached = _read_run(folder, key_text, label, config, self.setting)
         if cached is not None:
             return cached
         run = unlearn(self.target, self.benchmark, config, progress=False)
-        summary = forget_at_matched_retain(run.history, self.setting.match_level)
+        summary = {}
         last = run.evaluations.iloc[-1] if not run.evaluations.empty else {}
         summary.update({f"final_{k}": float(last[k]) for k in ("forget_es", "retain_es",
                                                                "forget_mean_logp", "retain_mean_logp")
@@ -225,10 +229,12 @@ class Lab:
 
         def write(tmp: Path):
             run.save(tmp)
-            (tmp / "summary.json").write_text(json.dumps({"key": key_text, "summary": summary,
-                                                          "status": run.status}, default=float))
+            (tmp / "summary.json").write_text(json.dumps({
+                "key": key_text, "summary": summary, "status": run.status,
+                "final_metrics": list(self.setting.final_metrics)}, default=float))
 
         atomic_directory(folder, write)
+        summary = {**forget_at_matched_retain(run.history, self.setting.match_level), **summary}
         return RunResult(label, config, run.history, summary, folder, run.status)
 
     def sweep(self, specs: list[dict], seeds: tuple[int, ...] | None = None, desc: str = "sweep") -> "Sweep":
@@ -248,7 +254,11 @@ def _default_label(method: str, params: dict | None) -> str:
     return method + "(" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")"
 
 
-def _read_run(folder: Path, key_text: str, label: str, config: UnlearnConfig) -> RunResult | None:
+def _read_run(folder: Path, key_text: str, label: str, config: UnlearnConfig,
+              setting: Setting) -> RunResult | None:
+    """The cached run in ``folder`` if its key matches and it holds every final metric the
+    setting asks for; None (recompute) otherwise. The matched-retain numbers are recomputed from
+    the stored history, so a changed ``match_level`` never needs a rerun."""
     from .models import CacheError
 
     if not folder.exists():
@@ -257,10 +267,13 @@ def _read_run(folder: Path, key_text: str, label: str, config: UnlearnConfig) ->
         meta = json.loads((folder / "summary.json").read_text())
         if meta.get("key") != key_text:
             return None  # a different config hashed here: never reuse it
+        if meta["status"] == "completed" and not set(setting.final_metrics) <= set(meta.get("final_metrics", ())):
+            return None  # computed with fewer final metrics than wanted now
         history = pd.read_csv(folder / "history.csv")
-    except (OSError, json.JSONDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+    except (OSError, KeyError, json.JSONDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise CacheError(f"corrupt cached run {folder}: {err}; delete this folder to recompute it") from None
-    return RunResult(label, config, history, meta["summary"], folder, meta["status"])
+    summary = {**forget_at_matched_retain(history, setting.match_level), **meta["summary"]}
+    return RunResult(label, config, history, summary, folder, meta["status"])
 
 
 class Sweep:

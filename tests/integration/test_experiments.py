@@ -1,0 +1,68 @@
+"""Cached sweeps: cache hits, stale keys, corrupt entries, matched-retain comparison."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from satimp_lab.experiments import Lab, forget_at_matched_retain
+from satimp_lab.models import CacheError
+
+
+def test_matched_retain_interpolates_and_flags_unreached():
+    history = pd.DataFrame({"step": [0, 2, 4, 6], "retain_es": [1.0, 0.95, 0.85, 0.5],
+                            "forget_es": [0.9, 0.7, 0.5, 0.1]})
+    out = forget_at_matched_retain(history, level=0.9)
+    # retain crosses 0.9 halfway between steps 2 and 4
+    assert out["reached"] and out["matched_step"] == pytest.approx(3.0)
+    assert out["matched_forget"] == pytest.approx(0.6)
+    gentle = history.assign(retain_es=[1.0, 0.99, 0.98, 0.97])
+    out = forget_at_matched_retain(gentle, level=0.9)
+    assert not out["reached"] and out["matched_forget"] == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="eval_every"):
+        forget_at_matched_retain(history.drop(columns=["retain_es"]))
+
+
+@pytest.fixture(scope="module")
+def lab(session_cache, micro_target, micro_retain):
+    return Lab("fast", progress=False, final_metrics=("es",))
+
+
+def test_run_is_cached_and_keyed_by_config(lab):
+    first = lab.run("satimp", seed=0)
+    again = lab.run("satimp", seed=0)
+    assert again.folder == first.folder
+    pd.testing.assert_frame_equal(again.history, first.history)
+    assert again.summary["eval_forget_es"] == first.summary["eval_forget_es"]
+    other = lab.run("satimp", seed=0, params={"beta_sat": 2.0})
+    assert other.folder != first.folder
+    assert lab.run("satimp", seed=0, lr=5e-4).folder != first.folder
+
+
+def test_more_final_metrics_recompute_the_same_run(lab):
+    few = lab.run("ga", seed=0)
+    richer = Lab("fast", progress=False, final_metrics=("es", "probability"))
+    many = richer.run("ga", seed=0)
+    assert "eval_forget_probability" in many.summary and "eval_forget_probability" not in few.summary
+    np.testing.assert_allclose(many.history["loss"].dropna(), few.history["loss"].dropna())  # deterministic
+    # and a request for fewer metrics is served by the richer entry
+    assert "eval_forget_probability" in lab.run("ga", seed=0).summary
+
+
+def test_corrupt_entry_is_named(lab):
+    run = lab.run("simsat", seed=0)
+    (run.folder / "summary.json").write_text("{broken")
+    with pytest.raises(CacheError, match="corrupt cached run"):
+        lab.run("simsat", seed=0)
+    (run.folder / "summary.json").unlink()
+
+
+def test_sweep_tables(lab):
+    sweep = lab.sweep([{"method": "ga"}, {"method": "simsat", "params": {"beta": 2.0}}], seeds=(0,))
+    assert list(sweep.summary["label"]) == ["ga", "simsat(beta=2.0)"]
+    assert {"matched_forget", "reached", "eval_forget_es"} <= set(sweep.summary.columns)
+    agg = sweep.aggregate(["matched_forget"])
+    assert list(agg["label"]) == ["ga", "simsat(beta=2.0)"] and (agg["matched_forget_count"] == 1).all()
+    assert set(sweep.curves["label"]) == {"ga", "simsat(beta=2.0)"}
+    assert len(sweep.traces()) > 0
