@@ -69,12 +69,14 @@ def record_claim(out_dir: str | Path | None, claim: Claim) -> Claim:
 def load_claims(out_dir: str | Path) -> list[Claim]:
     folder = Path(out_dir) / "claims"
     claims = []
-    for path in sorted(folder.glob("*.json")) if folder.exists() else []:
+    # by notebook, then in the order each notebook recorded them
+    paths = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime_ns) if folder.exists() else []
+    for path in paths:
         try:
             claims.append(Claim(**json.loads(path.read_text(encoding="utf-8"))))
         except (json.JSONDecodeError, TypeError, ValueError) as err:
             raise ValueError(f"cannot read claim file {path}: {err}") from None
-    return claims
+    return sorted(claims, key=lambda c: c.notebook)  # stable: keeps the recording order within one
 
 
 def save_table(frame: pd.DataFrame, out_dir: str | Path | None, name: str, floatfmt: str = ".3f") -> None:
