@@ -22,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .batching import collate, encode_dataset, iterate_batches, token_logprobs
+from .models import linear_schedule
 from .benchmark import retain_split_for
 from .objectives import Method, get_method
 from .tracing import TokenTrace
@@ -177,14 +178,6 @@ def _subset(encoded: list[dict], n: int | None) -> list[dict]:
     return [encoded[i] for i in index]
 
 
-def _linear_warmup_decay(optimizer, warmup_steps: int, total_steps: int):
-    def factor(step):
-        if step < warmup_steps:
-            return (step + 1) / max(1, warmup_steps)
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
 def _real_rows(accelerator, n_examples: int, batch_size: int, batch_index: int,
                n_batches: int) -> int:
     """How many leading rows of this process's forget micro-batch are real examples.
@@ -272,7 +265,7 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
     total_steps = config.steps if config.steps is not None else max(1, round(config.epochs * steps_per_epoch))
     warmup = round(config.warmup_epochs * steps_per_epoch) if config.steps is None else \
         round(total_steps * config.warmup_epochs / max(config.epochs, 1e-9))
-    scheduler = _linear_warmup_decay(optimizer, min(warmup, total_steps), total_steps)
+    scheduler = linear_schedule(optimizer, min(warmup, total_steps), total_steps)
     hard_gen = torch.Generator(device="cpu").manual_seed(config.seed + 2)  # hard_random's choices
 
     eval_sets = {"forget": _subset(forget, config.eval_max_examples),
