@@ -101,7 +101,10 @@ TIERS = {
     # Any Hugging Face causal LM on the real TOFU (GPUs): give base_model, e.g.
     # get_tier("paper", base_model="microsoft/phi-1_5"). The official TOFU fine-tuning (SPEC C.1):
     # 5 epochs, lr 1e-5 (Llama-2) / 2e-5 (Phi-1.5), effective batch 32, warm-up 1 epoch, wd 0.
-    "paper": TierConfig("paper", base_model=None, prompt_format="qa", dtype="bfloat16",
+    # Weights stay float32 (bf16 compute comes from UnlearnConfig.mixed_precision="bf16"):
+    # dtype="bfloat16" halves memory, but plain AdamW on bf16 weights rounds most 1e-5-sized
+    # updates away (bf16 keeps ~3 digits); use it with DeepSpeed, which keeps fp32 master weights.
+    "paper": TierConfig("paper", base_model=None, prompt_format="qa", dtype="float32",
                         train=TrainConfig(epochs=5, lr=1e-5, batch_size=32, warmup_ratio=0.2,
                                           weight_decay=0.0, stop_key_accuracy=None)),
 }
@@ -228,7 +231,7 @@ def load_hf_model(name_or_path: str, dtype: str = "float32", gguf_file: str | No
     model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=getattr(torch, dtype), **kwargs)
     if tokenizer.pad_token_id is None:  # Llama-style tokenizers ship without a pad token
         tokenizer.pad_token = tokenizer.eos_token
-    if model.config.pad_token_id is None:
+    if getattr(model.config, "pad_token_id", None) is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     if gguf_file:
         # A GGUF-loaded model refuses save_pretrained ("quantized with gguf and is not

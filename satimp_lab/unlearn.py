@@ -414,7 +414,8 @@ def run_from_cli(args) -> int:
         first, last = evals.iloc[0], evals.iloc[-1]
         for col in [c for c in evals.columns if c != "step"]:
             print(f"{col:24s} {first[col]:9.4f} -> {last[col]:9.4f}")
-    print(f"{run.status}: {len(run.history)} steps, {len(run.trace)} traced tokens"
+    n_steps = int(run.history["lr"].notna().sum())  # history also has evaluation-only rows
+    print(f"{run.status}: {n_steps} steps, {len(run.trace)} traced tokens"
           f"{f' ({state.num_processes} processes)' if state.num_processes > 1 else ''}. {run.message}")
     if args.out:
         print(f"saved to {run.save(args.out)}")

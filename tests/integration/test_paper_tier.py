@@ -78,13 +78,14 @@ def test_paper_tier_needs_a_base_model_and_picks_the_official_recipe():
     llama = get_tier("paper", base_model="NousResearch/Llama-2-7b-chat-hf")
     assert (phi.prompt_format, phi.train.lr) == ("qa", 2e-5)
     assert (llama.prompt_format, llama.train.lr) == ("llama2", 1e-5)
-    for tier in (phi, llama):  # TOFU fine-tuning: 5 epochs, batch 32, warm-up 1 epoch, wd 0, bf16
-        assert tier.dtype == "bfloat16" and tier.train.epochs == 5 and tier.train.batch_size == 32
+    for tier in (phi, llama):  # TOFU fine-tuning: 5 epochs, batch 32, warm-up 1 epoch, wd 0
+        assert tier.dtype == "float32"  # fp32 weights; bf16 compute via mixed precision
+        assert tier.train.epochs == 5 and tier.train.batch_size == 32
         assert tier.train.warmup_ratio == pytest.approx(1 / 5) and tier.train.weight_decay == 0.0
     # explicit choices win over the guesses
-    custom = get_tier("paper", base_model="microsoft/phi-1_5", prompt_format="llama2", dtype="float32")
+    custom = get_tier("paper", base_model="microsoft/phi-1_5", prompt_format="llama2", dtype="bfloat16")
     assert custom.prompt_format == "llama2" and custom.train.lr == PAPER_LR["llama2"]
-    assert custom.dtype == "float32"
+    assert custom.dtype == "bfloat16"
 
 
 def test_unlearning_presets_match_the_official_recipe():
@@ -115,7 +116,7 @@ def test_paper_tier_on_tofu_files(tiny_hf_path, tmp_path, session_cache):
 
     bench = load_benchmark("tofu", splits=["full", "forget10", "retain90", "world_facts"],
                            data_dir=_write_tofu(tmp_path))
-    tier = get_tier("paper", base_model=str(tiny_hf_path), dtype="float32", train=FAST_TRAIN)
+    tier = get_tier("paper", base_model=str(tiny_hf_path), train=FAST_TRAIN)
     assert tier.prompt_format == "qa"
     target = get_model(bench, "target", tier=tier, progress=False)
     assert not target.from_cache and target.report["epochs"] == 3
@@ -138,7 +139,7 @@ def test_paper_tier_on_tofu_files(tiny_hf_path, tmp_path, session_cache):
 
 
 def test_pretrained_bundle_wraps_a_finetuned_checkpoint(tiny_hf_path, small_benchmark):
-    bundle = pretrained_bundle(str(tiny_hf_path), dtype="float32")
+    bundle = pretrained_bundle(str(tiny_hf_path))
     assert bundle.tier.name == "paper" and bundle.tier.prompt_format == "qa" and bundle.kind == "target"
     run = unlearn(bundle, small_benchmark, UnlearnConfig(method="ga", steps=1, eval_every=None),
                   progress=False)
