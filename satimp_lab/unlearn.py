@@ -53,12 +53,17 @@ class UnlearnConfig:
     """Linear warm-up length in epochs (official: one epoch of five)."""
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
+    fused_optimizer: bool = False
+    """Fused AdamW: ~0.3 s less per step for a 135M model on 2 CPU cores (the small tier uses
+    it); off by default so that the tiny tier's cached runs stay as they were made."""
     seed: int = 0
     eval_every: int | None = 5
     """Every this many steps (and at steps 0 and the end) record a teacher-forced evaluation of the
     forget and retain sets (mean log-likelihood, answer and key-token accuracy, ES). None: never."""
     eval_max_examples: int | None = 64
     """Examples per split in those evaluations (a fixed deterministic subset)."""
+    eval_batch_size: int = 64
+    """Rows per forward pass in those evaluations; smaller for big vocabularies (SmolLM2: 8)."""
     mixed_precision: str = "no"
     """"no", "bf16" or "fp16" (GPU)."""
     gradient_checkpointing: bool = False
@@ -258,7 +263,8 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
                                                generator=torch.Generator().manual_seed(retain_seed)),
         collate_fn=lambda ex: collate(ex, pad))
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                                  fused=True if config.fused_optimizer else None)
     model, optimizer, forget_loader = accelerator.prepare(model, optimizer, forget_loader)
     n_forget_batches = len(forget_loader)  # per process
     steps_per_epoch = math.ceil(len(forget_loader) / config.gradient_accumulation_steps)
@@ -275,7 +281,7 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
         unwrapped = accelerator.unwrap_model(model)
         row = {"step": step}
         for name, encoded in eval_sets.items():
-            for k, v in teacher_forced_summary(unwrapped, encoded, pad).items():
+            for k, v in teacher_forced_summary(unwrapped, encoded, pad, config.eval_batch_size).items():
                 row[f"{name}_{k}"] = v
         if eval_fn is not None:
             row.update(eval_fn(unwrapped, step))

@@ -15,7 +15,7 @@
 
 # %% tags=["parameters"]
 SIZE = "full"  # "full" (tiny tier, the real reproduction) or "fast" (micro model, for tests)
-TIER = None  # None keeps the size's tier; e.g. "base" for a larger from-scratch model
+TIER = None  # None: the size's tier; "base": a bigger from-scratch model; "small": SmolLM2-135M
 OUT_DIR = None  # where figures and tables go when run by `satimp-lab reproduce`
 
 # %%

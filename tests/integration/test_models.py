@@ -14,8 +14,35 @@ def _same_weights(a, b):
 
 
 def test_target_memorises(micro_target):
-    assert micro_target.report["key_accuracy"] >= 0.95
-    assert micro_target.report["answer_accuracy"] >= 0.9
+    report = micro_target.report
+    assert report["key_accuracy"] >= 0.95
+    assert report["answer_accuracy"] >= 0.9
+    # one check per epoch, and training stopped at the first epoch that reached the threshold
+    by_epoch = report["key_accuracy_by_epoch"]
+    assert len(by_epoch) == report["epochs"] and by_epoch[-1] == report["key_accuracy"]
+    assert all(acc < 0.95 for acc in by_epoch[:-1])
+
+
+def test_fused_optimizer_and_check_batch_size(small_benchmark):
+    """The small tier's speed options: fused AdamW makes the same updates up to rounding, and the
+    memorisation check does not depend on its batch size."""
+    from dataclasses import replace
+
+    from satimp_lab.models import get_tier
+
+    tier = get_tier("micro")
+    short = replace(tier.train, epochs=2, stop_key_accuracy=None)
+    plain = get_model(small_benchmark, "target", tier=replace(tier, train=short), progress=False,
+                      use_cache=False)
+    fused = get_model(small_benchmark, "target", progress=False, use_cache=False,
+                      tier=replace(tier, train=replace(short, fused_optimizer=True, check_batch_size=3)))
+    start = get_model(small_benchmark, "target", progress=False, use_cache=False,
+                      tier=replace(tier, train=replace(short, epochs=0)))
+    moved = max((a - b).abs().max().item() for a, b in zip(plain.model.parameters(), start.model.parameters()))
+    assert moved > 1e-3
+    for a, b in zip(plain.model.parameters(), fused.model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    assert fused.report["answer_accuracy"] == pytest.approx(plain.report["answer_accuracy"], abs=0.02)
 
 
 def test_retain_model_never_sees_forget_authors(micro_retain, small_benchmark):
