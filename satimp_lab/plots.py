@@ -27,6 +27,10 @@ _FALLBACK = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "
              "#7f7f7f", "#bcbd22", "#17becf"]
 
 
+REFERENCE_SYMBOLS = {"star": "*", "diamond": "D", "square": "s", "triangle-up": "^"}
+"""Marker shapes of reference points (plotly name -> matplotlib), in the order they are used."""
+
+
 def color_for(label: str, index: int = 0) -> str:
     """The family colour of a method label like ``"simsat(beta=2)"`` or ``"satimp_gd"``."""
     base = label.split("(")[0]
@@ -69,7 +73,8 @@ def tradeoff_curves(curves: pd.DataFrame, x: str = "retain_es", y: str = "forget
                     y_title: str = "forget ES (lower = better forgotten)") -> go.Figure:
     """Trade-off curves: one line per label (mean over seeds at each step), start at the right.
 
-    reference: named points drawn as black markers, e.g. ``{"retain model": (x, y)}``.
+    reference: named points drawn as black markers, one shape each so the legend tells them
+    apart, e.g. ``{"target": (x0, y0), "retain model": (x1, y1)}``.
     """
     fig = go.Figure()
     for i, (name, rows) in enumerate(curves.groupby(label, sort=False)):
@@ -77,9 +82,10 @@ def tradeoff_curves(curves: pd.DataFrame, x: str = "retain_es", y: str = "forget
         fig.add_trace(go.Scatter(x=mean[x], y=mean[y], mode="lines+markers", name=str(name),
                                  marker=dict(size=5), line=dict(color=color_for(str(name), i)),
                                  hovertext=[f"step {s}" for s in mean["step"]]))
-    for name, (px, py) in (reference or {}).items():
+    for k, (name, (px, py)) in enumerate((reference or {}).items()):
+        symbol = list(REFERENCE_SYMBOLS)[k % len(REFERENCE_SYMBOLS)]
         fig.add_trace(go.Scatter(x=[px], y=[py], mode="markers+text", name=name, text=[name],
-                                 textposition="top center", marker=dict(size=11, color="black", symbol="star")))
+                                 textposition="top center", marker=dict(size=11, color="black", symbol=symbol)))
     return _layout(fig, title, x_title, y_title, legend="method")
 
 
@@ -154,8 +160,8 @@ def to_matplotlib(fig: go.Figure):
             line = {"dash": "--", "dot": ":", "dashdot": "-."}.get(dash, "-")
             style = (line if "lines" in mode else "") + ("o" if "markers" in mode else "")
             marker_size = 3 if "lines" in mode else 8
-            if trace.marker and trace.marker.symbol == "star":
-                style, marker_size = "*", 12
+            if trace.marker and trace.marker.symbol in REFERENCE_SYMBOLS:
+                style, marker_size = REFERENCE_SYMBOLS[trace.marker.symbol], 10
             ax.plot(list(trace.x), list(trace.y), style, color=color, label=name, markersize=marker_size)
             if trace.text is not None and "text" in mode:
                 for x, y, t in zip(trace.x, trace.y, trace.text):
@@ -179,6 +185,11 @@ def to_matplotlib(fig: go.Figure):
                 bar.set_label(trace.colorbar.title.text)
         elif trace.type == "box":
             ax.boxplot([list(trace.y)], positions=[len(ax.get_xticks())], labels=[trace.name])
+    categories = {str(x) for t in fig.data if t.type == "scatter" and t.x is not None
+                  for x in t.x if isinstance(x, str)}
+    if sum(map(len, categories)) > 40:  # long category names side by side would overlap
+        ax.tick_params(axis="x", rotation=30)
+        plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
     ax.set_title(layout.title.text or "", fontsize=10)
     ax.set_xlabel(layout.xaxis.title.text or "")
     ax.set_ylabel(layout.yaxis.title.text or "")
