@@ -524,6 +524,51 @@ def obs1_combination(summary: pd.DataFrame, curves: pd.DataFrame | None = None,
                  | {combined: {"mean": comps[0].mean_a, "std": comps[0].std_a}})
 
 
+def obs1_by_target(per_target: dict[int, tuple[pd.DataFrame, pd.DataFrame | None]],
+                   labels: tuple[str, ...] = ("simsat", "simimp", "annotated", "satimp", "ga"),
+                   metric: str = METRIC) -> pd.DataFrame:
+    """One row per target model (``per_target``: target seed -> (summary, curves) of its
+    observation (i) runs): each method's forget ES at matched retain (``"m ± s"``) and the two
+    observation (i) verdicts decided on that target alone."""
+    rows = []
+    for target_seed, (summary, curves) in per_target.items():
+        row = {"target_seed": target_seed}
+        for label in labels:
+            if label in set(summary["label"]):
+                m, s, _ = mean_std(summary.loc[summary["label"] == label, metric])
+                row[NAMES.get(label, label)] = fmt_pm(m, s)
+        row["saturation beats importance"] = obs1_saturation_vs_importance(summary, curves).verdict
+        row["combination beats both"] = obs1_combination(summary, curves).verdict
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def obs1_across_targets(by_target: pd.DataFrame, notebook: str = "04_obs1_saturation_vs_importance") -> Claim:
+    """Is observation (i) a property of the method or of one target model? From
+    :func:`obs1_by_target`: reproduced if saturation beats importance on every target; partly if
+    on some; not reproduced if on none and at least one target goes against it; else inconclusive."""
+    verdicts = list(by_target["saturation beats importance"])
+    held = verdicts.count("reproduced")
+    if held == len(verdicts):
+        verdict = "reproduced"
+    elif held:
+        verdict = "partly reproduced"
+    elif "not reproduced" in verdicts:
+        verdict = "not reproduced"
+    else:
+        verdict = "inconclusive"
+    evidence = (f"Observation (i) repeated on {len(verdicts)} target models (training seeds "
+                f"{', '.join(str(t) for t in by_target['target_seed'])}), same recipe and unlearning seeds: "
+                + "; ".join(f"target {r['target_seed']}: SimSat {r.get('SimSat', 'n/a')} vs SimImp "
+                            f"{r.get('SimImp', 'n/a')}, annotation {r.get('annotation', 'n/a')} -> "
+                            f"{r['saturation beats importance']} (combination: {r['combination beats both']})"
+                            for r in by_target.to_dict("records")) + ".")
+    return Claim("obs1_saturation_across_targets", notebook,
+                 "Robustness (ours, not a paper claim): saturation beats importance on every target model, "
+                 "not only on the one the other notebooks use.", verdict, evidence,
+                 {"per_target": {int(t): v for t, v in zip(by_target["target_seed"], verdicts)}})
+
+
 # ----------------------------------------------------------------------------------------------
 # observation (ii)
 

@@ -1,13 +1,15 @@
 """Cached sweeps: cache hits, stale keys, corrupt entries, matched-retain comparison."""
 
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from satimp_lab.experiments import Lab, forget_at_matched_retain
-from satimp_lab.models import CacheError
+from satimp_lab.models import CacheError, get_model
 
 
 def test_matched_retain_interpolates_and_flags_unreached():
@@ -66,3 +68,19 @@ def test_sweep_tables(lab):
     assert list(agg["label"]) == ["ga", "simsat(beta=2.0)"] and (agg["matched_forget_count"] == 1).all()
     assert set(sweep.curves["label"]) == {"ga", "simsat(beta=2.0)"}
     assert len(sweep.traces()) > 0
+
+
+def test_another_target_seed_is_another_model_and_other_runs(lab):
+    other = lab.with_target_seed(1)
+    assert other.setting.target_seed == 1 and other.setting.seeds == lab.setting.seeds
+    assert other.target.path != lab.target.path and other.retain_model.path != lab.retain_model.path
+    moved = [not torch.equal(a, b) for a, b in zip(other.target.model.parameters(), lab.target.model.parameters())]
+    assert all(moved)
+    # seed 0 is the default model: the same cache entry as a plain get_model
+    assert lab.target.path == get_model(lab.benchmark, "target", lab.setting.forget_split, lab.setting.tier,
+                                        progress=False).path
+    config = lab.config("simsat")
+    assert other._key(config) != lab._key(config)
+    # the robustness seeds choose other runs; they do not change this run's key
+    wider = Lab(replace(lab.setting, robustness_target_seeds=(5, 6)), progress=False)
+    assert wider._key(config) == lab._key(config)
