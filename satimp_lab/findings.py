@@ -543,20 +543,22 @@ def obs1_by_target(per_target: dict[int, tuple[pd.DataFrame, pd.DataFrame | None
     return pd.DataFrame(rows)
 
 
+def across_targets_verdict(verdicts: list[str]) -> str:
+    """A claim checked on several target models: reproduced if it holds on every target; partly
+    if on some; not reproduced if on none and at least one target goes against it; else
+    inconclusive."""
+    held = verdicts.count("reproduced")
+    if verdicts and held == len(verdicts):
+        return "reproduced"
+    if held:
+        return "partly reproduced"
+    return "not reproduced" if "not reproduced" in verdicts else "inconclusive"
+
+
 def obs1_across_targets(by_target: pd.DataFrame, notebook: str = "04_obs1_saturation_vs_importance") -> Claim:
     """Is observation (i) a property of the method or of one target model? From
-    :func:`obs1_by_target`: reproduced if saturation beats importance on every target; partly if
-    on some; not reproduced if on none and at least one target goes against it; else inconclusive."""
+    :func:`obs1_by_target`, by :func:`across_targets_verdict` on "saturation beats importance"."""
     verdicts = list(by_target["saturation beats importance"])
-    held = verdicts.count("reproduced")
-    if held == len(verdicts):
-        verdict = "reproduced"
-    elif held:
-        verdict = "partly reproduced"
-    elif "not reproduced" in verdicts:
-        verdict = "not reproduced"
-    else:
-        verdict = "inconclusive"
     evidence = (f"Observation (i) repeated on {len(verdicts)} target models (training seeds "
                 f"{', '.join(str(t) for t in by_target['target_seed'])}), same recipe and unlearning seeds: "
                 + "; ".join(f"target {r['target_seed']}: SimSat {r.get('SimSat', 'n/a')} vs SimImp "
@@ -565,7 +567,28 @@ def obs1_across_targets(by_target: pd.DataFrame, notebook: str = "04_obs1_satura
                             for r in by_target.to_dict("records")) + ".")
     return Claim("obs1_saturation_across_targets", notebook,
                  "Robustness (ours, not a paper claim): saturation beats importance on every target model, "
-                 "not only on the one the other notebooks use.", verdict, evidence,
+                 "not only on the one the other notebooks use.", across_targets_verdict(verdicts), evidence,
+                 {"per_target": {int(t): v for t, v in zip(by_target["target_seed"], verdicts)}})
+
+
+def claim_by_target(per_target: dict[int, tuple[pd.DataFrame, pd.DataFrame | None]], claim_fn) -> pd.DataFrame:
+    """``claim_fn(summary, curves=curves)`` (a claim builder of this module) decided on each target
+    model alone: one row per target seed with its verdict and evidence."""
+    rows = []
+    for target_seed, (summary, curves) in per_target.items():
+        claim = claim_fn(summary, curves=curves)
+        rows.append({"target_seed": target_seed, "verdict": claim.verdict, "evidence": claim.evidence})
+    return pd.DataFrame(rows)
+
+
+def across_targets(by_target: pd.DataFrame, claim_id: str, claim: str, notebook: str) -> Claim:
+    """A robustness claim from :func:`claim_by_target`, by :func:`across_targets_verdict`."""
+    verdicts = list(by_target["verdict"])
+    evidence = (f"Decided on each of {len(verdicts)} target models (training seeds "
+                f"{', '.join(str(t) for t in by_target['target_seed'])}) alone: "
+                + " | ".join(f"target {r['target_seed']}: {r['verdict']} -- {r['evidence']}"
+                             for r in by_target.to_dict("records")))
+    return Claim(claim_id, notebook, claim, across_targets_verdict(verdicts), evidence,
                  {"per_target": {int(t): v for t, v in zip(by_target["target_seed"], verdicts)}})
 
 

@@ -219,6 +219,16 @@ def test_obs1_across_targets(targets, expected):
     assert "target 1:" in claim.evidence
 
 
+def test_any_claim_decided_per_target():
+    per_target = {0: (summary({**OBS1, **HOLDS}), None), 3: (summary({**OBS1, **FAILS}), None)}
+    table = F.claim_by_target(per_target, F.obs1_saturation_vs_importance)
+    assert list(table["verdict"]) == ["reproduced", "not reproduced"]
+    claim = F.across_targets(table, "x_across_targets", "X holds on every target.", "nb")
+    assert claim.verdict == "partly reproduced" and claim.numbers["per_target"] == {0: "reproduced", 3: "not reproduced"}
+    assert "target 3: not reproduced" in claim.evidence
+    assert F.across_targets_verdict([]) == "inconclusive"
+
+
 def test_direction_verdict_all_ties_is_not_reproduced():
     assert F._direction_verdict(["tie", "tie"]) == "not reproduced"
     assert F._direction_verdict(["tie", "inconclusive"]) == "inconclusive"
