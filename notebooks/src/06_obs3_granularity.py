@@ -137,3 +137,25 @@ display(Markdown(
     + " (the verdict above, not this sentence, accounts for the seed spread)."
     + ("" if claim.verdict == "reproduced" else
        " Where the verdict is not 'reproduced': " + findings.scale_caveat(lab, int(sweep.curves.step.max()), len(seeds)))))
+
+# %% [markdown]
+# ## 5. On other target models
+# The same runs on the target models of notebook 04 section 7 (trained with other seeds): is the
+# effect of granularity, and which level is best, a property of the weighting or of one target?
+
+# %%
+if setting.robustness_target_seeds:
+    per_target = {setting.target_seed: (summary, sweep.curves)}
+    for target_seed in setting.robustness_target_seeds:
+        other = lab.with_target_seed(target_seed).sweep(specs, seeds=seeds, desc=f"target seed {target_seed}")
+        per_target[target_seed] = (other.summary, other.curves)
+    by_target = findings.claim_by_target(
+        per_target, lambda s, curves: findings.obs3_granularity(s, families, curves))
+    save_table(by_target, OUT_DIR, "06_granularity_by_target_model")
+    robust = record_claim(OUT_DIR, findings.across_targets(
+        by_target, "obs3_granularity_across_targets",
+        "Robustness (ours, not a paper claim): granularity strongly affects efficacy on every target model.",
+        "06_obs3_granularity"))
+    display(Markdown(f"**{robust.claim}**\n\nVerdict: **{robust.verdict}**.\n\n{robust.evidence}"))
+else:
+    print(f"skipped: the {setting.name!r} setting repeats no other target model (robustness_target_seeds is empty)")
