@@ -544,13 +544,12 @@ def obs1_by_target(per_target: dict[int, tuple[pd.DataFrame, pd.DataFrame | None
 
 
 def across_targets_verdict(verdicts: list[str]) -> str:
-    """A claim checked on several target models: reproduced if it holds on every target; partly
-    if on some; not reproduced if on none and at least one target goes against it; else
-    inconclusive."""
-    held = verdicts.count("reproduced")
-    if verdicts and held == len(verdicts):
+    """A claim checked on several target models: reproduced if it is reproduced on every target;
+    partly if it is reproduced or partly reproduced on some; not reproduced if on none and at
+    least one target goes against it; else inconclusive."""
+    if verdicts and all(v == "reproduced" for v in verdicts):
         return "reproduced"
-    if held:
+    if any(v in ("reproduced", "partly reproduced") for v in verdicts):
         return "partly reproduced"
     return "not reproduced" if "not reproduced" in verdicts else "inconclusive"
 

@@ -227,6 +227,8 @@ def test_any_claim_decided_per_target():
     assert claim.verdict == "partly reproduced" and claim.numbers["per_target"] == {0: "reproduced", 3: "not reproduced"}
     assert "target 3: not reproduced" in claim.evidence
     assert F.across_targets_verdict([]) == "inconclusive"
+    assert F.across_targets_verdict(["partly reproduced"] * 3) == "partly reproduced"
+    assert F.across_targets_verdict(["inconclusive", "not reproduced"]) == "not reproduced"
 
 
 def test_direction_verdict_all_ties_is_not_reproduced():
