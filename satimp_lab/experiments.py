@@ -48,7 +48,8 @@ class Setting:
     """Training seed of the target and retain models. A from-scratch model's training is chaotic:
     another seed (or another CPU) gives another target, and the verdicts rest on it."""
     robustness_target_seeds: tuple[int, ...] = (1, 2)
-    """Other target seeds on which notebook 04 repeats observation (i) (``()``: skip)."""
+    """Other target seeds on which notebooks 04-07 repeat their sweeps (:meth:`Lab.sweep_by_target`;
+    ``()``: skip)."""
     match_level: float = 0.9
     """Compare forget ES where retain ES first falls to this share of its starting value."""
     final_metrics: tuple[str, ...] = ("es", "es_paraphrased", "em", "probability", "truth_ratio",
@@ -294,6 +295,17 @@ class Lab:
         for spec, seed in tqdm(jobs, desc=desc, disable=not self.progress):
             results.append(self.run(seed=seed, **spec))
         return Sweep(results, self.setting)
+
+    def sweep_by_target(self, specs: list[dict], seeds: tuple[int, ...] | None, done: "Sweep") -> dict:
+        """``done`` (this Lab's sweep of at least ``specs``) and the sweep of ``specs`` on a target
+        model trained with each of the setting's ``robustness_target_seeds``:
+        ``{target seed: (summary, curves)}``, the input of ``findings.claim_by_target`` and
+        ``findings.obs1_by_target``. Only ``done``'s target when there are no such seeds."""
+        per_target = {self.setting.target_seed: (done.summary, done.curves)}
+        for target_seed in self.setting.robustness_target_seeds:
+            other = self.with_target_seed(target_seed).sweep(specs, seeds=seeds, desc=f"target seed {target_seed}")
+            per_target[target_seed] = (other.summary, other.curves)
+        return per_target
 
 
 def _default_label(method: str, params: dict | None) -> str:

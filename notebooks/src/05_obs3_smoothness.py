@@ -176,10 +176,7 @@ display(Markdown(
 
 # %%
 if setting.robustness_target_seeds:
-    per_target = {setting.target_seed: (summary, sweep.curves)}
-    for target_seed in setting.robustness_target_seeds:
-        other = lab.with_target_seed(target_seed).sweep(hard_specs, seeds=seeds, desc=f"target seed {target_seed}")
-        per_target[target_seed] = (other.summary, other.curves)
+    per_target = lab.sweep_by_target(hard_specs, seeds, sweep)
     hard_by_target = findings.claim_by_target(per_target, findings.obs3_hard_sampling)
     save_table(hard_by_target, OUT_DIR, "05_hard_sampling_by_target_model")
     robust = record_claim(OUT_DIR, findings.across_targets(

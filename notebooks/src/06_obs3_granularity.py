@@ -145,10 +145,7 @@ display(Markdown(
 
 # %%
 if setting.robustness_target_seeds:
-    per_target = {setting.target_seed: (summary, sweep.curves)}
-    for target_seed in setting.robustness_target_seeds:
-        other = lab.with_target_seed(target_seed).sweep(specs, seeds=seeds, desc=f"target seed {target_seed}")
-        per_target[target_seed] = (other.summary, other.curves)
+    per_target = lab.sweep_by_target(specs, seeds, sweep)
     by_target = findings.claim_by_target(
         per_target, lambda s, curves: findings.obs3_granularity(s, families, curves))
     save_table(by_target, OUT_DIR, "06_granularity_by_target_model")

@@ -118,10 +118,7 @@ if not all(c.verdict == "reproduced" for c in claims):
 
 # %%
 if setting.robustness_target_seeds:
-    per_target = {setting.target_seed: (summary, sweep.curves)}
-    for target_seed in setting.robustness_target_seeds:
-        other = lab.with_target_seed(target_seed).sweep(specs, seeds=seeds, desc=f"target seed {target_seed}")
-        per_target[target_seed] = (other.summary, other.curves)
+    per_target = lab.sweep_by_target(specs, seeds, sweep)
     by_target = findings.claim_by_target(
         per_target, lambda s, curves: findings.satimp_recommendation(s, findings.grid_table(s), curves=curves))
     save_table(by_target, OUT_DIR, "07_recommendation_by_target_model")

@@ -84,3 +84,18 @@ def test_another_target_seed_is_another_model_and_other_runs(lab):
     # the robustness seeds choose other runs; they do not change this run's key
     wider = Lab(replace(lab.setting, robustness_target_seeds=(5, 6)), progress=False)
     assert wider._key(config) == lab._key(config)
+
+
+def test_sweep_by_target_repeats_the_specs_on_each_robustness_target(lab):
+    specs = [{"method": "ga"}, {"method": "simsat"}]
+    done = lab.sweep(specs)
+    per_target = lab.sweep_by_target(specs, lab.setting.seeds, done)
+    assert list(per_target) == [0, *lab.setting.robustness_target_seeds] == [0, 1]
+    assert per_target[0][0] is done.summary
+    other_summary, other_curves = per_target[1]
+    assert sorted(other_summary["label"]) == ["ga", "simsat"]
+    assert not other_curves.empty
+    # another target, so other numbers
+    assert not np.allclose(other_summary["final_forget_es"], done.summary["final_forget_es"])
+    alone = Lab(replace(lab.setting, robustness_target_seeds=()), progress=False)
+    assert list(alone.sweep_by_target(specs, lab.setting.seeds, done)) == [0]
