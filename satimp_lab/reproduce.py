@@ -76,11 +76,11 @@ PRETRAINED_TIERS = ("small", "paper")
 
 def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: str | None = None,
               notebooks: list[str] | None = None, notebook_dir: str | Path = NOTEBOOK_DIR,
-              cell_timeout: int | None = -1) -> int:
+              cell_timeout: int | None | str = "auto") -> int:
     """Run the notebooks (all, or those whose names start with one of ``notebooks``) and write
     ``out_dir/report.md``. ``tier`` None keeps each size's own tier (tiny for the full run,
-    micro for ``fast``). ``cell_timeout``: seconds per notebook cell, None for no limit; the
-    default (-1) is 1200 s (a stuck tiny-tier cell) and no limit for the pretrained tiers.
+    micro for ``fast``). ``cell_timeout``: seconds per notebook cell, None for no limit;
+    ``"auto"`` is 1200 s (a stuck tiny-tier cell) and no limit for the pretrained tiers.
     Returns 0 if every notebook ran, 1 otherwise."""
     from .report import build_report
 
@@ -97,7 +97,7 @@ def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: 
     if not selected:
         raise ValueError(f"no notebook matches {notebooks}")
     params = {"SIZE": size, "TIER": tier, "OUT_DIR": str(out_dir)}
-    if cell_timeout == -1:
+    if cell_timeout == "auto":
         cell_timeout = None if tier in PRETRAINED_TIERS else 1200
     runs, start = [], time.perf_counter()
     for path in selected:
