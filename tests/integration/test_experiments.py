@@ -26,9 +26,38 @@ def test_matched_retain_interpolates_and_flags_unreached():
         forget_at_matched_retain(history.drop(columns=["retain_es"]))
 
 
+def test_matched_retain_level_is_a_share_of_the_start():
+    # retain starts at 0.8: the 0.9 level is retain 0.72, crossed a quarter of the way from
+    # step 2 (0.76) to step 4 (0.60); worked by hand, not with the function's own arithmetic
+    history = pd.DataFrame({"step": [0, 2, 4, 6], "retain_es": [0.8, 0.76, 0.60, 0.4],
+                            "forget_es": [0.9, 0.7, 0.3, 0.1]})
+    out = forget_at_matched_retain(history, level=0.9)
+    assert out["reached"] and out["matched_step"] == pytest.approx(2.5)
+    assert out["matched_retain"] == pytest.approx(0.72) and out["matched_forget"] == pytest.approx(0.6)
+    # a curve that starts low and loses less than 10 % never reaches its level
+    low = history.assign(retain_es=[0.5, 0.49, 0.48, 0.47])
+    out = forget_at_matched_retain(low, level=0.9)
+    assert not out["reached"] and out["matched_step"] == 6 and out["matched_forget"] == pytest.approx(0.1)
+    # a curve that starts above 1 (a utility-like score) crosses 0.9 x 2.0 = 1.8
+    high = history.assign(retain_es=[2.0, 1.9, 1.7, 1.0])
+    out = forget_at_matched_retain(high, level=0.9)
+    assert out["matched_step"] == pytest.approx(3.0) and out["matched_forget"] == pytest.approx(0.5)
+
+
 @pytest.fixture(scope="module")
 def lab(session_cache, micro_target, micro_retain):
     return Lab("fast", progress=False, final_metrics=("es",))
+
+
+@pytest.fixture
+def private_lab(session_cache, micro_target, micro_retain, tmp_path, monkeypatch):
+    """A Lab on a cache of this test's own (the session's trained models copied in), for tests
+    that rewrite or corrupt cache entries: the session cache stays as other tests expect it."""
+    shutil.copytree(session_cache / "models", tmp_path / "models")
+    monkeypatch.setenv("SATIMP_LAB_CACHE", str(tmp_path))
+    lab = Lab("fast", progress=False, final_metrics=("es",))
+    assert lab.target.path.is_relative_to(tmp_path)
+    return lab
 
 
 def test_run_is_cached_and_keyed_by_config(lab):
@@ -42,7 +71,8 @@ def test_run_is_cached_and_keyed_by_config(lab):
     assert lab.run("satimp", seed=0, lr=5e-4).folder != first.folder
 
 
-def test_more_final_metrics_recompute_the_same_run(lab):
+def test_more_final_metrics_recompute_the_same_run(private_lab):
+    lab = private_lab
     few = lab.run("ga", seed=0)
     richer = Lab("fast", progress=False, final_metrics=("es", "probability"))
     many = richer.run("ga", seed=0)
@@ -52,12 +82,12 @@ def test_more_final_metrics_recompute_the_same_run(lab):
     assert "eval_forget_probability" in lab.run("ga", seed=0).summary
 
 
-def test_corrupt_entry_is_named(lab):
+def test_corrupt_entry_is_named(private_lab):
+    lab = private_lab
     run = lab.run("simsat", seed=0)
     (run.folder / "summary.json").write_text("{broken")
     with pytest.raises(CacheError, match="corrupt cached run"):
         lab.run("simsat", seed=0)
-    shutil.rmtree(run.folder)  # the session cache is shared with the notebook tests
 
 
 def test_sweep_tables(lab):
