@@ -81,6 +81,20 @@ def test_evaluate_table(micro_target, micro_retain, small_benchmark):
     assert by[("es", "retain90")] > 0.7 and by[("rouge", "retain90")] > 0.8
     assert by[("mia_loss", "forget10_vs_holdout")] > 0.9  # the target still "remembers" forget10
     assert by[("calibrated_es", "forget10")] == pytest.approx(by[("es", "forget10")])  # r = 0
+    # each cell equals its metric computed on its own (the wiring: roles, kinds, normalisation)
+    forget, retain, wf = (small_benchmark[s] for s in ("forget10", "retain90", "world_facts"))
+    alone = {("probability", "retain90"): M.answer_probability(model, tok, retain),
+             ("probability", "world_facts"): M.answer_probability(model, tok, wf, normalised=True),
+             ("truth_ratio", "forget10"): M.truth_ratio(model, tok, forget, kind="forget"),
+             ("truth_ratio", "retain90"): M.truth_ratio(model, tok, retain, kind="retain"),
+             ("truth_ratio", "world_facts"): M.truth_ratio(model, tok, wf, kind="retain",
+                                                           base_answer_field="answer"),
+             ("es", "retain90"): M.extraction_strength(model, tok, retain),
+             ("mia_min_k", "forget10_vs_holdout"): M.membership_inference(
+                 model, tok, forget, small_benchmark["holdout"], "min_k")}
+    alone[("forget_quality", "forget10")] = M.forget_quality(alone[("truth_ratio", "forget10")], reference)
+    for cell, result in alone.items():
+        assert by[cell] == pytest.approx(result.agg_value, rel=1e-6), cell
     details = df.attrs["details"]
     per = details.per_example
     assert len(per) == sum(len(r.value_by_index) for r in details.results.values())

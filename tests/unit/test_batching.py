@@ -91,3 +91,57 @@ def test_collate_and_token_logprobs_shapes(bench, tokenizer):
     # logp equals log_softmax of the logits at the label
     manual = torch.log_softmax(out.logits, -1).gather(-1, out.labels.clamp(min=0)[..., None])[..., 0]
     torch.testing.assert_close(out.logp[out.mask], manual[out.mask])
+
+
+def test_token_logprobs_against_separate_prefix_passes(bench, tokenizer):
+    """An oracle independent of token_logprobs' shifting: for every label at input position i,
+    run the model alone on the unpadded prefix input_ids[:i] and read log-softmax of its last
+    logits at that label. token_logprobs must hold it at [b, i - 1], under right padding too."""
+    from satimp_lab.models import ArchConfig, build_tiny_model
+
+    enc = encode_dataset(tokenizer, bench["full"].select(range(3)))
+    batch = collate(enc, tokenizer.pad_token_id)
+    model = build_tiny_model(ArchConfig(n_layers=1, hidden_size=32, n_heads=2, intermediate_size=64),
+                             tokenizer, seed=3).eval()
+    with torch.no_grad():
+        out = token_logprobs(model, batch)
+        for b, e in enumerate(enc):
+            positions = [i for i, label in enumerate(e["labels"]) if label != IGNORE_INDEX]
+            assert out.mask[b].nonzero().reshape(-1).tolist() == [i - 1 for i in positions]
+            for i in positions:
+                prefix = torch.tensor([e["input_ids"][:i]])
+                logits = model(input_ids=prefix, attention_mask=torch.ones_like(prefix)).logits[0, -1]
+                expected = torch.log_softmax(logits.double(), -1)[e["input_ids"][i]]
+                assert out.logp[b, i - 1].item() == pytest.approx(expected.item(), abs=1e-4), (b, i)
+                assert out.labels[b, i - 1] == e["input_ids"][i]
+
+
+class _BigramLM(torch.nn.Module):
+    """Next-token logits chosen by hand: row ``table[token]`` after ``token``, whatever the prefix."""
+
+    def __init__(self, table):
+        super().__init__()
+        self.table = torch.nn.Parameter(table)
+
+    def forward(self, input_ids, attention_mask=None, **_):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(logits=self.table[input_ids])
+
+
+def test_token_logprobs_with_chosen_predictions():
+    # vocabulary of 4; after token t the model gives p(next) = softmax(table[t]), written out below
+    table = torch.log(torch.tensor([[0.1, 0.2, 0.3, 0.4], [0.5, 0.25, 0.125, 0.125],
+                                    [0.7, 0.1, 0.1, 0.1], [0.25, 0.25, 0.25, 0.25]]))
+    batch = {"input_ids": torch.tensor([[0, 1, 2, 3], [3, 2, 0, 0]]),
+             "attention_mask": torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]]),
+             "labels": torch.tensor([[IGNORE_INDEX, IGNORE_INDEX, 2, 3], [IGNORE_INDEX, 2, 0, IGNORE_INDEX]]),
+             "key_mask": torch.tensor([[0, 0, 1, 0], [0, 0, 1, 0]])}
+    out = token_logprobs(_BigramLM(table), batch)
+    # row 0: label 2 after token 1 (p 0.125), label 3 after token 2 (p 0.1)
+    # row 1: label 2 after token 3 (p 0.25), label 0 after token 2 (p 0.7)
+    expected = torch.log(torch.tensor([[1.0, 0.125, 0.1], [0.25, 0.7, 1.0]]))
+    assert out.mask.tolist() == [[False, True, True], [True, True, False]]
+    torch.testing.assert_close(out.logp[out.mask], expected[out.mask])
+    assert (out.logp[~out.mask] == 0).all()
+    assert out.key_mask.tolist() == [[False, True, False], [False, True, False]]

@@ -253,6 +253,11 @@ def test_truth_ratio_by_hand():
     r, r_geo = M.truth_ratio_from_nll(np.log(2), [np.log(4), np.log(4 / 3)])
     assert r == pytest.approx(1.0)
     assert r_geo == pytest.approx(np.sqrt(0.25 * 0.75) / 0.5)  # geometric mean of probabilities
+    # p(base) = 0.5, p(perturbed) = 0.25, 0.125 -> R = 0.1875/0.5 = 0.375 (its inverse is 2.67):
+    # the model prefers the true answer, so R < 1
+    r, r_geo = M.truth_ratio_from_nll(np.log(2), [np.log(4), np.log(8)])
+    assert r == pytest.approx(0.375)
+    assert r_geo == pytest.approx(np.sqrt(0.25 * 0.125) / 0.5)
     ratios = [0.5, 2.0, 1.0, 0.25]
     assert M.aggregate_truth_ratio(ratios, "forget") == pytest.approx((0.5 + 0.5 + 1 + 0.25) / 4)
     assert M.aggregate_truth_ratio(ratios, "retain") == pytest.approx((0.5 + 0 + 0 + 0.75) / 4)
@@ -317,6 +322,9 @@ def test_min_k_and_zlib_by_hand():
     assert M.min_k_score([-1, -2, -3, -4, -5], k=0.4) == pytest.approx(4.5)  # int(0.4*5)=2 lowest
     assert M.min_k_score([-1, -2, -3], k=0.2) == pytest.approx(3.0)  # at least one token
     assert M.min_k_score([-1, -2, -3, -4, -5], k=1.0) == pytest.approx(3.0)
+    # k*n not an integer: rounded down (open-unlearning's int), where ceil would take one more
+    assert M.min_k_score([-1, -2, -3, -4, -5], k=0.5) == pytest.approx(4.5)  # int(2.5)=2, not 3
+    assert M.min_k_score([-1, -3, -2, -4], k=0.3) == pytest.approx(4.0)      # int(1.2)=1, not 2
     import zlib
 
     text = "The capital of France is Paris."
@@ -440,3 +448,49 @@ def test_evaluate_table_shape_with_the_oracle(tok, bench):
     # tables from several calls (e.g. one per training step) concatenate
     both = pd.concat([df.assign(step=0), small.assign(step=1)], ignore_index=True)
     assert len(both) == len(df) + len(small)
+
+
+def test_evaluate_cells_equal_standalone_metrics(tok, bench):
+    """Every cell of evaluate's table equals its metric computed on its own on the same rows."""
+    all_rows = [r for s in ("forget10", "retain90", "world_facts", "holdout") for r in bench[s].to_list()]
+    oracle, _ = _oracle(tok, all_rows)
+    metrics = ["es", "es_paraphrased", "em", "probability", "rouge", "truth_ratio", "forget_quality",
+               "model_utility", "mia_loss", "mia_zlib", "mia_min_k"]
+    reference = {r["qa_id"]: 0.5 + 0.1 * i for i, r in enumerate(bench["forget10"])}
+    df = M.evaluate(oracle, tok, bench, forget_split="forget10", metrics=metrics,
+                    retain_truth_ratios=reference, max_new_tokens=24, max_examples=6)
+    by = df.set_index(["metric", "split"]).value
+    f, r, w, h = (bench[s].select(range(min(6, len(bench[s])))) for s in
+                  ("forget10", "retain90", "world_facts", "holdout"))
+    alone = {
+        ("es", "forget10"): M.extraction_strength(oracle, tok, f),
+        ("es", "retain90"): M.extraction_strength(oracle, tok, r),
+        ("es_paraphrased", "forget10"): M.extraction_strength(oracle, tok, f, "paraphrased_question"),
+        ("es_paraphrased", "retain90"): M.extraction_strength(oracle, tok, r, "paraphrased_question"),
+        ("em", "forget10"): M.exact_memorization(oracle, tok, f),
+        ("em", "retain90"): M.exact_memorization(oracle, tok, r),
+        ("probability", "forget10"): M.answer_probability(oracle, tok, f),
+        ("probability", "retain90"): M.answer_probability(oracle, tok, r),
+        ("probability", "world_facts"): M.answer_probability(oracle, tok, w, normalised=True),
+        ("rouge", "forget10"): M.rouge_l_recall(oracle, tok, f, max_new_tokens=24),
+        ("rouge", "retain90"): M.rouge_l_recall(oracle, tok, r, max_new_tokens=24),
+        ("rouge", "world_facts"): M.rouge_l_recall(oracle, tok, w, max_new_tokens=24),
+        ("truth_ratio", "forget10"): M.truth_ratio(oracle, tok, f, kind="forget"),
+        ("truth_ratio", "retain90"): M.truth_ratio(oracle, tok, r, kind="retain"),
+        ("truth_ratio", "world_facts"): M.truth_ratio(oracle, tok, w, kind="retain", base_answer_field="answer"),
+    }
+    alone[("forget_quality", "forget10")] = M.forget_quality(alone[("truth_ratio", "forget10")], reference)
+    alone[("model_utility", "retain90+world_facts")] = M.model_utility(
+        [alone[(m, {"retain": "retain90", "world_facts": "world_facts"}[role])].agg_value
+         for m, role in M.MODEL_UTILITY_COMPONENTS])
+    for attack in M.MIA_ATTACKS:
+        alone[(f"mia_{attack}", "forget10_vs_holdout")] = M.membership_inference(oracle, tok, f, h, attack)
+    assert set(alone) == set(by.index)
+    for cell, result in alone.items():
+        assert by[cell] == pytest.approx(result.agg_value, rel=1e-9, abs=1e-12), cell
+    # the oracle makes the cells that a wiring slip would change far from their wrong values:
+    # world facts, normalised: p(a) ~ 1 but the perturbed answers share its template
+    unnormalised = M.answer_probability(oracle, tok, w).agg_value
+    assert abs(by[("probability", "world_facts")] - unnormalised) > 0.05
+    tr_wf = alone[("truth_ratio", "world_facts")]
+    assert abs(by[("truth_ratio", "world_facts")] - M.aggregate_truth_ratio(tr_wf.value_by_index, "forget")) > 0.5
