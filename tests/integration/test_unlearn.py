@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from satimp_lab.objectives import METHODS
 from satimp_lab.unlearn import UnlearnConfig, UnlearnRun, unlearn
 
 FAST = dict(forget_split="forget10", epochs=3, batch_size=2, lr=3e-3, eval_every=2)
@@ -26,6 +27,54 @@ def test_forget_likelihood_falls(small_benchmark, micro_target):
     evals = run.evaluations
     assert evals["forget_mean_logp"].iloc[-1] < evals["forget_mean_logp"].iloc[0] - 0.5
     assert evals["forget_es"].iloc[-1] < evals["forget_es"].iloc[0]
+
+
+DIRECTION = dict(forget_split="forget10", steps=4, batch_size=2, lr=3e-3, eval_every=4, trace=False)
+
+
+@pytest.fixture(scope="module")
+def short_runs(micro_target, small_benchmark):
+    """Four steps of any registered method on the micro target (~0.3 s each), run once per module."""
+    runs = {}
+
+    def get(method):
+        if method not in runs:
+            runs[method] = unlearn(micro_target, small_benchmark, UnlearnConfig(method=method, **DIRECTION),
+                                   progress=False)
+        return runs[method]
+
+    return get
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_method_family_unlearns(method, short_runs, micro_target):
+    """GA, NPO, SimNPO, every weighting and granularity, their GD and KL variants: after four
+    steps the forget likelihood is lower (measured drops: 0.25 nats per token for
+    instance_simsat_gd to 6.4; a flipped sign raises it) and every parameter tensor moved."""
+    run = short_runs(method)
+    assert run.status == "completed"
+    evals = run.evaluations
+    assert list(evals["step"]) == [0, 4]
+    assert evals["forget_mean_logp"].iloc[-1] < evals["forget_mean_logp"].iloc[0] - 0.1
+    assert evals["forget_es"].iloc[-1] < evals["forget_es"].iloc[0]
+    before = dict(micro_target.model.named_parameters())
+    assert all(not torch.equal(p, before[n]) for n, p in run.model.named_parameters())
+
+
+def _forget_only(method: str) -> str:
+    return "ga" if method in ("gd", "ga_kl") else method.removesuffix("_gd")
+
+
+@pytest.mark.parametrize("method", sorted(m for m in METHODS if METHODS[m].retain != "none"))
+def test_retain_term_protects_the_retain_set(method, short_runs):
+    """A GD (retain NLL) or KL variant keeps more retain likelihood than the same forget term
+    alone, same seed and steps (measured final retain mean log-likelihood: -0.64 to -1.48 vs
+    -0.70 to -1.66 nats per token; the narrowest gap, 0.01, is instance_simimp_gd, whose summed
+    sequence NLL outweighs the token-mean retain NLL)."""
+    assert METHODS[_forget_only(method)].retain == "none"
+    with_retain, alone = short_runs(method).evaluations, short_runs(_forget_only(method)).evaluations
+    assert with_retain["retain_mean_logp"].iloc[0] == alone["retain_mean_logp"].iloc[0]
+    assert with_retain["retain_mean_logp"].iloc[-1] > alone["retain_mean_logp"].iloc[-1]
 
 
 def test_trace_has_one_row_per_valid_token_per_step(satimp_run, micro_target, small_benchmark):
