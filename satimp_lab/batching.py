@@ -19,6 +19,8 @@ from typing import Iterable, Sequence
 import torch
 import torch.nn.functional as F
 
+from .errors import InputError
+
 IGNORE_INDEX = -100  # labels with this value carry no loss (HF convention)
 
 
@@ -61,7 +63,7 @@ def get_prompt_format(name_or_format: str | PromptFormat) -> PromptFormat:
     if isinstance(name_or_format, PromptFormat):
         return name_or_format
     if name_or_format not in PROMPT_FORMATS:
-        raise ValueError(f"unknown prompt format {name_or_format!r}; valid: {sorted(PROMPT_FORMATS)}")
+        raise InputError(f"unknown prompt format {name_or_format!r}; valid: {sorted(PROMPT_FORMATS)}")
     return PROMPT_FORMATS[name_or_format]
 
 
@@ -73,9 +75,17 @@ def encode_example(tokenizer, question: str, answer: str, key_spans: Iterable[Se
     Answer tokens are found through the tokenizer's character offsets, so the same code serves a
     byte-level BPE, SentencePiece or any fast tokenizer. A token is a key token if its characters
     overlap one of ``key_spans`` (character spans inside ``answer``).
-    Raises ``ValueError`` if the encoded pair is longer than ``max_length`` (never cut silently).
+    Raises ``ValueError`` if the encoded pair is longer than ``max_length`` (never cut silently),
+    and :class:`~satimp_lab.errors.InputError` for an empty answer or a key span outside it.
     """
     fmt = get_prompt_format(prompt_format)
+    if not (isinstance(answer, str) and answer.strip()):
+        raise InputError(f"example {example_id}: field 'answer' must be a non-empty string, got {answer!r}")
+    key_spans = [tuple(span) for span in key_spans]
+    for span in key_spans:
+        if not (len(span) == 2 and 0 <= span[0] < span[1] <= len(answer)):
+            raise InputError(f"example {example_id}: field 'key_spans': span {list(span)} is not a "
+                             f"[start, end) pair with 0 <= start < end <= {len(answer)} (the answer's length)")
     prompt = fmt.prompt(question, tokenizer)
     answer_start = len(prompt) + len(fmt.answer_prefix)  # char offset of the answer in ``text``
     text = prompt + fmt.answer_prefix + answer

@@ -45,6 +45,7 @@ import pandas as pd
 import torch
 from scipy import stats
 
+from .errors import InputError
 from .batching import get_prompt_format, encode_dataset, iterate_batches, token_logprobs
 
 __all__ = [
@@ -731,7 +732,7 @@ METRIC_ROLES = {
 def get_metric(name: str) -> Callable:
     """The function registered as ``name``; unknown names raise with the list of valid ones."""
     if name not in METRICS:
-        raise ValueError(f"unknown metric {name!r}; valid metrics: {sorted(METRICS)}")
+        raise InputError(f"unknown metric {name!r}; valid metrics: {sorted(METRICS)}")
     return METRICS[name]
 
 

@@ -25,6 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .batching import collate, encode_dataset, get_prompt_format, iterate_batches, token_logprobs
+from .errors import InputError, check_choice, check_int, check_real
 
 CACHE_FORMAT = 1  # bump when the on-disk layout or training code changes meaning
 
@@ -47,6 +48,13 @@ class ArchConfig:
     """BPE vocabulary trained on the benchmark text: fictitious names split into a few pieces."""
     max_length: int = 128
     """Longest sequence (prompt + answer + EOS); the benchmark's longest is ~60 tokens."""
+
+    def __post_init__(self):
+        for name in ("n_layers", "hidden_size", "n_heads", "intermediate_size", "vocab_size", "max_length"):
+            check_int("ArchConfig", name, getattr(self, name), minimum=1)
+        if self.hidden_size % self.n_heads:
+            raise InputError(f"ArchConfig.hidden_size ({self.hidden_size}) must be a multiple of "
+                             f"n_heads ({self.n_heads})")
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,19 @@ class TrainConfig:
     optimizer step drops from ~0.39 s to ~0.09 s of a ~2.2 s step. Off for the from-scratch tiers,
     whose cached models (and the reproduction's numbers) were made with the default AdamW."""
 
+    def __post_init__(self):
+        own = "TrainConfig"
+        check_int(own, "epochs", self.epochs, minimum=1)
+        check_real(own, "lr", self.lr, low=0, low_open=True)
+        check_int(own, "batch_size", self.batch_size, minimum=1)
+        check_real(own, "warmup_ratio", self.warmup_ratio, low=0, high=1)
+        check_real(own, "weight_decay", self.weight_decay, low=0)
+        check_real(own, "max_grad_norm", self.max_grad_norm, low=0, low_open=True)
+        check_int(own, "seed", self.seed, minimum=0)
+        check_real(own, "stop_key_accuracy", self.stop_key_accuracy, low=0, high=1, low_open=True,
+                   none_ok=True)
+        check_int(own, "check_batch_size", self.check_batch_size, minimum=1)
+
 
 @dataclass(frozen=True)
 class TierConfig:
@@ -89,6 +110,14 @@ class TierConfig:
     dtype: str = "float32"
     train_subset: int | None = None
     """Use only the first N authors' rows of each training split (the small tier on a CPU)."""
+
+    def __post_init__(self):
+        check_int("TierConfig", "train_subset", self.train_subset, minimum=1, none_ok=True)
+        check_choice("TierConfig", "dtype", self.dtype, ("float32", "float16", "bfloat16", "float64"))
+        try:
+            get_prompt_format(self.prompt_format)
+        except ValueError as err:
+            raise InputError(f"TierConfig.prompt_format: {err}") from None
 
 
 TIERS = {
@@ -148,10 +177,10 @@ def get_tier(tier: str | TierConfig, **overrides) -> TierConfig:
     """
     if isinstance(tier, str):
         if tier not in TIERS:
-            raise ValueError(f"unknown tier {tier!r}; valid: {sorted(TIERS)}")
+            raise InputError(f"unknown tier {tier!r}; valid: {sorted(TIERS)}")
         if tier == "paper":
             if not overrides.get("base_model"):
-                raise ValueError('the paper tier needs a base model: get_tier("paper", '
+                raise InputError('the paper tier needs a base model: get_tier("paper", '
                                  'base_model="microsoft/phi-1_5") (a HF name or a local path)')
             fmt = overrides.setdefault("prompt_format", prompt_format_for(overrides["base_model"]))
             if "train" not in overrides and fmt in PAPER_LR:

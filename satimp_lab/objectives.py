@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F_
 
 from . import weighting as W
+from .errors import InputError
 
 __all__ = [
     "weighted_ga_loss",
@@ -467,7 +468,7 @@ def get_method(name: str, **overrides) -> Method:
     """
     canonical = ALIASES.get(name, name)
     if canonical not in METHODS:
-        raise ValueError(f"unknown method {name!r}; valid names: {sorted(list(METHODS) + list(ALIASES))}")
+        raise InputError(f"unknown method {name!r}; valid names: {sorted(list(METHODS) + list(ALIASES))}")
     m = METHODS[canonical]
     params = dict(m.params)
     fields = {}
@@ -484,7 +485,7 @@ def get_method(name: str, **overrides) -> Method:
         elif key in ("forget_weight", "retain_weight", "retain"):
             fields[key] = value
         else:
-            raise ValueError(f"unknown override {key!r} for method {name!r}; valid keys: {valid_keys}")
+            raise InputError(f"unknown override {key!r} for method {name!r}; valid keys: {valid_keys}")
     # group_size may arrive as 4.0 from a CLI; store the int the weighting uses
     if "group_size" in params:
         params["group_size"] = W.validate_group_size("group_size", params["group_size"])
