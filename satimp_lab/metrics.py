@@ -36,6 +36,7 @@ import contextlib
 import copy
 import functools
 import math
+import weakref
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -114,7 +115,22 @@ def check_model_tokenizer(model, tokenizer) -> None:
     out of range) or a much larger embedding (e.g. a 512-token tokenizer on a 1024-row model)
     raise. Models that expose neither ``get_input_embeddings`` nor ``config.vocab_size`` are not
     checked. Also requires a pad token (batching) and an EOS token (answer end).
+
+    A model made by this package (``models.get_model``, ``models.pretrained_bundle``) carries the
+    fingerprint of its tokenizer (``models.tokenizer_fingerprint``) on its config; another
+    tokenizer raises even when its vocabulary has the same size (its ids would mean other
+    tokens: the model runs, silently reading nonsense). All failures raise
+    :class:`~satimp_lab.errors.InputError`.
     """
+    from .models import TOKENIZER_FINGERPRINT_ATTR, tokenizer_fingerprint
+
+    expected = getattr(getattr(model, "config", None), TOKENIZER_FINGERPRINT_ATTR, None)
+    if expected is not None:
+        found = _cached_fingerprint(tokenizer, tokenizer_fingerprint)
+        if found != expected:
+            raise InputError(f"mismatched tokenizer: its fingerprint is {found} but the model was "
+                             f"made with tokenizer {expected}; use the tokenizer the model was "
+                             f"trained with (e.g. bundle.tokenizer)")
     n_tokens = len(tokenizer)
     n_rows = None
     if hasattr(model, "get_input_embeddings") and model.get_input_embeddings() is not None:
@@ -122,13 +138,29 @@ def check_model_tokenizer(model, tokenizer) -> None:
     elif getattr(getattr(model, "config", None), "vocab_size", None):
         n_rows = model.config.vocab_size
     if n_rows is not None and not (n_tokens <= n_rows <= n_tokens * 1.02 + 64):
-        raise ValueError(
+        raise InputError(
             f"mismatched tokenizer: it has {n_tokens} tokens but the model's input embedding has "
             f"{n_rows} rows; use the tokenizer the model was trained with")
     if tokenizer.pad_token_id is None:
-        raise ValueError("the tokenizer has no pad token; set tokenizer.pad_token (e.g. to EOS)")
+        raise InputError("the tokenizer has no pad token; set tokenizer.pad_token (e.g. to EOS)")
     if tokenizer.eos_token_id is None:
-        raise ValueError("the tokenizer has no EOS token")
+        raise InputError("the tokenizer has no EOS token")
+
+
+_FINGERPRINTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _cached_fingerprint(tokenizer, compute) -> str:
+    """``compute(tokenizer)``, remembered per tokenizer object and vocabulary size (a metric call
+    checks its inputs several times; a 49k vocabulary costs ~30 ms to hash)."""
+    try:
+        size, fp = _FINGERPRINTS.get(tokenizer, (None, None))
+    except TypeError:  # not weak-referenceable: no memo
+        return compute(tokenizer)
+    if size != len(tokenizer):
+        fp = compute(tokenizer)
+        _FINGERPRINTS[tokenizer] = (len(tokenizer), fp)
+    return fp
 
 
 @contextlib.contextmanager

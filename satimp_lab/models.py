@@ -293,6 +293,7 @@ def pretrained_bundle(name_or_path: str, tier: str | TierConfig = "paper", kind:
     tier = get_tier(tier, **tier_overrides)
     model, tokenizer = load_hf_model(str(name_or_path), dtype=tier.dtype)
     model = model.to(default_device()).eval()
+    mark_tokenizer(model, tokenizer)
     return ModelBundle(model, tokenizer, tier, kind, {"source": str(name_or_path)},
                        Path(name_or_path) if Path(name_or_path).exists() else None)
 
@@ -332,6 +333,31 @@ def load_smollm2(dtype: str = "float32", default_system_prompt: bool = False):
     if not default_system_prompt and tokenizer.chat_template and SMOLLM2_DEFAULT_SYSTEM in tokenizer.chat_template:
         tokenizer.chat_template = tokenizer.chat_template.replace(SMOLLM2_DEFAULT_SYSTEM, "")
     return model, tokenizer
+
+
+# ----------------------------------------------------------------------------------------------
+# which tokenizer a model belongs to
+
+TOKENIZER_FINGERPRINT_ATTR = "satimp_tokenizer_fingerprint"
+"""Attribute of ``model.config`` that names the tokenizer the model was made with (saved with the
+model's ``config.json``)."""
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """A short hash of a tokenizer's vocabulary (every token string and its id, added tokens
+    included): two tokenizers with the same fingerprint map every text to the same ids.
+    ~30 ms for a 49k vocabulary."""
+    vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
+    return hashlib.sha256(json.dumps(vocab, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def mark_tokenizer(model, tokenizer) -> str:
+    """Record ``tokenizer``'s fingerprint on ``model.config`` (kept by ``save_pretrained`` and
+    ``copy.deepcopy``), so that ``metrics.check_model_tokenizer`` can refuse another tokenizer."""
+    fp = tokenizer_fingerprint(tokenizer)
+    if getattr(model, "config", None) is not None:
+        setattr(model.config, TOKENIZER_FINGERPRINT_ATTR, fp)
+    return fp
 
 
 # ----------------------------------------------------------------------------------------------
@@ -564,26 +590,30 @@ def get_model(benchmark, kind: str = "target", forget_split: str = "forget10",
     if use_cache:
         meta = read_cache_meta(entry, key_text)
         if meta is not None:
-            model, tokenizer = _load_saved(entry, tier)
+            model, tokenizer = _load_saved(entry, tier, meta.get("tokenizer_fingerprint"))
             return ModelBundle(model, tokenizer, tier, kind, meta["report"], entry, from_cache=True)
 
     model, tokenizer = load_base_model(tier, texts)
     encoded = encode_dataset(tokenizer, rows, tier.prompt_format, max_length=tier.arch.max_length
                              if tier.base_model is None else None)
     report = train_model(model, tokenizer, encoded, tier.train, progress, desc=f"{kind} ({split})")
+    fp = mark_tokenizer(model, tokenizer)
     if not use_cache:
         return ModelBundle(model, tokenizer, tier, kind, report)
 
     def write(tmp: Path):
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        (tmp / "meta.json").write_text(json.dumps({"key": key_text, "report": report}, indent=1))
+        (tmp / "meta.json").write_text(json.dumps({"key": key_text, "report": report,
+                                                   "tokenizer_fingerprint": fp}, indent=1))
 
     atomic_directory(entry, write)
     return ModelBundle(model, tokenizer, tier, kind, report, entry)
 
 
-def _load_saved(entry: Path, tier: TierConfig):
+def _load_saved(entry: Path, tier: TierConfig, fingerprint: str | None = None):
+    """Model and tokenizer of a cache entry; the tokenizer must match the ``fingerprint`` stored
+    in the entry's metadata (entries written before fingerprints existed are not checked)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
@@ -592,4 +622,9 @@ def _load_saved(entry: Path, tier: TierConfig):
     except Exception as err:  # noqa: BLE001 -- any failure here means the entry is unusable
         raise CacheError(f"corrupt cache entry {entry}: {type(err).__name__}: {err}; "
                          f"delete this folder to rebuild it") from None
+    found = mark_tokenizer(model, tokenizer)
+    if fingerprint is not None and found != fingerprint:
+        raise CacheError(f"corrupt cache entry {entry}: its tokenizer (fingerprint {found}) is not "
+                         f"the one the model was trained with ({fingerprint}); delete this folder "
+                         f"to rebuild it")
     return model.to(default_device()).eval(), tokenizer

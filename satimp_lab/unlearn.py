@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from .errors import InputError, check_choice, check_int, check_real
 from .batching import collate, encode_dataset, iterate_batches, token_logprobs
+from .metrics import check_model_tokenizer
 from .models import linear_schedule
 from .benchmark import retain_split_for
 from .objectives import Method, get_method
@@ -256,6 +257,7 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
         cpu=not torch.cuda.is_available(), mixed_precision=config.mixed_precision,
         gradient_accumulation_steps=config.gradient_accumulation_steps)
     set_seed(config.seed)
+    check_model_tokenizer(target.model, target.tokenizer)
     tokenizer, pad = target.tokenizer, target.tokenizer.pad_token_id
     max_length = getattr(target.tier.arch, "max_length", None) if target.tier.base_model is None else None
     fmt = target.tier.prompt_format
