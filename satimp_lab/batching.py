@@ -37,6 +37,9 @@ class PromptFormat:
     """Use the tokenizer's chat template for the prompt instead of ``template`` (instruct models)."""
     add_bos: bool = True
     """Prepend the tokenizer's BOS token when it has one."""
+    next_turn: tuple[str, ...] = ("\nQuestion:", "\nAnswer:")
+    """Texts that start another turn of this format: a generated answer ends before the first
+    one (a model may run on into a new question and answer it; see :meth:`first_answer`)."""
 
     def prompt(self, question: str, tokenizer=None) -> str:
         if self.chat:
@@ -46,16 +49,26 @@ class PromptFormat:
                                                  tokenize=False, add_generation_prompt=True)
         return self.template.format(question=question)
 
+    def first_answer(self, text: str) -> str:
+        """``text`` (a decoded generation) cut before the first :attr:`next_turn` marker, stripped:
+        the answer to the prompt's question, without a run-on "\nQuestion: ...\nAnswer: ..."."""
+        cut = min((i for i in (text.find(m) for m in self.next_turn) if i >= 0), default=len(text))
+        return text[:cut].strip()
+
 
 PROMPT_FORMATS = {
     # synthetic tiers and Phi-1.5 on TOFU (official TOFU format)
     "qa": PromptFormat("qa"),
     # Llama-2-chat on TOFU (official: "[INST] {q} [/INST]{a}", empty answer tag)
-    "llama2": PromptFormat("llama2", "[INST] {question} [/INST]", "", add_bos=True),
+    "llama2": PromptFormat("llama2", "[INST] {question} [/INST]", "", add_bos=True,
+                           next_turn=("[INST]", "[/INST]")),
     # the official ES script's format (SPEC B.1) -- differs from the training format on purpose
-    "es": PromptFormat("es", "### Question: {question}\n ### Answer:", " "),
-    # instruct models with a chat template (SmolLM2)
-    "chat": PromptFormat("chat", chat=True, answer_prefix="", add_bos=False),
+    "es": PromptFormat("es", "### Question: {question}\n ### Answer:", " ",
+                       next_turn=("### Question:", "### Answer:")),
+    # instruct models with a chat template (SmolLM2): a turn ends with a special token (the EOS,
+    # <|im_end|>), and generations are cut at the first special token
+    "chat": PromptFormat("chat", chat=True, answer_prefix="", add_bos=False,
+                         next_turn=("<|im_start|>", "<|im_end|>")),
 }
 
 

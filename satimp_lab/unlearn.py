@@ -319,7 +319,8 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
         evals.append(evaluate(0))
     bar = tqdm(total=total_steps, desc=f"unlearn {method.name}",
                disable=not progress or not accelerator.is_local_main_process, leave=False)
-    step = micro = 0
+    step = micro = step_micro = 0
+    step_sums = torch.zeros(5, dtype=torch.float64)  # loss, forget, retain, weight sum, tokens
     retain_iter = iter(retain_loader)
     while step < total_steps and status == "completed":
         for batch_index, forget_batch in enumerate(forget_loader):
@@ -360,14 +361,19 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
             micro += 1
-            if not accelerator.sync_gradients:
-                continue
-            scheduler.step()
-            stats = torch.tensor([
+            # a step's log is over all its accumulated micro-batches: mean losses, and the mean
+            # weight over all their tokens (not the last micro-batch's values)
+            step_sums += torch.tensor([
                 loss.item(), 0.0 if padding_only else term.loss.item(),
                 retain_loss.item() if retain_loss is not None else np.nan,
                 0.0 if padding_only else term.weights.sum().item(),
                 0.0 if padding_only else out.mask.sum().item()], dtype=torch.float64)
+            step_micro += 1
+            if not accelerator.sync_gradients:
+                continue
+            scheduler.step()
+            stats, step_sums, step_micro = step_sums / torch.tensor(
+                [step_micro] * 3 + [1, 1], dtype=torch.float64), torch.zeros(5, dtype=torch.float64), 0
             if accelerator.num_processes > 1:  # losses: mean over processes; weights: over all tokens
                 stats = accelerator.reduce(stats.to(accelerator.device), "sum").cpu()
                 stats[:3] /= accelerator.num_processes
