@@ -62,7 +62,8 @@ class TrainConfig:
     """Fine-tuning recipe for target and retain models (AdamW, warm-up, linear decay)."""
 
     epochs: int = 30
-    """Upper bound; training stops early once ``stop_key_accuracy`` is reached on the train set."""
+    """Upper bound; training stops early once ``stop_key_accuracy`` is reached on the train set.
+    0 leaves the model as initialised (its starting point, for comparisons)."""
     lr: float = 3e-3
     """High because the tiny model starts from scratch; pretrained tiers use ~1e-5..2e-5."""
     batch_size: int = 16
@@ -83,7 +84,7 @@ class TrainConfig:
 
     def __post_init__(self):
         own = "TrainConfig"
-        check_int(own, "epochs", self.epochs, minimum=1)
+        check_int(own, "epochs", self.epochs, minimum=0)  # 0: the untrained starting model
         check_real(own, "lr", self.lr, low=0, low_open=True)
         check_int(own, "batch_size", self.batch_size, minimum=1)
         check_real(own, "warmup_ratio", self.warmup_ratio, low=0, high=1)

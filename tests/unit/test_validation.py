@@ -26,7 +26,7 @@ BAD_FIELDS = [
     (UnlearnConfig, "eval_every", 0), (UnlearnConfig, "eval_max_examples", 0),
     (UnlearnConfig, "eval_batch_size", 0), (UnlearnConfig, "mixed_precision", "fp8"),
     (UnlearnConfig, "batch_size", True),
-    (TrainConfig, "epochs", 0), (TrainConfig, "epochs", -1), (TrainConfig, "lr", NAN),
+    (TrainConfig, "epochs", -1), (TrainConfig, "epochs", 2.5), (TrainConfig, "lr", NAN),
     (TrainConfig, "batch_size", 0), (TrainConfig, "warmup_ratio", 1.5), (TrainConfig, "max_grad_norm", 0),
     (TrainConfig, "stop_key_accuracy", 0), (TrainConfig, "check_batch_size", 0), (TrainConfig, "seed", -3),
     (ArchConfig, "n_layers", 0), (ArchConfig, "vocab_size", 2.0), (ArchConfig, "hidden_size", 130),
