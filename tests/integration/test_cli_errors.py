@@ -56,6 +56,12 @@ def test_train_checks_names_before_training(capsys, cache, data_dir, flags, name
     assert not (cache / "models").exists()
 
 
+def test_reproduce_checks_the_tier_before_touching_the_output(capsys, cache, tmp_path):
+    out = tmp_path / "report"
+    _one_line_error(capsys, ["reproduce", "--fast", "--tier", "huge", "--out", str(out)], "huge")
+    assert not out.exists()
+
+
 def test_a_malformed_data_file_is_one_line(capsys, cache, data_dir, tmp_path):
     import shutil
 

@@ -90,9 +90,10 @@ def test_truth_ratio_and_evaluate_of_a_model_with_nlls_of_thousands_of_nats(tok,
     logs = np.array(list(tr.extra["log_by_index"].values()))
     assert np.all(np.isfinite(logs)) and np.all(np.isfinite(list(tr.extra["log_geometric_by_index"].values())))
     assert tr.agg_value == pytest.approx(np.mean(np.exp(-np.abs(logs))))
-    table = M.evaluate(model, tok, bench, metrics=["probability", "truth_ratio", "forget_quality"],
-                       retain_truth_ratios=tr)
-    assert np.all(np.isfinite(table["value"]))
+    table = M.evaluate(model, tok, bench, metrics=["probability", "truth_ratio", "forget_quality",
+                                                   "model_utility", "mia_loss", "mia_zlib", "mia_min_k"],
+                       retain_truth_ratios=tr, max_new_tokens=4)
+    assert np.all(np.isfinite(table["value"])), table
     assert table.set_index(["metric", "role"]).loc[("forget_quality", "forget"), "value"] == 1.0
 
 
