@@ -346,8 +346,9 @@ model's ``config.json``)."""
 
 def tokenizer_fingerprint(tokenizer) -> str:
     """A short hash of a tokenizer's vocabulary (every token string and its id, added tokens
-    included): two tokenizers with the same fingerprint map every text to the same ids.
-    ~30 ms for a 49k vocabulary."""
+    included): two tokenizers with the same fingerprint have the same tokens at the same ids.
+    About 0.1-0.25 s for a 49k vocabulary on 2 CPU cores (measured), so callers that check often
+    remember it per tokenizer object (``metrics.check_model_tokenizer``)."""
     vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
     return hashlib.sha256(json.dumps(vocab, ensure_ascii=False).encode()).hexdigest()[:16]
 

@@ -372,8 +372,10 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
             if not accelerator.sync_gradients:
                 continue
             scheduler.step()
-            stats, step_sums, step_micro = step_sums / torch.tensor(
-                [step_micro] * 3 + [1, 1], dtype=torch.float64), torch.zeros(5, dtype=torch.float64), 0
+            stats = step_sums.clone()
+            stats[:3] /= step_micro
+            step_sums.zero_()
+            step_micro = 0
             if accelerator.num_processes > 1:  # losses: mean over processes; weights: over all tokens
                 stats = accelerator.reduce(stats.to(accelerator.device), "sum").cpu()
                 stats[:3] /= accelerator.num_processes
