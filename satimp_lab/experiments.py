@@ -291,7 +291,8 @@ class Lab:
             return cached
         run = unlearn(self.target, self.benchmark, config, progress=False)
         summary = {}
-        last = run.evaluations.iloc[-1] if not run.evaluations.empty else {}
+        evals = run.evaluations  # final_*: the last evaluation after step 0; none if the run
+        last = evals.iloc[-1] if len(evals) and evals["step"].iloc[-1] > 0 else {}  # diverged first
         summary.update({f"final_{k}": float(last[k]) for k in ("forget_es", "retain_es",
                                                                "forget_mean_logp", "retain_mean_logp")
                         if k in last})
