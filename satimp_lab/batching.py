@@ -118,9 +118,9 @@ def encode_example(tokenizer, question: str, answer: str, key_spans: Iterable[Se
     labels.append(tokenizer.eos_token_id)
     key_mask.append(0)
     if not any(l != IGNORE_INDEX for l in labels[:-1]):
-        raise ValueError(f"example {example_id}: the answer produced no tokens (empty answer?)")
+        raise InputError(f"example {example_id}: the answer produced no tokens (empty answer?)")
     if max_length is not None and len(input_ids) > max_length:
-        raise ValueError(f"example {example_id} is {len(input_ids)} tokens long, more than "
+        raise InputError(f"example {example_id} is {len(input_ids)} tokens long, more than "
                          f"max_length={max_length}; shorten it or raise max_length (sequences are "
                          f"never truncated silently)")
     return {"input_ids": input_ids, "labels": labels, "key_mask": key_mask, "example_id": example_id}
@@ -140,7 +140,7 @@ def encode_dataset(tokenizer, rows, prompt_format: str | PromptFormat = "qa",
     for i, row in enumerate(rows):
         for f in (question_field, answer_field):
             if f not in row:
-                raise ValueError(f"row {i} has no field {f!r}")
+                raise InputError(f"row {i} has no field {f!r}")
         spans = row.get("key_spans", []) if with_key_spans and answer_field == "answer" else []
         encoded.append(encode_example(tokenizer, row[question_field], row[answer_field], spans,
                                       prompt_format, max_length, row.get("qa_id", i)))

@@ -490,6 +490,9 @@ def load_benchmark(source: str = "synthetic", splits: list[str] | None = None,
     for split in splits:
         if split[:6] in ("forget", "retain") and f"forget{_forget_percent(split):02d}" not in bench["splits"]:
             pct = _forget_percent(split)
+            if data_dir is not None:
+                raise InputError(f"{split}: {Path(data_dir) / 'splits.json'} defines no forget{pct:02d} "
+                                 f"(it has {sorted(bench['splits'])})")
             raise InputError(f"{split} selects no author: {pct}% of {n_authors} authors rounds to 0 "
                              f"(forget{pct:02d} needs at least {math.ceil(50 / pct)} authors)")
     by_author: dict[int, list[dict]] = {}

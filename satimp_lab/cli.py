@@ -22,8 +22,8 @@ def _cmd_train(args) -> int:
     from .models import cache_dir, get_model, get_tier
 
     get_tier(args.tier)  # names first: a bad split must not cost a trained target
-    retain_split_for(args.forget_split)
-    bench = load_benchmark(data_dir=getattr(args, "data_dir", None))
+    splits = ["full", args.forget_split, retain_split_for(args.forget_split), "holdout", "world_facts"]
+    bench = load_benchmark(splits=splits, data_dir=getattr(args, "data_dir", None))
     for kind in ("target", "retain"):
         start = time.perf_counter()
         bundle = get_model(bench, kind, forget_split=args.forget_split, tier=args.tier)

@@ -92,14 +92,14 @@ class MetricResult:
 def _as_rows(rows, what: str = "rows") -> list[dict]:
     """A ``datasets.Dataset`` or a list of dicts -> list of dicts; empty or duplicate ids raise."""
     if rows is None:
-        raise ValueError(f"{what}: got None instead of a dataset")
+        raise InputError(f"{what}: got None instead of a dataset")
     rows = rows.to_list() if hasattr(rows, "to_list") else list(rows)
     if not rows:
-        raise ValueError(f"{what}: the dataset is empty; a metric of no examples is undefined")
+        raise InputError(f"{what}: the dataset is empty; a metric of no examples is undefined")
     ids = [r.get("qa_id", i) for i, r in enumerate(rows)]
     if len(set(ids)) != len(ids):
         # per-example values are keyed by qa_id: duplicates would silently overwrite each other
-        raise ValueError(f"{what}: qa_id values are not unique")
+        raise InputError(f"{what}: qa_id values are not unique")
     return rows
 
 
@@ -395,7 +395,7 @@ def _perturbed_nll(model, tokenizer, rows, question_field, prompt_format, batch_
     for i, r in enumerate(rows):
         answers = list(r.get("perturbed_answer") or [])
         if not answers:
-            raise ValueError(f"row {_qa_id(r, i)} has no perturbed answers; the truth ratio and the "
+            raise InputError(f"row {_qa_id(r, i)} has no perturbed answers; the truth ratio and the "
                              f"normalised probability need at least one")
         flat += [{"question": r[question_field], "answer": a, "qa_id": len(flat) + j}
                  for j, a in enumerate(answers)]
@@ -898,17 +898,17 @@ def evaluate(model, tokenizer, benchmark, forget_split: str = "forget10",
 
     metrics = list(dict.fromkeys([metrics] if isinstance(metrics, str) else metrics))
     if not metrics:
-        raise ValueError(f"no metrics requested; valid metrics: {sorted(METRICS)}")
+        raise InputError(f"no metrics requested; valid metrics: {sorted(METRICS)}")
     for name in metrics:
         get_metric(name)
     if "forget_quality" in metrics and retain_truth_ratios is None:
-        raise ValueError("forget_quality needs retain_truth_ratios: the retain model's truth ratios "
+        raise InputError("forget_quality needs retain_truth_ratios: the retain model's truth ratios "
                          "on the forget split, e.g. truth_ratio(retain_model, tokenizer, "
                          f"benchmark[{forget_split!r}], kind='forget')")
     if "calibrated_es" in metrics and original_model is None:
-        raise ValueError("calibrated_es needs original_model (the model before unlearning)")
+        raise InputError("calibrated_es needs original_model (the model before unlearning)")
     if max_examples is not None and max_examples < 1:
-        raise ValueError(f"max_examples must be >= 1 or None, got {max_examples}")
+        raise InputError(f"max_examples must be >= 1 or None, got {max_examples}")
     check_model_tokenizer(model, tokenizer)
     splits = {"forget": forget_split, "retain": retain_split_for(forget_split),
               "world_facts": "world_facts", "holdout": "holdout"}
@@ -918,7 +918,7 @@ def evaluate(model, tokenizer, benchmark, forget_split: str = "forget10",
     roles |= {"holdout"} if any(m.startswith("mia_") for m in needed) else set()
     missing = [splits[r] for r in sorted(roles) if splits[r] not in benchmark]
     if missing:
-        raise ValueError(f"the benchmark has no split(s) {missing} (have {list(benchmark)})")
+        raise InputError(f"the benchmark has no split(s) {missing} (have {list(benchmark)})")
     rows = {}
     for role in roles:
         rows[role] = _as_rows(benchmark[splits[role]], f"split {splits[role]!r}")

@@ -578,11 +578,11 @@ def get_model(benchmark, kind: str = "target", forget_split: str = "forget10",
 
     tier = get_tier(tier, **tier_overrides)
     if kind not in ("target", "retain"):
-        raise ValueError(f"kind must be 'target' or 'retain', got {kind!r}")
+        raise InputError(f"kind must be 'target' or 'retain', got {kind!r}")
     split = "full" if kind == "target" else retain_split_for(forget_split)
     for needed in (split, "world_facts"):
         if needed not in benchmark:
-            raise ValueError(f"the benchmark has no split {needed!r} (needed for the {kind} model)")
+            raise InputError(f"the benchmark has no split {needed!r} (needed for the {kind} model)")
     rows = _training_rows(benchmark, split, tier)
     texts = _tokenizer_texts(benchmark, tier) if tier.base_model is None else None
     payload = {"format": CACHE_FORMAT, "kind": kind, "split": split, "tier": asdict(tier),

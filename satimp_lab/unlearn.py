@@ -249,9 +249,9 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
     retain_split = retain_split_for(config.forget_split)
     for split in (config.forget_split, retain_split):
         if split not in benchmark:
-            raise ValueError(f"the benchmark has no split {split!r}")
+            raise InputError(f"the benchmark has no split {split!r}")
         if len(benchmark[split]) == 0:
-            raise ValueError(f"split {split!r} is empty")
+            raise InputError(f"split {split!r} is empty")
 
     accelerator = accelerator or Accelerator(
         cpu=not torch.cuda.is_available(), mixed_precision=config.mixed_precision,
@@ -460,7 +460,8 @@ def run_from_cli(args) -> int:
     # under ``accelerate launch`` / ``torchrun``: one of several processes (gloo on CPU-only machines;
     # the Accelerator made in unlearn() joins this same state)
     state = PartialState(cpu=not torch.cuda.is_available())
-    bench = load_benchmark(data_dir=getattr(args, "data_dir", None))
+    bench = load_benchmark(splits=["full", config.forget_split, retain_split_for(config.forget_split),
+                                   "holdout", "world_facts"], data_dir=getattr(args, "data_dir", None))
     bench = subset_benchmark(bench, get_tier(args.tier))  # the small tier's author subset
     with state.main_process_first():  # train (or load) the target once; the others load the cache
         target = get_model(bench, "target", forget_split=args.forget_split, tier=args.tier)

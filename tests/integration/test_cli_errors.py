@@ -81,3 +81,16 @@ def test_exit_status_2_in_a_real_process_and_debug_shows_the_traceback(cache):
     assert "epochs" in plain.stderr
     debug = subprocess.run(cmd + ["--debug"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert debug.returncode != 0 and "Traceback" in debug.stderr and "InputError" in debug.stderr
+
+
+def test_a_data_dir_without_a_split_the_run_needs_is_one_line(capsys, cache, data_dir, tmp_path):
+    import json
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(data_dir, bad)
+    (bad / "splits.json").write_text(json.dumps({"forget10": [18, 19]}))  # no forget05
+    for command in ("train", "unlearn"):  # was: the target trained, then the retain split failed
+        _one_line_error(capsys, [command, "--tier", "micro", "--data-dir", str(bad), "--forget-split", "forget05"],
+                        "forget05", "splits.json")
+        assert not (cache / "models").exists()
