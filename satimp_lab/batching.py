@@ -19,6 +19,8 @@ from typing import Iterable, Sequence
 import torch
 import torch.nn.functional as F
 
+from .errors import InputError
+
 IGNORE_INDEX = -100  # labels with this value carry no loss (HF convention)
 
 
@@ -35,6 +37,9 @@ class PromptFormat:
     """Use the tokenizer's chat template for the prompt instead of ``template`` (instruct models)."""
     add_bos: bool = True
     """Prepend the tokenizer's BOS token when it has one."""
+    next_turn: tuple[str, ...] = ("\nQuestion:", "\nAnswer:")
+    """Texts that start another turn of this format: a generated answer ends before the first
+    one (a model may run on into a new question and answer it; see :meth:`first_answer`)."""
 
     def prompt(self, question: str, tokenizer=None) -> str:
         if self.chat:
@@ -44,16 +49,26 @@ class PromptFormat:
                                                  tokenize=False, add_generation_prompt=True)
         return self.template.format(question=question)
 
+    def first_answer(self, text: str) -> str:
+        """``text`` (a decoded generation) cut before the first :attr:`next_turn` marker, stripped:
+        the answer to the prompt's question, without a run-on "\nQuestion: ...\nAnswer: ..."."""
+        cut = min((i for i in (text.find(m) for m in self.next_turn) if i >= 0), default=len(text))
+        return text[:cut].strip()
+
 
 PROMPT_FORMATS = {
     # synthetic tiers and Phi-1.5 on TOFU (official TOFU format)
     "qa": PromptFormat("qa"),
     # Llama-2-chat on TOFU (official: "[INST] {q} [/INST]{a}", empty answer tag)
-    "llama2": PromptFormat("llama2", "[INST] {question} [/INST]", "", add_bos=True),
+    "llama2": PromptFormat("llama2", "[INST] {question} [/INST]", "", add_bos=True,
+                           next_turn=("[INST]", "[/INST]")),
     # the official ES script's format (SPEC B.1) -- differs from the training format on purpose
-    "es": PromptFormat("es", "### Question: {question}\n ### Answer:", " "),
-    # instruct models with a chat template (SmolLM2)
-    "chat": PromptFormat("chat", chat=True, answer_prefix="", add_bos=False),
+    "es": PromptFormat("es", "### Question: {question}\n ### Answer:", " ",
+                       next_turn=("### Question:", "### Answer:")),
+    # instruct models with a chat template (SmolLM2): a turn ends with a special token (the EOS,
+    # <|im_end|>), and generations are cut at the first special token
+    "chat": PromptFormat("chat", chat=True, answer_prefix="", add_bos=False,
+                         next_turn=("<|im_start|>", "<|im_end|>")),
 }
 
 
@@ -61,7 +76,7 @@ def get_prompt_format(name_or_format: str | PromptFormat) -> PromptFormat:
     if isinstance(name_or_format, PromptFormat):
         return name_or_format
     if name_or_format not in PROMPT_FORMATS:
-        raise ValueError(f"unknown prompt format {name_or_format!r}; valid: {sorted(PROMPT_FORMATS)}")
+        raise InputError(f"unknown prompt format {name_or_format!r}; valid: {sorted(PROMPT_FORMATS)}")
     return PROMPT_FORMATS[name_or_format]
 
 
@@ -73,9 +88,17 @@ def encode_example(tokenizer, question: str, answer: str, key_spans: Iterable[Se
     Answer tokens are found through the tokenizer's character offsets, so the same code serves a
     byte-level BPE, SentencePiece or any fast tokenizer. A token is a key token if its characters
     overlap one of ``key_spans`` (character spans inside ``answer``).
-    Raises ``ValueError`` if the encoded pair is longer than ``max_length`` (never cut silently).
+    Raises ``ValueError`` if the encoded pair is longer than ``max_length`` (never cut silently),
+    and :class:`~satimp_lab.errors.InputError` for an empty answer or a key span outside it.
     """
     fmt = get_prompt_format(prompt_format)
+    if not (isinstance(answer, str) and answer.strip()):
+        raise InputError(f"example {example_id}: field 'answer' must be a non-empty string, got {answer!r}")
+    key_spans = [tuple(span) for span in key_spans]
+    for span in key_spans:
+        if not (len(span) == 2 and 0 <= span[0] < span[1] <= len(answer)):
+            raise InputError(f"example {example_id}: field 'key_spans': span {list(span)} is not a "
+                             f"[start, end) pair with 0 <= start < end <= {len(answer)} (the answer's length)")
     prompt = fmt.prompt(question, tokenizer)
     answer_start = len(prompt) + len(fmt.answer_prefix)  # char offset of the answer in ``text``
     text = prompt + fmt.answer_prefix + answer
@@ -95,9 +118,9 @@ def encode_example(tokenizer, question: str, answer: str, key_spans: Iterable[Se
     labels.append(tokenizer.eos_token_id)
     key_mask.append(0)
     if not any(l != IGNORE_INDEX for l in labels[:-1]):
-        raise ValueError(f"example {example_id}: the answer produced no tokens (empty answer?)")
+        raise InputError(f"example {example_id}: the answer produced no tokens (empty answer?)")
     if max_length is not None and len(input_ids) > max_length:
-        raise ValueError(f"example {example_id} is {len(input_ids)} tokens long, more than "
+        raise InputError(f"example {example_id} is {len(input_ids)} tokens long, more than "
                          f"max_length={max_length}; shorten it or raise max_length (sequences are "
                          f"never truncated silently)")
     return {"input_ids": input_ids, "labels": labels, "key_mask": key_mask, "example_id": example_id}
@@ -117,7 +140,7 @@ def encode_dataset(tokenizer, rows, prompt_format: str | PromptFormat = "qa",
     for i, row in enumerate(rows):
         for f in (question_field, answer_field):
             if f not in row:
-                raise ValueError(f"row {i} has no field {f!r}")
+                raise InputError(f"row {i} has no field {f!r}")
         spans = row.get("key_spans", []) if with_key_spans and answer_field == "answer" else []
         encoded.append(encode_example(tokenizer, row[question_field], row[answer_field], spans,
                                       prompt_format, max_length, row.get("qa_id", i)))

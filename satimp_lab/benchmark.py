@@ -27,6 +27,8 @@ from pathlib import Path
 
 import datasets
 
+from .errors import InputError, check_int
+
 # ----------------------------------------------------------------------------------------------
 # configuration
 
@@ -52,6 +54,17 @@ class BenchmarkConfig:
     """Wrong answers per question for the truth ratio (TOFU has 5; 3 keeps evaluation cheap)."""
     seed: int = 0
     """Everything is generated from this seed: same seed, byte-identical files."""
+
+    def __post_init__(self):
+        """Raise :class:`~satimp_lab.errors.InputError` naming the first bad field."""
+        for name in ("n_authors", "qa_per_author", "n_perturbed"):
+            check_int("BenchmarkConfig", name, getattr(self, name), minimum=1)
+        for name in ("n_holdout_authors", "n_world_facts"):
+            check_int("BenchmarkConfig", name, getattr(self, name), minimum=0)
+        check_int("BenchmarkConfig", "seed", self.seed)
+        if self.qa_per_author > len(FACT_TYPES):
+            raise InputError(f"BenchmarkConfig.qa_per_author must be in [1, {len(FACT_TYPES)}], "
+                             f"got {self.qa_per_author}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -268,7 +281,6 @@ def generate_benchmark(config: BenchmarkConfig = BenchmarkConfig()) -> dict:
 
     Deterministic: the same config gives identical output on any machine.
     """
-    _validate_config(config)
     rng = random.Random(config.seed)
     cities = sorted({_word(rng, (2, 3)).title() for _ in range(60)})
     taken: set[str] = set()
@@ -296,16 +308,6 @@ def forget_author_ids(n_authors: int) -> dict[str, list[int]]:
         if count > 0:
             splits[f"forget{pct:02d}"] = list(range(n_authors - count, n_authors))
     return splits
-
-
-def _validate_config(config: BenchmarkConfig) -> None:
-    for name in ("n_authors", "qa_per_author", "n_perturbed"):
-        if getattr(config, name) < 1:
-            raise ValueError(f"{name} must be >= 1, got {getattr(config, name)}")
-    if not 2 <= config.qa_per_author + 1 <= len(FACT_TYPES) + 1:
-        raise ValueError(f"qa_per_author must be in [1, {len(FACT_TYPES)}], got {config.qa_per_author}")
-    if config.n_holdout_authors < 0 or config.n_world_facts < 0:
-        raise ValueError("n_holdout_authors and n_world_facts must be >= 0")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -339,6 +341,37 @@ def _atomic_write(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
+def row_problem(row: dict) -> str | None:
+    """The first schema violation of a benchmark row, as ``"field 'x': ..."``; None if valid.
+
+    Checked: ``question``, ``answer`` and the paraphrases are non-empty strings;
+    ``perturbed_answer`` is a list of strings; ``author_id`` and ``qa_id`` are integers (not
+    floats or strings); every key span is a pair of integers ``[start, end)`` with
+    0 <= start < end <= len(answer)."""
+    def is_int(v):
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    for f in ("question", "answer", "paraphrased_question", "paraphrased_answer"):
+        if f in row and not (isinstance(row[f], str) and row[f].strip()):
+            return f"field {f!r}: must be a non-empty string, got {row[f]!r}"
+    answers = row.get("perturbed_answer", [])
+    if not (isinstance(answers, list) and all(isinstance(a, str) and a.strip() for a in answers)):
+        return f"field 'perturbed_answer': must be a list of non-empty strings, got {answers!r}"
+    for f in ("author_id", "qa_id"):
+        if f in row and not is_int(row[f]):
+            return f"field {f!r}: must be an integer, got {row[f]!r}"
+    spans = row.get("key_spans", [])
+    if not isinstance(spans, list):
+        return f"field 'key_spans': must be a list of [start, end) pairs, got {spans!r}"
+    n = len(row.get("answer", ""))
+    for span in spans:
+        if not (isinstance(span, (list, tuple)) and len(span) == 2 and all(map(is_int, span))
+                and 0 <= span[0] < span[1] <= n):
+            return (f"field 'key_spans': span {span!r} is not a [start, end) pair with "
+                    f"0 <= start < end <= {n} (the answer's length)")
+    return None
+
+
 def _read_jsonl(path: Path) -> list[dict]:
     if not path.exists():
         raise FileNotFoundError(f"benchmark file missing: {path}")
@@ -349,11 +382,16 @@ def _read_jsonl(path: Path) -> list[dict]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as err:
-            raise ValueError(f"{path}:{line_no}: not valid JSON ({err.msg})") from None
+            raise InputError(f"{path}:{line_no}: not valid JSON ({err.msg})") from None
+        if not isinstance(row, dict):
+            raise InputError(f"{path}:{line_no}: a row must be a JSON object, got {row!r}")
         missing = [f for f in FIELDS if f not in row]
         if missing:
-            raise ValueError(f"{path}:{line_no}: row is missing field(s) {missing}; "
+            raise InputError(f"{path}:{line_no}: row is missing field(s) {missing}; "
                              f"every row needs {list(FIELDS)}")
+        problem = row_problem(row)
+        if problem:
+            raise InputError(f"{path}:{line_no}: {problem}")
         rows.append(row)
     return rows
 
@@ -362,8 +400,27 @@ def read_benchmark(data_dir: str | Path) -> dict:
     """Read files written by :func:`write_benchmark`, checking every row has every field."""
     data_dir = Path(data_dir)
     bench = {name: _read_jsonl(data_dir / f"{name}.jsonl") for name in ("full", "holdout", "world_facts")}
-    bench["splits"] = json.loads((data_dir / "splits.json").read_text(encoding="utf-8"))
+    bench["splits"] = _read_splits(data_dir / "splits.json")
     return bench
+
+
+def _read_splits(path: Path) -> dict[str, list[int]]:
+    """``splits.json``: {forget split name: [author ids]}; errors name the file, line and split."""
+    if not path.exists():
+        raise FileNotFoundError(f"benchmark file missing: {path}")
+    try:
+        splits = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
+    valid = [f"forget{p:02d}" for p in FORGET_PERCENTS]
+    if not isinstance(splits, dict):
+        raise InputError(f"{path}: must be a JSON object {{split: [author ids]}}, got {splits!r}")
+    for name, ids in splits.items():
+        if name not in valid:
+            raise InputError(f"{path}: unknown split {name!r}; valid: {valid}")
+        if not (isinstance(ids, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in ids)):
+            raise InputError(f"{path}: split {name!r} must be a list of integer author ids, got {ids!r}")
+    return splits
 
 
 # ----------------------------------------------------------------------------------------------
@@ -381,7 +438,7 @@ def retain_split_for(forget_split: str) -> str:
     """``forget10`` -> ``retain90``; raises on a name that is not a forget split."""
     if not (forget_split.startswith("forget") and forget_split[6:].isdigit()
             and int(forget_split[6:]) in FORGET_PERCENTS):
-        raise ValueError(f"unknown forget split {forget_split!r}; valid: "
+        raise InputError(f"unknown forget split {forget_split!r}; valid: "
                          f"{[f'forget{p:02d}' for p in FORGET_PERCENTS]}")
     return f"retain{100 - int(forget_split[6:]):02d}"
 
@@ -420,11 +477,11 @@ def load_benchmark(source: str = "synthetic", splits: list[str] | None = None,
     splits = list(splits) if splits is not None else valid
     unknown = [s for s in splits if s not in valid]
     if unknown:
-        raise ValueError(f"unknown split(s) {unknown}; valid splits: {valid}")
+        raise InputError(f"unknown split(s) {unknown}; valid splits: {valid}")
     if source == "tofu":
         return load_tofu(splits, data_dir=data_dir)
     if source != "synthetic":
-        raise ValueError(f"unknown source {source!r}; valid: 'synthetic', 'tofu'")
+        raise InputError(f"unknown source {source!r}; valid: 'synthetic', 'tofu'")
     bench = read_benchmark(data_dir) if data_dir is not None else generate_benchmark(config)
     n_authors = len({r["author_id"] for r in bench["full"]})
     if requested is None:  # all splits this benchmark can form
@@ -433,7 +490,10 @@ def load_benchmark(source: str = "synthetic", splits: list[str] | None = None,
     for split in splits:
         if split[:6] in ("forget", "retain") and f"forget{_forget_percent(split):02d}" not in bench["splits"]:
             pct = _forget_percent(split)
-            raise ValueError(f"{split} selects no author: {pct}% of {n_authors} authors rounds to 0 "
+            if data_dir is not None:
+                raise InputError(f"{split}: {Path(data_dir) / 'splits.json'} defines no forget{pct:02d} "
+                                 f"(it has {sorted(bench['splits'])})")
+            raise InputError(f"{split} selects no author: {pct}% of {n_authors} authors rounds to 0 "
                              f"(forget{pct:02d} needs at least {math.ceil(50 / pct)} authors)")
     by_author: dict[int, list[dict]] = {}
     for row in bench["full"]:
@@ -498,6 +558,9 @@ def load_tofu(splits: list[str], data_dir: str | Path | None = None) -> datasets
                 "author_id": -1 if split == "world_facts" else (first + i) // TOFU_AUTHORS_QA,
                 "key_spans": [], "fact_type": "tofu", "qa_id": first + i,
             })
+            problem = row_problem(rows[-1])
+            if problem:
+                raise InputError(f"TOFU config {TOFU_CONFIGS[split]!r} row {i}: {problem}")
         out[split] = _to_dataset(rows, split)
     return datasets.DatasetDict(out)
 

@@ -18,10 +18,12 @@ def _cmd_data(args) -> int:
 
 
 def _cmd_train(args) -> int:
-    from .benchmark import load_benchmark
-    from .models import cache_dir, get_model
+    from .benchmark import load_benchmark, retain_split_for
+    from .models import cache_dir, get_model, get_tier
 
-    bench = load_benchmark(data_dir=getattr(args, "data_dir", None))
+    get_tier(args.tier)  # names first: a bad split must not cost a trained target
+    splits = ["full", args.forget_split, retain_split_for(args.forget_split), "holdout", "world_facts"]
+    bench = load_benchmark(splits=splits, data_dir=getattr(args, "data_dir", None))
     for kind in ("target", "retain"):
         start = time.perf_counter()
         bundle = get_model(bench, kind, forget_split=args.forget_split, tier=args.tier)
@@ -41,8 +43,11 @@ def _cmd_unlearn(args) -> int:
 
 
 def _cmd_reproduce(args) -> int:
+    from .models import get_tier
     from .reproduce import reproduce
 
+    if args.tier is not None:
+        get_tier(args.tier)
     timeout = "auto" if args.cell_timeout is None else (args.cell_timeout or None)
     return reproduce(out_dir=Path(args.out), fast=args.fast, tier=args.tier, notebooks=args.only,
                      cell_timeout=timeout)
@@ -61,11 +66,14 @@ def _cmd_bench(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="satimp-lab", description=__doc__)
+    debug = dict(action="store_true", help="on an input error, show the traceback too")
+    parser.add_argument("--debug", **debug)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("data", help="write the synthetic benchmark files")
     p.add_argument("--out", help="folder (default: data/synthetic in the checkout)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--debug", **debug, default=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_data)
 
     p = sub.add_parser("train", help="train (or load from cache) the target and retain models")
@@ -73,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None,
                    help="benchmark files written by `satimp-lab data` (default: the built-in benchmark)")
     p.add_argument("--forget-split", default="forget10")
+    p.add_argument("--debug", **debug, default=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("unlearn", help="run one unlearning method and print its metrics")
@@ -89,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="folder to save the run (trace, metrics, config)")
     p.add_argument("--data-dir", default=None,
                    help="benchmark files written by `satimp-lab data` (default: the built-in benchmark)")
+    p.add_argument("--debug", **debug, default=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_unlearn)
 
     p = sub.add_parser("reproduce", help="run every notebook headless and write the report")
@@ -100,17 +110,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="*", default=None, help="run only notebooks whose names start so")
     p.add_argument("--cell-timeout", type=int, default=None, metavar="SECONDS",
                    help="limit per notebook cell; 0 for none (default: 1200, none for --tier small/paper)")
+    p.add_argument("--debug", **debug, default=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_reproduce)
 
     p = sub.add_parser("bench", help="run a speed benchmark from benchmarks/")
     p.add_argument("name", nargs="?", default="tracing_overhead")
+    p.add_argument("--debug", **debug, default=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_bench)
     return parser
 
 
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions the command line reports as a user error (one line, exit status 2):
+    :class:`~satimp_lab.errors.InputError` (bad value, unknown name, malformed data file,
+    mismatched tokenizer), a missing input file, and an unreadable cache entry (its message names
+    the folder to delete). Anything else is a bug and keeps its traceback."""
+    from .errors import InputError
+    from .models import CacheError
+
+    return InputError, CacheError, FileNotFoundError
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except user_errors() as err:
+        if args.debug:
+            raise
+        text = " ".join(str(err).split()) or type(err).__name__
+        print(f"satimp-lab {args.command}: error: {text} (--debug shows the traceback)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

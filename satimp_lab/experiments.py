@@ -23,8 +23,10 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from .errors import InputError, check_int, check_real
 from .benchmark import BenchmarkConfig, load_benchmark, retain_split_for
 from .models import CACHE_FORMAT, atomic_directory, cache_dir, cache_key, get_model, get_tier, subset_benchmark
+from .metrics import get_metric
 from .tracing import TokenTrace
 from .unlearn import UnlearnConfig, unlearn
 
@@ -63,6 +65,26 @@ class Setting:
     metrics_batch_size: int = 32
     """Rows per forward pass (and per generation batch) of the final metrics."""
 
+    def __post_init__(self):
+        own = "Setting"
+        if not self.seeds:
+            raise InputError(f"{own}.seeds must hold at least one seed, got {self.seeds!r}")
+        for name, seeds in (("seeds", self.seeds), ("robustness_target_seeds", self.robustness_target_seeds)):
+            for seed in seeds:
+                check_int(own, name, seed, minimum=0)
+        check_int(own, "target_seed", self.target_seed, minimum=0)
+        check_real(own, "match_level", self.match_level, low=0, high=1, low_open=True)
+        check_int(own, "final_max_examples", self.final_max_examples, minimum=1, none_ok=True)
+        check_int(own, "max_new_tokens", self.max_new_tokens, minimum=1)
+        check_int(own, "metrics_batch_size", self.metrics_batch_size, minimum=1)
+        try:  # names: tier, split, metrics
+            get_tier(self.tier)
+            retain_split_for(self.forget_split)
+            for name in self.final_metrics:
+                get_metric(name)
+        except ValueError as err:
+            raise InputError(f"{own}: {err}") from None
+
 
 SETTINGS = {
     "full": Setting(),
@@ -96,7 +118,7 @@ def get_setting(size: str | Setting = "full", **overrides) -> Setting:
     ``"<size>-<tier>"``), so a notebook's ``TIER = "small"`` gets a recipe that suits the model."""
     if isinstance(size, str):
         if size not in SETTINGS:
-            raise ValueError(f"unknown size {size!r}; valid: {sorted(SETTINGS)}")
+            raise InputError(f"unknown size {size!r}; valid: {sorted(SETTINGS)}")
         size = SETTINGS[size]
     tier = overrides.get("tier")
     if isinstance(tier, str) and tier in TIER_RECIPES and tier != size.tier:
@@ -269,7 +291,8 @@ class Lab:
             return cached
         run = unlearn(self.target, self.benchmark, config, progress=False)
         summary = {}
-        last = run.evaluations.iloc[-1] if not run.evaluations.empty else {}
+        evals = run.evaluations  # final_*: the last evaluation after step 0; none if the run
+        last = evals.iloc[-1] if len(evals) and evals["step"].iloc[-1] > 0 else {}  # diverged first
         summary.update({f"final_{k}": float(last[k]) for k in ("forget_es", "retain_es",
                                                                "forget_mean_logp", "retain_mean_logp")
                         if k in last})

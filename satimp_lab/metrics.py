@@ -36,6 +36,7 @@ import contextlib
 import copy
 import functools
 import math
+import weakref
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,8 +44,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
+from scipy import special, stats
 
+from .errors import InputError
 from .batching import get_prompt_format, encode_dataset, iterate_batches, token_logprobs
 
 __all__ = [
@@ -52,7 +54,8 @@ __all__ = [
     "check_model_tokenizer", "score_answers", "generate_answers",
     "es_from_predictions", "extraction_strength", "exact_memorization",
     "answer_probability", "normalised_probability", "rouge_l_recall", "rouge_l_recall_scores",
-    "truth_ratio", "truth_ratio_from_nll", "aggregate_truth_ratio", "forget_quality",
+    "truth_ratio", "truth_ratio_from_nll", "log_truth_ratio_from_nll", "aggregate_truth_ratio",
+    "paired_samples", "forget_quality",
     "model_utility", "loss_score", "zlib_score", "min_k_score", "mia_scores", "mia_auc",
     "membership_inference", "mix_models", "calibrated_extraction_strength", "evaluate",
     "get_metric", "METRIC_ROLES", "MIA_ATTACKS", "EvalDetails",
@@ -89,14 +92,14 @@ class MetricResult:
 def _as_rows(rows, what: str = "rows") -> list[dict]:
     """A ``datasets.Dataset`` or a list of dicts -> list of dicts; empty or duplicate ids raise."""
     if rows is None:
-        raise ValueError(f"{what}: got None instead of a dataset")
+        raise InputError(f"{what}: got None instead of a dataset")
     rows = rows.to_list() if hasattr(rows, "to_list") else list(rows)
     if not rows:
-        raise ValueError(f"{what}: the dataset is empty; a metric of no examples is undefined")
+        raise InputError(f"{what}: the dataset is empty; a metric of no examples is undefined")
     ids = [r.get("qa_id", i) for i, r in enumerate(rows)]
     if len(set(ids)) != len(ids):
         # per-example values are keyed by qa_id: duplicates would silently overwrite each other
-        raise ValueError(f"{what}: qa_id values are not unique")
+        raise InputError(f"{what}: qa_id values are not unique")
     return rows
 
 
@@ -113,7 +116,22 @@ def check_model_tokenizer(model, tokenizer) -> None:
     out of range) or a much larger embedding (e.g. a 512-token tokenizer on a 1024-row model)
     raise. Models that expose neither ``get_input_embeddings`` nor ``config.vocab_size`` are not
     checked. Also requires a pad token (batching) and an EOS token (answer end).
+
+    A model made by this package (``models.get_model``, ``models.pretrained_bundle``) carries the
+    fingerprint of its tokenizer (``models.tokenizer_fingerprint``) on its config; another
+    tokenizer raises even when its vocabulary has the same size (its ids would mean other
+    tokens: the model runs, silently reading nonsense). All failures raise
+    :class:`~satimp_lab.errors.InputError`.
     """
+    from .models import TOKENIZER_FINGERPRINT_ATTR, tokenizer_fingerprint
+
+    expected = getattr(getattr(model, "config", None), TOKENIZER_FINGERPRINT_ATTR, None)
+    if expected is not None:
+        found = _cached_fingerprint(tokenizer, tokenizer_fingerprint)
+        if found != expected:
+            raise InputError(f"mismatched tokenizer: its fingerprint is {found} but the model was "
+                             f"made with tokenizer {expected}; use the tokenizer the model was "
+                             f"trained with (e.g. bundle.tokenizer)")
     n_tokens = len(tokenizer)
     n_rows = None
     if hasattr(model, "get_input_embeddings") and model.get_input_embeddings() is not None:
@@ -121,13 +139,29 @@ def check_model_tokenizer(model, tokenizer) -> None:
     elif getattr(getattr(model, "config", None), "vocab_size", None):
         n_rows = model.config.vocab_size
     if n_rows is not None and not (n_tokens <= n_rows <= n_tokens * 1.02 + 64):
-        raise ValueError(
+        raise InputError(
             f"mismatched tokenizer: it has {n_tokens} tokens but the model's input embedding has "
             f"{n_rows} rows; use the tokenizer the model was trained with")
     if tokenizer.pad_token_id is None:
-        raise ValueError("the tokenizer has no pad token; set tokenizer.pad_token (e.g. to EOS)")
+        raise InputError("the tokenizer has no pad token; set tokenizer.pad_token (e.g. to EOS)")
     if tokenizer.eos_token_id is None:
-        raise ValueError("the tokenizer has no EOS token")
+        raise InputError("the tokenizer has no EOS token")
+
+
+_FINGERPRINTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _cached_fingerprint(tokenizer, compute) -> str:
+    """``compute(tokenizer)``, remembered per tokenizer object and vocabulary size (a metric call
+    checks its inputs several times; a 49k vocabulary costs 0.1-0.25 s to hash)."""
+    try:
+        size, fp = _FINGERPRINTS.get(tokenizer, (None, None))
+    except TypeError:  # not weak-referenceable: no memo
+        return compute(tokenizer)
+    if size != len(tokenizer):
+        fp = compute(tokenizer)
+        _FINGERPRINTS[tokenizer] = (len(tokenizer), fp)
+    return fp
 
 
 @contextlib.contextmanager
@@ -230,13 +264,18 @@ def generate_answers(model, tokenizer, rows, question_field: str = "question", p
     """Greedy answers to each row's question: {qa_id: text}.
 
     Left-padded batches, ``do_sample=False``, at most ``max_new_tokens`` new tokens, cut at the
-    first EOS, decoded without special tokens and stripped. (TOFU bounds the *total* length at
-    200 tokens; we bound the new tokens, which does not depend on the prompt length.)
+    first special token (EOS, BOS, pad: the end of the answer's turn), decoded, then cut before
+    the first text that starts another turn of the prompt format (``PromptFormat.first_answer``:
+    ``"\nQuestion:"`` for ``"qa"``), and stripped. Without that cut a model that answers "I do
+    not know." and runs on with "\nQuestion: ...\nAnswer: <the true answer>" would be scored on
+    the run-on. (TOFU bounds the *total* length at 200 tokens; we bound the new tokens, which
+    does not depend on the prompt length.)
     """
     rows = _as_rows(rows)
     check_model_tokenizer(model, tokenizer)
     fmt = get_prompt_format(prompt_format)
     pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
+    special = {eos, pad, *getattr(tokenizer, "all_special_ids", ())}
     device = next(model.parameters()).device
     texts: dict[int, str] = {}
     with _eval_mode(model):
@@ -248,8 +287,9 @@ def generate_answers(model, tokenizer, rows, question_field: str = "question", p
             att = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
             new = _greedy(model, ids, att, max_new_tokens, eos, pad).tolist()
             for i, (row, toks) in enumerate(zip(chunk, new)):
-                toks = toks[:toks.index(eos)] if eos in toks else toks
-                texts[_qa_id(row, start + i)] = tokenizer.decode(toks, skip_special_tokens=True).strip()
+                end = next((j for j, t in enumerate(toks) if t in special), len(toks))
+                text = tokenizer.decode(toks[:end], skip_special_tokens=True)
+                texts[_qa_id(row, start + i)] = fmt.first_answer(text)
     return texts
 
 
@@ -330,10 +370,23 @@ def exact_memorization(model, tokenizer, rows, question_field: str = "question",
 # TOFU: probability, ROUGE-L, truth ratio, forget quality, model utility
 
 
+def _nlls(values, what: str) -> np.ndarray:
+    """Mean-token NLLs as a float64 array; empty or non-finite inputs raise ``ValueError``."""
+    arr = np.asarray(values, dtype=float).reshape(-1)
+    if arr.size == 0:
+        raise ValueError(f"{what}: needs at least one perturbed answer")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{what}: NLLs must be finite, got {arr.tolist()}")
+    return arr
+
+
 def normalised_probability(nll_answer: float, nll_perturbed: Sequence[float]) -> float:
-    """p(a) / (p(a) + Σ_j p(ã_j)) with p(·) = exp(-mean token NLL) (TOFU's world-facts form)."""
-    p = math.exp(-nll_answer)
-    return p / (p + sum(math.exp(-x) for x in nll_perturbed))
+    """p(a) / (p(a) + Σ_j p(ã_j)) with p(·) = exp(-mean token NLL) (TOFU's world-facts form).
+
+    Computed in log space (a softmax over -NLLs), so NLLs of hundreds of nats, whose
+    probabilities underflow to 0, still give the right value (e.g. all equal -> 1/(n+1))."""
+    nll = _nlls([nll_answer, *_nlls(nll_perturbed, "normalised probability")], "normalised probability")
+    return float(np.exp(-nll[0] - special.logsumexp(-nll)))
 
 
 def _perturbed_nll(model, tokenizer, rows, question_field, prompt_format, batch_size) -> list[list[float]]:
@@ -342,7 +395,7 @@ def _perturbed_nll(model, tokenizer, rows, question_field, prompt_format, batch_
     for i, r in enumerate(rows):
         answers = list(r.get("perturbed_answer") or [])
         if not answers:
-            raise ValueError(f"row {_qa_id(r, i)} has no perturbed answers; the truth ratio and the "
+            raise InputError(f"row {_qa_id(r, i)} has no perturbed answers; the truth ratio and the "
                              f"normalised probability need at least one")
         flat += [{"question": r[question_field], "answer": a, "qa_id": len(flat) + j}
                  for j, a in enumerate(answers)]
@@ -414,42 +467,69 @@ def rouge_l_recall(model, tokenizer, rows, question_field: str = "question", pro
     return _rouge_result(rows, gens)
 
 
+def log_truth_ratio_from_nll(nll_base: float, nll_perturbed: Sequence[float]) -> tuple[float, float]:
+    """(log R, log R_geo) for one example from mean-token NLLs, computed in log space:
+
+    log R     = logsumexp_j(-l̄(ã_j)) - log n + l̄(â)
+    log R_geo = l̄(â) - mean_j l̄(ã_j)
+
+    Finite for any finite NLLs (probabilities of NLLs beyond ~745 nats underflow to 0 in float64;
+    their logs do not): ``log_truth_ratio_from_nll(800, [1])`` is (799, 799)."""
+    base = float(_nlls([nll_base], "truth ratio (base answer)")[0])
+    pert = _nlls(nll_perturbed, "truth ratio")
+    return (float(special.logsumexp(-pert) - math.log(pert.size) + base),
+            float(base - pert.mean()))
+
+
+def _exp(x: float) -> float:
+    """exp that overflows to inf instead of raising."""
+    with np.errstate(over="ignore"):
+        return float(np.exp(x))
+
+
 def truth_ratio_from_nll(nll_base: float, nll_perturbed: Sequence[float]) -> tuple[float, float]:
     """(R, R_geo) for one example from mean-token NLLs.
 
     R     = mean_j p(ã_j) / p(â)                 (SPEC B.2: arithmetic mean of probabilities)
     R_geo = exp(l̄(â) - mean_j l̄(ã_j))           (geometric mean; 1/TR' of TOFU's FQ code)
-    Both are < 1 when the model prefers the true (paraphrased) answer to the wrong ones."""
-    if len(nll_perturbed) == 0:
-        raise ValueError("the truth ratio needs at least one perturbed answer")
-    p_base = math.exp(-nll_base)
-    r = float(np.mean([math.exp(-x) for x in nll_perturbed])) / p_base
-    r_geo = math.exp(nll_base - float(np.mean(nll_perturbed)))
-    return r, r_geo
+    Both are < 1 when the model prefers the true (paraphrased) answer to the wrong ones.
+    Computed as exp of :func:`log_truth_ratio_from_nll`: never a division by an underflowed
+    probability; a ratio beyond float64's range is ``inf`` (or 0), which the aggregates handle."""
+    log_r, log_geo = log_truth_ratio_from_nll(nll_base, nll_perturbed)
+    return _exp(log_r), _exp(log_geo)
 
 
-def aggregate_truth_ratio(ratios, kind: str) -> float:
+def aggregate_truth_ratio(ratios, kind: str, log: bool = False) -> float:
     """TOFU aggregation of raw ratios R: ``"forget"`` -> mean min(R, 1/R) (1 = the model cannot
     tell true from false, as if never trained); ``"retain"`` (retain, real authors, world facts)
-    -> mean max(0, 1 - R) (1 = strongly prefers the truth)."""
+    -> mean max(0, 1 - R) (1 = strongly prefers the truth).
+
+    ``log=True``: ``ratios`` are log R. Computed as exp(-|log R|) and max(0, -expm1(log R)), so
+    R = 0 or inf (an underflowed or overflowed ratio) gives 0 (forget) and 1 or 0 (retain)."""
     r = np.asarray(list(ratios.values()) if isinstance(ratios, Mapping) else ratios, dtype=float)
     if r.size == 0:
         raise ValueError("cannot aggregate an empty set of truth ratios")
+    if kind not in ("forget", "retain"):
+        raise ValueError(f"kind must be 'forget' or 'retain', got {kind!r}")
+    with np.errstate(divide="ignore"):
+        log_r = r if log else np.log(r)
+    if np.any(np.isnan(log_r)) or (log and np.any(np.isinf(log_r))):
+        raise ValueError(f"truth ratios must be {'finite logs' if log else '>= 0'}, got {r.tolist()}")
     if kind == "forget":
-        return float(np.mean(np.minimum(r, 1 / r)))
-    if kind == "retain":
-        return float(np.mean(np.maximum(0.0, 1 - r)))
-    raise ValueError(f"kind must be 'forget' or 'retain', got {kind!r}")
+        return float(np.mean(np.exp(-np.abs(log_r))))
+    return float(np.mean(np.maximum(0.0, -np.expm1(np.minimum(log_r, 0.0)))))
 
 
 def _truth_ratio_result(scored_base: Sequence[ScoredAnswer], perturbed: list[list[float]],
                         kind: str, base_answer_field: str) -> MetricResult:
-    raw, geo = {}, {}
+    log_raw, log_geo = {}, {}
     for s, pn in zip(scored_base, perturbed):
-        raw[s.qa_id], geo[s.qa_id] = truth_ratio_from_nll(s.nll, pn)
-    return MetricResult("truth_ratio", aggregate_truth_ratio(raw, kind), raw,
+        log_raw[s.qa_id], log_geo[s.qa_id] = log_truth_ratio_from_nll(s.nll, pn)
+    return MetricResult("truth_ratio", aggregate_truth_ratio(log_raw, kind, log=True),
+                        {i: _exp(v) for i, v in log_raw.items()},
                         {"kind": kind, "base_answer_field": base_answer_field,
-                         "geometric_by_index": geo, "n": len(raw)})
+                         "geometric_by_index": {i: _exp(v) for i, v in log_geo.items()},
+                         "log_by_index": log_raw, "log_geometric_by_index": log_geo, "n": len(log_raw)})
 
 
 def truth_ratio(model, tokenizer, rows, kind: str = "forget",
@@ -467,6 +547,11 @@ def truth_ratio(model, tokenizer, rows, kind: str = "forget",
     form that TOFU's forget-quality code uses (some versions of TOFU's ``aggregate_stat.py``
     also use it for the truth-ratio aggregate); :func:`forget_quality` uses it. On our synthetic benchmark the
     perturbed answers share the *original* answer's template, while â is a paraphrase.
+
+    Everything is computed from log R (:func:`log_truth_ratio_from_nll`), kept in
+    ``extra["log_by_index"]`` and ``extra["log_geometric_by_index"]``: a model pushed to NLLs of
+    thousands of nats gives R = inf or 0 per example, an aggregate near 0, and finite logs for
+    the forget-quality test, never a division by zero.
     """
     rows = _as_rows(rows)
     if kind not in ("forget", "retain"):
@@ -477,21 +562,56 @@ def truth_ratio(model, tokenizer, rows, kind: str = "forget",
     return _truth_ratio_result(base, perturbed, kind, base_answer_field)
 
 
-def _fq_sample(values, what: str) -> np.ndarray:
+def _fq_sample(values, what: str) -> dict[int, float] | np.ndarray:
+    """log R_geo per example: a {qa_id: log value} dict for a MetricResult or a mapping, an array
+    for a plain sequence (raw ratios, > 0)."""
     if isinstance(values, MetricResult):
-        # a truth_ratio result: the official FQ statistic is the geometric form
-        values = values.extra.get("geometric_by_index", values.value_by_index)
-    if isinstance(values, Mapping):
-        values = list(values.values())
-    arr = np.asarray([] if values is None else values, dtype=float).reshape(-1)
+        # a truth_ratio result: the official FQ statistic is the geometric form (its log is exact)
+        if "log_geometric_by_index" in values.extra:
+            values = values.extra["log_geometric_by_index"]
+            logs = True
+        else:
+            values, logs = values.extra.get("geometric_by_index", values.value_by_index), False
+    else:
+        logs = False
+    keys = list(values) if isinstance(values, Mapping) else None
+    arr = np.asarray([] if values is None else list(values.values()) if keys is not None else values,
+                     dtype=float).reshape(-1)
     if arr.size == 0:
         raise ValueError(
             f"forget quality needs {what}; got none. For the retain side, evaluate the retain "
             f"model (never trained on the forget authors) on the same forget split: "
             f"truth_ratio(retain_model, tokenizer, benchmark[forget_split], kind='forget')")
+    if not logs:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            arr = np.log(arr)
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{what} contain non-finite values")
-    return arr
+        raise ValueError(f"{what} contain non-finite values (ratios must be finite and > 0)")
+    return dict(zip(keys, arr.tolist())) if keys is not None else arr
+
+
+def paired_samples(a, b, what_a: str, what_b: str) -> tuple[np.ndarray, np.ndarray]:
+    """Two per-example samples of the same rows, matched by ``qa_id``.
+
+    ``a`` and ``b`` are {qa_id: value} dicts (the per-example values of a :class:`MetricResult`)
+    or plain arrays. Two dicts: ``b`` must hold every id of ``a`` (extra ids of ``b`` are left
+    out); the result follows ``a``'s order. Two arrays: they must have the same length (the
+    caller vouches that position i is the same row). A dict and an array cannot be matched:
+    ``ValueError``, as for missing ids or unequal lengths."""
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        missing = [i for i in a if i not in b]
+        if missing:
+            raise ValueError(f"{what_b} lack qa_id(s) {missing[:10]}{' ...' if len(missing) > 10 else ''} "
+                             f"of {what_a}: the two samples must be the same rows")
+        return np.array(list(a.values()), dtype=float), np.array([b[i] for i in a], dtype=float)
+    if isinstance(a, Mapping) or isinstance(b, Mapping):
+        raise ValueError(f"cannot match {what_a} with {what_b} by qa_id: one is a plain sequence; "
+                         f"pass both as truth_ratio results or {{qa_id: value}} dicts")
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.size != b.size:
+        raise ValueError(f"{what_a} ({a.size} values) and {what_b} ({b.size} values) are not the "
+                         f"same rows; pass {{qa_id: value}} dicts to match them")
+    return a, b
 
 
 def forget_quality(unlearned_truth_ratios, retain_truth_ratios) -> MetricResult:
@@ -500,12 +620,17 @@ def forget_quality(unlearned_truth_ratios, retain_truth_ratios) -> MetricResult:
 
     Each argument is a :class:`MetricResult` from :func:`truth_ratio` (its geometric form is
     used, as in TOFU's code), a {qa_id: value} dict, or a sequence. The KS test is invariant to a
-    monotone transform applied to both samples, so the orientation (R or 1/R) does not matter.
+    monotone transform applied to both samples, so the orientation (R or 1/R) does not matter;
+    it runs on log R_geo, which stays finite where R_geo over- or underflows.
+    The two samples are the same forget rows, matched by ``qa_id`` (:func:`paired_samples`): the
+    retain side may hold more rows (the unlearned model's are selected), but a row of the
+    unlearned side missing from it, or a plain sequence against a keyed one, raises.
     1.0 for identical samples; small values mean the unlearned model is distinguishable from
     one that never saw the forget set. Raises ``ValueError`` if either sample is missing/empty.
     """
-    unl = _fq_sample(unlearned_truth_ratios, "the unlearned model's truth ratios")
-    ret = _fq_sample(retain_truth_ratios, "the retain model's truth ratios")
+    unl, ret = paired_samples(_fq_sample(unlearned_truth_ratios, "the unlearned model's truth ratios"),
+                              _fq_sample(retain_truth_ratios, "the retain model's truth ratios"),
+                              "the unlearned model's truth ratios", "the retain model's truth ratios")
     test = stats.ks_2samp(unl, ret)
     return MetricResult("forget_quality", float(test.pvalue), {},
                         {"ks_statistic": float(test.statistic), "n_unlearned": unl.size,
@@ -731,7 +856,7 @@ METRIC_ROLES = {
 def get_metric(name: str) -> Callable:
     """The function registered as ``name``; unknown names raise with the list of valid ones."""
     if name not in METRICS:
-        raise ValueError(f"unknown metric {name!r}; valid metrics: {sorted(METRICS)}")
+        raise InputError(f"unknown metric {name!r}; valid metrics: {sorted(METRICS)}")
     return METRICS[name]
 
 
@@ -751,9 +876,9 @@ def evaluate(model, tokenizer, benchmark, forget_split: str = "forget10",
     truth_ratio    forget (min(R,1/R)), retain and world_facts (max(0,1-R)); base answer:
                    paraphrased_answer, except ``answer`` on world_facts (as TOFU)
     forget_quality forget vs ``retain_truth_ratios`` (required: the retain model's
-                   :func:`truth_ratio` on the forget split, a dict or a sequence; if
-                   keyed by qa_id and covering the evaluated forget rows, it is cut to
-                   those rows, so ``max_examples`` compares like with like)
+                   :func:`truth_ratio` on the forget split, or a {qa_id: R_geo} dict;
+                   matched to the evaluated forget rows by qa_id, so ``max_examples``
+                   compares like with like; missing rows raise)
     model_utility  hmean of :data:`MODEL_UTILITY_COMPONENTS` (the components are computed
                    even if not requested, and then reported too)
     mia_*          AUC, forget (members) vs holdout (non-members)
@@ -773,17 +898,17 @@ def evaluate(model, tokenizer, benchmark, forget_split: str = "forget10",
 
     metrics = list(dict.fromkeys([metrics] if isinstance(metrics, str) else metrics))
     if not metrics:
-        raise ValueError(f"no metrics requested; valid metrics: {sorted(METRICS)}")
+        raise InputError(f"no metrics requested; valid metrics: {sorted(METRICS)}")
     for name in metrics:
         get_metric(name)
     if "forget_quality" in metrics and retain_truth_ratios is None:
-        raise ValueError("forget_quality needs retain_truth_ratios: the retain model's truth ratios "
+        raise InputError("forget_quality needs retain_truth_ratios: the retain model's truth ratios "
                          "on the forget split, e.g. truth_ratio(retain_model, tokenizer, "
                          f"benchmark[{forget_split!r}], kind='forget')")
     if "calibrated_es" in metrics and original_model is None:
-        raise ValueError("calibrated_es needs original_model (the model before unlearning)")
+        raise InputError("calibrated_es needs original_model (the model before unlearning)")
     if max_examples is not None and max_examples < 1:
-        raise ValueError(f"max_examples must be >= 1 or None, got {max_examples}")
+        raise InputError(f"max_examples must be >= 1 or None, got {max_examples}")
     check_model_tokenizer(model, tokenizer)
     splits = {"forget": forget_split, "retain": retain_split_for(forget_split),
               "world_facts": "world_facts", "holdout": "holdout"}
@@ -793,7 +918,7 @@ def evaluate(model, tokenizer, benchmark, forget_split: str = "forget10",
     roles |= {"holdout"} if any(m.startswith("mia_") for m in needed) else set()
     missing = [splits[r] for r in sorted(roles) if splits[r] not in benchmark]
     if missing:
-        raise ValueError(f"the benchmark has no split(s) {missing} (have {list(benchmark)})")
+        raise InputError(f"the benchmark has no split(s) {missing} (have {list(benchmark)})")
     rows = {}
     for role in roles:
         rows[role] = _as_rows(benchmark[splits[role]], f"split {splits[role]!r}")
@@ -842,14 +967,7 @@ def evaluate(model, tokenizer, benchmark, forget_split: str = "forget10",
         add("model_utility", f"{splits['retain']}+world_facts", model_utility(comps))
     if "forget_quality" in metrics:
         tr = results.get(("truth_ratio", splits["forget"])) or run("truth_ratio", "forget")
-        reference = retain_truth_ratios
-        if isinstance(reference, MetricResult):  # compare on the same forget rows
-            reference = reference.extra.get("geometric_by_index", reference.value_by_index)
-        if isinstance(reference, Mapping):
-            ids = [_qa_id(r, i) for i, r in enumerate(rows["forget"])]
-            if set(ids) <= set(reference):
-                reference = {i: reference[i] for i in ids}
-        add("forget_quality", splits["forget"], forget_quality(tr, reference))
+        add("forget_quality", splits["forget"], forget_quality(tr, retain_truth_ratios))  # by qa_id
     for attack in MIA_ATTACKS:
         if f"mia_{attack}" in metrics:
             mem, non = (_mia_values(scored(role), rows[role], attack, mia_k) for role in ("forget", "holdout"))

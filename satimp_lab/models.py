@@ -25,6 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .batching import collate, encode_dataset, get_prompt_format, iterate_batches, token_logprobs
+from .errors import InputError, check_choice, check_int, check_real
 
 CACHE_FORMAT = 1  # bump when the on-disk layout or training code changes meaning
 
@@ -48,13 +49,21 @@ class ArchConfig:
     max_length: int = 128
     """Longest sequence (prompt + answer + EOS); the benchmark's longest is ~60 tokens."""
 
+    def __post_init__(self):
+        for name in ("n_layers", "hidden_size", "n_heads", "intermediate_size", "vocab_size", "max_length"):
+            check_int("ArchConfig", name, getattr(self, name), minimum=1)
+        if self.hidden_size % self.n_heads:
+            raise InputError(f"ArchConfig.hidden_size ({self.hidden_size}) must be a multiple of "
+                             f"n_heads ({self.n_heads})")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Fine-tuning recipe for target and retain models (AdamW, warm-up, linear decay)."""
 
     epochs: int = 30
-    """Upper bound; training stops early once ``stop_key_accuracy`` is reached on the train set."""
+    """Upper bound; training stops early once ``stop_key_accuracy`` is reached on the train set.
+    0 leaves the model as initialised (its starting point, for comparisons)."""
     lr: float = 3e-3
     """High because the tiny model starts from scratch; pretrained tiers use ~1e-5..2e-5."""
     batch_size: int = 16
@@ -73,6 +82,19 @@ class TrainConfig:
     optimizer step drops from ~0.39 s to ~0.09 s of a ~2.2 s step. Off for the from-scratch tiers,
     whose cached models (and the reproduction's numbers) were made with the default AdamW."""
 
+    def __post_init__(self):
+        own = "TrainConfig"
+        check_int(own, "epochs", self.epochs, minimum=0)  # 0: the untrained starting model
+        check_real(own, "lr", self.lr, low=0, low_open=True)
+        check_int(own, "batch_size", self.batch_size, minimum=1)
+        check_real(own, "warmup_ratio", self.warmup_ratio, low=0, high=1)
+        check_real(own, "weight_decay", self.weight_decay, low=0)
+        check_real(own, "max_grad_norm", self.max_grad_norm, low=0, low_open=True)
+        check_int(own, "seed", self.seed, minimum=0)
+        check_real(own, "stop_key_accuracy", self.stop_key_accuracy, low=0, high=1, low_open=True,
+                   none_ok=True)
+        check_int(own, "check_batch_size", self.check_batch_size, minimum=1)
+
 
 @dataclass(frozen=True)
 class TierConfig:
@@ -89,6 +111,14 @@ class TierConfig:
     dtype: str = "float32"
     train_subset: int | None = None
     """Use only the first N authors' rows of each training split (the small tier on a CPU)."""
+
+    def __post_init__(self):
+        check_int("TierConfig", "train_subset", self.train_subset, minimum=1, none_ok=True)
+        check_choice("TierConfig", "dtype", self.dtype, ("float32", "float16", "bfloat16", "float64"))
+        try:
+            get_prompt_format(self.prompt_format)
+        except ValueError as err:
+            raise InputError(f"TierConfig.prompt_format: {err}") from None
 
 
 TIERS = {
@@ -148,10 +178,10 @@ def get_tier(tier: str | TierConfig, **overrides) -> TierConfig:
     """
     if isinstance(tier, str):
         if tier not in TIERS:
-            raise ValueError(f"unknown tier {tier!r}; valid: {sorted(TIERS)}")
+            raise InputError(f"unknown tier {tier!r}; valid: {sorted(TIERS)}")
         if tier == "paper":
             if not overrides.get("base_model"):
-                raise ValueError('the paper tier needs a base model: get_tier("paper", '
+                raise InputError('the paper tier needs a base model: get_tier("paper", '
                                  'base_model="microsoft/phi-1_5") (a HF name or a local path)')
             fmt = overrides.setdefault("prompt_format", prompt_format_for(overrides["base_model"]))
             if "train" not in overrides and fmt in PAPER_LR:
@@ -264,6 +294,7 @@ def pretrained_bundle(name_or_path: str, tier: str | TierConfig = "paper", kind:
     tier = get_tier(tier, **tier_overrides)
     model, tokenizer = load_hf_model(str(name_or_path), dtype=tier.dtype)
     model = model.to(default_device()).eval()
+    mark_tokenizer(model, tokenizer)
     return ModelBundle(model, tokenizer, tier, kind, {"source": str(name_or_path)},
                        Path(name_or_path) if Path(name_or_path).exists() else None)
 
@@ -303,6 +334,32 @@ def load_smollm2(dtype: str = "float32", default_system_prompt: bool = False):
     if not default_system_prompt and tokenizer.chat_template and SMOLLM2_DEFAULT_SYSTEM in tokenizer.chat_template:
         tokenizer.chat_template = tokenizer.chat_template.replace(SMOLLM2_DEFAULT_SYSTEM, "")
     return model, tokenizer
+
+
+# ----------------------------------------------------------------------------------------------
+# which tokenizer a model belongs to
+
+TOKENIZER_FINGERPRINT_ATTR = "satimp_tokenizer_fingerprint"
+"""Attribute of ``model.config`` that names the tokenizer the model was made with (saved with the
+model's ``config.json``)."""
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """A short hash of a tokenizer's vocabulary (every token string and its id, added tokens
+    included): two tokenizers with the same fingerprint have the same tokens at the same ids.
+    About 0.1-0.25 s for a 49k vocabulary on 2 CPU cores (measured), so callers that check often
+    remember it per tokenizer object (``metrics.check_model_tokenizer``)."""
+    vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
+    return hashlib.sha256(json.dumps(vocab, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def mark_tokenizer(model, tokenizer) -> str:
+    """Record ``tokenizer``'s fingerprint on ``model.config`` (kept by ``save_pretrained`` and
+    ``copy.deepcopy``), so that ``metrics.check_model_tokenizer`` can refuse another tokenizer."""
+    fp = tokenizer_fingerprint(tokenizer)
+    if getattr(model, "config", None) is not None:
+        setattr(model.config, TOKENIZER_FINGERPRINT_ATTR, fp)
+    return fp
 
 
 # ----------------------------------------------------------------------------------------------
@@ -521,11 +578,11 @@ def get_model(benchmark, kind: str = "target", forget_split: str = "forget10",
 
     tier = get_tier(tier, **tier_overrides)
     if kind not in ("target", "retain"):
-        raise ValueError(f"kind must be 'target' or 'retain', got {kind!r}")
+        raise InputError(f"kind must be 'target' or 'retain', got {kind!r}")
     split = "full" if kind == "target" else retain_split_for(forget_split)
     for needed in (split, "world_facts"):
         if needed not in benchmark:
-            raise ValueError(f"the benchmark has no split {needed!r} (needed for the {kind} model)")
+            raise InputError(f"the benchmark has no split {needed!r} (needed for the {kind} model)")
     rows = _training_rows(benchmark, split, tier)
     texts = _tokenizer_texts(benchmark, tier) if tier.base_model is None else None
     payload = {"format": CACHE_FORMAT, "kind": kind, "split": split, "tier": asdict(tier),
@@ -535,26 +592,30 @@ def get_model(benchmark, kind: str = "target", forget_split: str = "forget10",
     if use_cache:
         meta = read_cache_meta(entry, key_text)
         if meta is not None:
-            model, tokenizer = _load_saved(entry, tier)
+            model, tokenizer = _load_saved(entry, tier, meta.get("tokenizer_fingerprint"))
             return ModelBundle(model, tokenizer, tier, kind, meta["report"], entry, from_cache=True)
 
     model, tokenizer = load_base_model(tier, texts)
     encoded = encode_dataset(tokenizer, rows, tier.prompt_format, max_length=tier.arch.max_length
                              if tier.base_model is None else None)
     report = train_model(model, tokenizer, encoded, tier.train, progress, desc=f"{kind} ({split})")
+    fp = mark_tokenizer(model, tokenizer)
     if not use_cache:
         return ModelBundle(model, tokenizer, tier, kind, report)
 
     def write(tmp: Path):
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        (tmp / "meta.json").write_text(json.dumps({"key": key_text, "report": report}, indent=1))
+        (tmp / "meta.json").write_text(json.dumps({"key": key_text, "report": report,
+                                                   "tokenizer_fingerprint": fp}, indent=1))
 
     atomic_directory(entry, write)
     return ModelBundle(model, tokenizer, tier, kind, report, entry)
 
 
-def _load_saved(entry: Path, tier: TierConfig):
+def _load_saved(entry: Path, tier: TierConfig, fingerprint: str | None = None):
+    """Model and tokenizer of a cache entry; the tokenizer must match the ``fingerprint`` stored
+    in the entry's metadata (entries written before fingerprints existed are not checked)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
@@ -563,4 +624,9 @@ def _load_saved(entry: Path, tier: TierConfig):
     except Exception as err:  # noqa: BLE001 -- any failure here means the entry is unusable
         raise CacheError(f"corrupt cache entry {entry}: {type(err).__name__}: {err}; "
                          f"delete this folder to rebuild it") from None
+    found = mark_tokenizer(model, tokenizer)
+    if fingerprint is not None and found != fingerprint:
+        raise CacheError(f"corrupt cache entry {entry}: its tokenizer (fingerprint {found}) is not "
+                         f"the one the model was trained with ({fingerprint}); delete this folder "
+                         f"to rebuild it")
     return model.to(default_device()).eval(), tokenizer

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F_
 
 from . import weighting as W
+from .errors import InputError
 
 __all__ = [
     "weighted_ga_loss",
@@ -102,6 +103,14 @@ def simnpo_loss(logp: torch.Tensor, mask: torch.Tensor, beta: float, gamma: floa
     lbar_i = mean token NLL of sequence i; reference-free. Written with the NLL, so minimising raises
     lbar_i (unlearning). gamma sits inside beta (.), as in the official code (the paper: beta lbar - gamma).
     Gradient: -(1/B) sum_i w_i grad lbar_i, w_i = 2 sigma(-beta (lbar_i - gamma)) (weighting.simnpo_implicit_weights).
+
+    Departure (length count): lbar_i = L_i / n_i with n_i the number of valid *shifted* label
+    positions, the tokens L_i sums over. The official ``simnpo`` branch
+    (``dataloader/dataloader_base.py``, tmlr-group/SatImp, commit 51314c0) divides by
+    ``(labels != -100).sum(-1)`` on the *unshifted* labels, which counts the first label too. On
+    TOFU-style data (the first label is part of the question, -100) the two agree; on MUSE-style
+    data, where every token is a label, the official n_i is one more than the tokens scored. See
+    docs/departures.md.
     """
     beta = _positive("npo_beta", beta)
     gamma = W.validate_real("gamma", gamma)
@@ -122,14 +131,20 @@ def kl_to_reference(logits: torch.Tensor, ref_logits: torch.Tensor, mask: torch.
     Departure: the official code (F.kl_div(..., 'batchmean')) averages over ALL batch*seq positions,
     question and padding included, so its value shrinks with the padding fraction; we average over the
     valid answer positions given by mask.
+
+    Precision: computed in float32 for float32, float16 and bfloat16 logits (the official ``KL``
+    branch of ``dataloader/dataloader_base.py``, tmlr-group/SatImp commit 51314c0, works in the
+    logits' own dtype, bf16 in its runs) and in float64 for float64 logits; the result has the
+    logits' dtype. See docs/departures.md.
     """
     if logits.shape != ref_logits.shape:
         raise ValueError(f"ref_logits shape {tuple(ref_logits.shape)} does not match logits shape {tuple(logits.shape)}")
     if logits.dim() != 3 or mask.shape != logits.shape[:2]:
         raise ValueError(f"mask shape {tuple(mask.shape)} does not match logits [batch, pos] {tuple(logits.shape[:2])}")
     valid = W._valid(mask)
-    logq = torch.log_softmax(logits.float(), dim=-1)
-    logr = torch.log_softmax(ref_logits.detach().float(), dim=-1)
+    work = W._work_dtype(logits)
+    logq = torch.log_softmax(logits.to(work), dim=-1)
+    logr = torch.log_softmax(ref_logits.detach().to(work), dim=-1)
     kl = (logr.exp() * (logr - logq)).sum(dim=-1)                        # [batch, pos]
     kl = torch.where(valid, kl, torch.zeros((), dtype=kl.dtype, device=kl.device))
     return (kl.sum() / valid.sum().clamp(min=1)).to(logits.dtype)
@@ -467,7 +482,7 @@ def get_method(name: str, **overrides) -> Method:
     """
     canonical = ALIASES.get(name, name)
     if canonical not in METHODS:
-        raise ValueError(f"unknown method {name!r}; valid names: {sorted(list(METHODS) + list(ALIASES))}")
+        raise InputError(f"unknown method {name!r}; valid names: {sorted(list(METHODS) + list(ALIASES))}")
     m = METHODS[canonical]
     params = dict(m.params)
     fields = {}
@@ -484,7 +499,7 @@ def get_method(name: str, **overrides) -> Method:
         elif key in ("forget_weight", "retain_weight", "retain"):
             fields[key] = value
         else:
-            raise ValueError(f"unknown override {key!r} for method {name!r}; valid keys: {valid_keys}")
+            raise InputError(f"unknown override {key!r} for method {name!r}; valid keys: {valid_keys}")
     # group_size may arrive as 4.0 from a CLI; store the int the weighting uses
     if "group_size" in params:
         params["group_size"] = W.validate_group_size("group_size", params["group_size"])

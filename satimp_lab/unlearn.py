@@ -21,7 +21,9 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from .errors import InputError, check_choice, check_int, check_real
 from .batching import collate, encode_dataset, iterate_batches, token_logprobs
+from .metrics import check_model_tokenizer
 from .models import linear_schedule
 from .benchmark import retain_split_for
 from .objectives import Method, get_method
@@ -69,6 +71,33 @@ class UnlearnConfig:
     gradient_checkpointing: bool = False
     trace: bool = True
     """Record every forget token's likelihood and weight at every step."""
+
+    def __post_init__(self):
+        """Every field checked where the config is built: a bad value raises
+        :class:`~satimp_lab.errors.InputError` naming the field and the value."""
+        own = "UnlearnConfig"
+        check_real(own, "epochs", self.epochs, low=0, low_open=True)
+        check_int(own, "steps", self.steps, minimum=1, none_ok=True)
+        check_real(own, "lr", self.lr, low=0, low_open=True)
+        check_int(own, "batch_size", self.batch_size, minimum=1)
+        check_int(own, "gradient_accumulation_steps", self.gradient_accumulation_steps, minimum=1)
+        check_real(own, "warmup_epochs", self.warmup_epochs, low=0)
+        check_real(own, "weight_decay", self.weight_decay, low=0)
+        check_real(own, "max_grad_norm", self.max_grad_norm, low=0, none_ok=True)
+        check_int(own, "seed", self.seed, minimum=0)
+        check_int(own, "eval_every", self.eval_every, minimum=1, none_ok=True)
+        check_int(own, "eval_max_examples", self.eval_max_examples, minimum=1, none_ok=True)
+        check_int(own, "eval_batch_size", self.eval_batch_size, minimum=1)
+        check_choice(own, "mixed_precision", self.mixed_precision, ("no", "bf16", "fp16"))
+        if not isinstance(self.method_params, dict):
+            raise InputError(f"{own}.method_params must be a dict, got {self.method_params!r}")
+        try:  # names: the split and the method (with its hyper-parameters)
+            retain_split_for(self.forget_split)
+            self.resolved_method()
+        except InputError:
+            raise
+        except ValueError as err:
+            raise InputError(f"{own}: {err}") from None
 
     def resolved_method(self) -> Method:
         return get_method(self.method, **self.method_params)
@@ -220,18 +249,15 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
     retain_split = retain_split_for(config.forget_split)
     for split in (config.forget_split, retain_split):
         if split not in benchmark:
-            raise ValueError(f"the benchmark has no split {split!r}")
+            raise InputError(f"the benchmark has no split {split!r}")
         if len(benchmark[split]) == 0:
-            raise ValueError(f"split {split!r} is empty")
-    if config.batch_size < 1 or config.gradient_accumulation_steps < 1:
-        raise ValueError("batch_size and gradient_accumulation_steps must be >= 1")
-    if not (config.lr > 0 and math.isfinite(config.lr)):
-        raise ValueError(f"lr must be a finite number > 0, got {config.lr}")
+            raise InputError(f"split {split!r} is empty")
 
     accelerator = accelerator or Accelerator(
         cpu=not torch.cuda.is_available(), mixed_precision=config.mixed_precision,
         gradient_accumulation_steps=config.gradient_accumulation_steps)
     set_seed(config.seed)
+    check_model_tokenizer(target.model, target.tokenizer)
     tokenizer, pad = target.tokenizer, target.tokenizer.pad_token_id
     max_length = getattr(target.tier.arch, "max_length", None) if target.tier.base_model is None else None
     fmt = target.tier.prompt_format
@@ -293,7 +319,8 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
         evals.append(evaluate(0))
     bar = tqdm(total=total_steps, desc=f"unlearn {method.name}",
                disable=not progress or not accelerator.is_local_main_process, leave=False)
-    step = micro = 0
+    step = micro = step_micro = 0
+    step_sums = torch.zeros(5, dtype=torch.float64)  # loss, forget, retain, weight sum, tokens
     retain_iter = iter(retain_loader)
     while step < total_steps and status == "completed":
         for batch_index, forget_batch in enumerate(forget_loader):
@@ -334,14 +361,21 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
             micro += 1
-            if not accelerator.sync_gradients:
-                continue
-            scheduler.step()
-            stats = torch.tensor([
+            # a step's log is over all its accumulated micro-batches: mean losses, and the mean
+            # weight over all their tokens (not the last micro-batch's values)
+            step_sums += torch.tensor([
                 loss.item(), 0.0 if padding_only else term.loss.item(),
                 retain_loss.item() if retain_loss is not None else np.nan,
                 0.0 if padding_only else term.weights.sum().item(),
                 0.0 if padding_only else out.mask.sum().item()], dtype=torch.float64)
+            step_micro += 1
+            if not accelerator.sync_gradients:
+                continue
+            scheduler.step()
+            stats = step_sums.clone()
+            stats[:3] /= step_micro
+            step_sums.zero_()
+            step_micro = 0
             if accelerator.num_processes > 1:  # losses: mean over processes; weights: over all tokens
                 stats = accelerator.reduce(stats.to(accelerator.device), "sum").cpu()
                 stats[:3] /= accelerator.num_processes
@@ -385,6 +419,23 @@ def _parse_value(text: str):
     return text
 
 
+def before_after_lines(evals: pd.DataFrame) -> list[str]:
+    """The CLI's summary of a run's evaluations (:attr:`UnlearnRun.evaluations`): one line per
+    column, first evaluation -> last one, each labelled with its step. A run with a single
+    evaluation (one that diverged before its first periodic evaluation) says so instead of
+    repeating the step-0 value as if it were the result."""
+    if evals.empty:
+        return []
+    first, last = evals.iloc[0], evals.iloc[-1]
+    cols = [c for c in evals.columns if c != "step"]
+    if len(evals) == 1:
+        return [f"no evaluation after step {int(first['step'])} exists (the run stopped before "
+                f"its next evaluation); at step {int(first['step'])}:",
+                *(f"{col:24s} {first[col]:9.4f}" for col in cols)]
+    return [f"{'':24s} {f'step {int(first.step)}':>9s}    {f'step {int(last.step)}':>9s}",
+            *(f"{col:24s} {first[col]:9.4f} -> {last[col]:9.4f}" for col in cols)]
+
+
 def run_from_cli(args) -> int:
     """``satimp-lab unlearn``: one method on the cached target, printing the before/after summary."""
     from .benchmark import load_benchmark
@@ -393,33 +444,32 @@ def run_from_cli(args) -> int:
     params = {}
     for item in args.param:
         if "=" not in item:
-            raise SystemExit(f"--param expects NAME=VALUE, got {item!r}")
+            raise InputError(f"--param expects NAME=VALUE, got {item!r}")
         name, value = item.split("=", 1)
         params[name] = _parse_value(value)
     overrides = {k: v for k, v in {"steps": args.steps, "epochs": args.epochs, "lr": args.lr,
                                    "batch_size": args.batch_size}.items() if v is not None}
     config = UnlearnConfig(method=args.method, method_params=params, forget_split=args.forget_split,
                            seed=args.seed, **overrides)
-    config.resolved_method()  # fail fast on an unknown method or bad hyper-parameter
     from accelerate import PartialState
 
     from .models import get_tier, subset_benchmark
 
+    get_tier(args.tier)  # every name is checked (the config checked the rest) before any work
+
     # under ``accelerate launch`` / ``torchrun``: one of several processes (gloo on CPU-only machines;
     # the Accelerator made in unlearn() joins this same state)
     state = PartialState(cpu=not torch.cuda.is_available())
-    bench = load_benchmark(data_dir=getattr(args, "data_dir", None))
+    bench = load_benchmark(splits=["full", config.forget_split, retain_split_for(config.forget_split),
+                                   "holdout", "world_facts"], data_dir=getattr(args, "data_dir", None))
     bench = subset_benchmark(bench, get_tier(args.tier))  # the small tier's author subset
     with state.main_process_first():  # train (or load) the target once; the others load the cache
         target = get_model(bench, "target", forget_split=args.forget_split, tier=args.tier)
     run = unlearn(target, bench, config)
     if not state.is_main_process:  # the trace and metrics are gathered on every process
         return 0 if run.status == "completed" else 1
-    evals = run.evaluations
-    if not evals.empty:
-        first, last = evals.iloc[0], evals.iloc[-1]
-        for col in [c for c in evals.columns if c != "step"]:
-            print(f"{col:24s} {first[col]:9.4f} -> {last[col]:9.4f}")
+    for line in before_after_lines(run.evaluations):
+        print(line)
     n_steps = int(run.history["lr"].notna().sum())  # history also has evaluation-only rows
     print(f"{run.status}: {n_steps} steps, {len(run.trace)} traced tokens"
           f"{f' ({state.num_processes} processes)' if state.num_processes > 1 else ''}. {run.message}")

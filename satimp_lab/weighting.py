@@ -190,6 +190,14 @@ def group_average(weights: torch.Tensor, mask: torch.Tensor, group_size: int) ->
     Per-sequence sums of weights are preserved. Ties are ordered by position (stable sort).
     Works for any length (the official code hard-codes 499 = max_length - 1) and uses the mask for
     validity (the official code uses CE != 0). Vectorised: one sort + two scatter_adds.
+
+    Departure (a valid weight that is exactly 0, e.g. p^beta underflowing): here invalid
+    positions always sort after every valid token, so the valid token is in a bucket and gets its
+    mean. The official ``group_and_average`` (``dataloader/dataloader_granu.py``,
+    tmlr-group/SatImp, commit 51314c0) zeroes invalid positions and sorts with an unstable
+    descending sort, so a question or pad position (weight 0) may take a slot among the first
+    n_valid: that position receives the bucket mean (harmless, its CE is 0) and the valid
+    zero-weight token gets 0 instead. See docs/departures.md.
     """
     _check_pair(weights, mask, ndim2=True, first="weights")
     g = validate_group_size("group_size", group_size)
@@ -290,6 +298,14 @@ def hard_sample(logp: torch.Tensor, mask: torch.Tensor, k: float, mode: str = "t
     Selected valid tokens get `soft`, the other valid tokens get 1 - soft (soft = 1: a 0/1 mask).
     Fractional soft values are honoured; the official code stored the mask as int and so truncated
     e.g. soft = 0.3 to 0. Validity comes from the mask (the official code used CE > 0).
+
+    Departure (random, floor(k * n_valid) = 0, i.e. a sequence shorter than 1/k tokens): no token
+    is selected, so every valid token gets 1 - soft (0 for the default soft = 1: the sequence is
+    dropped). The official ``*_rand`` branches of ``dataloader/dataloader_hardsampling.py``
+    (tmlr-group/SatImp, commit 51314c0) skip the assignment when nothing is selected and leave
+    every valid token at weight 1 (plain GA on that sequence). Kept on purpose: "a random k
+    fraction" of a short sequence is then consistently the empty set, for every soft value. See
+    docs/departures.md.
     """
     _check_pair(logp, mask, ndim2=True)
     k = validate_fraction("k", k)
@@ -376,7 +392,9 @@ def simnpo_implicit_weights(logp: torch.Tensor, mask: torch.Tensor, beta: float,
         d loss / d lbar_i = -w_i / B,  so  grad loss = -(1/B) sum_i w_i grad lbar_i = -(1/B) sum_{i,t} (w_i / n_i) grad CE_it.
     With gamma = 0, w_i = 2 pbar_i^beta / (1 + pbar_i^beta), pbar_i = exp(-lbar_i) (geometric-mean
     likelihood). Note gamma sits inside beta (.) as in the official code; the SimNPO paper writes
-    sigma(beta lbar - gamma) - the two agree at the default gamma = 0.
+    sigma(beta lbar - gamma) - the two agree at the default gamma = 0. n_i counts the valid
+    (shifted) label positions, as :func:`satimp_lab.objectives.simnpo_loss` does (a departure
+    when the first label is valid: see there and docs/departures.md).
     """
     _check_pair(logp, mask, ndim2=True)
     beta = validate_exponent("beta", beta)
