@@ -250,7 +250,7 @@ class Lab:
         # choose other runs, not this one's result (both left out, so older entries stay valid)
         setting = {k: v for k, v in (asdict(self.setting) | ignored).items()
                    if k not in ("target_seed", "robustness_target_seeds")}
-        payload = {"format": CACHE_FORMAT, "run": config.to_dict(), "target": str(self.target.path),
+        payload = {"format": CACHE_FORMAT, "run": config.to_dict(), "target": self.target.digest or str(self.target.path),
                    "setting": setting,
                    "target_report": {k: v for k, v in self.target.report.items() if k != "loss_history"}}
         return cache_key(payload)
