@@ -19,14 +19,14 @@ def _cmd_data(args) -> int:
 
 def _cmd_train(args) -> int:
     from .benchmark import load_benchmark
-    from .models import SHIPPED_TARGET_SEEDS, cache_dir, get_model, ship_models
+    from .models import cache_dir, get_model, ship_models
 
-    bench = load_benchmark(data_dir=getattr(args, "data_dir", None))
     if args.retrain:
-        seeds = args.seeds or SHIPPED_TARGET_SEEDS
-        for folder in ship_models(args.tier, seeds, (args.forget_split,), benchmark=bench):
+        bench = load_benchmark(data_dir=args.data_dir) if args.data_dir else None
+        for folder in ship_models(args.tier, args.seeds or None, (args.forget_split,), benchmark=bench):
             print(f"wrote {folder}")
         return 0
+    bench = load_benchmark(data_dir=getattr(args, "data_dir", None))
     for kind in ("target", "retain"):
         start = time.perf_counter()
         bundle = get_model(bench, kind, forget_split=args.forget_split, tier=args.tier)
@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retrain", action="store_true",
                    help="train the reference models again and rewrite data/models/<tier>/seed<k>/")
     p.add_argument("--seeds", type=int, nargs="*", default=None,
-                   help="target seeds to rebuild with --retrain (default: 0 1 2 3 4)")
+                   help="target seeds to rebuild with --retrain (default: the shipped ones, "
+                        "0-4 for tiny, 0-2 for micro on the fast benchmark)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("unlearn", help="run one unlearning method and print its metrics")

@@ -603,11 +603,23 @@ SHIPPED_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
 MANIFEST = "sha256.json"
 """Name of the ``{file name: sha256 hex}`` manifest in every shipped model folder."""
 
-SHIPPED_TIERS = ("tiny",)
-SHIPPED_TARGET_SEEDS = (0, 1, 2, 3, 4)
+SHIPPED_TARGET_SEEDS = {"tiny": (0, 1, 2, 3, 4), "micro": (0, 1, 2)}
+"""Target seeds shipped per tier: the ``full`` size's population (tiny tier, the built-in
+benchmark) and the ``fast`` size's (micro tier, the fast benchmark of ``experiments.SETTINGS``)."""
 SHIPPED_FORGET_SPLITS = ("forget10",)
-"""What ``satimp-lab train --retrain`` (:func:`ship_models`) writes: the tiny tier's target and
-forget10 retain models for target seeds 0-4 (the only split the notebooks unlearn)."""
+"""Retain models are shipped for forget10 only: the only split the notebooks unlearn."""
+
+
+def shipped_benchmark(tier: str):
+    """The benchmark a shipped tier's models were trained on: the ``fast`` setting's for
+    ``micro``, the built-in one otherwise."""
+    from .benchmark import load_benchmark
+
+    if tier == "micro":
+        from .experiments import SETTINGS
+
+        return load_benchmark(config=SETTINGS["fast"].benchmark)
+    return load_benchmark()
 
 
 def shipped_entry(tier: TierConfig, kind: str, forget_split: str = "forget10",
@@ -654,16 +666,17 @@ def verify_manifest(folder: Path) -> dict:
     return manifest
 
 
-def ship_models(tier: str = "tiny", target_seeds=SHIPPED_TARGET_SEEDS,
-                forget_splits=SHIPPED_FORGET_SPLITS, root: Path | None = None, benchmark=None,
-                retrain: bool = True, progress: bool = True) -> list[Path]:
+def ship_models(tier: str = "tiny", target_seeds=None, forget_splits=SHIPPED_FORGET_SPLITS,
+                root: Path | None = None, benchmark=None, retrain: bool = True,
+                progress: bool = True) -> list[Path]:
     """Train the target model and the retain model of each forget split for each target seed
-    (``retrain=False``: take them from the model cache when there), and write them under ``root``
-    (default ``data/models``) with their cache key, training config, memorisation report and
-    sha256 manifest. Returns the folders written."""
-    from .benchmark import load_benchmark
-
-    bench = benchmark if benchmark is not None else load_benchmark()
+    (default :data:`SHIPPED_TARGET_SEEDS` of the tier; ``retrain=False``: take them from the
+    model cache when there) on ``benchmark`` (default :func:`shipped_benchmark`), and write them
+    under ``root`` (default ``data/models``) with their cache key, training config, memorisation
+    report and sha256 manifest. Returns the folders written."""
+    bench = benchmark if benchmark is not None else shipped_benchmark(tier)
+    if target_seeds is None:
+        target_seeds = SHIPPED_TARGET_SEEDS.get(tier, (0,))
     written = []
     for seed in target_seeds:
         base = get_tier(tier)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 
 from .. import verdicts
@@ -102,6 +103,44 @@ class StudyResult:
         save_table(self.claims_table(), out_dir, f"{prefix}_{self.study.id}_claims")
         for name, table in self.tables.items():
             save_table(table, out_dir, f"{prefix}_{name}")
+        figures = Path(out_dir) / "figures"
+        figures.mkdir(parents=True, exist_ok=True)
+        self.figure().savefig(figures / f"{prefix}_{self.study.id}_paired_differences.png", dpi=110)
+
+    def paired_differences(self) -> pd.DataFrame:
+        """Every unit's paired difference for every part of every claim: ``claim, comparison,
+        target_seed, seed, diff`` (positive: the claim's direction)."""
+        frames = []
+        for claim in self.claims:
+            for part in claim.parts:
+                d = verdicts.paired_differences(self.summary, part.a, part.b, part.metric)
+                frames.append(d.assign(claim=claim.id, comparison=f"{part.a} vs {part.b}"))
+        return pd.concat(frames, ignore_index=True)
+
+    def figure(self):
+        """Paired-difference plot (seaborn): one row per comparison, each unit's difference as a
+        dot (colour = target model), the mean and its 95 % interval as a black bar, 0 dashed.
+        A ``matplotlib.figure.Figure`` (not attached to pyplot)."""
+        import seaborn as sns
+        from matplotlib.figure import Figure
+
+        diffs = self.paired_differences()
+        order = list(dict.fromkeys(diffs["comparison"]))
+        fig = Figure(figsize=(7, 0.55 * len(order) + 1.4), layout="constrained")
+        ax = fig.subplots()
+        sns.stripplot(data=diffs, x="diff", y="comparison", hue="target_seed", order=order, ax=ax,
+                      palette="viridis", size=5, jitter=0.15, alpha=0.7)
+        parts = [p for c in self.claims for p in c.parts]
+        for y, part in enumerate(parts):
+            ax.errorbar([part.effect], [y], xerr=[[part.effect - part.low], [part.high - part.effect]]
+                        if np.isfinite(part.low) else None, fmt="o", color="black", capsize=4, zorder=5)
+            ax.annotate(part.verdict, (1.0, y), xycoords=("axes fraction", "data"), xytext=(4, 0),
+                        textcoords="offset points", va="center", fontsize=8)
+        ax.axvline(0, color="grey", linestyle="--", linewidth=1)
+        ax.set(xlabel="improvement in forget ES at matched retain (positive: the claim's direction)", ylabel="",
+               title=f"{self.study.title}: paired differences, mean and 95 % interval")
+        ax.legend(title="target seed", fontsize=7, title_fontsize=7, loc="lower left")
+        return fig
 
     def _repr_markdown_(self) -> str:
         return "\n\n".join(c._repr_markdown_() for c in self.claims)
