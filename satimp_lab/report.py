@@ -116,9 +116,10 @@ def population_claims_markdown(out_dir: str | Path) -> str:
     if not rows:
         return ""
     return ("Each claim is decided on paired (target model, unlearning seed) units: effect = mean "
-            "improvement of the first method over the second in forget ES at matched retain (positive: "
-            "the claim's direction), 95 % cluster-bootstrap interval over target models, P(improvement) = "
-            "share of units where the first wins; the rule is in `satimp_lab.verdicts`.\n\n"
+            "paired difference of the first method (or token group) over the second, signed so that "
+            "positive is the claim's direction (forget ES at matched retain, lower is better; for "
+            "observation (ii), mean token likelihood), 95 % cluster-bootstrap interval over target models, "
+            "P(improvement) = share of units going the claim's way; the rule is in `satimp_lab.verdicts`.\n\n"
             + _md_table(rows, ["claim", "statement", "comparison", "effect", "95 % interval",
                                "P(improvement)", "targets x seeds", "part verdict", "claim verdict"]))
 

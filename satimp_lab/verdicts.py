@@ -167,6 +167,7 @@ class PairedComparison:
     a: str
     b: str
     metric: str
+    lower_is_better: bool
     effect: float
     """Mean paired improvement of A over B (positive: A better), in the metric's units."""
     low: float
@@ -202,7 +203,7 @@ def compare(table: pd.DataFrame, a: str, b: str, metric: str = "matched_forget",
     diffs = paired_differences(table, a, b, metric, lower_is_better, label, unit)
     effect, low, high, _ = interval(diffs, confidence, n_resamples, unit=unit)
     return PairedComparison(
-        a=a, b=b, metric=metric, effect=effect, low=low, high=high, p_improvement=p_improvement(diffs, unit),
+        a=a, b=b, metric=metric, lower_is_better=lower_is_better, effect=effect, low=low, high=high, p_improvement=p_improvement(diffs, unit),
         n_targets=int(diffs[unit[0]].nunique()), n_units=len(diffs),
         unreached_a=int((~diffs["a_reached"]).sum()), unreached_b=int((~diffs["b_reached"]).sum()),
         min_effect=min_effect, verdict=decide(effect, low, high, min_effect),

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import granularity, grid, obs1, smoothness
+from . import granularity, grid, obs1, obs2, smoothness
 from .base import Study, StudyResult, load_population_claims
 
-STUDIES = (obs1.STUDY, smoothness.STUDY, granularity.STUDY, grid.STUDY)
+STUDIES = (obs1.STUDY, obs2.STUDY, smoothness.STUDY, granularity.STUDY, grid.STUDY)
 """The declared studies, in report order."""
 
 
 def get_study(study_id: str) -> Study:
-    """A study of :data:`STUDIES` by id (``obs1``, ``smoothness``, ``granularity``, ``grid``)."""
+    """A study of :data:`STUDIES` by id (``obs1``, ``obs2``, ``smoothness``, ``granularity``, ``grid``)."""
     for study in STUDIES:
         if study.id == study_id:
             return study

@@ -65,27 +65,34 @@ class Study:
     specs: Callable[[], list[dict]]
     decide: Callable[[pd.DataFrame], list[PopulationClaim]]
     tables: Callable[[pd.DataFrame], dict] = field(default=lambda summary: {})
+    measure: Callable | None = None
+    """For a study that unlearns nothing: ``measure(lab) -> summary`` (one row per unit and
+    label, as a sweep summary) replaces the sweep of ``specs``."""
 
     def run(self, lab, **sweep_kwargs) -> "StudyResult":
         """Sweep ``specs`` over the lab's population (:meth:`Lab.sweep_population`; keywords
-        forwarded) and decide the claims."""
-        sweep = lab.sweep_population(self.specs(), desc=self.id, **sweep_kwargs)
-        claims = self.decide(sweep.summary)
+        forwarded), or call ``measure``, and decide the claims."""
+        sweep = None
+        if self.measure is not None:
+            summary = self.measure(lab)
+        else:
+            sweep = lab.sweep_population(self.specs(), desc=self.id, **sweep_kwargs)
+            summary = sweep.summary
+        claims = self.decide(summary)
         for claim in claims:
             claim.study = self.id
-        return StudyResult(self, sweep, claims, self.tables(sweep.summary))
+        return StudyResult(self, summary, claims, self.tables(summary), sweep)
 
 
 @dataclass
 class StudyResult:
     study: Study
-    sweep: object
+    summary: pd.DataFrame
+    """One row per run (or measurement) with ``label``, ``target_seed``, ``seed`` and the metrics."""
     claims: list[PopulationClaim]
     tables: dict
-
-    @property
-    def summary(self) -> pd.DataFrame:
-        return self.sweep.summary
+    sweep: object = None
+    """The population :class:`~satimp_lab.experiments.Sweep` (None for a ``measure`` study)."""
 
     def claims_table(self) -> pd.DataFrame:
         return verdicts.claims_table(self.claims)
@@ -113,7 +120,8 @@ class StudyResult:
         frames = []
         for claim in self.claims:
             for part in claim.parts:
-                d = verdicts.paired_differences(self.summary, part.a, part.b, part.metric)
+                d = verdicts.paired_differences(self.summary, part.a, part.b, part.metric,
+                                                part.lower_is_better)
                 frames.append(d.assign(claim=claim.id, comparison=f"{part.a} vs {part.b}"))
         return pd.concat(frames, ignore_index=True)
 
@@ -137,7 +145,8 @@ class StudyResult:
             ax.annotate(part.verdict, (1.0, y), xycoords=("axes fraction", "data"), xytext=(4, 0),
                         textcoords="offset points", va="center", fontsize=8)
         ax.axvline(0, color="grey", linestyle="--", linewidth=1)
-        ax.set(xlabel="improvement in forget ES at matched retain (positive: the claim's direction)", ylabel="",
+        metric = parts[0].metric.replace("_", " ") if parts else ""
+        ax.set(xlabel=f"paired difference in {metric} (positive: the claim's direction)", ylabel="",
                title=f"{self.study.title}: paired differences, mean and 95 % interval")
         ax.legend(title="target seed", fontsize=7, title_fontsize=7, loc="lower left")
         return fig
