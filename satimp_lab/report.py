@@ -139,7 +139,10 @@ def build_report(out_dir: str | Path, runs: list[dict], settings: dict) -> Path:
              "## Paper claims and our verdicts", ""]
     population = population_claims_markdown(out_dir)
     if population:
-        lines += [population, "", "### Claims recorded by the notebooks", ""]
+        lines += [population, "", "### Claims recorded by the notebooks",
+                  "", "On the notebooks' own runs (one target model, the setting's unlearning seeds, the "
+                  "per-notebook rules of `satimp_lab.findings`); where they differ, the population table above "
+                  "decides.", ""]
     if claims:
         lines.append(_md_table([[c.claim, f"**{c.verdict}**", c.evidence, c.notebook] for c in claims],
                                ["paper claim", "verdict at this scale", "what we measured", "notebook"]))

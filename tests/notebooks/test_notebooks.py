@@ -59,7 +59,7 @@ def check_population_report(out, notebooks=None):
     studies = [s for s in STUDIES if notebooks is None or s.notebook in notebooks]
     assert {c["study"] for c in claims} == {s.id for s in studies}
     first_table = report.index("| claim | statement | comparison |")
-    assert report.index("## Paper claims and our verdicts") < first_table < report.index("## Notebooks")
+    assert report.index("## Paper claims and our verdicts") < first_table < report.index("### Claims recorded by the notebooks")
     rows = [line for line in report[first_table:report.index("## Notebooks")].splitlines() if line.startswith("| ")]
     for claim in claims:
         parts = claim["parts"]

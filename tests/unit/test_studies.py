@@ -68,3 +68,22 @@ def test_obs2_other_minus_key():
     assert claim.verdict == "reproduced" and claim.parts[0].effect == pytest.approx(0.1)
     flipped = pd.DataFrame(rows).replace({"label": {"key": "other", "other": "key"}})
     assert obs2.decide(flipped)[0].verdict == "contradicted"
+
+
+def test_saved_claims_reach_the_report_first(tmp_path):
+    from satimp_lab.report import build_report
+    from satimp_lab.studies import StudyResult, load_population_claims
+
+    summary = population({"ga": 0.5, "simsat": 0.2, "simimp": 0.5, "annotated": 0.1, "satimp": 0.2})
+    claims = obs1.decide(summary)
+    for c in claims:
+        c.study = "obs1"
+    StudyResult(obs1.STUDY, summary, claims, obs1.tables(summary)).save(tmp_path)
+    saved = load_population_claims(tmp_path)
+    assert [c["id"] for c in saved] == [c.id for c in claims]
+    assert (tmp_path / "figures" / "04_obs1_paired_differences.png").stat().st_size > 0
+    report = build_report(tmp_path, [], {"size": "test"}).read_text()
+    table = report[report.index("| claim | statement |"):report.index("### Claims recorded by the notebooks")]
+    # SimSat beats SimImp, annotation beats SimSat: one part each way, so the claim is partly
+    assert "| simsat vs simimp |" in table and "| reproduced | **partly** |" in table
+    assert "| simsat vs annotated |" in table and "| contradicted | **partly** |" in table
