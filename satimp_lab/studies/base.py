@@ -156,9 +156,15 @@ class StudyResult:
 
 
 def load_population_claims(out_dir: str | Path) -> list[dict]:
-    """Every claim saved by :meth:`StudyResult.save` under ``out_dir``, study by study."""
+    """Every claim saved by :meth:`StudyResult.save` under ``out_dir``, study by study in the
+    order of ``studies.STUDIES`` (then any other study, by name)."""
+    from . import STUDIES
+
     folder = Path(out_dir) / "population"
+    order = {s.id: i for i, s in enumerate(STUDIES)}
+    paths = sorted(folder.glob("*.json"), key=lambda p: (order.get(p.stem, len(order)), p.stem)) \
+        if folder.exists() else []
     claims = []
-    for path in sorted(folder.glob("*.json")) if folder.exists() else []:
+    for path in paths:
         claims += json.loads(path.read_text(encoding="utf-8"))
     return claims
