@@ -109,7 +109,7 @@ def population_claims_markdown(out_dir: str | Path) -> str:
             interval = f"[{lo:+.3f}, {hi:+.3f}]" if lo is not None and hi is not None else "none"
             flags = ", ".join(f"{part[k]} unit(s) of {part[n]} never reached the level"
                               for k, n in (("unreached_a", "a"), ("unreached_b", "b")) if part[k])
-            rows.append([claim["id"], claim["statement"], f"{part['a']} vs {part['b']}",
+            rows.append([claim["id"], claim["statement"], claim.get("source", ""), f"{part['a']} vs {part['b']}",
                          f"{part['effect']:+.3f}", interval, f"{part['p_improvement']:.2f}",
                          f"{part['n_targets']} x {part['n_units'] // max(part['n_targets'], 1)}",
                          part["verdict"] + (f" ({flags})" if flags else ""), f"**{claim['verdict']}**"])
@@ -120,7 +120,7 @@ def population_claims_markdown(out_dir: str | Path) -> str:
             "positive is the claim's direction (forget ES at matched retain, lower is better; for "
             "observation (ii), mean token likelihood), 95 % cluster-bootstrap interval over target models, "
             "P(improvement) = share of units going the claim's way; the rule is in `satimp_lab.verdicts`.\n\n"
-            + _md_table(rows, ["claim", "statement", "comparison", "effect", "95 % interval",
+            + _md_table(rows, ["claim", "statement", "source", "comparison", "effect", "95 % interval",
                                "P(improvement)", "targets x seeds", "part verdict", "claim verdict"]))
 
 

@@ -220,6 +220,9 @@ class PopulationClaim:
     parts: list[PairedComparison]
     study: str = ""
     names: dict = field(default_factory=dict)
+    source: str = ""
+    """Where the claim comes from: ``"paper abstract"``, ``"paper body"``, ``"official code"``
+    (its README's recommendation) or ``"ours"`` (an inference of this project)."""
 
     @property
     def verdict(self) -> str:
@@ -238,7 +241,8 @@ class PopulationClaim:
         return "; ".join(p.text(self.names) for p in self.parts) + "."
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "statement": self.statement, "study": self.study, "verdict": self.verdict,
+        return {"id": self.id, "statement": self.statement, "study": self.study, "source": self.source,
+                "verdict": self.verdict,
                 "parts": [asdict(p) for p in self.parts]}
 
     def _repr_markdown_(self) -> str:

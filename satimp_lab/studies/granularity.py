@@ -21,7 +21,8 @@ def decide(summary) -> list[verdicts.PopulationClaim]:
         "obs3_granularity_matters",
         f"Observation (iii): the granularity of the weights (token, group, instance, batch) strongly affects "
         f"unlearning efficacy (best vs worst level of each family, by at least {STRONG_EFFECT} forget ES).",
-        [best_vs_worst(summary, [l for l in labels if granularity_of(l)[0] == f]) for f in FAMILIES])]
+        [best_vs_worst(summary, [l for l in labels if granularity_of(l)[0] == f]) for f in FAMILIES],
+        source="paper abstract")]
 
 
 def tables(summary) -> dict:

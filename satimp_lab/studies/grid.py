@@ -39,12 +39,13 @@ def decide(summary) -> list[verdicts.PopulationClaim]:
             "satimp_recommended_is_best",
             "SatImp's recommended exponents (β_sat = 5, β_imp = 0.1) are the best setting of a β_sat x β_imp grid "
             "(compared with the best other cell, picked on the same runs).",
-            [verdicts.compare(summary, rec, best_other, METRIC)]),
+            [verdicts.compare(summary, rec, best_other, METRIC)], source="official code"),
         verdicts.PopulationClaim(
             "satimp_tuned_combination",
             "With each method at its best β in the grid, SatImp (both exponents > 0) unlearns better than pure "
             "saturation (SimSat) and pure importance (SimImp) weighting.",
-            [verdicts.compare(summary, best["SatImp"], best[k], METRIC) for k in ("SimSat", "SimImp")]),
+            [verdicts.compare(summary, best["SatImp"], best[k], METRIC) for k in ("SimSat", "SimImp")],
+            source="ours"),
     ]
 
 

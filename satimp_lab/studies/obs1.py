@@ -20,11 +20,13 @@ def decide(summary) -> list[verdicts.PopulationClaim]:
             "obs1_saturation_beats_importance",
             "Observation (i): saturation-based reweighting (SimSat) unlearns more effectively than "
             "importance-based reweighting (SimImp, annotated key tokens), at matched retain quality.",
-            [verdicts.compare(summary, "simsat", imp, METRIC) for imp in ("simimp", "annotated")], names=NAMES),
+            [verdicts.compare(summary, "simsat", imp, METRIC) for imp in ("simimp", "annotated")], names=NAMES,
+            source="paper abstract"),
         verdicts.PopulationClaim(
             "obs1_combination_beats_both",
             "Observation (i): combining saturation and importance (SatImp) unlearns better than either alone.",
-            [verdicts.compare(summary, "satimp", part, METRIC) for part in ("simsat", "simimp")], names=NAMES),
+            [verdicts.compare(summary, "satimp", part, METRIC) for part in ("simsat", "simimp")], names=NAMES,
+            source="paper abstract"),
     ]
 
 

@@ -45,7 +45,7 @@ def decide(summary) -> list[verdicts.PopulationClaim]:
         "other minus key, paired on target models).",
         [verdicts.compare(summary, "other", "key", METRIC, lower_is_better=False,
                           min_effect=MIN_LIKELIHOOD_GAP)],
-        names={"other": "other answer tokens", "key": "key tokens"})]
+        names={"other": "other answer tokens", "key": "key tokens"}, source="paper body")]
 
 
 def tables(summary) -> dict:

@@ -21,13 +21,13 @@ def decide(summary) -> list[verdicts.PopulationClaim]:
             "obs3_smoothness_matters",
             f"Observation (iii): the smoothness of the weights (the exponent β) strongly affects unlearning "
             f"efficacy (best vs worst β of each family, by at least {STRONG_EFFECT} forget ES).",
-            [best_vs_worst(summary, [beta_label(f, b) for b in BETAS]) for f in FAMILIES]),
+            [best_vs_worst(summary, [beta_label(f, b) for b in BETAS]) for f in FAMILIES], source="paper abstract"),
         verdicts.PopulationClaim(
             "obs3_hard_sampling_bottom_beats_top",
             "Hard sampling: unlearning only the high-likelihood tokens (bottom-k, the saturation direction) is "
             "more effective than unlearning only the low-likelihood tokens (top-k), same number of tokens.",
             [verdicts.compare(summary, hard_label("bottom", f), hard_label("top", f), METRIC)
-             for f in HARD_FRACTIONS]),
+             for f in HARD_FRACTIONS], source="paper body"),
     ]
 
 

@@ -85,5 +85,5 @@ def test_saved_claims_reach_the_report_first(tmp_path):
     report = build_report(tmp_path, [], {"size": "test"}).read_text()
     table = report[report.index("| claim | statement |"):report.index("### Claims recorded by the notebooks")]
     # SimSat beats SimImp, annotation beats SimSat: one part each way, so the claim is partly
-    assert "| simsat vs simimp |" in table and "| reproduced | **partly** |" in table
+    assert "| paper abstract | simsat vs simimp |" in table and "| reproduced | **partly** |" in table
     assert "| simsat vs annotated |" in table and "| contradicted | **partly** |" in table
