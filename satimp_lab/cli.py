@@ -33,7 +33,7 @@ def _cmd_train(args) -> int:
         r = bundle.report
         print(f"{kind:6s} model ({args.tier}): answer-token accuracy {r['answer_accuracy']:.3f}, "
               f"key-token accuracy {r['key_accuracy']:.3f}, {r.get('epochs', '?')} epochs, "
-              f"{'loaded from cache' if bundle.from_cache else 'trained'} in "
+              f"{'shipped, loaded' if bundle.shipped else 'loaded from cache' if bundle.from_cache else 'trained'} in "
               f"{time.perf_counter() - start:.1f} s -> {bundle.path}")
     print(f"cache: {cache_dir()}")
     return 0

@@ -112,7 +112,7 @@ class StudyResult:
             save_table(table, out_dir, f"{prefix}_{name}")
         figures = Path(out_dir) / "figures"
         figures.mkdir(parents=True, exist_ok=True)
-        self.figure().savefig(figures / f"{prefix}_{self.study.id}_paired_differences.png", dpi=110)
+        (figures / f"{prefix}_{self.study.id}_paired_differences.png").write_bytes(self.figure_png())
 
     def paired_differences(self) -> pd.DataFrame:
         """Every unit's paired difference for every part of every claim: ``claim, comparison,
@@ -150,6 +150,14 @@ class StudyResult:
                title=f"{self.study.title}: paired differences, mean and 95 % interval")
         ax.legend(title="target seed", fontsize=7, title_fontsize=7, loc="lower left")
         return fig
+
+    def figure_png(self, dpi: int = 110) -> bytes:
+        """:meth:`figure` as PNG bytes (``IPython.display.Image(result.figure_png())``)."""
+        import io
+
+        buffer = io.BytesIO()
+        self.figure().savefig(buffer, format="png", dpi=dpi)
+        return buffer.getvalue()
 
     def _repr_markdown_(self) -> str:
         return "\n\n".join(c._repr_markdown_() for c in self.claims)
