@@ -87,3 +87,15 @@ def test_saved_claims_reach_the_report_first(tmp_path):
     # SimSat beats SimImp, annotation beats SimSat: one part each way, so the claim is partly
     assert "| paper abstract | simsat vs simimp |" in table and "| reproduced | **partly** |" in table
     assert "| simsat vs annotated |" in table and "| contradicted | **partly** |" in table
+
+
+def test_population_sizes():
+    from satimp_lab.experiments import SETTINGS
+    from satimp_lab.models import SHIPPED_TARGET_SEEDS
+
+    full, fast = SETTINGS["full"], SETTINGS["fast"]
+    assert len(full.target_seeds) >= 5 and len(full.seeds) >= 3
+    assert len(fast.target_seeds) >= 2  # the bootstrap resamples target models: at least two
+    # every target of both populations is shipped, so every machine unlearns the same models
+    assert set(full.target_seeds) <= set(SHIPPED_TARGET_SEEDS[full.tier])
+    assert set(fast.target_seeds) <= set(SHIPPED_TARGET_SEEDS[fast.tier])
