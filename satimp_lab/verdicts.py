@@ -16,7 +16,11 @@ model); resampling the clusters alone carries the within-target (seed) variation
 each cluster mean already contains it, whereas resampling both stages counts it twice (Davison &
 Hinkley, *Bootstrap Methods and their Application*, 1997, §3.8). With a single target the
 clusters are its seeds (the interval then speaks for that target only), and with fewer than two
-clusters there is no interval.
+clusters there is no interval. (``rliable``'s stratified bootstrap was not used: it keeps the
+strata -- here the targets -- fixed and resamples runs within them, so it would leave out exactly
+the between-target variation that made single-target verdicts move.) The percentile interval of
+a few clusters is narrow (with 5 targets its coverage is below 95 %); the minimum effect guards
+against reading much into a barely-excluded 0.
 
 **P(improvement)** is the paired analogue of the probability of improvement of Agarwal et al.
 (NeurIPS 2021, ``rliable``): the share of units where A beats B (ties count one half), averaged
