@@ -19,10 +19,15 @@ def _cmd_data(args) -> int:
 
 def _cmd_train(args) -> int:
     from .benchmark import load_benchmark, retain_split_for
-    from .models import cache_dir, get_model, get_tier
+    from .models import cache_dir, get_model, get_tier, ship_models
 
     get_tier(args.tier)  # names first: a bad split must not cost a trained target
     splits = ["full", args.forget_split, retain_split_for(args.forget_split), "holdout", "world_facts"]
+    if args.retrain:
+        bench = load_benchmark(data_dir=args.data_dir) if args.data_dir else None
+        for folder in ship_models(args.tier, args.seeds or None, (args.forget_split,), benchmark=bench):
+            print(f"wrote {folder}")
+        return 0
     bench = load_benchmark(splits=splits, data_dir=getattr(args, "data_dir", None))
     for kind in ("target", "retain"):
         start = time.perf_counter()
@@ -30,7 +35,7 @@ def _cmd_train(args) -> int:
         r = bundle.report
         print(f"{kind:6s} model ({args.tier}): answer-token accuracy {r['answer_accuracy']:.3f}, "
               f"key-token accuracy {r['key_accuracy']:.3f}, {r.get('epochs', '?')} epochs, "
-              f"{'loaded from cache' if bundle.from_cache else 'trained'} in "
+              f"{'shipped, loaded' if bundle.shipped else 'loaded from cache' if bundle.from_cache else 'trained'} in "
               f"{time.perf_counter() - start:.1f} s -> {bundle.path}")
     print(f"cache: {cache_dir()}")
     return 0
@@ -82,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="benchmark files written by `satimp-lab data` (default: the built-in benchmark)")
     p.add_argument("--forget-split", default="forget10")
     p.add_argument("--debug", **debug, default=argparse.SUPPRESS)
+    p.add_argument("--retrain", action="store_true",
+                   help="train the reference models again and rewrite data/models/<tier>/seed<k>/")
+    p.add_argument("--seeds", type=int, nargs="*", default=None,
+                   help="target seeds to rebuild with --retrain (default: the shipped ones, "
+                        "0-4 for tiny, 0-2 for micro on the fast benchmark)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("unlearn", help="run one unlearning method and print its metrics")

@@ -47,11 +47,13 @@ class Setting:
     exists; evaluating every 2 steps draws the trade-off curves (~40 ms per evaluation)."""
     seeds: tuple[int, ...] = (0, 1, 2)
     target_seed: int = 0
-    """Training seed of the target and retain models. A from-scratch model's training is chaotic:
-    another seed (or another CPU) gives another target, and the verdicts rest on it."""
-    robustness_target_seeds: tuple[int, ...] = (1, 2)
-    """Other target seeds on which notebooks 04-07 repeat their sweeps (:meth:`Lab.sweep_by_target`;
-    ``()``: skip)."""
+    """Training seed of this Lab's target and retain models. A from-scratch model's training is
+    chaotic: another seed (or another CPU) gives another target, so claims are decided on the
+    population of :attr:`target_seeds`, not on one target."""
+    target_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    """The population of target models (their training seeds) on which claims are decided: every
+    (target seed, unlearning seed) pair is a unit (:meth:`Lab.sweep_population`,
+    ``satimp_lab.verdicts``). The tiny tier's five are shipped in ``data/models``."""
     match_level: float = 0.9
     """Compare forget ES where retain ES first falls to this share of its starting value."""
     final_metrics: tuple[str, ...] = ("es", "es_paraphrased", "em", "probability", "truth_ratio",
@@ -94,7 +96,7 @@ SETTINGS = {
                                               n_world_facts=10),
                     base=UnlearnConfig(epochs=4, lr=1e-3, batch_size=2, eval_every=1,
                                        eval_max_examples=16),
-                    seeds=(0,), robustness_target_seeds=(1,), final_max_examples=12, max_new_tokens=24),
+                    seeds=(0,), target_seeds=(0, 1, 2), final_max_examples=12, max_new_tokens=24),
 }
 
 
@@ -105,8 +107,8 @@ TIER_RECIPES = {
     "small": dict(base=UnlearnConfig(epochs=4, lr=5e-5, batch_size=8, eval_every=2,
                                      eval_max_examples=20, eval_batch_size=8, fused_optimizer=True),
                   seeds=(0, 1), final_max_examples=20, max_new_tokens=32, metrics_batch_size=8,
-                  # another target pair is ~7 CPU minutes and its runs ~30: not by default
-                  robustness_target_seeds=()),
+                  # another target pair is ~7 CPU minutes and its runs ~30: one target by default
+                  target_seeds=(0,)),
 }
 """Setting fields a tier needs whatever the size (``Lab(SIZE, tier="small")``); fields passed
 explicitly to :func:`get_setting` win."""
@@ -168,6 +170,8 @@ class RunResult:
     summary: dict
     folder: Path
     status: str = "completed"
+    target_seed: int = 0
+    """Training seed of the target model the run unlearned (one unit = target seed x seed)."""
 
     @property
     def trace(self) -> pd.DataFrame:
@@ -178,7 +182,8 @@ class RunResult:
 
     def row(self) -> dict:
         """One flat record for sweep tables."""
-        return {"label": self.label, "method": self.config.method, "seed": self.config.seed,
+        return {"label": self.label, "method": self.config.method, "target_seed": self.target_seed,
+                "seed": self.config.seed,
                 **{f"param_{k}": v for k, v in self.config.method_params.items()},
                 "status": self.status, **self.summary}
 
@@ -219,8 +224,14 @@ class Lab:
                          progress=self.progress, **self._tier_overrides())
 
     def with_target_seed(self, seed: int) -> "Lab":
-        """The same setting with target and retain models trained with another seed."""
-        return Lab(replace(self.setting, target_seed=seed), progress=self.progress)
+        """The same setting with target and retain models trained with another seed (one Lab per
+        seed, kept, so its models load once)."""
+        if seed == self.setting.target_seed:
+            return self
+        labs = self.__dict__.setdefault("_by_target_seed", {})
+        if seed not in labs:
+            labs[seed] = Lab(replace(self.setting, target_seed=seed), progress=self.progress)
+        return labs[seed]
 
     @cached_property
     def reference_metrics(self) -> dict:
@@ -268,11 +279,11 @@ class Lab:
         # final metrics are wanted is not (a cached run with more metrics serves a request for
         # fewer; one with fewer is recomputed -- deterministically -- see _read_run).
         ignored = {"seeds": None, "name": None, "final_metrics": None, "match_level": None}
-        # the target seed is in the key through the target model's path; the robustness seeds
+        # the target seed is in the key through the target model's digest; the population
         # choose other runs, not this one's result (both left out, so older entries stay valid)
         setting = {k: v for k, v in (asdict(self.setting) | ignored).items()
-                   if k not in ("target_seed", "robustness_target_seeds")}
-        payload = {"format": CACHE_FORMAT, "run": config.to_dict(), "target": str(self.target.path),
+                   if k not in ("target_seed", "target_seeds")}
+        payload = {"format": CACHE_FORMAT, "run": config.to_dict(), "target": self.target.digest or str(self.target.path),
                    "setting": setting,
                    "target_report": {k: v for k, v in self.target.report.items() if k != "loss_history"}}
         return cache_key(payload)
@@ -288,6 +299,7 @@ class Lab:
         folder = cache_dir() / "runs" / f"{method}-{digest[:16]}"
         cached = _read_run(folder, key_text, label, config, self.setting)
         if cached is not None:
+            cached.target_seed = self.setting.target_seed
             return cached
         run = unlearn(self.target, self.benchmark, config, progress=False)
         summary = {}
@@ -307,7 +319,7 @@ class Lab:
 
         atomic_directory(folder, write)
         summary = {**forget_at_matched_retain(run.history, self.setting.match_level), **summary}
-        return RunResult(label, config, run.history, summary, folder, run.status)
+        return RunResult(label, config, run.history, summary, folder, run.status, self.setting.target_seed)
 
     def sweep(self, specs: list[dict], seeds: tuple[int, ...] | None = None, desc: str = "sweep") -> "Sweep":
         """Run every spec (a dict of :meth:`run` keywords: method, params, label, overrides) for
@@ -319,16 +331,20 @@ class Lab:
             results.append(self.run(seed=seed, **spec))
         return Sweep(results, self.setting)
 
-    def sweep_by_target(self, specs: list[dict], seeds: tuple[int, ...] | None, done: "Sweep") -> dict:
-        """``done`` (this Lab's sweep of at least ``specs``) and the sweep of ``specs`` on a target
-        model trained with each of the setting's ``robustness_target_seeds``:
-        ``{target seed: (summary, curves)}``, the input of ``findings.claim_by_target`` and
-        ``findings.obs1_by_target``. Only ``done``'s target when there are no such seeds."""
-        per_target = {self.setting.target_seed: (done.summary, done.curves)}
-        for target_seed in self.setting.robustness_target_seeds:
-            other = self.with_target_seed(target_seed).sweep(specs, seeds=seeds, desc=f"target seed {target_seed}")
-            per_target[target_seed] = (other.summary, other.curves)
-        return per_target
+    def sweep_population(self, specs: list[dict], seeds: tuple[int, ...] | None = None,
+                         target_seeds: tuple[int, ...] | None = None, desc: str = "population",
+                         **sweep_kwargs) -> "Sweep":
+        """Every spec on every unit: each target model of ``target_seeds`` (default: the setting's
+        :attr:`Setting.target_seeds`) x each unlearning seed of ``seeds`` (default: the setting's).
+        One :class:`Sweep` whose tables carry a ``target_seed`` column; the input of
+        ``satimp_lab.verdicts``. Other keywords go to :meth:`sweep` unchanged."""
+        target_seeds = self.setting.target_seeds if target_seeds is None else tuple(target_seeds)
+        if not target_seeds:
+            raise ValueError("target_seeds is empty: a population needs at least one target model")
+        results = []
+        for t in target_seeds:
+            results += self.with_target_seed(t).sweep(specs, seeds=seeds, desc=f"{desc}: target {t}", **sweep_kwargs).results
+        return Sweep(results, self.setting)
 
 
 def _default_label(method: str, params: dict | None) -> str:
@@ -376,7 +392,8 @@ class Sweep:
         frames = []
         for r in self.results:
             ev = r.history.dropna(subset=["forget_es"]) if "forget_es" in r.history else r.history
-            frames.append(ev.assign(label=r.label, method=r.config.method, seed=r.config.seed))
+            frames.append(ev.assign(label=r.label, method=r.config.method, target_seed=r.target_seed,
+                                    seed=r.config.seed))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def traces(self, labels: list[str] | None = None) -> pd.DataFrame:

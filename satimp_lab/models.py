@@ -510,6 +510,11 @@ class ModelBundle:
     """Memorisation report on the training rows (answer/key-token accuracy, epochs)."""
     path: Path | None = None
     from_cache: bool = False
+    digest: str | None = None
+    """sha256 of the model's cache key (:func:`model_key`): names the model independently of
+    where its files lie (run caches key on it)."""
+    shipped: bool = False
+    """True when loaded from the reference models shipped in ``data/models``."""
 
     @property
     def prompt_format(self):
@@ -565,18 +570,16 @@ def _tokenizer_texts(benchmark, tier: TierConfig) -> list[str]:
     return benchmark_texts(splits, tier.prompt_format)
 
 
-def get_model(benchmark, kind: str = "target", forget_split: str = "forget10",
-              tier: str | TierConfig = "tiny", use_cache: bool = True, progress: bool = True,
-              **tier_overrides) -> ModelBundle:
-    """The fine-tuned target (``kind="target"``, trained on ``full`` + ``world_facts``) or retain
-    model (``kind="retain"``, trained on the retain split of ``forget_split`` + ``world_facts``).
+def model_key(benchmark, kind: str, forget_split: str, tier: TierConfig) -> dict:
+    """The cache key of a target or retain model: ``{"key": canonical JSON, "digest": sha256 hex,
+    "split": training split, "rows": training rows, "texts": tokenizer texts or None}``.
 
-    Cached on disk under :func:`cache_dir`, keyed by the full tier config and a hash of the
-    training data; loading a cached model gives bit-identical weights.
-    """
+    The key holds the full tier config (architecture and training recipe, seed included) and
+    content hashes of the training rows and tokenizer texts; the model cache and the shipped
+    models (:func:`shipped_entry`) are both looked up by it. Raises ValueError for an unknown
+    ``kind`` or a benchmark without the needed split."""
     from .benchmark import fingerprint, retain_split_for
 
-    tier = get_tier(tier, **tier_overrides)
     if kind not in ("target", "retain"):
         raise InputError(f"kind must be 'target' or 'retain', got {kind!r}")
     split = "full" if kind == "target" else retain_split_for(forget_split)
@@ -588,12 +591,36 @@ def get_model(benchmark, kind: str = "target", forget_split: str = "forget10",
     payload = {"format": CACHE_FORMAT, "kind": kind, "split": split, "tier": asdict(tier),
                "data": fingerprint(rows), "tokenizer_data": fingerprint([{"t": t} for t in texts or []])}
     key_text, digest = cache_key(payload)
+    return {"key": key_text, "digest": digest, "split": split, "rows": rows, "texts": texts}
+
+
+def get_model(benchmark, kind: str = "target", forget_split: str = "forget10",
+              tier: str | TierConfig = "tiny", use_cache: bool = True, progress: bool = True,
+              shipped: bool = True, **tier_overrides) -> ModelBundle:
+    """The fine-tuned target (``kind="target"``, trained on ``full`` + ``world_facts``) or retain
+    model (``kind="retain"``, trained on the retain split of ``forget_split`` + ``world_facts``).
+
+    Looked up first among the reference models shipped in ``data/models`` (``shipped=True`` and
+    ``use_cache=True``; :func:`shipped_entry`), used only when their recorded key equals this
+    configuration's key (:func:`model_key`) and every file matches its sha256; then in the cache
+    under :func:`cache_dir`, keyed the same way; otherwise trained and cached. Loading gives
+    bit-identical weights. Raises :class:`CacheError` when a shipped file fails its hash.
+    """
+    tier = get_tier(tier, **tier_overrides)
+    key = model_key(benchmark, kind, forget_split, tier)
+    key_text, digest, split, rows, texts = (key[k] for k in ("key", "digest", "split", "rows", "texts"))
     entry = cache_dir() / "models" / f"{tier.name}-{kind}-{split}-{digest[:16]}"
     if use_cache:
-        meta = read_cache_meta(entry, key_text)
-        if meta is not None:
-            model, tokenizer = _load_saved(entry, tier, meta.get("tokenizer_fingerprint"))
-            return ModelBundle(model, tokenizer, tier, kind, meta["report"], entry, from_cache=True)
+        for candidate, is_shipped in ((shipped_entry(tier, kind, forget_split), True), (entry, False)):
+            if is_shipped and not shipped:
+                continue
+            meta = read_cache_meta(candidate, key_text)
+            if meta is not None:
+                if is_shipped:
+                    verify_manifest(candidate)
+                model, tokenizer = _load_saved(candidate, tier, meta.get("tokenizer_fingerprint"))
+                return ModelBundle(model, tokenizer, tier, kind, meta["report"], candidate,
+                                   from_cache=True, digest=digest, shipped=is_shipped)
 
     model, tokenizer = load_base_model(tier, texts)
     encoded = encode_dataset(tokenizer, rows, tier.prompt_format, max_length=tier.arch.max_length
@@ -601,7 +628,7 @@ def get_model(benchmark, kind: str = "target", forget_split: str = "forget10",
     report = train_model(model, tokenizer, encoded, tier.train, progress, desc=f"{kind} ({split})")
     fp = mark_tokenizer(model, tokenizer)
     if not use_cache:
-        return ModelBundle(model, tokenizer, tier, kind, report)
+        return ModelBundle(model, tokenizer, tier, kind, report, digest=digest)
 
     def write(tmp: Path):
         model.save_pretrained(tmp, safe_serialization=True)
@@ -610,7 +637,7 @@ def get_model(benchmark, kind: str = "target", forget_split: str = "forget10",
                                                    "tokenizer_fingerprint": fp}, indent=1))
 
     atomic_directory(entry, write)
-    return ModelBundle(model, tokenizer, tier, kind, report, entry)
+    return ModelBundle(model, tokenizer, tier, kind, report, entry, digest=digest)
 
 
 def _load_saved(entry: Path, tier: TierConfig, fingerprint: str | None = None):
@@ -630,3 +657,111 @@ def _load_saved(entry: Path, tier: TierConfig, fingerprint: str | None = None):
                          f"the one the model was trained with ({fingerprint}); delete this folder "
                          f"to rebuild it")
     return model.to(default_device()).eval(), tokenizer
+
+
+# ----------------------------------------------------------------------------------------------
+# reference models shipped with the project
+
+
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
+"""``data/models`` in the source checkout: pinned target and retain models (see ``data/README.md``)."""
+
+MANIFEST = "sha256.json"
+"""Name of the ``{file name: sha256 hex}`` manifest in every shipped model folder."""
+
+SHIPPED_TARGET_SEEDS = {"tiny": (0, 1, 2, 3, 4), "micro": (0, 1, 2)}
+"""Target seeds shipped per tier: the ``full`` size's population (tiny tier, the built-in
+benchmark) and the ``fast`` size's (micro tier, the fast benchmark of ``experiments.SETTINGS``)."""
+SHIPPED_FORGET_SPLITS = ("forget10",)
+"""Retain models are shipped for forget10 only: the only split the notebooks unlearn."""
+
+
+def shipped_benchmark(tier: str):
+    """The benchmark a shipped tier's models were trained on: the ``fast`` setting's for
+    ``micro``, the built-in one otherwise."""
+    from .benchmark import load_benchmark
+
+    if tier == "micro":
+        from .experiments import SETTINGS
+
+        return load_benchmark(config=SETTINGS["fast"].benchmark)
+    return load_benchmark()
+
+
+def shipped_entry(tier: TierConfig, kind: str, forget_split: str = "forget10",
+                  root: Path | None = None) -> Path:
+    """Folder of a shipped model: ``data/models/<tier>/seed<k>/target`` or
+    ``.../seed<k>/retain-<forget split>`` (k = ``tier.train.seed``). It may not exist."""
+    name = "target" if kind == "target" else f"retain-{forget_split}"
+    return (root or SHIPPED_DIR) / tier.name / f"seed{tier.train.seed}" / name
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 hex digest of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_manifest(folder: Path) -> dict:
+    """Write ``folder/sha256.json`` = ``{file name: sha256}`` of every other file; returns it."""
+    manifest = {p.name: file_sha256(p) for p in sorted(Path(folder).iterdir())
+                if p.is_file() and p.name != MANIFEST}
+    (Path(folder) / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return manifest
+
+
+def verify_manifest(folder: Path) -> dict:
+    """Check every file listed in ``folder/sha256.json`` against its sha256 (and that no listed
+    file is missing); returns the manifest. Raises :class:`CacheError` naming the first bad file."""
+    folder = Path(folder)
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise CacheError(f"shipped model {folder} has no readable {MANIFEST} ({err}); "
+                         f"rebuild it with `satimp-lab train --retrain`") from None
+    for name, expected in manifest.items():
+        path = folder / name
+        if not path.is_file():
+            raise CacheError(f"shipped model file {path} is missing (listed in {MANIFEST})")
+        if file_sha256(path) != expected:
+            raise CacheError(f"shipped model file {path} does not match its sha256 in {MANIFEST}; "
+                             f"restore it (git checkout) or rebuild with `satimp-lab train --retrain`")
+    return manifest
+
+
+def ship_models(tier: str = "tiny", target_seeds=None, forget_splits=SHIPPED_FORGET_SPLITS,
+                root: Path | None = None, benchmark=None, retrain: bool = True,
+                progress: bool = True) -> list[Path]:
+    """Train the target model and the retain model of each forget split for each target seed
+    (default :data:`SHIPPED_TARGET_SEEDS` of the tier; ``retrain=False``: take them from the
+    model cache when there) on ``benchmark`` (default :func:`shipped_benchmark`), and write them
+    under ``root`` (default ``data/models``) with their cache key, training config, memorisation
+    report and sha256 manifest. Returns the folders written."""
+    bench = benchmark if benchmark is not None else shipped_benchmark(tier)
+    if target_seeds is None:
+        target_seeds = SHIPPED_TARGET_SEEDS.get(tier, (0,))
+    written = []
+    for seed in target_seeds:
+        base = get_tier(tier)
+        seeded = replace(base, train=replace(base.train, seed=seed))
+        for kind, split in [("target", forget_splits[0])] + [("retain", f) for f in forget_splits]:
+            bundle = get_model(bench, kind, split, seeded, use_cache=not retrain,
+                               progress=progress, shipped=False)
+            key = model_key(bench, kind, split, seeded)
+
+            def write(tmp: Path, bundle=bundle, key=key):
+                bundle.model.save_pretrained(tmp, safe_serialization=True)
+                bundle.tokenizer.save_pretrained(tmp)
+                (tmp / "meta.json").write_text(json.dumps(
+                    {"key": key["key"], "report": bundle.report,
+                     "tokenizer_fingerprint": mark_tokenizer(bundle.model, bundle.tokenizer)}, indent=1))
+                (tmp / "training_config.json").write_text(json.dumps(
+                    {"tier": asdict(seeded), "kind": kind, "split": key["split"],
+                     "forget_split": split}, indent=1, sort_keys=True))
+                write_manifest(tmp)
+
+            written.append(atomic_directory(shipped_entry(seeded, kind, split, root), write))
+    return written

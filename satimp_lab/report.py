@@ -96,6 +96,34 @@ def _md_table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
+def population_claims_markdown(out_dir: str | Path) -> str:
+    """The claims the studies decided on the population (``population/*.json``, written by
+    ``satimp_lab.studies``) as one Markdown table: each part's effect, 95 % interval,
+    P(improvement), units and verdict, and the claim's verdict; "" when there are none."""
+    from .studies import load_population_claims
+
+    rows = []
+    for claim in load_population_claims(out_dir):
+        for part in claim["parts"]:
+            lo, hi = part["low"], part["high"]
+            interval = f"[{lo:+.3f}, {hi:+.3f}]" if lo is not None and hi is not None else "none"
+            flags = ", ".join(f"{part[k]} unit(s) of {part[n]} never reached the level"
+                              for k, n in (("unreached_a", "a"), ("unreached_b", "b")) if part[k])
+            rows.append([claim["id"], claim["statement"], claim.get("source", ""), f"{part['a']} vs {part['b']}",
+                         f"{part['effect']:+.3f}", interval, f"{part['p_improvement']:.2f}",
+                         f"{part['n_targets']} x {part['n_units'] // max(part['n_targets'], 1)}",
+                         part["verdict"] + (f" ({flags})" if flags else ""), f"**{claim['verdict']}**"])
+    if not rows:
+        return ""
+    return ("Each claim is decided on paired (target model, unlearning seed) units: effect = mean "
+            "paired difference of the first method (or token group) over the second, signed so that "
+            "positive is the claim's direction (forget ES at matched retain, lower is better; for "
+            "observation (ii), mean token likelihood), 95 % cluster-bootstrap interval over target models, "
+            "P(improvement) = share of units going the claim's way; the rule is in `satimp_lab.verdicts`.\n\n"
+            + _md_table(rows, ["claim", "statement", "source", "comparison", "effect", "95 % interval",
+                               "P(improvement)", "targets x seeds", "part verdict", "claim verdict"]))
+
+
 def build_report(out_dir: str | Path, runs: list[dict], settings: dict) -> Path:
     """Write ``report.md``: the claims table first, then each notebook's tables and figures.
 
@@ -109,6 +137,12 @@ def build_report(out_dir: str | Path, runs: list[dict], settings: dict) -> Path:
              f"({', '.join(f'{k}={v}' for k, v in settings.items())}). Every number below was "
              f"computed by the notebooks in this run or read from the caches their runs wrote.", "",
              "## Paper claims and our verdicts", ""]
+    population = population_claims_markdown(out_dir)
+    if population:
+        lines += [population, "", "### Claims recorded by the notebooks",
+                  "", "On the notebooks' own runs (one target model, the setting's unlearning seeds, the "
+                  "per-notebook rules of `satimp_lab.findings`); where they differ, the population table above "
+                  "decides.", ""]
     if claims:
         lines.append(_md_table([[c.claim, f"**{c.verdict}**", c.evidence, c.notebook] for c in claims],
                                ["paper claim", "verdict at this scale", "what we measured", "notebook"]))

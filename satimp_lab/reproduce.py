@@ -86,7 +86,7 @@ def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: 
 
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in ("claims", "tables", "figures"):  # a report shows this run's results only
+    for stale in ("claims", "population", "tables", "figures"):  # a report shows this run's results only
         folder = out_dir / stale
         if folder.exists():
             for f in folder.iterdir():
@@ -100,6 +100,8 @@ def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: 
     if cell_timeout == "auto":
         cell_timeout = None if tier in PRETRAINED_TIERS else 1200
     runs, start = [], time.perf_counter()
+    studies = _run_studies(size, tier, [p.stem for p in selected], out_dir)
+    runs += [studies] if studies else []
     for path in selected:
         print(f"[{time.perf_counter() - start:6.1f}s] running {path.name} ...", flush=True)
         run = execute_notebook(path, out_dir / "notebooks" / path.name, params, cell_timeout)
@@ -114,6 +116,28 @@ def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: 
     print(f"report: {report} ({total:.0f} s; {len(runs) - len(failed)}/{len(runs)} notebooks ran"
           + (f"; failed: {', '.join(failed)})" if failed else ")"))
     return 1 if failed else 0
+
+
+def _run_studies(size: str, tier: str | None, notebook_names: list[str], out_dir: Path) -> dict | None:
+    """Decide the claims of the declared studies (``satimp_lab.studies.STUDIES``) whose notebook
+    is among ``notebook_names``, before any notebook runs: the report's claim table comes from
+    them, not from whichever cells ran. Returns a run record like :func:`execute_notebook`'s
+    (an error is recorded, not raised, so the report is still written); None when no study is chosen."""
+    from .experiments import Lab
+    from .studies import STUDIES, run_studies
+
+    chosen = [s for s in STUDIES if s.notebook in notebook_names]
+    if not chosen:
+        return None
+    start, status, error = time.perf_counter(), "ok", ""
+    print(f"deciding the claims of {len(chosen)} studies on the population ...", flush=True)
+    try:
+        lab = Lab(size, progress=False, **({"tier": tier} if tier else {}))
+        run_studies(lab, chosen, out_dir=out_dir)
+    except Exception as err:  # noqa: BLE001 -- recorded in the report's run table
+        status, error = "error", f"{type(err).__name__}: {err}"
+    return {"name": "studies (" + ", ".join(s.id for s in chosen) + ")", "status": status,
+            "seconds": time.perf_counter() - start, "error": error, "output": "population/"}
 
 
 if __name__ == "__main__":

@@ -37,11 +37,14 @@ def micro_target(small_benchmark, session_cache):
     """A micro Llama memorised on the small benchmark (cached for the session)."""
     from satimp_lab.models import get_model
 
-    return get_model(small_benchmark, "target", forget_split="forget10", tier="micro", progress=False)
+    # shipped=False: trained here (the shipped micro models would serve this configuration)
+    return get_model(small_benchmark, "target", forget_split="forget10", tier="micro", progress=False,
+                     shipped=False)
 
 
 @pytest.fixture(scope="session")
 def micro_retain(small_benchmark, session_cache):
     from satimp_lab.models import get_model
 
-    return get_model(small_benchmark, "retain", forget_split="forget10", tier="micro", progress=False)
+    return get_model(small_benchmark, "retain", forget_split="forget10", tier="micro", progress=False,
+                     shipped=False)

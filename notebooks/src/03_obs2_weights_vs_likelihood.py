@@ -162,3 +162,23 @@ display(Markdown(
     f"{'importance (it up-weights low-likelihood tokens)' if direction == 'lower' else 'saturation rather than importance'}"
     f" — with the caveat that the verdict above also requires the difference to be significant. "
     f"The annotated scheme puts {annot:.0%} of its weight on key tokens."))
+
+# %% [markdown]
+# ## 8. The population: key tokens on several target models
+# Section 4 measured one target model. Whether key tokens are the low-likelihood ones depends on
+# how that model learned the answers, so the claim is decided on every target model of
+# `setting.target_seeds`: the mean likelihood of the other answer tokens minus that of the key
+# tokens, paired on target models, with a 95 % bootstrap interval over them and the verdict of
+# `satimp_lab.verdicts` (its docstring states the rule).
+
+# %%
+from IPython.display import Image
+
+from satimp_lab.studies import obs2 as study_module
+
+population = study_module.STUDY.run(lab)
+population.save(OUT_DIR)
+display(population)
+# each unit's paired difference (dots, coloured by target model), the mean and its 95 % interval
+display(Image(population.figure_png()))
+display(population.tables["obs2_key_vs_other_by_target"])

@@ -139,20 +139,26 @@ display(Markdown(
        " Where the verdict is not 'reproduced': " + findings.scale_caveat(lab, int(sweep.curves.step.max()), len(seeds)))))
 
 # %% [markdown]
-# ## 5. On other target models
-# The same runs on the target models of notebook 04 section 7 (trained with other seeds): is the
-# effect of granularity, and which level is best, a property of the weighting or of one target?
+# ## 5. The population: the claims decided on several target models
+# Training a model from scratch is chaotic: another training seed -- or the same seed on another
+# CPU, whose kernels round differently -- gives another target, and one target's verdict is one
+# sample. So the claims are decided on a population: every method runs on the same units (each
+# target model of `setting.target_seeds` x each unlearning seed), each comparison is a set of
+# paired differences, and `satimp_lab.verdicts` gives the mean improvement, a 95 % bootstrap
+# interval over target models, P(improvement) and the verdict (its docstring states the rule).
+# Here: every granularity level of SimSat and SimImp on every unit.
 
 # %%
-if setting.robustness_target_seeds:
-    per_target = lab.sweep_by_target(specs, seeds, sweep)
-    by_target = findings.claim_by_target(
-        per_target, lambda s, curves: findings.obs3_granularity(s, families, curves))
-    save_table(by_target, OUT_DIR, "06_granularity_by_target_model")
-    robust = record_claim(OUT_DIR, findings.across_targets(
-        by_target, "obs3_granularity_across_targets",
-        "Robustness (ours, not a paper claim): granularity strongly affects efficacy on every target model.",
-        "06_obs3_granularity"))
-    display(Markdown(f"**{robust.claim}**\n\nVerdict: **{robust.verdict}**.\n\n{robust.evidence}"))
-else:
-    print(f"skipped: the {setting.name!r} setting repeats no other target model (robustness_target_seeds is empty)")
+from IPython.display import Image
+
+from satimp_lab.studies import granularity as study_module
+
+population = study_module.STUDY.run(lab)
+population.save(OUT_DIR)
+print(f"{len(setting.target_seeds)} target models x {len(setting.seeds)} unlearning seeds")
+display(population)
+# each unit's paired difference (dots, coloured by target model), the mean and its 95 % interval
+display(Image(population.figure_png()))
+for name, unit_values in population.tables.items():
+    display(Markdown(f"**{name}** (forget ES at matched retain per unit)"))
+    display(unit_values)

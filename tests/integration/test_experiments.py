@@ -111,21 +111,25 @@ def test_another_target_seed_is_another_model_and_other_runs(lab):
                                         progress=False).path
     config = lab.config("simsat")
     assert other._key(config) != lab._key(config)
-    # the robustness seeds choose other runs; they do not change this run's key
-    wider = Lab(replace(lab.setting, robustness_target_seeds=(5, 6)), progress=False)
+    # the population's other targets choose other runs; they do not change this run's key
+    wider = Lab(replace(lab.setting, target_seeds=(0, 5, 6)), progress=False)
     assert wider._key(config) == lab._key(config)
 
 
-def test_sweep_by_target_repeats_the_specs_on_each_robustness_target(lab):
+def test_sweep_population_runs_every_spec_on_every_unit(lab):
     specs = [{"method": "ga"}, {"method": "simsat"}]
-    done = lab.sweep(specs)
-    per_target = lab.sweep_by_target(specs, lab.setting.seeds, done)
-    assert list(per_target) == [0, *lab.setting.robustness_target_seeds] == [0, 1]
-    assert per_target[0][0] is done.summary
-    other_summary, other_curves = per_target[1]
-    assert sorted(other_summary["label"]) == ["ga", "simsat"]
-    assert not other_curves.empty
-    # another target, so other numbers
-    assert not np.allclose(other_summary["final_forget_es"], done.summary["final_forget_es"])
-    alone = Lab(replace(lab.setting, robustness_target_seeds=()), progress=False)
-    assert list(alone.sweep_by_target(specs, lab.setting.seeds, done)) == [0]
+    pop = lab.sweep_population(specs, target_seeds=(0, 1))
+    units = pop.summary.groupby("label")[["target_seed", "seed"]].apply(lambda f: sorted(map(tuple, f.values)))
+    assert units.to_dict() == {"ga": [(0, 0), (1, 0)], "simsat": [(0, 0), (1, 0)]}
+    assert set(pop.curves["target_seed"]) == {0, 1}
+    # target 0's runs are this lab's own (same cache entries); target 1's are other numbers
+    own = lab.sweep(specs).summary
+    mine = pop.summary[pop.summary["target_seed"] == 0].reset_index(drop=True)
+    assert np.allclose(mine["final_forget_es"], own["final_forget_es"])
+    other = pop.summary[pop.summary["target_seed"] == 1]["final_forget_es"].to_numpy()
+    assert not np.allclose(other, mine["final_forget_es"].to_numpy())
+    # keywords reach Lab.sweep (e.g. an executor)
+    with pytest.raises(TypeError, match="no_such_keyword"):
+        lab.sweep_population(specs, target_seeds=(0,), no_such_keyword=1)
+    with pytest.raises(ValueError, match="target_seeds is empty"):
+        lab.sweep_population(specs, target_seeds=())

@@ -56,7 +56,7 @@ def test_retain_model_never_sees_forget_authors(micro_retain, small_benchmark):
 
 
 def test_cache_roundtrip_is_bit_identical(micro_target, small_benchmark):
-    again = get_model(small_benchmark, "target", tier="micro", progress=False)
+    again = get_model(small_benchmark, "target", tier="micro", progress=False, shipped=False)
     assert again.from_cache and again.path == micro_target.path
     assert _same_weights(again.model, micro_target.model)
 
@@ -82,10 +82,10 @@ def test_stale_key_is_never_used_and_corrupt_entry_is_named(small_benchmark, mic
         meta = json.loads(original)
         meta["key"] = meta["key"].replace('"epochs"', '"epochz"')
         meta_path.write_text(json.dumps(meta))
-        assert not get_model(small_benchmark, "target", tier="micro", progress=False).from_cache
+        assert not get_model(small_benchmark, "target", tier="micro", progress=False, shipped=False).from_cache
         (micro_target.path / "meta.json").write_text("{not json")
         with pytest.raises(CacheError, match="corrupt cache entry"):
-            get_model(small_benchmark, "target", tier="micro", progress=False)
+            get_model(small_benchmark, "target", tier="micro", progress=False, shipped=False)
     finally:  # the retrain above rewrote the entry; restore a readable one for other tests
         meta_path.write_text(original)
 

@@ -42,3 +42,63 @@ def test_notebook_is_stored_clean_with_parameters(name):
     assert all(not c.outputs and c.execution_count is None for c in code_cells), "outputs are stored"
     tagged = [c for c in code_cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1 and "SIZE" in tagged[0].source and "OUT_DIR" in tagged[0].source
+
+
+# -- the population's claims, as the reader reads them -------------------------------------------
+
+
+def check_population_report(out, notebooks=None):
+    """The report's first table is the studies' claims; every verdict shown equals the library
+    rule applied to the saved numbers; each finding notebook shows its study's claim ids.
+    Returns the saved claims."""
+    from satimp_lab import verdicts
+    from satimp_lab.studies import STUDIES, load_population_claims
+
+    report = (out / "report.md").read_text()
+    claims = load_population_claims(out)
+    studies = [s for s in STUDIES if notebooks is None or s.notebook in notebooks]
+    assert {c["study"] for c in claims} == {s.id for s in studies}
+    first_table = report.index("| claim | statement | source | comparison |")
+    assert report.index("## Paper claims and our verdicts") < first_table < report.index("### Claims recorded by the notebooks")
+    rows = [line for line in report[first_table:report.index("## Notebooks")].splitlines() if line.startswith("| ")]
+    import pandas as pd
+
+    units = pd.concat([pd.read_csv(f) for f in (out / "tables").glob("*_units.csv")], ignore_index=True)
+    units = units.drop_duplicates("label").set_index("label")
+    for claim in claims:
+        parts = claim["parts"]
+        for part in parts:
+            # the rule, restated here rather than called, so that a library rule that flipped its
+            # directions fails (the fast size decides parts both ways, see the test below)
+            low, high, effect, minimum = part["low"], part["high"], part["effect"], part["min_effect"]
+            expected = ("inconclusive" if low is None or high is None else
+                        "reproduced" if low > 0 and effect >= minimum else
+                        "contradicted" if high < 0 and effect <= -minimum else "inconclusive")
+            assert part["verdict"] == expected, part
+            # the sign convention, from the per-unit values the notebooks show (positive: the claim's way)
+            if part["a"] in units.index and part["b"] in units.index:
+                a, b = units.loc[part["a"], "mean"], units.loc[part["b"], "mean"]
+                assert effect == pytest.approx(b - a if part["lower_is_better"] else a - b, abs=1e-9), part
+            row = [r for r in rows if r.startswith(f"| {claim['id']} |") and f"| {part['a']} vs {part['b']} |" in r]
+            assert len(row) == 1, (claim["id"], part["a"], part["b"])
+            cells = [c.strip() for c in row[0].strip("|").split("|")]
+            assert cells[-2].split(" (")[0] == part["verdict"] and cells[-1] == f"**{claim['verdict']}**"
+            assert cells[4] == f"{part['effect']:+.3f}" and cells[2] == claim["source"] != ""
+        assert verdicts.combine([p["verdict"] for p in parts]) == claim["verdict"]
+    for study in studies:
+        nb = nbformat.read(out / "notebooks" / f"{study.notebook}.ipynb", as_version=4)
+        shown = "".join(str(o.get("data", {}).get("text/markdown", "")) for c in nb.cells
+                        if c.cell_type == "code" for o in c.outputs)
+        for claim in (c for c in claims if c["study"] == study.id):
+            assert f"**{claim['id']}**" in shown and f"verdict: {claim['verdict']}" in shown, (study.notebook, claim["id"])
+    return claims
+
+
+def test_population_claims_as_the_reader_reads_them(fast_reproduction):
+    out, code, runs = fast_reproduction
+    assert code == 0
+    claims = check_population_report(out)
+    # the fast size decides some comparisons each way, so a rule that flipped its directions
+    # (or decided nothing) would show here
+    decided = {p["verdict"] for c in claims for p in c["parts"]}
+    assert {"reproduced", "contradicted"} <= decided, decided

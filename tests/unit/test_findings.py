@@ -198,40 +198,6 @@ def test_obs1_combination(satimp, expected):
     assert F.obs1_combination(s).verdict == expected
 
 
-HOLDS = {"simsat": [0.2, 0.21, 0.22], "simimp": [0.5, 0.51, 0.49], "satimp": [0.2, 0.2, 0.21]}
-FAILS = {"simsat": [0.9, 0.91, 0.92], "simimp": [0.5, 0.51, 0.49], "satimp": [0.5, 0.5, 0.5]}
-NOISY = {"simsat": [0.0, 0.5, 1.0], "simimp": [0.5, 0.51, 0.49], "satimp": [0.5, 0.5, 0.5]}
-
-
-@pytest.mark.parametrize("targets, expected", [
-    ([HOLDS, HOLDS], "reproduced"),
-    ([HOLDS, FAILS], "partly reproduced"),
-    ([FAILS, NOISY], "not reproduced"),
-    ([NOISY, NOISY], "inconclusive"),
-])
-def test_obs1_across_targets(targets, expected):
-    per_target = {seed: (summary({**OBS1, **spec}), None) for seed, spec in enumerate(targets)}
-    table = F.obs1_by_target(per_target)
-    assert list(table["target_seed"]) == list(range(len(targets)))
-    assert table.loc[0, "SimSat"] == F.fmt_pm(*F.mean_std(targets[0]["simsat"])[:2])
-    claim = F.obs1_across_targets(table)
-    assert claim.verdict == expected
-    assert claim.numbers["per_target"] == dict(enumerate(table["saturation beats importance"]))
-    assert "target 1:" in claim.evidence
-
-
-def test_any_claim_decided_per_target():
-    per_target = {0: (summary({**OBS1, **HOLDS}), None), 3: (summary({**OBS1, **FAILS}), None)}
-    table = F.claim_by_target(per_target, F.obs1_saturation_vs_importance)
-    assert list(table["verdict"]) == ["reproduced", "not reproduced"]
-    claim = F.across_targets(table, "x_across_targets", "X holds on every target.", "nb")
-    assert claim.verdict == "partly reproduced" and claim.numbers["per_target"] == {0: "reproduced", 3: "not reproduced"}
-    assert "target 3: not reproduced" in claim.evidence
-    assert F.across_targets_verdict([]) == "inconclusive"
-    assert F.across_targets_verdict(["partly reproduced"] * 3) == "partly reproduced"
-    assert F.across_targets_verdict(["inconclusive", "not reproduced"]) == "not reproduced"
-
-
 def test_direction_verdict_all_ties_is_not_reproduced():
     assert F._direction_verdict(["tie", "tie"]) == "not reproduced"
     assert F._direction_verdict(["tie", "inconclusive"]) == "inconclusive"

@@ -1,0 +1,38 @@
+"""One study per observation of the paper, each deciding its claims on the population of
+target models (``Setting.target_seeds`` x ``Setting.seeds``) with ``satimp_lab.verdicts``.
+
+A study owns its run specs, its claims (wording and rule) and its tables; a notebook calls
+``study.run(lab)`` and shows the result, and ``satimp-lab reproduce`` runs :data:`STUDIES` to
+build the report's claim table, whatever the notebooks' cells did.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import granularity, grid, obs1, obs2, smoothness
+from .base import Study, StudyResult, load_population_claims
+
+STUDIES = (obs1.STUDY, obs2.STUDY, smoothness.STUDY, granularity.STUDY, grid.STUDY)
+"""The declared studies, in report order."""
+
+
+def get_study(study_id: str) -> Study:
+    """A study of :data:`STUDIES` by id (``obs1``, ``obs2``, ``smoothness``, ``granularity``, ``grid``)."""
+    for study in STUDIES:
+        if study.id == study_id:
+            return study
+    raise ValueError(f"unknown study {study_id!r}; valid: {[s.id for s in STUDIES]}")
+
+
+def run_studies(lab, studies=STUDIES, out_dir: str | Path | None = None, **sweep_kwargs) -> list[StudyResult]:
+    """Run each study on ``lab``'s population and save its claims and tables under ``out_dir``."""
+    results = []
+    for study in studies:
+        result = study.run(lab, **sweep_kwargs)
+        result.save(out_dir)
+        results.append(result)
+    return results
+
+
+__all__ = ["STUDIES", "Study", "StudyResult", "get_study", "load_population_claims", "run_studies"]

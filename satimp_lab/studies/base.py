@@ -1,0 +1,178 @@
+"""What every study is: its run specs, the population sweep, its claims and tables."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .. import verdicts
+from ..verdicts import PopulationClaim
+
+METRIC = "matched_forget"
+"""Forget ES at matched retain ES (``experiments.forget_at_matched_retain``); lower is better."""
+STRONG_EFFECT = 0.10
+"""Minimum effect of a "this knob strongly affects efficacy" claim (ten points of forget ES)."""
+
+
+def mean_by_label(summary: pd.DataFrame, labels: list[str], metric: str = METRIC) -> pd.Series:
+    """Mean of ``metric`` over every unit, per label (in ``labels`` order; absent labels dropped)."""
+    present = [l for l in labels if l in set(summary["label"])]
+    return summary[summary["label"].isin(present)].groupby("label")[metric].mean().reindex(present)
+
+
+def best_vs_worst(summary: pd.DataFrame, labels: list[str], names: dict | None = None,
+                  min_effect: float = STRONG_EFFECT, metric: str = METRIC) -> verdicts.PairedComparison:
+    """The setting with the lowest mean ``metric`` vs the one with the highest, compared on the
+    units (:func:`verdicts.compare`, claimed direction: best better by at least ``min_effect``).
+    Both are picked on the same runs, which favours a large effect: the interval is optimistic,
+    so such a claim needs ``min_effect`` (:data:`STRONG_EFFECT`) as well. Raises ValueError with
+    fewer than two labels present."""
+    means = mean_by_label(summary, labels, metric)
+    if len(means) < 2:
+        raise ValueError(f"need at least two of {labels} in the summary, found {list(means.index)}")
+    return verdicts.compare(summary, means.idxmin(), means.idxmax(), metric, min_effect=min_effect)
+
+
+def unit_table(summary: pd.DataFrame, labels: list[str] | None = None, metric: str = METRIC) -> pd.DataFrame:
+    """``metric`` per label (rows, in order) and unit (columns ``t<target>/s<seed>``), with the mean
+    over units and how many units reached the matched level."""
+    labels = labels or list(dict.fromkeys(summary["label"]))
+    sel = summary[summary["label"].isin(labels)]
+    wide = sel.pivot_table(index="label", columns=["target_seed", "seed"], values=metric, aggfunc="first")
+    wide.columns = [f"t{t}/s{s}" for t, s in wide.columns]
+    wide = wide.reindex([l for l in labels if l in wide.index])
+    wide.insert(0, "mean", wide.mean(axis=1))
+    if "reached" in sel:
+        reached = sel.groupby("label")["reached"].agg(lambda r: f"{int(r.astype(bool).sum())}/{len(r)}")
+        wide.insert(1, "reached", reached.reindex(wide.index))
+    return wide.reset_index()
+
+
+@dataclass(frozen=True)
+class Study:
+    """One observation: the runs it needs (``specs``), the claims it decides on the population
+    (``decide``: sweep summary -> claims) and the tables it shows (``tables``)."""
+
+    id: str
+    notebook: str
+    """Notebook that presents it (its tables are saved with this prefix)."""
+    title: str
+    specs: Callable[[], list[dict]]
+    decide: Callable[[pd.DataFrame], list[PopulationClaim]]
+    tables: Callable[[pd.DataFrame], dict] = field(default=lambda summary: {})
+    measure: Callable | None = None
+    """For a study that unlearns nothing: ``measure(lab) -> summary`` (one row per unit and
+    label, as a sweep summary) replaces the sweep of ``specs``."""
+
+    def run(self, lab, **sweep_kwargs) -> "StudyResult":
+        """Sweep ``specs`` over the lab's population (:meth:`Lab.sweep_population`; keywords
+        forwarded), or call ``measure``, and decide the claims."""
+        sweep = None
+        if self.measure is not None:
+            summary = self.measure(lab)
+        else:
+            sweep = lab.sweep_population(self.specs(), desc=self.id, **sweep_kwargs)
+            summary = sweep.summary
+        claims = self.decide(summary)
+        for claim in claims:
+            claim.study = self.id
+        return StudyResult(self, summary, claims, self.tables(summary), sweep)
+
+
+@dataclass
+class StudyResult:
+    study: Study
+    summary: pd.DataFrame
+    """One row per run (or measurement) with ``label``, ``target_seed``, ``seed`` and the metrics."""
+    claims: list[PopulationClaim]
+    tables: dict
+    sweep: object = None
+    """The population :class:`~satimp_lab.experiments.Sweep` (None for a ``measure`` study)."""
+
+    def claims_table(self) -> pd.DataFrame:
+        return verdicts.claims_table(self.claims)
+
+    def save(self, out_dir: str | Path | None) -> None:
+        """``population/<study id>.json`` (claims with every number) and ``tables/<notebook
+        prefix>_<name>.csv/.md`` under ``out_dir`` (no-op when None)."""
+        from ..report import _atomic_text, _json_safe, save_table
+
+        if out_dir is None:
+            return
+        prefix = self.study.notebook.split("_")[0]
+        _atomic_text(Path(out_dir) / "population" / f"{self.study.id}.json",
+                     json.dumps(_json_safe([c.to_dict() for c in self.claims]), indent=1))
+        save_table(self.claims_table(), out_dir, f"{prefix}_{self.study.id}_claims")
+        for name, table in self.tables.items():
+            save_table(table, out_dir, f"{prefix}_{name}")
+        figures = Path(out_dir) / "figures"
+        figures.mkdir(parents=True, exist_ok=True)
+        (figures / f"{prefix}_{self.study.id}_paired_differences.png").write_bytes(self.figure_png())
+
+    def paired_differences(self) -> pd.DataFrame:
+        """Every unit's paired difference for every part of every claim: ``claim, comparison,
+        target_seed, seed, diff`` (positive: the claim's direction)."""
+        frames = []
+        for claim in self.claims:
+            for part in claim.parts:
+                d = verdicts.paired_differences(self.summary, part.a, part.b, part.metric,
+                                                part.lower_is_better)
+                frames.append(d.assign(claim=claim.id, comparison=f"{part.a} vs {part.b}"))
+        return pd.concat(frames, ignore_index=True)
+
+    def figure(self):
+        """Paired-difference plot (seaborn): one row per comparison, each unit's difference as a
+        dot (colour = target model), the mean and its 95 % interval as a black bar, 0 dashed.
+        A ``matplotlib.figure.Figure`` (not attached to pyplot)."""
+        import seaborn as sns
+        from matplotlib.figure import Figure
+
+        diffs = self.paired_differences()
+        order = list(dict.fromkeys(diffs["comparison"]))
+        fig = Figure(figsize=(7, 0.55 * len(order) + 1.4), layout="constrained")
+        ax = fig.subplots()
+        sns.stripplot(data=diffs, x="diff", y="comparison", hue="target_seed", order=order, ax=ax,
+                      palette="viridis", size=5, jitter=0.15, alpha=0.7)
+        parts = [p for c in self.claims for p in c.parts]
+        for y, part in enumerate(parts):
+            ax.errorbar([part.effect], [y], xerr=[[part.effect - part.low], [part.high - part.effect]]
+                        if np.isfinite(part.low) else None, fmt="o", color="black", capsize=4, zorder=5)
+            ax.annotate(part.verdict, (1.0, y), xycoords=("axes fraction", "data"), xytext=(4, 0),
+                        textcoords="offset points", va="center", fontsize=8)
+        ax.axvline(0, color="grey", linestyle="--", linewidth=1)
+        metric = parts[0].metric.replace("_", " ") if parts else ""
+        ax.set(xlabel=f"paired difference in {metric} (positive: the claim's direction)", ylabel="",
+               title=f"{self.study.title}: paired differences, mean and 95 % interval")
+        ax.legend(title="target seed", fontsize=7, title_fontsize=7, loc="lower left")
+        return fig
+
+    def figure_png(self, dpi: int = 110) -> bytes:
+        """:meth:`figure` as PNG bytes (``IPython.display.Image(result.figure_png())``)."""
+        import io
+
+        buffer = io.BytesIO()
+        self.figure().savefig(buffer, format="png", dpi=dpi)
+        return buffer.getvalue()
+
+    def _repr_markdown_(self) -> str:
+        return "\n\n".join(c._repr_markdown_() for c in self.claims)
+
+
+def load_population_claims(out_dir: str | Path) -> list[dict]:
+    """Every claim saved by :meth:`StudyResult.save` under ``out_dir``, study by study in the
+    order of ``studies.STUDIES`` (then any other study, by name)."""
+    from . import STUDIES
+
+    folder = Path(out_dir) / "population"
+    order = {s.id: i for i, s in enumerate(STUDIES)}
+    paths = sorted(folder.glob("*.json"), key=lambda p: (order.get(p.stem, len(order)), p.stem)) \
+        if folder.exists() else []
+    claims = []
+    for path in paths:
+        claims += json.loads(path.read_text(encoding="utf-8"))
+    return claims

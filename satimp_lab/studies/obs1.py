@@ -1,0 +1,38 @@
+"""Observation (i): saturation-based reweighting (SimSat) beats importance-based reweighting
+(SimImp, annotated key tokens), and their combination (SatImp) beats both (notebook 04)."""
+
+from __future__ import annotations
+
+from .. import verdicts
+from ..findings import NAMES, obs1_specs
+from .base import METRIC, Study, unit_table
+
+LABELS = ["ga", "simsat", "simimp", "annotated", "satimp"]
+
+
+def specs() -> list[dict]:
+    return obs1_specs(include_npo=False)
+
+
+def decide(summary) -> list[verdicts.PopulationClaim]:
+    return [
+        verdicts.PopulationClaim(
+            "obs1_saturation_beats_importance",
+            "Observation (i): saturation-based reweighting (SimSat) unlearns more effectively than "
+            "importance-based reweighting (SimImp, annotated key tokens), at matched retain quality.",
+            [verdicts.compare(summary, "simsat", imp, METRIC) for imp in ("simimp", "annotated")], names=NAMES,
+            source="paper abstract"),
+        verdicts.PopulationClaim(
+            "obs1_combination_beats_both",
+            "Observation (i): combining saturation and importance (SatImp) unlearns better than either alone.",
+            [verdicts.compare(summary, "satimp", part, METRIC) for part in ("simsat", "simimp")], names=NAMES,
+            source="paper abstract"),
+    ]
+
+
+def tables(summary) -> dict:
+    return {"obs1_units": unit_table(summary, LABELS)}
+
+
+STUDY = Study("obs1", "04_obs1_saturation_vs_importance",
+              "Observation (i): saturation vs importance", specs, decide, tables)

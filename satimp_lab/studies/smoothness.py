@@ -1,0 +1,41 @@
+"""Observation (iii), smoothness: the exponent β of SimSat and SimImp strongly affects efficacy;
+and hard sampling: unlearning only the high-likelihood tokens (bottom-k) beats unlearning only
+the low-likelihood ones (top-k) at matched token counts (notebook 05)."""
+
+from __future__ import annotations
+
+from .. import verdicts
+from ..findings import BETAS, HARD_FRACTIONS, beta_label, beta_specs, hard_label, hard_specs
+from .base import METRIC, STRONG_EFFECT, Study, best_vs_worst, unit_table
+
+FAMILIES = ("simsat", "simimp")
+
+
+def specs() -> list[dict]:
+    return beta_specs(FAMILIES, BETAS) + hard_specs(HARD_FRACTIONS)
+
+
+def decide(summary) -> list[verdicts.PopulationClaim]:
+    return [
+        verdicts.PopulationClaim(
+            "obs3_smoothness_matters",
+            f"Observation (iii): the smoothness of the weights (the exponent β) strongly affects unlearning "
+            f"efficacy (best vs worst β of each family, by at least {STRONG_EFFECT} forget ES).",
+            [best_vs_worst(summary, [beta_label(f, b) for b in BETAS]) for f in FAMILIES], source="paper abstract"),
+        verdicts.PopulationClaim(
+            "obs3_hard_sampling_bottom_beats_top",
+            "Hard sampling: unlearning only the high-likelihood tokens (bottom-k, the saturation direction) is "
+            "more effective than unlearning only the low-likelihood tokens (top-k), same number of tokens.",
+            [verdicts.compare(summary, hard_label("bottom", f), hard_label("top", f), METRIC)
+             for f in HARD_FRACTIONS], source="paper body"),
+    ]
+
+
+def tables(summary) -> dict:
+    return {"smoothness_units": unit_table(summary, [beta_label(f, b) for f in FAMILIES for b in BETAS]),
+            "hard_sampling_units": unit_table(summary, [hard_label(m, f) for f in HARD_FRACTIONS
+                                                        for m in ("bottom", "top", "random")])}
+
+
+STUDY = Study("smoothness", "05_obs3_smoothness", "Observation (iii): smoothness and hard sampling",
+              specs, decide, tables)

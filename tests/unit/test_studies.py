@@ -1,0 +1,101 @@
+"""Each study's claims on synthetic population tables with known effects (satimp_lab.studies)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from satimp_lab.findings import beta_label, hard_label
+from satimp_lab.studies import STUDIES, get_study, grid, obs1, obs2, smoothness
+
+
+def population(values: dict, targets=(0, 1, 2, 3, 4), seeds=(0, 1, 2), noise=0.005, seed=0) -> pd.DataFrame:
+    """A sweep-summary-like table: every label on every unit, ``matched_forget`` = its value + noise."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame([{"label": label, "target_seed": t, "seed": s, "reached": True,
+                          "matched_forget": value + rng.normal(0, noise)}
+                         for t in targets for s in seeds for label, value in values.items()])
+
+
+def verdicts_of(claims):
+    return {c.id: c.verdict for c in claims}
+
+
+def test_declared_studies():
+    assert [s.id for s in STUDIES] == ["obs1", "obs2", "smoothness", "granularity", "grid"]
+    assert get_study("grid") is grid.STUDY
+    with pytest.raises(ValueError, match="'nope'"):
+        get_study("nope")
+
+
+def test_obs1_directions():
+    holds = population({"ga": 0.5, "simsat": 0.2, "simimp": 0.5, "annotated": 0.45, "satimp": 0.1})
+    assert verdicts_of(obs1.decide(holds)) == {"obs1_saturation_beats_importance": "reproduced",
+                                               "obs1_combination_beats_both": "reproduced"}
+    reversed_ = population({"ga": 0.5, "simsat": 0.6, "simimp": 0.3, "annotated": 0.3, "satimp": 0.7})
+    assert verdicts_of(obs1.decide(reversed_)) == {"obs1_saturation_beats_importance": "contradicted",
+                                                   "obs1_combination_beats_both": "contradicted"}
+    mixed = population({"ga": 0.5, "simsat": 0.2, "simimp": 0.5, "annotated": 0.45, "satimp": 0.2})
+    assert verdicts_of(obs1.decide(mixed))["obs1_combination_beats_both"] == "partly"
+
+
+def test_hard_sampling_and_smoothness():
+    values = {beta_label(f, b): 0.3 + (0.2 if b == 10.0 else 0.0) for f in ("simsat", "simimp")
+              for b in (0.5, 1.0, 2.0, 5.0, 10.0)}
+    values |= {hard_label(m, f): {"bottom": 0.2, "top": 0.5, "random": 0.35}[m]
+               for f in (0.5, 0.3) for m in ("bottom", "top", "random")}
+    got = verdicts_of(smoothness.decide(population(values)))
+    assert got == {"obs3_smoothness_matters": "reproduced", "obs3_hard_sampling_bottom_beats_top": "reproduced"}
+    # a gap below the "strong" minimum (0.10) is not enough, however consistent
+    small = {k: (0.35 if k.endswith("β=10)") else 0.3) if "β" in k else v for k, v in values.items()}
+    assert verdicts_of(smoothness.decide(population(small)))["obs3_smoothness_matters"] == "inconclusive"
+
+
+def test_grid_recommended_cell():
+    cells = {s["label"]: 0.4 for s in grid.specs()}
+    cells["satimp(5, 0.1)"] = 0.2
+    got = verdicts_of(grid.decide(population(cells)))
+    assert got["satimp_recommended_is_best"] == "reproduced"
+    cells["satimp(5, 0.1)"], cells["satimp(10, 0.5)"] = 0.4, 0.2
+    got = verdicts_of(grid.decide(population(cells)))
+    assert got["satimp_recommended_is_best"] == "contradicted"
+    assert got["satimp_tuned_combination"] == "reproduced"
+
+
+def test_obs2_other_minus_key():
+    rows = [{"label": g, "target_seed": t, "seed": 0, "reached": True,
+             "mean_likelihood": {"key": 0.7, "other": 0.8}[g] + 0.001 * t} for t in range(5) for g in ("key", "other")]
+    claim, = obs2.decide(pd.DataFrame(rows))
+    assert claim.verdict == "reproduced" and claim.parts[0].effect == pytest.approx(0.1)
+    flipped = pd.DataFrame(rows).replace({"label": {"key": "other", "other": "key"}})
+    assert obs2.decide(flipped)[0].verdict == "contradicted"
+
+
+def test_saved_claims_reach_the_report_first(tmp_path):
+    from satimp_lab.report import build_report
+    from satimp_lab.studies import StudyResult, load_population_claims
+
+    summary = population({"ga": 0.5, "simsat": 0.2, "simimp": 0.5, "annotated": 0.1, "satimp": 0.2})
+    claims = obs1.decide(summary)
+    for c in claims:
+        c.study = "obs1"
+    StudyResult(obs1.STUDY, summary, claims, obs1.tables(summary)).save(tmp_path)
+    saved = load_population_claims(tmp_path)
+    assert [c["id"] for c in saved] == [c.id for c in claims]
+    assert (tmp_path / "figures" / "04_obs1_paired_differences.png").stat().st_size > 0
+    report = build_report(tmp_path, [], {"size": "test"}).read_text()
+    table = report[report.index("| claim | statement |"):report.index("### Claims recorded by the notebooks")]
+    # SimSat beats SimImp, annotation beats SimSat: one part each way, so the claim is partly
+    assert "| paper abstract | simsat vs simimp |" in table and "| reproduced | **partly** |" in table
+    assert "| simsat vs annotated |" in table and "| contradicted | **partly** |" in table
+
+
+def test_population_sizes():
+    from satimp_lab.experiments import SETTINGS
+    from satimp_lab.models import SHIPPED_TARGET_SEEDS
+
+    full, fast = SETTINGS["full"], SETTINGS["fast"]
+    assert len(full.target_seeds) >= 5 and len(full.seeds) >= 3
+    assert len(fast.target_seeds) >= 2  # the bootstrap resamples target models: at least two
+    # every target of both populations is shipped, so every machine unlearns the same models
+    assert set(full.target_seeds) <= set(SHIPPED_TARGET_SEEDS[full.tier])
+    assert set(fast.target_seeds) <= set(SHIPPED_TARGET_SEEDS[fast.tier])
