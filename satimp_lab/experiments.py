@@ -71,7 +71,9 @@ class Setting:
         own = "Setting"
         if not self.seeds:
             raise InputError(f"{own}.seeds must hold at least one seed, got {self.seeds!r}")
-        for name, seeds in (("seeds", self.seeds), ("robustness_target_seeds", self.robustness_target_seeds)):
+        if not self.target_seeds:
+            raise InputError(f"{own}.target_seeds must hold at least one target seed, got {self.target_seeds!r}")
+        for name, seeds in (("seeds", self.seeds), ("target_seeds", self.target_seeds)):
             for seed in seeds:
                 check_int(own, name, seed, minimum=0)
         check_int(own, "target_seed", self.target_seed, minimum=0)
