@@ -12,12 +12,8 @@ reference for "forgotten" (forget quality, SPEC B.2).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -25,8 +21,11 @@ import torch
 from tqdm.auto import tqdm
 
 from .batching import collate, encode_dataset, get_prompt_format, iterate_batches, token_logprobs
+from .store import CacheError, atomic_directory, cache_dir, cache_key, read_entry  # noqa: F401 (re-exported)
 
-CACHE_FORMAT = 1  # bump when the on-disk layout or training code changes meaning
+CACHE_FORMAT = 2  # bump when the on-disk layout or training code changes meaning
+# 2: every entry carries manifest.json (satimp_lab.store); format-1 entries, which have none, are
+#    never read again: their keys differ, so the models and runs are recomputed into new folders.
 
 
 # ----------------------------------------------------------------------------------------------
@@ -387,40 +386,6 @@ def train_model(model, tokenizer, encoded: list[dict], train: TrainConfig, progr
 # on-disk cache
 
 
-class CacheError(RuntimeError):
-    """A cache entry exists but cannot be read; the message names the path to delete."""
-
-
-def cache_dir() -> Path:
-    """``$SATIMP_LAB_CACHE`` or ``$XDG_CACHE_HOME/satimp_lab`` (default ``~/.cache/satimp_lab``)."""
-    if os.environ.get("SATIMP_LAB_CACHE"):
-        return Path(os.environ["SATIMP_LAB_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "satimp_lab"
-
-
-def cache_key(payload: dict) -> tuple[str, str]:
-    """(canonical JSON, sha256 hex) of a config payload."""
-    text = json.dumps(payload, sort_keys=True, default=str)
-    return text, hashlib.sha256(text.encode()).hexdigest()
-
-
-def atomic_directory(final: Path, write) -> Path:
-    """Write a directory through ``write(tmp_dir)`` and move it into place in one rename.
-
-    A crash mid-write leaves only a ``.tmp`` folder, never a half-written entry."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-    try:
-        write(tmp)
-        if final.exists():  # a stale entry (different key) or a concurrent writer
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final
-
-
 def read_cache_meta(entry: Path, key_text: str) -> dict | None:
     """The entry's metadata if it exists and its key matches exactly; None if absent or stale."""
     meta_path = entry / "meta.json"
@@ -515,7 +480,10 @@ def get_model(benchmark, kind: str = "target", forget_split: str = "forget10",
     model (``kind="retain"``, trained on the retain split of ``forget_split`` + ``world_facts``).
 
     Cached on disk under :func:`cache_dir`, keyed by the full tier config and a hash of the
-    training data; loading a cached model gives bit-identical weights.
+    training data; loading a cached model gives bit-identical weights. An entry whose key differs
+    is retrained and replaced; an entry whose files do not match the content hashes recorded when
+    it was written (``satimp_lab.store``) raises :class:`CacheError` naming the entry and the file
+    (delete the folder to retrain). Raises ``ValueError`` for an unknown kind or a missing split.
     """
     from .benchmark import fingerprint, retain_split_for
 
@@ -533,9 +501,9 @@ def get_model(benchmark, kind: str = "target", forget_split: str = "forget10",
     key_text, digest = cache_key(payload)
     entry = cache_dir() / "models" / f"{tier.name}-{kind}-{split}-{digest[:16]}"
     if use_cache:
-        meta = read_cache_meta(entry, key_text)
-        if meta is not None:
-            model, tokenizer = _load_saved(entry, tier)
+        cached = read_entry(entry, lambda e: _read_entry(e, key_text, tier))
+        if cached is not None:
+            meta, model, tokenizer = cached
             return ModelBundle(model, tokenizer, tier, kind, meta["report"], entry, from_cache=True)
 
     model, tokenizer = load_base_model(tier, texts)
@@ -550,8 +518,15 @@ def get_model(benchmark, kind: str = "target", forget_split: str = "forget10",
         tokenizer.save_pretrained(tmp)
         (tmp / "meta.json").write_text(json.dumps({"key": key_text, "report": report}, indent=1))
 
-    atomic_directory(entry, write)
+    # a complete entry with this key written meanwhile (another process) stands
+    atomic_directory(entry, write, keep=lambda e: read_cache_meta(e, key_text) is not None)
     return ModelBundle(model, tokenizer, tier, kind, report, entry)
+
+
+def _read_entry(entry: Path, key_text: str, tier: TierConfig):
+    """(meta, model, tokenizer) of a verified entry; None if its key differs (retrain)."""
+    meta = read_cache_meta(entry, key_text)
+    return None if meta is None else (meta, *_load_saved(entry, tier))
 
 
 def _load_saved(entry: Path, tier: TierConfig):
