@@ -86,3 +86,21 @@ def test_an_unreadable_claim_file_is_a_problem_row_not_a_lost_report(notebooks, 
     assert reproduce(out, fast=True, notebook_dir=folder, cell_timeout=120) == 1
     report = (out / "report.md").read_text()
     assert "## Problems" in report and "cannot read claim file" in report and "bad.json" in report
+
+
+def test_an_interrupted_run_still_writes_the_report(notebooks, tmp_path, monkeypatch):
+    from satimp_lab import reproduce as rep
+
+    def execute(path, output, parameters, timeout=None):
+        if path.stem.startswith("02"):
+            raise KeyboardInterrupt
+        return {"name": path.stem, "status": "ok", "seconds": 0.1, "error": "", "output": ""}
+
+    monkeypatch.setattr(rep, "execute_notebook", execute)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        rep.reproduce(out, fast=True, notebook_dir=notebooks)
+    runs = json.loads((out / "runs.json").read_text())
+    assert [(r["name"][:2], r["status"]) for r in runs] == [("01", "ok"), ("02", "not run"),
+                                                            ("03", "not run"), ("04", "not run")]
+    assert "interrupted (KeyboardInterrupt)" in (out / "report.md").read_text()
