@@ -28,6 +28,7 @@ from pathlib import Path
 import datasets
 
 from .errors import InputError, check_int
+from .store import atomic_write
 
 # ----------------------------------------------------------------------------------------------
 # configuration
@@ -328,17 +329,11 @@ def write_benchmark(data_dir: str | Path, config: BenchmarkConfig = BenchmarkCon
     data_dir.mkdir(parents=True, exist_ok=True)
     bench = generate_benchmark(config)
     for name in ("full", "holdout", "world_facts", "authors"):
-        _atomic_write(data_dir / f"{name}.jsonl",
+        atomic_write(data_dir / f"{name}.jsonl",
                       "".join(json.dumps(row, sort_keys=True) + "\n" for row in bench[name]))
-    _atomic_write(data_dir / "splits.json", json.dumps(bench["splits"], indent=1, sort_keys=True) + "\n")
-    _atomic_write(data_dir / "config.json", json.dumps(asdict(config), indent=1, sort_keys=True) + "\n")
+    atomic_write(data_dir / "splits.json", json.dumps(bench["splits"], indent=1, sort_keys=True) + "\n")
+    atomic_write(data_dir / "config.json", json.dumps(asdict(config), indent=1, sort_keys=True) + "\n")
     return data_dir
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def row_problem(row: dict) -> str | None:

@@ -25,7 +25,8 @@ from tqdm.auto import tqdm
 
 from .errors import InputError, check_int, check_real
 from .benchmark import BenchmarkConfig, load_benchmark, retain_split_for
-from .models import CACHE_FORMAT, atomic_directory, cache_dir, cache_key, get_model, get_tier, subset_benchmark
+from .models import CACHE_FORMAT, cache_dir, cache_key, get_model, get_tier, subset_benchmark
+from .store import CacheError, atomic_directory, read_entry
 from .metrics import get_metric
 from .tracing import TokenTrace
 from .unlearn import UnlearnConfig, unlearn
@@ -177,7 +178,14 @@ class RunResult:
 
     @property
     def trace(self) -> pd.DataFrame:
-        frame = TokenTrace.load(self.folder / "trace.npz").to_frame()
+        """The run's token trace (``tracing.COLUMNS`` + method, seed), read from the cache entry
+        after verifying it; raises ``CacheError`` naming the entry and the file if it is gone or
+        changed since it was written."""
+        trace = read_entry(self.folder, lambda e: TokenTrace.load(e / "trace.npz"), what="cached run")
+        if trace is None:
+            raise CacheError(f"cached run {self.folder} no longer exists: trace.npz cannot be read; "
+                             f"run it again")
+        frame = trace.to_frame()
         frame["method"] = self.label
         frame["seed"] = self.config.seed
         return frame
@@ -293,7 +301,12 @@ class Lab:
     def run(self, method: str, seed: int = 0, params: dict | None = None, label: str | None = None,
             **overrides) -> RunResult:
         """Run (or load from cache) one method. ``params`` override the method's hyper-parameters;
-        other keywords override fields of the setting's :class:`UnlearnConfig`."""
+        other keywords override fields of the setting's :class:`UnlearnConfig`.
+
+        A cached entry is recomputed (and replaced) when its key differs or it lacks a final metric
+        the setting asks for. Raises ``CacheError`` naming the entry and the file when the entry's
+        files do not match the content hashes recorded when it was written (a missing, truncated or
+        edited ``trace.npz``, ``history.csv``, ...): it is not recomputed then; delete the folder."""
         config = self.config(method, seed, params, **overrides)
         config.resolved_method()  # fail fast with a clear message
         label = label or _default_label(method, params)
@@ -319,7 +332,9 @@ class Lab:
                 "key": key_text, "summary": summary, "status": run.status,
                 "final_metrics": list(self.setting.final_metrics)}, default=float))
 
-        atomic_directory(folder, write)
+        # an entry that serves this request, written meanwhile by another process, stands
+        atomic_directory(folder, write,
+                         keep=lambda f: _read_run(f, key_text, label, config, self.setting) is not None)
         summary = {**forget_at_matched_retain(run.history, self.setting.match_level), **summary}
         return RunResult(label, config, run.history, summary, folder, run.status, self.setting.target_seed)
 
@@ -359,11 +374,13 @@ def _read_run(folder: Path, key_text: str, label: str, config: UnlearnConfig,
               setting: Setting) -> RunResult | None:
     """The cached run in ``folder`` if its key matches and it holds every final metric the
     setting asks for; None (recompute) otherwise. The matched-retain numbers are recomputed from
-    the stored history, so a changed ``match_level`` never needs a rerun."""
-    from .models import CacheError
+    the stored history, so a changed ``match_level`` never needs a rerun. The entry is verified
+    against its manifest first (``store.read_entry``): raises ``CacheError`` naming the file."""
+    return read_entry(folder, lambda f: _parse_run(f, key_text, label, config, setting), what="cached run")
 
-    if not folder.exists():
-        return None
+
+def _parse_run(folder: Path, key_text: str, label: str, config: UnlearnConfig,
+               setting: Setting) -> RunResult | None:
     try:
         meta = json.loads((folder / "summary.json").read_text())
         if meta.get("key") != key_text:

@@ -12,12 +12,8 @@ reference for "forgotten" (forget quality, SPEC B.2).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -26,8 +22,17 @@ from tqdm.auto import tqdm
 
 from .batching import collate, encode_dataset, get_prompt_format, iterate_batches, token_logprobs
 from .errors import InputError, check_choice, check_int, check_real
+from .store import CacheError, atomic_directory, cache_dir, cache_key, read_entry, verify_entry  # noqa: F401 (re-exported)
 
-CACHE_FORMAT = 1  # bump when the on-disk layout or training code changes meaning
+MODEL_FORMAT = 1
+"""Version of what a model *is* (its key: training code and data meaning). Bump it when training
+changes meaning; that invalidates the shipped reference models, so rebuild them
+(``satimp-lab train --retrain``)."""
+CACHE_FORMAT = 2
+"""Version of the on-disk layout of cache entries and of run keys. 2: every entry carries
+``manifest.json`` (``satimp_lab.store``); format-1 entries, which have none, are never read again:
+model entries live in folders named with the layout version and run keys hold it, so they are
+recomputed into new folders."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -444,40 +449,6 @@ def train_model(model, tokenizer, encoded: list[dict], train: TrainConfig, progr
 # on-disk cache
 
 
-class CacheError(RuntimeError):
-    """A cache entry exists but cannot be read; the message names the path to delete."""
-
-
-def cache_dir() -> Path:
-    """``$SATIMP_LAB_CACHE`` or ``$XDG_CACHE_HOME/satimp_lab`` (default ``~/.cache/satimp_lab``)."""
-    if os.environ.get("SATIMP_LAB_CACHE"):
-        return Path(os.environ["SATIMP_LAB_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "satimp_lab"
-
-
-def cache_key(payload: dict) -> tuple[str, str]:
-    """(canonical JSON, sha256 hex) of a config payload."""
-    text = json.dumps(payload, sort_keys=True, default=str)
-    return text, hashlib.sha256(text.encode()).hexdigest()
-
-
-def atomic_directory(final: Path, write) -> Path:
-    """Write a directory through ``write(tmp_dir)`` and move it into place in one rename.
-
-    A crash mid-write leaves only a ``.tmp`` folder, never a half-written entry."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-    try:
-        write(tmp)
-        if final.exists():  # a stale entry (different key) or a concurrent writer
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final
-
-
 def read_cache_meta(entry: Path, key_text: str) -> dict | None:
     """The entry's metadata if it exists and its key matches exactly; None if absent or stale."""
     meta_path = entry / "meta.json"
@@ -588,7 +559,7 @@ def model_key(benchmark, kind: str, forget_split: str, tier: TierConfig) -> dict
             raise InputError(f"the benchmark has no split {needed!r} (needed for the {kind} model)")
     rows = _training_rows(benchmark, split, tier)
     texts = _tokenizer_texts(benchmark, tier) if tier.base_model is None else None
-    payload = {"format": CACHE_FORMAT, "kind": kind, "split": split, "tier": asdict(tier),
+    payload = {"format": MODEL_FORMAT, "kind": kind, "split": split, "tier": asdict(tier),
                "data": fingerprint(rows), "tokenizer_data": fingerprint([{"t": t} for t in texts or []])}
     key_text, digest = cache_key(payload)
     return {"key": key_text, "digest": digest, "split": split, "rows": rows, "texts": texts}
@@ -609,18 +580,19 @@ def get_model(benchmark, kind: str = "target", forget_split: str = "forget10",
     tier = get_tier(tier, **tier_overrides)
     key = model_key(benchmark, kind, forget_split, tier)
     key_text, digest, split, rows, texts = (key[k] for k in ("key", "digest", "split", "rows", "texts"))
-    entry = cache_dir() / "models" / f"{tier.name}-{kind}-{split}-{digest[:16]}"
+    entry = cache_dir() / "models" / f"{tier.name}-{kind}-{split}-{digest[:16]}-v{CACHE_FORMAT}"
     if use_cache:
-        for candidate, is_shipped in ((shipped_entry(tier, kind, forget_split), True), (entry, False)):
-            if is_shipped and not shipped:
-                continue
-            meta = read_cache_meta(candidate, key_text)
-            if meta is not None:
-                if is_shipped:
-                    verify_manifest(candidate)
-                model, tokenizer = _load_saved(candidate, tier, meta.get("tokenizer_fingerprint"))
-                return ModelBundle(model, tokenizer, tier, kind, meta["report"], candidate,
-                                   from_cache=True, digest=digest, shipped=is_shipped)
+        if shipped:
+            found = _read_shipped(shipped_entry(tier, kind, forget_split), key_text, tier)
+            if found is not None:
+                meta, model, tokenizer, folder = found
+                return ModelBundle(model, tokenizer, tier, kind, meta["report"], folder,
+                                   from_cache=True, digest=digest, shipped=True)
+        cached = read_entry(entry, lambda e: _read_entry(e, key_text, tier))
+        if cached is not None:
+            meta, model, tokenizer = cached
+            return ModelBundle(model, tokenizer, tier, kind, meta["report"], entry, from_cache=True,
+                               digest=digest)
 
     model, tokenizer = load_base_model(tier, texts)
     encoded = encode_dataset(tokenizer, rows, tier.prompt_format, max_length=tier.arch.max_length
@@ -636,8 +608,31 @@ def get_model(benchmark, kind: str = "target", forget_split: str = "forget10",
         (tmp / "meta.json").write_text(json.dumps({"key": key_text, "report": report,
                                                    "tokenizer_fingerprint": fp}, indent=1))
 
-    atomic_directory(entry, write)
+    # a complete entry with this key written meanwhile (another process) stands
+    atomic_directory(entry, write, keep=lambda e: read_cache_meta(e, key_text) is not None)
     return ModelBundle(model, tokenizer, tier, kind, report, entry, digest=digest)
+
+
+def _read_entry(entry: Path, key_text: str, tier: TierConfig):
+    """(meta, model, tokenizer) of a verified entry; None if its key differs (retrain)."""
+    meta = read_cache_meta(entry, key_text)
+    return None if meta is None else (meta, *_load_saved(entry, tier, meta.get("tokenizer_fingerprint")))
+
+
+def _read_shipped(folder: Path, key_text: str, tier: TierConfig):
+    """(meta, model, tokenizer, folder) of a shipped model whose recorded key is ``key_text``;
+    None when there is none or it was made for another configuration. Every file is checked
+    against the folder's ``manifest.json`` first (``store.verify_entry``, without a lock: shipped
+    files are read-only); raises :class:`CacheError` naming the file when one does not match."""
+    if read_cache_meta(folder, key_text) is None:
+        return None
+    try:
+        verify_entry(folder, "shipped model")
+    except CacheError as err:
+        raise CacheError(f"{str(err).split('; delete this folder')[0]}; restore it "
+                         f"(`git checkout data/models`) or rebuild it with `satimp-lab train --retrain`") from None
+    meta = read_cache_meta(folder, key_text)
+    return (meta, *_load_saved(folder, tier, meta.get("tokenizer_fingerprint")), folder)
 
 
 def _load_saved(entry: Path, tier: TierConfig, fingerprint: str | None = None):
@@ -666,9 +661,6 @@ def _load_saved(entry: Path, tier: TierConfig, fingerprint: str | None = None):
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
 """``data/models`` in the source checkout: pinned target and retain models (see ``data/README.md``)."""
 
-MANIFEST = "sha256.json"
-"""Name of the ``{file name: sha256 hex}`` manifest in every shipped model folder."""
-
 SHIPPED_TARGET_SEEDS = {"tiny": (0, 1, 2, 3, 4), "micro": (0, 1, 2)}
 """Target seeds shipped per tier: the ``full`` size's population (tiny tier, the built-in
 benchmark) and the ``fast`` size's (micro tier, the fast benchmark of ``experiments.SETTINGS``)."""
@@ -696,42 +688,6 @@ def shipped_entry(tier: TierConfig, kind: str, forget_split: str = "forget10",
     return (root or SHIPPED_DIR) / tier.name / f"seed{tier.train.seed}" / name
 
 
-def file_sha256(path: Path) -> str:
-    """sha256 hex digest of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def write_manifest(folder: Path) -> dict:
-    """Write ``folder/sha256.json`` = ``{file name: sha256}`` of every other file; returns it."""
-    manifest = {p.name: file_sha256(p) for p in sorted(Path(folder).iterdir())
-                if p.is_file() and p.name != MANIFEST}
-    (Path(folder) / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    return manifest
-
-
-def verify_manifest(folder: Path) -> dict:
-    """Check every file listed in ``folder/sha256.json`` against its sha256 (and that no listed
-    file is missing); returns the manifest. Raises :class:`CacheError` naming the first bad file."""
-    folder = Path(folder)
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise CacheError(f"shipped model {folder} has no readable {MANIFEST} ({err}); "
-                         f"rebuild it with `satimp-lab train --retrain`") from None
-    for name, expected in manifest.items():
-        path = folder / name
-        if not path.is_file():
-            raise CacheError(f"shipped model file {path} is missing (listed in {MANIFEST})")
-        if file_sha256(path) != expected:
-            raise CacheError(f"shipped model file {path} does not match its sha256 in {MANIFEST}; "
-                             f"restore it (git checkout) or rebuild with `satimp-lab train --retrain`")
-    return manifest
-
-
 def ship_models(tier: str = "tiny", target_seeds=None, forget_splits=SHIPPED_FORGET_SPLITS,
                 root: Path | None = None, benchmark=None, retrain: bool = True,
                 progress: bool = True) -> list[Path]:
@@ -739,7 +695,8 @@ def ship_models(tier: str = "tiny", target_seeds=None, forget_splits=SHIPPED_FOR
     (default :data:`SHIPPED_TARGET_SEEDS` of the tier; ``retrain=False``: take them from the
     model cache when there) on ``benchmark`` (default :func:`shipped_benchmark`), and write them
     under ``root`` (default ``data/models``) with their cache key, training config, memorisation
-    report and sha256 manifest. Returns the folders written."""
+    report and ``manifest.json`` (size and sha256 of every file, ``store.seal_entry``). Returns
+    the folders written."""
     bench = benchmark if benchmark is not None else shipped_benchmark(tier)
     if target_seeds is None:
         target_seeds = SHIPPED_TARGET_SEEDS.get(tier, (0,))
@@ -761,7 +718,8 @@ def ship_models(tier: str = "tiny", target_seeds=None, forget_splits=SHIPPED_FOR
                 (tmp / "training_config.json").write_text(json.dumps(
                     {"tier": asdict(seeded), "kind": kind, "split": key["split"],
                      "forget_split": split}, indent=1, sort_keys=True))
-                write_manifest(tmp)
 
-            written.append(atomic_directory(shipped_entry(seeded, kind, split, root), write))
+            # retrain: replace whatever is shipped there (keep nothing)
+            written.append(atomic_directory(shipped_entry(seeded, kind, split, root), write,
+                                            keep=None if not retrain else (lambda e: False)))
     return written

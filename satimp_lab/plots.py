@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from .store import atomic_write
+
 # One colour per method family, used everywhere so a reader can follow a method across figures.
 PALETTE = {
     "ga": "#7f7f7f", "gd": "#a0a0a0", "npo": "#8c564b", "simnpo": "#c49c94",
@@ -209,10 +211,11 @@ def save_figure(fig: go.Figure, out_dir: str | Path | None, name: str) -> Path |
 
     folder = Path(out_dir) / "figures"
     folder.mkdir(parents=True, exist_ok=True)
-    fig.write_html(str(folder / f"{name}.html"), include_plotlyjs="directory")  # one shared plotly.min.js
+    # one shared plotly.min.js next to the pages; both files written atomically (a reader of the
+    # report never sees half a figure)
+    atomic_write(folder / f"{name}.html", lambda tmp: fig.write_html(str(tmp), include_plotlyjs="directory"))
     mfig = to_matplotlib(fig)
-    png = folder / f"{name}.png"
-    mfig.savefig(png)
+    png = atomic_write(folder / f"{name}.png", mfig.savefig)
     plt.close(mfig)
     return png
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .store import atomic_write
+
 VERDICTS = ("reproduced", "partly reproduced", "not reproduced", "inconclusive")
 
 
@@ -39,13 +41,6 @@ class Claim:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 def _json_safe(value):
     if isinstance(value, dict):
         return {str(k): _json_safe(v) for k, v in value.items()}
@@ -62,11 +57,15 @@ def record_claim(out_dir: str | Path | None, claim: Claim) -> Claim:
     """Write ``claims/<id>.json`` under ``out_dir`` (no-op when ``out_dir`` is None)."""
     if out_dir is not None:
         data = _json_safe(asdict(claim))
-        _atomic_text(Path(out_dir) / "claims" / f"{claim.id}.json", json.dumps(data, indent=1))
+        atomic_write(Path(out_dir) / "claims" / f"{claim.id}.json", json.dumps(data, indent=1))
     return claim
 
 
-def load_claims(out_dir: str | Path) -> list[Claim]:
+def load_claims(out_dir: str | Path, errors: list[str] | None = None) -> list[Claim]:
+    """The claims recorded under ``out_dir/claims``, by notebook (recording order within one).
+
+    Raises ``ValueError`` naming the file for an unreadable claim file; with an ``errors`` list, the
+    message is appended there instead and the file is skipped (the report is still written)."""
     folder = Path(out_dir) / "claims"
     claims = []
     # by notebook, then in the order each notebook recorded them
@@ -74,8 +73,11 @@ def load_claims(out_dir: str | Path) -> list[Claim]:
     for path in paths:
         try:
             claims.append(Claim(**json.loads(path.read_text(encoding="utf-8"))))
-        except (json.JSONDecodeError, TypeError, ValueError) as err:
-            raise ValueError(f"cannot read claim file {path}: {err}") from None
+        except (OSError, json.JSONDecodeError, TypeError, ValueError) as err:
+            message = f"cannot read claim file {path}: {err}"
+            if errors is None:
+                raise ValueError(message) from None
+            errors.append(message)
     return sorted(claims, key=lambda c: c.notebook)  # stable: keeps the recording order within one
 
 
@@ -85,8 +87,8 @@ def save_table(frame: pd.DataFrame, out_dir: str | Path | None, name: str, float
         return
     folder = Path(out_dir) / "tables"
     folder.mkdir(parents=True, exist_ok=True)
-    _atomic_text(folder / f"{name}.csv", frame.to_csv(index=False))
-    _atomic_text(folder / f"{name}.md", frame.to_markdown(index=False, floatfmt=floatfmt))
+    atomic_write(folder / f"{name}.csv", frame.to_csv(index=False))
+    atomic_write(folder / f"{name}.md", frame.to_markdown(index=False, floatfmt=floatfmt))
 
 
 def _md_table(rows: list[list[str]], header: list[str]) -> str:
@@ -124,14 +126,18 @@ def population_claims_markdown(out_dir: str | Path) -> str:
                                "P(improvement)", "targets x seeds", "part verdict", "claim verdict"]))
 
 
-def build_report(out_dir: str | Path, runs: list[dict], settings: dict) -> Path:
+def build_report(out_dir: str | Path, runs: list[dict], settings: dict,
+                 problems: list[str] | None = None) -> Path:
     """Write ``report.md``: the claims table first, then each notebook's tables and figures.
 
-    runs: one dict per executed notebook: ``name``, ``status`` ("ok"/"error"), ``seconds``,
-    ``error`` (message or ""), ``output`` (path of the executed notebook, relative to out_dir).
+    runs: one dict per notebook: ``name``, ``status`` ("ok", "error" or "not run"), ``seconds``,
+    ``error`` (message or ""), ``output`` (path of the executed notebook, relative to out_dir, or
+    ""). A claim file that cannot be read is listed under "Problems" instead of failing the report;
+    ``problems``, if given, receives those messages.
     """
     out_dir = Path(out_dir)
-    claims = load_claims(out_dir)
+    problems = [] if problems is None else problems
+    claims = load_claims(out_dir, errors=problems)
     lines = ["# satimp_lab reproduction report", "",
              f"Generated {time.strftime('%Y-%m-%d %H:%M:%S')} by `satimp-lab reproduce` "
              f"({', '.join(f'{k}={v}' for k, v in settings.items())}). Every number below was "
@@ -152,6 +158,8 @@ def build_report(out_dir: str | Path, runs: list[dict], settings: dict) -> Path:
               _md_table([[r["name"], r["status"], f"{r['seconds']:.1f}", r.get("output", ""),
                           (r.get("error") or "")[:200]] for r in runs],
                         ["notebook", "status", "seconds", "executed copy", "error"]), ""]
+    if problems:
+        lines += ["## Problems", "", *[f"- {p}" for p in problems], ""]
     figures = sorted((out_dir / "figures").glob("*.png")) if (out_dir / "figures").exists() else []
     tables = sorted((out_dir / "tables").glob("*.md")) if (out_dir / "tables").exists() else []
     for run in runs:
@@ -166,5 +174,5 @@ def build_report(out_dir: str | Path, runs: list[dict], settings: dict) -> Path:
         for f in own_figures:
             lines += [f"![{f.stem}](figures/{f.name})", ""]
     path = out_dir / "report.md"
-    _atomic_text(path, "\n".join(lines) + "\n")
+    atomic_write(path, "\n".join(lines) + "\n")
     return path

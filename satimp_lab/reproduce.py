@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from .store import atomic_write
+
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colour codes in tracebacks
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
@@ -25,6 +27,26 @@ def list_notebooks(folder: str | Path = NOTEBOOK_DIR) -> list[Path]:
     if not found:
         raise FileNotFoundError(f"no numbered notebooks in {folder}")
     return found
+
+
+def select_notebooks(notebooks: list[str] | None = None, notebook_dir: str | Path = NOTEBOOK_DIR) -> list[Path]:
+    """The numbered notebooks in ``notebook_dir`` whose names start with one of ``notebooks``
+    (all when None), in order.
+
+    Raises ``ValueError`` (one line) naming every selection that matches no notebook, and the valid
+    names; ``FileNotFoundError`` if the folder has no numbered notebook.
+    """
+    available = list_notebooks(notebook_dir)
+    if notebooks is None:
+        return available
+    valid = ", ".join(p.stem for p in available)
+    if not notebooks:
+        raise ValueError(f"no notebook selected (--only without names); valid: {valid}")
+    unmatched = [n for n in notebooks if not any(p.stem.startswith(str(n)) for p in available)]
+    if unmatched:
+        raise ValueError(f"no notebook name starts with {', '.join(map(repr, unmatched))} "
+                         f"(--only); valid: {valid}")
+    return [p for p in available if any(p.stem.startswith(str(n)) for n in notebooks)]
 
 
 def inject_parameters(nb, parameters: dict) -> None:
@@ -45,19 +67,21 @@ def execute_notebook(path: str | Path, output: str | Path, parameters: dict,
                      timeout: int | None = 1200) -> dict:
     """Execute one notebook with ``parameters``; write the executed copy to ``output`` (also on
     error, so the failing cell can be read). ``timeout``: seconds per cell (None: no limit).
-    Returns ``{name, status, seconds, error, output}``."""
+    Returns ``{name, status, seconds, error, output}``; never raises for a broken notebook: one
+    that cannot be read, has no ``parameters`` cell, or fails in a cell has status ``"error"`` and
+    the message (``output`` is ``""`` when there is no notebook to write)."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
     path, output = Path(path), Path(output)
-    nb = nbformat.read(path, as_version=4)
-    inject_parameters(nb, parameters)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
-    status, error = "ok", ""
+    status, error, nb = "ok", "", None
     try:
+        nb = nbformat.read(path, as_version=4)
+        inject_parameters(nb, parameters)
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(path.parent)}})
         client.execute()
     except CellExecutionError as err:
         lines = _ANSI.sub("", str(err)).strip().splitlines()
@@ -65,8 +89,9 @@ def execute_notebook(path: str | Path, output: str | Path, parameters: dict,
     except Exception as err:  # noqa: BLE001 -- a dead kernel or timeout is a failed notebook too
         status, error = "error", f"{type(err).__name__}: {err}"
     seconds = time.perf_counter() - start
-    output.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, output)
+    if nb is None:
+        return {"name": path.stem, "status": status, "seconds": seconds, "error": error, "output": ""}
+    atomic_write(output, lambda tmp: nbformat.write(nb, str(tmp)))
     return {"name": path.stem, "status": status, "seconds": seconds, "error": error, "output": str(output)}
 
 
@@ -81,9 +106,13 @@ def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: 
     ``out_dir/report.md``. ``tier`` None keeps each size's own tier (tiny for the full run,
     micro for ``fast``). ``cell_timeout``: seconds per notebook cell, None for no limit;
     ``"auto"`` is 1200 s (a stuck tiny-tier cell) and no limit for the pretrained tiers.
-    Returns 0 if every notebook ran, 1 otherwise."""
-    from .report import build_report
+    Returns 0 if every notebook ran, 1 otherwise.
 
+    The report is never lost: the selection is checked before anything in ``out_dir`` is touched
+    (``ValueError``/``FileNotFoundError`` from :func:`select_notebooks`); a broken notebook is an
+    error row of the report while the others run; an interrupted run (Ctrl-C) still writes
+    ``runs.json`` and ``report.md`` for the notebooks done (the rest are "not run") and re-raises."""
+    selected = select_notebooks(notebooks, notebook_dir)  # before anything is touched
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in ("claims", "population", "tables", "figures"):  # a report shows this run's results only
@@ -92,30 +121,42 @@ def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: 
             for f in folder.iterdir():
                 f.unlink()
     size = "fast" if fast else "full"
-    selected = [p for p in list_notebooks(notebook_dir)
-                if notebooks is None or any(p.stem.startswith(n) for n in notebooks)]
-    if not selected:
-        raise ValueError(f"no notebook matches {notebooks}")
     params = {"SIZE": size, "TIER": tier, "OUT_DIR": str(out_dir)}
     if cell_timeout == "auto":
         cell_timeout = None if tier in PRETRAINED_TIERS else 1200
     runs, start = [], time.perf_counter()
-    studies = _run_studies(size, tier, [p.stem for p in selected], out_dir)
-    runs += [studies] if studies else []
-    for path in selected:
-        print(f"[{time.perf_counter() - start:6.1f}s] running {path.name} ...", flush=True)
-        run = execute_notebook(path, out_dir / "notebooks" / path.name, params, cell_timeout)
-        run["output"] = str(Path(run["output"]).relative_to(out_dir))
-        print(f"         {run['status']} in {run['seconds']:.1f}s {run['error']}", flush=True)
-        runs.append(run)
-    total = time.perf_counter() - start
+    try:
+        studies = _run_studies(size, tier, [p.stem for p in selected], out_dir)
+        runs += [studies] if studies else []
+        for path in selected:
+            print(f"[{time.perf_counter() - start:6.1f}s] running {path.name} ...", flush=True)
+            run = execute_notebook(path, out_dir / "notebooks" / path.name, params, cell_timeout)
+            run["output"] = str(Path(run["output"]).relative_to(out_dir)) if run["output"] else ""
+            print(f"         {run['status']} in {run['seconds']:.1f}s {run['error']}", flush=True)
+            runs.append(run)
+    except BaseException as err:  # Ctrl-C or a failing kernel manager: report what ran, then stop
+        done = {r["name"] for r in runs}
+        runs += [{"name": p.stem, "status": "not run", "seconds": 0.0, "output": "",
+                  "error": f"interrupted ({type(err).__name__})"} for p in selected if p.stem not in done]
+        _write_report(out_dir, runs, size, tier, time.perf_counter() - start)
+        raise
+    return _write_report(out_dir, runs, size, tier, time.perf_counter() - start)
+
+
+def _write_report(out_dir: Path, runs: list[dict], size: str, tier: str | None, total: float) -> int:
+    """``runs.json`` (first: it survives a failing report) and ``report.md``; prints a summary.
+    Returns 1 if a notebook did not run or a claim file could not be read, else 0."""
+    from .report import build_report
+
+    atomic_write(out_dir / "runs.json", json.dumps(runs, indent=1))
+    problems: list[str] = []
     report = build_report(out_dir, runs, {"size": size, "tier": tier or "default",
-                                          "total seconds": f"{total:.0f}"})
-    (out_dir / "runs.json").write_text(json.dumps(runs, indent=1))
+                                          "total seconds": f"{total:.0f}"}, problems=problems)
     failed = [r["name"] for r in runs if r["status"] != "ok"]
     print(f"report: {report} ({total:.0f} s; {len(runs) - len(failed)}/{len(runs)} notebooks ran"
-          + (f"; failed: {', '.join(failed)})" if failed else ")"))
-    return 1 if failed else 0
+          + (f"; failed: {', '.join(failed)}" if failed else "")
+          + (f"; {len(problems)} unreadable claim file(s)" if problems else "") + ")")
+    return 1 if failed or problems else 0
 
 
 def _run_studies(size: str, tier: str | None, notebook_names: list[str], out_dir: Path) -> dict | None:

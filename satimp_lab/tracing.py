@@ -11,11 +11,14 @@ as a tidy pandas DataFrame with the columns in :data:`COLUMNS`.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+
+from .store import atomic_write
 
 COLUMNS = {  # name -> numpy dtype
     "step": np.int32,        # optimiser step (0-based) the token was seen at
@@ -80,19 +83,19 @@ class TokenTrace:
         return trace
 
     def save(self, path: str | Path) -> None:
-        """Compressed ``.npz`` (written to a temporary name, then renamed: atomic)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, **self.columns())
-        tmp.replace(path)
+        """Compressed ``.npz``, written atomically (``store.atomic_write``)."""
+        columns = self.columns()
+        atomic_write(path, lambda tmp: np.savez_compressed(tmp, **columns))
 
     @classmethod
     def load(cls, path: str | Path) -> "TokenTrace":
+        """Read a file written by :meth:`save`. Raises ``ValueError`` naming the file if it is
+        missing, truncated, not an ``.npz`` or lacks a column."""
         try:
             with np.load(path) as data:
                 return cls.from_columns({k: data[k] for k in data.files})
-        except (OSError, ValueError, EOFError) as err:
-            raise ValueError(f"cannot read trace file {path}: {err}") from None
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+            raise ValueError(f"cannot read trace file {path}: {type(err).__name__}: {err}") from None
 
     def sorted(self) -> "TokenTrace":
         """Rows ordered by (step, example_id, position): a canonical order for comparing traces

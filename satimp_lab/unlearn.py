@@ -27,6 +27,7 @@ from .metrics import check_model_tokenizer
 from .models import linear_schedule
 from .benchmark import retain_split_for
 from .objectives import Method, get_method
+from .store import atomic_write
 from .tracing import TokenTrace
 
 
@@ -151,12 +152,10 @@ class UnlearnRun:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.trace.save(folder / "trace.npz")
-        self.history.to_csv(folder / "history.csv", index=False)
+        atomic_write(folder / "history.csv", self.history.to_csv(index=False))
         meta = {"config": self.config.to_dict(), "method": self.method.to_dict(),
                 "status": self.status, "message": self.message}
-        tmp = folder / "run.json.tmp"
-        tmp.write_text(json.dumps(meta, indent=1))
-        tmp.replace(folder / "run.json")
+        atomic_write(folder / "run.json", json.dumps(meta, indent=1))
         if save_model and self.model is not None:
             self.model.save_pretrained(folder / "model")
         return folder

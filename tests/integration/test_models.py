@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from satimp_lab.models import CacheError, get_model
+from satimp_lab.store import seal_entry
 
 
 def _same_weights(a, b):
@@ -82,12 +83,14 @@ def test_stale_key_is_never_used_and_corrupt_entry_is_named(small_benchmark, mic
         meta = json.loads(original)
         meta["key"] = meta["key"].replace('"epochs"', '"epochz"')
         meta_path.write_text(json.dumps(meta))
+        seal_entry(micro_target.path)  # a complete entry whose key differs (not a damaged one)
         assert not get_model(small_benchmark, "target", tier="micro", progress=False, shipped=False).from_cache
         (micro_target.path / "meta.json").write_text("{not json")
-        with pytest.raises(CacheError, match="corrupt cache entry"):
+        with pytest.raises(CacheError, match="corrupt cache entry .*meta.json"):
             get_model(small_benchmark, "target", tier="micro", progress=False, shipped=False)
     finally:  # the retrain above rewrote the entry; restore a readable one for other tests
         meta_path.write_text(original)
+        seal_entry(micro_target.path)
 
 
 def test_unknown_tier_and_kind(small_benchmark):

@@ -14,9 +14,10 @@ import torch
 
 from satimp_lab import models
 from satimp_lab.batching import encode_dataset
-from satimp_lab.models import (MANIFEST, SHIPPED_DIR, SHIPPED_FORGET_SPLITS, SHIPPED_TARGET_SEEDS, CacheError,
+from satimp_lab.models import (SHIPPED_DIR, SHIPPED_FORGET_SPLITS, SHIPPED_TARGET_SEEDS, CacheError,
                                get_model, get_tier, memorisation_report, model_key, ship_models, shipped_benchmark,
-                               shipped_entry, verify_manifest)
+                               shipped_entry)
+from satimp_lab.store import MANIFEST, verify_entry
 
 KEY_ACCURACY_TOLERANCE = 0.002
 """A reloaded shipped model's key-token accuracy vs the recorded one: one flipped token of ~2000
@@ -47,7 +48,7 @@ def test_the_shipped_set_is_complete_and_small():
 @pytest.mark.parametrize("tier,seed,kind,split", UNITS, ids=lambda v: str(v))
 def test_shipped_files_match_their_hashes(tier, seed, kind, split):
     folder = shipped_entry(_tier(tier, seed), kind, split)
-    manifest = verify_manifest(folder)
+    manifest = verify_entry(folder, "shipped model")["files"]
     on_disk = {p.name for p in folder.iterdir() if p.is_file() and p.name != MANIFEST}
     assert set(manifest) == on_disk  # no unlisted file, no listed file missing
     assert {"model.safetensors", "config.json", "tokenizer.json", "meta.json", "training_config.json"} <= on_disk

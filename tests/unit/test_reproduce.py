@@ -1,0 +1,106 @@
+"""``satimp-lab reproduce`` never loses the report: a bad selection touches nothing, a broken
+notebook is an error row while the others run and the report is written. Tiny synthetic notebooks
+(no torch) in a temporary folder."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from satimp_lab.reproduce import reproduce, select_notebooks
+
+GOOD = """from pathlib import Path
+folder = Path(OUT_DIR) / "figures"
+folder.mkdir(parents=True, exist_ok=True)
+(folder / "01_plot.png").write_bytes(b"png")
+print("ran with", SIZE)
+"""
+
+
+def _notebook(path, cells):
+    nb = nbformat.v4.new_notebook()
+    for source, tags in cells:
+        nb.cells.append(nbformat.v4.new_code_cell(source, metadata={"tags": tags}))
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def notebooks(tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    params = ('SIZE = "full"\nTIER = None\nOUT_DIR = None\n', ["parameters"])
+    _notebook(folder / "01_good.ipynb", [params, (GOOD, [])])
+    _notebook(folder / "02_no_parameters.ipynb", [("x = 1\n", [])])
+    _notebook(folder / "03_raises.ipynb", [params, ("raise RuntimeError('boom in 03')\n", [])])
+    _notebook(folder / "04_good_too.ipynb", [params, ("print(SIZE)\n", [])])
+    return folder
+
+
+@pytest.fixture
+def previous_report(tmp_path):
+    out = tmp_path / "report"
+    (out / "figures").mkdir(parents=True)
+    (out / "figures" / "01_old.png").write_bytes(b"old")
+    (out / "report.md").write_text("![old](figures/01_old.png)\n")
+    return out
+
+
+@pytest.mark.parametrize("only, named", [(["99"], "'99'"), (["01", "7x"], "'7x'"), ([], "without names")])
+def test_a_bad_selection_touches_nothing(notebooks, previous_report, only, named):
+    with pytest.raises(ValueError, match=named) as err:
+        reproduce(previous_report, fast=True, notebooks=only, notebook_dir=notebooks)
+    message = str(err.value)
+    assert "\n" not in message and "valid: 01_good, 02_no_parameters, 03_raises, 04_good_too" in message
+    assert (previous_report / "figures" / "01_old.png").read_bytes() == b"old"
+    assert (previous_report / "report.md").exists()
+
+
+def test_selection_by_prefix(notebooks):
+    assert [p.stem for p in select_notebooks(["03", "01"], notebooks)] == ["01_good", "03_raises"]
+    assert len(select_notebooks(None, notebooks)) == 4
+
+
+def test_broken_notebooks_are_error_rows_and_the_report_is_written(notebooks, previous_report):
+    status = reproduce(previous_report, fast=True, notebook_dir=notebooks, cell_timeout=120)
+    assert status == 1
+    runs = {r["name"]: r for r in json.loads((previous_report / "runs.json").read_text())}
+    assert [runs[n]["status"] for n in sorted(runs)] == ["ok", "error", "error", "ok"]
+    assert "no cell tagged 'parameters'" in runs["02_no_parameters"]["error"]
+    assert "boom in 03" in runs["03_raises"]["error"]
+    report = (previous_report / "report.md").read_text()
+    assert "| 02_no_parameters | error |" in report and "| 04_good_too | ok |" in report
+    assert "figures/01_plot.png" in report and "01_old" not in report  # this run's figures only
+    assert (previous_report / "notebooks" / "03_raises.ipynb").exists()  # the failing cell can be read
+
+
+def test_an_unreadable_claim_file_is_a_problem_row_not_a_lost_report(notebooks, tmp_path):
+    folder = tmp_path / "one"
+    folder.mkdir()
+    claim = ('from pathlib import Path\n(Path(OUT_DIR) / "claims").mkdir(parents=True, exist_ok=True)\n'
+             '(Path(OUT_DIR) / "claims" / "bad.json").write_text("{")\n')
+    _notebook(folder / "01_bad_claim.ipynb",
+              [('SIZE = "full"\nTIER = None\nOUT_DIR = None\n', ["parameters"]), (claim, [])])
+    out = tmp_path / "out"
+    assert reproduce(out, fast=True, notebook_dir=folder, cell_timeout=120) == 1
+    report = (out / "report.md").read_text()
+    assert "## Problems" in report and "cannot read claim file" in report and "bad.json" in report
+
+
+def test_an_interrupted_run_still_writes_the_report(notebooks, tmp_path, monkeypatch):
+    from satimp_lab import reproduce as rep
+
+    def execute(path, output, parameters, timeout=None):
+        if path.stem.startswith("02"):
+            raise KeyboardInterrupt
+        return {"name": path.stem, "status": "ok", "seconds": 0.1, "error": "", "output": ""}
+
+    monkeypatch.setattr(rep, "execute_notebook", execute)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        rep.reproduce(out, fast=True, notebook_dir=notebooks)
+    runs = json.loads((out / "runs.json").read_text())
+    assert [(r["name"][:2], r["status"]) for r in runs] == [("01", "ok"), ("02", "not run"),
+                                                            ("03", "not run"), ("04", "not run")]
+    assert "interrupted (KeyboardInterrupt)" in (out / "report.md").read_text()
