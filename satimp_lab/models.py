@@ -12,6 +12,7 @@ reference for "forgotten" (forget quality, SPEC B.2).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field, replace

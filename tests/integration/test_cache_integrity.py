@@ -75,10 +75,10 @@ def test_model_weights_overwritten_in_the_middle_are_not_served(small_benchmark,
         weights.write_bytes(original[:middle] + bytes(64) + original[middle + 64:])  # same size
         with pytest.raises(CacheError, match=f"corrupt cache entry {micro_target.path}: "
                                              f"model.safetensors: content differs"):
-            get_model(small_benchmark, "target", tier="micro", progress=False)
+            get_model(small_benchmark, "target", tier="micro", progress=False, shipped=False)
     finally:
         weights.write_bytes(original)
-    assert get_model(small_benchmark, "target", tier="micro", progress=False).from_cache
+    assert get_model(small_benchmark, "target", tier="micro", progress=False, shipped=False).from_cache
 
 
 def test_model_entry_without_manifest_is_named(small_benchmark, micro_target):
@@ -87,6 +87,6 @@ def test_model_entry_without_manifest_is_named(small_benchmark, micro_target):
     try:
         manifest.unlink()
         with pytest.raises(CacheError, match="manifest.json: missing"):
-            get_model(small_benchmark, "target", tier="micro", progress=False)
+            get_model(small_benchmark, "target", tier="micro", progress=False, shipped=False)
     finally:
         manifest.write_bytes(original)
