@@ -13,14 +13,20 @@ its starting value.
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import json
 import math
+import multiprocessing
+import os
+import time
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from tqdm.auto import tqdm
 
 from .benchmark import BenchmarkConfig, load_benchmark, retain_split_for
@@ -167,6 +173,7 @@ class Lab:
     def __init__(self, size: str | Setting = "full", progress: bool = True, **setting_overrides):
         self.setting = get_setting(size, **setting_overrides)
         self.progress = progress
+        self._eval_cache: dict = {}  # the target's step-0 evaluation, shared by every run
 
     # -- data and models (built on first use, then cached on disk) ------------------------------
 
@@ -196,9 +203,10 @@ class Lab:
         return get_model(self.benchmark, "retain", self.setting.forget_split, self.setting.tier,
                          progress=self.progress, **self._tier_overrides())
 
-    def with_target_seed(self, seed: int) -> "Lab":
-        """The same setting with target and retain models trained with another seed."""
-        return Lab(replace(self.setting, target_seed=seed), progress=self.progress)
+    def with_target_seed(self, seed: int, **setting_overrides) -> "Lab":
+        """The same setting with target and retain models trained with another seed (and any
+        other :class:`Setting` field overridden, e.g. ``final_metrics=()``)."""
+        return Lab(replace(self.setting, target_seed=seed, **setting_overrides), progress=self.progress)
 
     @cached_property
     def reference_metrics(self) -> dict:
@@ -226,11 +234,12 @@ class Lab:
         s = self.setting
         if not s.final_metrics:
             return {}
-        table = metrics.evaluate(model, self.target.tokenizer, self.benchmark, forget_split=s.forget_split,
-                                 metrics=s.final_metrics, retain_truth_ratios=self._retain_truth_ratios,
-                                 max_examples=s.final_max_examples, max_new_tokens=s.max_new_tokens,
-                                 prompt_format=self.target.tier.prompt_format,
-                                 batch_size=s.metrics_batch_size)
+        with torch_threads(RUN_THREADS):
+            table = metrics.evaluate(model, self.target.tokenizer, self.benchmark, forget_split=s.forget_split,
+                                     metrics=s.final_metrics, retain_truth_ratios=self._retain_truth_ratios,
+                                     max_examples=s.final_max_examples, max_new_tokens=s.max_new_tokens,
+                                     prompt_format=self.target.tier.prompt_format,
+                                     batch_size=s.metrics_batch_size)
         # forget_es, retain_truth_ratio, ...; metrics already named after their role stay as they are
         return {r.metric if r.role in r.metric else f"{r.role}_{r.metric}": float(r.value)
                 for r in table.itertuples()}
@@ -255,19 +264,31 @@ class Lab:
                    "target_report": {k: v for k, v in self.target.report.items() if k != "loss_history"}}
         return cache_key(payload)
 
+    def _entry(self, method: str, seed: int, params: dict | None, label: str | None,
+               overrides: dict) -> tuple[UnlearnConfig, str, str, Path]:
+        """(config, label, key text, cache folder) of one run."""
+        config = self.config(method, seed, params, **overrides)
+        config.resolved_method()  # fail fast with a clear message
+        key_text, digest = self._key(config)
+        return config, label or _default_label(method, params), key_text, cache_dir() / "runs" / f"{method}-{digest[:16]}"
+
+    def _cached(self, method: str, seed: int = 0, params: dict | None = None, label: str | None = None,
+                **overrides) -> RunResult | None:
+        """The run if it is in the cache (as :meth:`run` would return it), else None."""
+        config, label, key_text, folder = self._entry(method, seed, params, label, overrides)
+        return _read_run(folder, key_text, label, config, self.setting)
+
     def run(self, method: str, seed: int = 0, params: dict | None = None, label: str | None = None,
             **overrides) -> RunResult:
         """Run (or load from cache) one method. ``params`` override the method's hyper-parameters;
-        other keywords override fields of the setting's :class:`UnlearnConfig`."""
-        config = self.config(method, seed, params, **overrides)
-        config.resolved_method()  # fail fast with a clear message
-        label = label or _default_label(method, params)
-        key_text, digest = self._key(config)
-        folder = cache_dir() / "runs" / f"{method}-{digest[:16]}"
+        other keywords override fields of the setting's :class:`UnlearnConfig`. The run is
+        computed with :data:`RUN_THREADS` torch threads, wherever it runs."""
+        config, label, key_text, folder = self._entry(method, seed, params, label, overrides)
         cached = _read_run(folder, key_text, label, config, self.setting)
         if cached is not None:
             return cached
-        run = unlearn(self.target, self.benchmark, config, progress=False)
+        with torch_threads(RUN_THREADS):
+            run = unlearn(self.target, self.benchmark, config, progress=False, eval_cache=self._eval_cache)
         summary = {}
         last = run.evaluations.iloc[-1] if not run.evaluations.empty else {}
         summary.update({f"final_{k}": float(last[k]) for k in ("forget_es", "retain_es",
@@ -286,26 +307,216 @@ class Lab:
         summary = {**forget_at_matched_retain(run.history, self.setting.match_level), **summary}
         return RunResult(label, config, run.history, summary, folder, run.status)
 
-    def sweep(self, specs: list[dict], seeds: tuple[int, ...] | None = None, desc: str = "sweep") -> "Sweep":
+    def sweep(self, specs: list[dict], seeds: tuple[int, ...] | None = None, desc: str = "sweep",
+              executor: concurrent.futures.Executor | str | None = "processes") -> "Sweep":
         """Run every spec (a dict of :meth:`run` keywords: method, params, label, overrides) for
-        every seed; returns a :class:`Sweep` (tidy tables of summaries and curves)."""
+        every seed; returns a :class:`Sweep` (tidy tables of summaries and curves), runs in the
+        order of the specs, then the seeds.
+
+        executor: where the runs not in the cache yet are computed.
+
+        * ``"processes"`` (default): :func:`process_pool`, a pool of worker processes (one per
+          CPU core, one torch thread each) kept for the rest of the session; a sweep with at
+          most one run to compute runs it here instead of starting workers.
+        * ``None`` or ``"serial"``: one after the other in this process.
+        * any ``concurrent.futures.Executor`` -- or an object whose ``submit(fn, arg)`` returns
+          futures with ``done()`` and ``result()``, such as ``submitit.AutoExecutor`` (SLURM) or
+          a Dask client's ``get_executor()``: each run is one job, ``_run_job(job)``, whose
+          payload is the setting, the spec, the seed and the cache folder (a few KB, no models).
+          Workers need this package installed and the same cache folder (a shared file
+          system); each worker process loads the target and retain models once.
+
+        Every run is computed with :data:`RUN_THREADS` torch threads whatever the executor, so
+        a run's numbers do not depend on where it ran (a test checks that serial and parallel
+        sweeps give bit-identical runs). The target and retain models are made (or loaded) here
+        before any job starts, so workers never train them concurrently.
+
+        A run that raises does not stop the sweep: the other runs finish (each is cached as it
+        finishes), then :class:`SweepError` names every failed run (method, params, seed,
+        target seed) with its error; calling the sweep again computes only the failed runs.
+        Invalid specs (unknown method or hyper-parameter) raise before anything runs.
+        """
         seeds = self.setting.seeds if seeds is None else seeds
-        jobs = [(spec, seed) for spec in specs for seed in seeds]
-        results = []
-        for spec, seed in tqdm(jobs, desc=desc, disable=not self.progress):
-            results.append(self.run(seed=seed, **spec))
+        jobs = [(dict(spec), seed) for spec in specs for seed in seeds]
+        results: list[RunResult | None] = [self._cached(seed=seed, **spec) for spec, seed in jobs]
+        todo = [i for i, r in enumerate(results) if r is None]
+        pool = _resolve_executor(executor, len(todo))
+        failures: list[tuple[str, BaseException]] = []
+        with tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=desc,
+                  disable=not self.progress) as bar:
+            if pool is None:
+                for i in todo:
+                    spec, seed = jobs[i]
+                    try:
+                        results[i] = self.run(seed=seed, **spec)
+                    except Exception as err:  # noqa: BLE001 -- reported with the run's name below
+                        failures.append((self._describe(spec, seed), err))
+                    bar.update(1)
+            elif todo:
+                _ = self.target  # models are made once here, not by every worker at once
+                if self.setting.final_metrics:  # the final metrics read the retain model
+                    _ = self.retain_model
+                cache = str(cache_dir())
+                futures = {pool.submit(_run_job, SweepJob(self.setting, spec, seed, cache)): i
+                           for i, (spec, seed) in ((i, jobs[i]) for i in todo)}
+                try:
+                    for future in _completed(list(futures)):
+                        i = futures[future]
+                        try:
+                            results[i] = future.result()
+                        except Exception as err:  # noqa: BLE001 -- reported with the run's name below
+                            failures.append((self._describe(*jobs[i]), err))
+                        bar.update(1)
+                except BaseException:
+                    for future in futures:
+                        future.cancel()
+                    raise
+        if failures:
+            raise SweepError(failures, results)
         return Sweep(results, self.setting)
 
-    def sweep_by_target(self, specs: list[dict], seeds: tuple[int, ...] | None, done: "Sweep") -> dict:
+    def _describe(self, spec: dict, seed: int) -> str:
+        extra = {k: v for k, v in spec.items() if k not in ("method", "params", "label")}
+        return (f"method {spec.get('method')!r}, params {spec.get('params') or {}}, seed {seed}, "
+                f"target seed {self.setting.target_seed}" + (f", overrides {extra}" if extra else ""))
+
+    def sweep_by_target(self, specs: list[dict], seeds: tuple[int, ...] | None, done: "Sweep",
+                        **sweep_options) -> dict:
         """``done`` (this Lab's sweep of at least ``specs``) and the sweep of ``specs`` on a target
         model trained with each of the setting's ``robustness_target_seeds``:
         ``{target seed: (summary, curves)}``, the input of ``findings.claim_by_target`` and
-        ``findings.obs1_by_target``. Only ``done``'s target when there are no such seeds."""
+        ``findings.obs1_by_target``. Only ``done``'s target when there are no such seeds.
+
+        The other targets' runs skip the final metrics (``final_metrics=()``): the verdicts
+        read the training curves (forget ES at matched retain) only, and the final metrics
+        were ~40 % of a run. ``sweep_options`` go to :meth:`sweep` (e.g. ``executor``)."""
         per_target = {self.setting.target_seed: (done.summary, done.curves)}
         for target_seed in self.setting.robustness_target_seeds:
-            other = self.with_target_seed(target_seed).sweep(specs, seeds=seeds, desc=f"target seed {target_seed}")
+            other = self.with_target_seed(target_seed, final_metrics=()).sweep(
+                specs, seeds=seeds, desc=f"target seed {target_seed}", **sweep_options)
             per_target[target_seed] = (other.summary, other.curves)
         return per_target
+
+
+# ----------------------------------------------------------------------------------------------
+# running sweeps on an Executor
+
+
+RUN_THREADS = 1
+"""Torch threads every run is computed with, in :meth:`Lab.run`, a serial sweep or a worker.
+Matrix products may round differently with another thread count, so a run's numbers must not
+depend on where it ran; one thread per run and one worker per core is also the fastest way
+through a sweep of these small models (README, "Speed")."""
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run the block with ``n`` torch intra-op threads, then restore the previous number."""
+    before = torch.get_num_threads()
+    if before != n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if before != n:
+            torch.set_num_threads(before)
+
+
+class SweepError(RuntimeError):
+    """Some runs of a sweep failed; the others finished and are cached.
+
+    ``failures``: ``[(run description, exception)]``; ``results``: the :class:`RunResult` of every
+    job in sweep order, None where it failed."""
+
+    def __init__(self, failures: list[tuple[str, BaseException]], results: list):
+        self.failures, self.results = failures, results
+        done = sum(r is not None for r in results)
+        lines = "\n".join(f"  {name}: {type(err).__name__}: {err}" for name, err in failures)
+        super().__init__(f"{len(failures)} of {len(results)} runs failed ({done} finished and are "
+                         f"cached; running the sweep again computes only the failed ones):\n{lines}")
+
+
+@dataclass(frozen=True)
+class SweepJob:
+    """What a worker receives for one run: small and picklable (no models)."""
+
+    setting: Setting
+    spec: dict
+    seed: int
+    cache: str
+    """The cache folder (``$SATIMP_LAB_CACHE``) the run and its models are read from and written to."""
+
+
+_WORKER_LABS: dict[tuple[str, str], Lab] = {}
+"""One Lab per (cache folder, setting) in each process: a worker loads the target and retain
+models once, not once per run."""
+
+
+def _run_job(job: SweepJob) -> RunResult:
+    """Compute (or read from the cache) one run of a sweep; executed by the workers."""
+    os.environ["SATIMP_LAB_CACHE"] = job.cache
+    key = (job.cache, repr(job.setting))
+    if key not in _WORKER_LABS:
+        _WORKER_LABS[key] = Lab(job.setting, progress=False)
+    return _WORKER_LABS[key].run(seed=job.seed, **job.spec)
+
+
+def _init_worker() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    torch.set_num_threads(RUN_THREADS)
+
+
+def default_workers() -> int:
+    """CPU cores this process may use (``os.sched_getaffinity``; ``os.cpu_count`` elsewhere)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def process_pool(workers: int | None = None) -> concurrent.futures.ProcessPoolExecutor:
+    """A local pool of ``workers`` processes (default :func:`default_workers`) for
+    :meth:`Lab.sweep`, each pinned to :data:`RUN_THREADS` torch threads. Started with ``spawn``:
+    forking a process whose torch thread pool already ran can hang, and spawn works the same in
+    scripts, notebooks and pytest (a script must guard its entry point with
+    ``if __name__ == "__main__":``). Each worker imports torch once (~2-4 s) and keeps its
+    models for the pool's life."""
+    return concurrent.futures.ProcessPoolExecutor(
+        workers or default_workers(), mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker)
+
+
+_DEFAULT_POOL: concurrent.futures.ProcessPoolExecutor | None = None
+
+
+def _resolve_executor(executor, n_runs: int):
+    """None (run here) or the executor to submit the runs to."""
+    global _DEFAULT_POOL
+    if executor is None or executor == "serial":
+        return None
+    if executor == "processes":
+        if n_runs <= 1 or default_workers() == 1:
+            return None  # starting workers costs more than the run
+        if _DEFAULT_POOL is None or getattr(_DEFAULT_POOL, "_broken", False):
+            _DEFAULT_POOL = process_pool()
+        return _DEFAULT_POOL
+    if isinstance(executor, str) or not callable(getattr(executor, "submit", None)):
+        raise ValueError(f"executor must be 'processes', 'serial', None or an object with submit() "
+                         f"(a concurrent.futures.Executor), got {executor!r}")
+    return executor
+
+
+def _completed(futures: list):
+    """Yield each future as it finishes: ``concurrent.futures.as_completed`` for standard
+    futures; otherwise (e.g. submitit jobs) by polling ``done()`` every half second."""
+    if all(isinstance(f, concurrent.futures.Future) for f in futures):
+        yield from concurrent.futures.as_completed(futures)
+        return
+    pending = list(futures)
+    while pending:
+        finished = [f for f in pending if f.done()]
+        for f in finished:
+            pending.remove(f)
+            yield f
+        if pending and not finished:
+            time.sleep(0.5)
 
 
 def _default_label(method: str, params: dict | None) -> str:

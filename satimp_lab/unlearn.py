@@ -204,12 +204,15 @@ def _real_rows(accelerator, n_examples: int, batch_size: int, batch_index: int,
 
 
 def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress: bool = True,
-            eval_fn=None, accelerator=None) -> UnlearnRun:
+            eval_fn=None, accelerator=None, eval_cache: dict | None = None) -> UnlearnRun:
     """Run ``config.method`` on a copy of ``target.model`` (a ``models.ModelBundle``).
 
     benchmark: a DatasetDict holding ``config.forget_split`` and its retain split.
     eval_fn: optional ``eval_fn(model, step) -> dict`` called with each periodic evaluation; its
         values join the history (e.g. :func:`satimp_lab.metrics.evaluate` summaries).
+    eval_cache: optional dict that the caller keeps between runs of ``target`` on ``benchmark``:
+        the step-0 evaluation (of the target itself, the same for every method and seed) is
+        computed once and then reused from it (the same numbers; without ``eval_fn`` only).
     Same seed -> bit-identical trace and model on CPU. A non-finite loss stops the run with
     ``status="diverged"`` and a message; everything recorded so far is kept.
     """
@@ -290,7 +293,14 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
     trace, steps_log, evals = TokenTrace(), [], []
     status, message = "completed", ""
     if config.eval_every is not None and accelerator.is_main_process:
-        evals.append(evaluate(0))
+        key = ("step 0", id(target), config.forget_split, config.eval_max_examples,
+               config.eval_batch_size, config.mixed_precision)
+        if eval_cache is None or eval_fn is not None:
+            evals.append(evaluate(0))
+        else:
+            if key not in eval_cache:
+                eval_cache[key] = evaluate(0)
+            evals.append(dict(eval_cache[key]))
     bar = tqdm(total=total_steps, desc=f"unlearn {method.name}",
                disable=not progress or not accelerator.is_local_main_process, leave=False)
     step = micro = 0
