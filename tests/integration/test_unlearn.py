@@ -1,6 +1,7 @@
 """The unlearning loop on the micro model: it moves, it unlearns, it traces, it is deterministic."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -102,3 +103,24 @@ def test_bad_config_errors(micro_target, small_benchmark):
         unlearn(micro_target, small_benchmark, UnlearnConfig(forget_split="forget01"), progress=False)
     with pytest.raises(ValueError, match="lr must be"):
         unlearn(micro_target, small_benchmark, UnlearnConfig(lr=float("nan")), progress=False)
+
+
+def test_step0_evaluation_is_shared_through_eval_cache(satimp_run, micro_target, small_benchmark):
+    cache = {}
+    ga = unlearn(micro_target, small_benchmark, UnlearnConfig(method="ga", **FAST), progress=False,
+                 eval_cache=cache)
+    assert len(cache) == 1
+    (key, row), = cache.items()
+    row["forget_es"] = -1.0  # the next run of the same target reads step 0 from here
+    again = unlearn(micro_target, small_benchmark, UnlearnConfig(method="satimp", **FAST), progress=False,
+                    eval_cache=cache)
+    assert again.evaluations["forget_es"].iloc[0] == -1.0
+    row["forget_es"] = ga.evaluations["forget_es"].iloc[0]
+    # the same numbers as computing it: step 0 is the target itself, whatever the method
+    shared = unlearn(micro_target, small_benchmark, UnlearnConfig(method="satimp", **FAST), progress=False,
+                     eval_cache=cache)
+    pd.testing.assert_frame_equal(shared.history, satimp_run.history, check_exact=True)
+    # another evaluation subset is another entry
+    unlearn(micro_target, small_benchmark, UnlearnConfig(method="ga", **{**FAST, "eval_max_examples": 2}),
+            progress=False, eval_cache=cache)
+    assert len(cache) == 2

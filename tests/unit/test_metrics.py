@@ -440,3 +440,14 @@ def test_evaluate_table_shape_with_the_oracle(tok, bench):
     # tables from several calls (e.g. one per training step) concatenate
     both = pd.concat([df.assign(step=0), small.assign(step=1)], ignore_index=True)
     assert len(both) == len(df) + len(small)
+
+
+def test_model_utility_alone_reads_its_components_on_their_splits_only(tok, bench):
+    all_rows = [r for s in ("forget10", "retain90", "world_facts", "holdout") for r in bench[s].to_list()]
+    oracle, _ = _oracle(tok, all_rows)
+    df = M.evaluate(oracle, tok, bench, metrics=["model_utility"], max_examples=4, max_new_tokens=40)
+    pairs = set(zip(df.metric, df.split))
+    assert pairs == {(m, {"retain": "retain90", "world_facts": "world_facts"}[r])
+                     for m, r in M.MODEL_UTILITY_COMPONENTS} | {("model_utility", "retain90+world_facts")}
+    asked = M.evaluate(oracle, tok, bench, metrics=["model_utility", "rouge"], max_examples=4, max_new_tokens=40)
+    assert ("rouge", "forget10") in set(zip(asked.metric, asked.split))
