@@ -141,7 +141,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5, help="timed runs per checkout (default 5)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--size", default="full")
-    args = ap.parse_args()
+    argv = sys.argv[1:]
+    args = ap.parse_args([] if argv[:1] == ["bench"] else argv)  # or `satimp-lab bench NAME`
 
     roots = {"after": ROOT} if args.before is None else {"before": args.before.resolve(), "after": ROOT}
     checkouts = {name: Checkout(name, root, args.size, args.threads) for name, root in roots.items()}

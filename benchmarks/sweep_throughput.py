@@ -43,7 +43,8 @@ def main() -> None:
     ap.add_argument("--size", default="full")
     ap.add_argument("--workers", type=int, default=default_workers())
     ap.add_argument("--seeds", type=int, default=2, help="seeds per method (runs = 4 x seeds)")
-    args = ap.parse_args()
+    argv = sys.argv[1:]
+    args = ap.parse_args([] if argv[:1] == ["bench"] else argv)  # or `satimp-lab bench NAME`
     models = (Path(os.environ.get("SATIMP_LAB_CACHE") or Lab(args.size).target.path.parents[1])
               / "models").resolve()
     Lab(args.size, progress=False).retain_model  # train the models here if the cache lacks them

@@ -4,7 +4,9 @@ A :class:`Lab` holds one experimental setting (tier, benchmark, forget split, ba
 models it needs (target and retain, from the model cache). ``lab.run(...)`` runs one method and
 caches its history, trace and final metrics under a key made of the *full* run configuration and
 the target model's cache key, so a second call is instant and a changed config never reuses a
-stale result. ``lab.sweep(...)`` runs many and returns one tidy table.
+stale result. ``lab.sweep(...)`` runs many and returns one tidy table, computing the missing runs
+on a ``concurrent.futures`` executor (by default a local process pool, one worker per core; any
+Executor, e.g. for a cluster: README, "Speed").
 
 Methods are compared at matched quality (SPEC Part 1 §10): :func:`forget_at_matched_retain`
 reads each run's training curve at the step where retain quality first falls to a set share of
@@ -60,7 +62,9 @@ class Setting:
     """Compare forget ES where retain ES first falls to this share of its starting value."""
     final_metrics: tuple[str, ...] = ("es", "es_paraphrased", "em", "probability", "truth_ratio",
                                       "forget_quality", "model_utility", "mia_loss")
-    """Metrics computed on each run's final model (``()`` for none): see ``satimp_lab.metrics``."""
+    """Metrics computed on each run's final model (``()`` for none): see ``satimp_lab.metrics``.
+    Model utility's ROUGE runs on the retain split and world facts only; add ``"rouge"`` for the
+    forget split too (no table or claim reads it)."""
     final_max_examples: int | None = 40
     """Rows per split for the final metrics: the first 40 (all of forget10 and world_facts, ten
     retain authors); 80 would double the retain side for ~0.8 s more per run."""

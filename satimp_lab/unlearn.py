@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .batching import collate, encode_dataset, iterate_batches, token_logprobs
+from .batching import IGNORE_INDEX, collate, encode_dataset, iterate_batches, token_logprobs
 from .models import linear_schedule
 from .benchmark import retain_split_for
 from .objectives import Method, get_method
@@ -148,29 +149,60 @@ class UnlearnRun:
 # ----------------------------------------------------------------------------------------------
 
 
+def _plain_llama(model) -> bool:
+    """True when ``model(...).logits`` is exactly ``model.lm_head(model.model(...))`` at every
+    position: a Hugging Face Llama whose ``forward`` nobody patched (accelerate's mixed precision
+    wraps it in autocast)."""
+    from transformers import LlamaForCausalLM
+
+    return type(model) is LlamaForCausalLM and "forward" not in vars(model)
+
+
+def _answer_readout(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int]]:
+    """(logp ``[n]``, argmax == label ``[n]``, key ``[n]``, label positions per row) over the
+    ``n`` label positions of ``batch``, row by row. For a plain Llama the output head runs on
+    those positions only (same numbers as :func:`token_logprobs`: each position's logits, log
+    softmax and argmax do not depend on the other positions; less than half the positions of a
+    QA pair are answer tokens)."""
+    if _plain_llama(model):
+        device = next(model.parameters()).device
+        hidden = model.model(input_ids=batch["input_ids"].to(device),
+                             attention_mask=batch["attention_mask"].to(device)).last_hidden_state[:, :-1]
+        labels = batch["labels"][:, 1:].to(device)
+        mask = labels != IGNORE_INDEX
+        logits, labels = model.lm_head(hidden[mask]), labels[mask]
+        logp = -F.cross_entropy(logits.float(), labels, reduction="none")
+        key = batch["key_mask"][:, 1:].to(device).bool()[mask]
+    else:
+        out = token_logprobs(model, batch, keep_logits=True)
+        mask = out.mask
+        logits, labels, logp, key = out.logits[mask], out.labels[mask], out.logp[mask], out.key_mask[mask]
+    return logp, logits.argmax(-1) == labels, key, mask.sum(1).tolist()
+
+
 @torch.no_grad()
 def teacher_forced_summary(model, encoded: list[dict], pad_token_id: int, batch_size: int = 64) -> dict:
     """Cheap evaluation in one forward pass per batch: mean answer-token log-likelihood, answer and
     key-token argmax accuracy, and the teacher-forced extraction strength (ES = s/m, SPEC B.1:
     the share of the answer, from the end, that the model reproduces exactly)."""
     was_training = model.training
-    model.eval()
+    if was_training:
+        model.eval()
     logp_sum = tokens = hits = key_hits = key_total = 0.0
     es_values = []
     for batch in iterate_batches(encoded, batch_size, pad_token_id):
-        out = token_logprobs(model, batch, keep_logits=True)
-        correct = (out.logits.argmax(-1) == out.labels) & out.mask
-        logp_sum += out.logp[out.mask].sum().item()
-        tokens += out.mask.sum().item()
+        logp, correct, key, per_row = _answer_readout(model, batch)
+        logp_sum += logp.sum().item()
+        tokens += len(logp)
         hits += correct.sum().item()
-        key_hits += (correct & out.key_mask).sum().item()
-        key_total += out.key_mask.sum().item()
-        for row_correct, row_mask in zip(correct, out.mask):
-            flags = row_correct[row_mask]
+        key_hits += (correct & key).sum().item()
+        key_total += key.sum().item()
+        for flags in correct.split(per_row):
             wrong = (~flags).nonzero()
             suffix = len(flags) if len(wrong) == 0 else len(flags) - 1 - wrong[-1].item()
             es_values.append(suffix / len(flags))
-    model.train(was_training)
+    if was_training:
+        model.train()
     return {"mean_logp": logp_sum / tokens, "answer_accuracy": hits / tokens,
             "key_accuracy": key_hits / key_total if key_total else float("nan"),
             "es": float(np.mean(es_values))}
@@ -283,9 +315,11 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
     def evaluate(step: int) -> dict:
         unwrapped = accelerator.unwrap_model(model)
         row = {"step": step}
+        unwrapped.eval()  # once for both splits
         for name, encoded in eval_sets.items():
             for k, v in teacher_forced_summary(unwrapped, encoded, pad, config.eval_batch_size).items():
                 row[f"{name}_{k}"] = v
+        unwrapped.train()
         if eval_fn is not None:
             row.update(eval_fn(unwrapped, step))
         return row

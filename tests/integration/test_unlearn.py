@@ -124,3 +124,20 @@ def test_step0_evaluation_is_shared_through_eval_cache(satimp_run, micro_target,
     unlearn(micro_target, small_benchmark, UnlearnConfig(method="ga", **{**FAST, "eval_max_examples": 2}),
             progress=False, eval_cache=cache)
     assert len(cache) == 2
+
+
+def test_evaluation_reads_the_answer_positions_only_with_the_same_numbers(micro_target, small_benchmark):
+    from satimp_lab.batching import encode_dataset
+    from satimp_lab.unlearn import _plain_llama, teacher_forced_summary
+
+    model, tok = micro_target.model, micro_target.tokenizer
+    rows = encode_dataset(tok, small_benchmark["retain90"])
+    assert _plain_llama(model)
+    fast = teacher_forced_summary(model, rows, tok.pad_token_id, batch_size=16)
+    model.forward = model.forward  # a patched forward (as under autocast): the full-logits path
+    try:
+        assert not _plain_llama(model)
+        full = teacher_forced_summary(model, rows, tok.pad_token_id, batch_size=16)
+    finally:
+        del model.forward
+    assert fast == full and 0 < fast["es"] < 1
