@@ -321,7 +321,7 @@ class Lab:
 
         * ``"processes"`` (default): :func:`process_pool`, a pool of worker processes (one per
           CPU core, one torch thread each) kept for the rest of the session; a sweep with at
-          most one run to compute runs it here instead of starting workers.
+          most one run to compute, or on a machine with a GPU, runs here instead.
         * ``None`` or ``"serial"``: one after the other in this process.
         * any ``concurrent.futures.Executor`` -- or an object whose ``submit(fn, arg)`` returns
           futures with ``done()`` and ``result()``, such as ``submitit.AutoExecutor`` (SLURM) or
@@ -496,8 +496,8 @@ def _resolve_executor(executor, n_runs: int):
     if executor is None or executor == "serial":
         return None
     if executor == "processes":
-        if n_runs <= 1 or default_workers() == 1:
-            return None  # starting workers costs more than the run
+        if n_runs <= 1 or default_workers() == 1 or torch.cuda.is_available():
+            return None  # starting workers costs more than the run; one process owns the GPU
         if _DEFAULT_POOL is None or getattr(_DEFAULT_POOL, "_broken", False):
             _DEFAULT_POOL = process_pool()
         return _DEFAULT_POOL
