@@ -21,6 +21,7 @@ import json
 import math
 import multiprocessing
 import os
+import signal
 import time
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
@@ -468,6 +469,9 @@ def _run_job(job: SweepJob) -> RunResult:
 def _init_worker() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     torch.set_num_threads(RUN_THREADS)
+    # Ctrl-C and a Jupyter interrupt or shutdown signal the whole process group: the sweep in the
+    # calling process handles it (cancels the runs not started); a worker finishes its run
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def default_workers() -> int:
@@ -480,8 +484,9 @@ def process_pool(workers: int | None = None) -> concurrent.futures.ProcessPoolEx
     :meth:`Lab.sweep`, each pinned to :data:`RUN_THREADS` torch threads. Started with ``spawn``:
     forking a process whose torch thread pool already ran can hang, and spawn works the same in
     scripts, notebooks and pytest (a script must guard its entry point with
-    ``if __name__ == "__main__":``). Each worker imports torch once (~2-4 s) and keeps its
-    models for the pool's life."""
+    ``if __name__ == "__main__":``). Each worker imports torch once and keeps its models for the
+    pool's life. Workers ignore SIGINT: an interrupted sweep cancels the runs not started, and
+    the runs under way finish (and are cached)."""
     return concurrent.futures.ProcessPoolExecutor(
         workers or default_workers(), mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker)
