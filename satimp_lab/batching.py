@@ -13,6 +13,7 @@ Batch layout (all tensors ``[batch, pos]`` unless noted, right-padded):
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -133,18 +134,43 @@ def encode_dataset(tokenizer, rows, prompt_format: str | PromptFormat = "qa",
 
     ``question_field``/``answer_field`` select e.g. the paraphrased question; key spans refer to
     ``answer`` and are used only when ``answer_field == "answer"``.
+
+    Encodings are remembered per tokenizer (for as long as the tokenizer lives): a run's
+    evaluations and final metrics read the same rows again and again, and re-tokenising them took
+    ~6 % of a tiny-tier run. Each call returns fresh dicts and lists, so callers may modify them.
+    A tokenizer must not be changed (e.g. tokens added) after it has encoded rows.
     """
     if len(rows) == 0:
         raise ValueError("cannot encode an empty dataset")
+    memo = _encoding_memo(tokenizer)
+    fmt_key = prompt_format if isinstance(prompt_format, str) else repr(prompt_format)
     encoded = []
     for i, row in enumerate(rows):
         for f in (question_field, answer_field):
             if f not in row:
                 raise InputError(f"row {i} has no field {f!r}")
         spans = row.get("key_spans", []) if with_key_spans and answer_field == "answer" else []
-        encoded.append(encode_example(tokenizer, row[question_field], row[answer_field], spans,
-                                      prompt_format, max_length, row.get("qa_id", i)))
+        args = (row[question_field], row[answer_field], tuple(tuple(s) for s in spans), fmt_key,
+                max_length, row.get("qa_id", i))
+        example = memo.get(args) if memo is not None else None
+        if example is None:
+            example = encode_example(tokenizer, row[question_field], row[answer_field], spans,
+                                     prompt_format, max_length, row.get("qa_id", i))
+            if memo is not None:
+                memo[args] = example
+        encoded.append({k: list(v) if isinstance(v, list) else v for k, v in example.items()})
     return encoded
+
+
+_ENCODINGS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _encoding_memo(tokenizer) -> dict | None:
+    """The encodings remembered for ``tokenizer`` (None if it cannot be weakly referenced)."""
+    try:
+        return _ENCODINGS.setdefault(tokenizer, {})
+    except TypeError:
+        return None
 
 
 def collate(examples: Sequence[dict], pad_token_id: int) -> dict[str, torch.Tensor]:

@@ -4,7 +4,9 @@ A :class:`Lab` holds one experimental setting (tier, benchmark, forget split, ba
 models it needs (target and retain, from the model cache). ``lab.run(...)`` runs one method and
 caches its history, trace and final metrics under a key made of the *full* run configuration and
 the target model's cache key, so a second call is instant and a changed config never reuses a
-stale result. ``lab.sweep(...)`` runs many and returns one tidy table.
+stale result. ``lab.sweep(...)`` runs many and returns one tidy table, computing the missing runs
+on a ``concurrent.futures`` executor (by default a local process pool, one worker per core; any
+Executor, e.g. for a cluster: README, "Speed").
 
 Methods are compared at matched quality (SPEC Part 1 §10): :func:`forget_at_matched_retain`
 reads each run's training curve at the step where retain quality first falls to a set share of
@@ -13,14 +15,21 @@ its starting value.
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import json
 import math
+import multiprocessing
+import os
+import signal
+import time
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from tqdm.auto import tqdm
 
 from .errors import InputError, check_int, check_real
@@ -59,7 +68,9 @@ class Setting:
     """Compare forget ES where retain ES first falls to this share of its starting value."""
     final_metrics: tuple[str, ...] = ("es", "es_paraphrased", "em", "probability", "truth_ratio",
                                       "forget_quality", "model_utility", "mia_loss")
-    """Metrics computed on each run's final model (``()`` for none): see ``satimp_lab.metrics``."""
+    """Metrics computed on each run's final model (``()`` for none): see ``satimp_lab.metrics``.
+    Model utility's ROUGE runs on the retain split and world facts only; add ``"rouge"`` for the
+    forget split too (no table or claim reads it)."""
     final_max_examples: int | None = 40
     """Rows per split for the final metrics: the first 40 (all of forget10 and world_facts, ten
     retain authors); 80 would double the retain side for ~0.8 s more per run."""
@@ -204,6 +215,7 @@ class Lab:
     def __init__(self, size: str | Setting = "full", progress: bool = True, **setting_overrides):
         self.setting = get_setting(size, **setting_overrides)
         self.progress = progress
+        self._eval_cache: dict = {}  # the target's step-0 evaluation, shared by every run
 
     # -- data and models (built on first use, then cached on disk) ------------------------------
 
@@ -233,15 +245,17 @@ class Lab:
         return get_model(self.benchmark, "retain", self.setting.forget_split, self.setting.tier,
                          progress=self.progress, **self._tier_overrides())
 
-    def with_target_seed(self, seed: int) -> "Lab":
-        """The same setting with target and retain models trained with another seed (one Lab per
-        seed, kept, so its models load once)."""
-        if seed == self.setting.target_seed:
+    def with_target_seed(self, seed: int, **setting_overrides) -> "Lab":
+        """The same setting with target and retain models trained with another seed (and any
+        other :class:`Setting` field overridden, e.g. ``final_metrics=()``); one Lab per seed and
+        overrides, kept, so its models load once."""
+        if seed == self.setting.target_seed and not setting_overrides:
             return self
         labs = self.__dict__.setdefault("_by_target_seed", {})
-        if seed not in labs:
-            labs[seed] = Lab(replace(self.setting, target_seed=seed), progress=self.progress)
-        return labs[seed]
+        key = (seed, repr(sorted(setting_overrides.items())))
+        if key not in labs:
+            labs[key] = Lab(replace(self.setting, target_seed=seed, **setting_overrides), progress=self.progress)
+        return labs[key]
 
     @cached_property
     def reference_metrics(self) -> dict:
@@ -269,11 +283,12 @@ class Lab:
         s = self.setting
         if not s.final_metrics:
             return {}
-        table = metrics.evaluate(model, self.target.tokenizer, self.benchmark, forget_split=s.forget_split,
-                                 metrics=s.final_metrics, retain_truth_ratios=self._retain_truth_ratios,
-                                 max_examples=s.final_max_examples, max_new_tokens=s.max_new_tokens,
-                                 prompt_format=self.target.tier.prompt_format,
-                                 batch_size=s.metrics_batch_size)
+        with torch_threads(RUN_THREADS):
+            table = metrics.evaluate(model, self.target.tokenizer, self.benchmark, forget_split=s.forget_split,
+                                     metrics=s.final_metrics, retain_truth_ratios=self._retain_truth_ratios,
+                                     max_examples=s.final_max_examples, max_new_tokens=s.max_new_tokens,
+                                     prompt_format=self.target.tier.prompt_format,
+                                     batch_size=s.metrics_batch_size)
         # forget_es, retain_truth_ratio, ...; metrics already named after their role stay as they are
         return {r.metric if r.role in r.metric else f"{r.role}_{r.metric}": float(r.value)
                 for r in table.itertuples()}
@@ -298,25 +313,36 @@ class Lab:
                    "target_report": {k: v for k, v in self.target.report.items() if k != "loss_history"}}
         return cache_key(payload)
 
+    def _entry(self, method: str, seed: int, params: dict | None, label: str | None,
+               overrides: dict) -> tuple[UnlearnConfig, str, str, Path]:
+        """(config, label, key text, cache folder) of one run."""
+        config = self.config(method, seed, params, **overrides)
+        config.resolved_method()  # fail fast with a clear message
+        key_text, digest = self._key(config)
+        return config, label or _default_label(method, params), key_text, cache_dir() / "runs" / f"{method}-{digest[:16]}"
+
+    def _cached(self, method: str, seed: int = 0, params: dict | None = None, label: str | None = None,
+                **overrides) -> RunResult | None:
+        """The run if it is in the cache (as :meth:`run` would return it), else None."""
+        config, label, key_text, folder = self._entry(method, seed, params, label, overrides)
+        return _read_run(folder, key_text, label, config, self.setting)
+
     def run(self, method: str, seed: int = 0, params: dict | None = None, label: str | None = None,
             **overrides) -> RunResult:
         """Run (or load from cache) one method. ``params`` override the method's hyper-parameters;
-        other keywords override fields of the setting's :class:`UnlearnConfig`.
+        other keywords override fields of the setting's :class:`UnlearnConfig`. The run is
+        computed with :data:`RUN_THREADS` torch threads, wherever it runs.
 
         A cached entry is recomputed (and replaced) when its key differs or it lacks a final metric
         the setting asks for. Raises ``CacheError`` naming the entry and the file when the entry's
         files do not match the content hashes recorded when it was written (a missing, truncated or
         edited ``trace.npz``, ``history.csv``, ...): it is not recomputed then; delete the folder."""
-        config = self.config(method, seed, params, **overrides)
-        config.resolved_method()  # fail fast with a clear message
-        label = label or _default_label(method, params)
-        key_text, digest = self._key(config)
-        folder = cache_dir() / "runs" / f"{method}-{digest[:16]}"
+        config, label, key_text, folder = self._entry(method, seed, params, label, overrides)
         cached = _read_run(folder, key_text, label, config, self.setting)
         if cached is not None:
-            cached.target_seed = self.setting.target_seed
             return cached
-        run = unlearn(self.target, self.benchmark, config, progress=False)
+        with torch_threads(RUN_THREADS):
+            run = unlearn(self.target, self.benchmark, config, progress=False, eval_cache=self._eval_cache)
         summary = {}
         evals = run.evaluations  # final_*: the last evaluation after step 0; none if the run
         last = evals.iloc[-1] if len(evals) and evals["step"].iloc[-1] > 0 else {}  # diverged first
@@ -338,14 +364,72 @@ class Lab:
         summary = {**forget_at_matched_retain(run.history, self.setting.match_level), **summary}
         return RunResult(label, config, run.history, summary, folder, run.status, self.setting.target_seed)
 
-    def sweep(self, specs: list[dict], seeds: tuple[int, ...] | None = None, desc: str = "sweep") -> "Sweep":
+    def sweep(self, specs: list[dict], seeds: tuple[int, ...] | None = None, desc: str = "sweep",
+              executor: concurrent.futures.Executor | str | None = "processes") -> "Sweep":
         """Run every spec (a dict of :meth:`run` keywords: method, params, label, overrides) for
-        every seed; returns a :class:`Sweep` (tidy tables of summaries and curves)."""
+        every seed; returns a :class:`Sweep` (tidy tables of summaries and curves), runs in the
+        order of the specs, then the seeds.
+
+        executor: where the runs not in the cache yet are computed.
+
+        * ``"processes"`` (default): :func:`process_pool`, a pool of worker processes (one per
+          CPU core, one torch thread each) kept for the rest of the session; a sweep with at
+          most one run to compute, or on a machine with a GPU, runs here instead.
+        * ``None`` or ``"serial"``: one after the other in this process.
+        * any ``concurrent.futures.Executor`` -- or an object whose ``submit(fn, arg)`` returns
+          futures with ``done()`` and ``result()``, such as ``submitit.AutoExecutor`` (SLURM) or
+          a Dask client's ``get_executor()``: each run is one job, ``_run_job(job)``, whose
+          payload is the setting, the spec, the seed and the cache folder (a few KB, no models).
+          Workers need this package installed and the same cache folder (a shared file
+          system); each worker process loads the target and retain models once.
+
+        Every run is computed with :data:`RUN_THREADS` torch threads whatever the executor, so
+        a run's numbers do not depend on where it ran (a test checks that serial and parallel
+        sweeps give bit-identical runs). The target and retain models are made (or loaded) here
+        before any job starts, so workers never train them concurrently.
+
+        A run that raises does not stop the sweep: the other runs finish (each is cached as it
+        finishes), then :class:`SweepError` names every failed run (method, params, seed,
+        target seed) with its error; calling the sweep again computes only the failed runs.
+        Invalid specs (unknown method or hyper-parameter) raise before anything runs.
+        """
         seeds = self.setting.seeds if seeds is None else seeds
-        jobs = [(spec, seed) for spec in specs for seed in seeds]
-        results = []
-        for spec, seed in tqdm(jobs, desc=desc, disable=not self.progress):
-            results.append(self.run(seed=seed, **spec))
+        jobs = [(dict(spec), seed) for spec in specs for seed in seeds]
+        results: list[RunResult | None] = [self._cached(seed=seed, **spec) for spec, seed in jobs]
+        todo = [i for i, r in enumerate(results) if r is None]
+        pool = _resolve_executor(executor, len(todo))
+        failures: list[tuple[str, BaseException]] = []
+        with tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=desc,
+                  disable=not self.progress) as bar:
+            if pool is None:
+                for i in todo:
+                    spec, seed = jobs[i]
+                    try:
+                        results[i] = self.run(seed=seed, **spec)
+                    except Exception as err:  # noqa: BLE001 -- reported with the run's name below
+                        failures.append((self._describe(spec, seed), err))
+                    bar.update(1)
+            elif todo:
+                _ = self.target  # models are made once here, not by every worker at once
+                if self.setting.final_metrics:  # the final metrics read the retain model
+                    _ = self.retain_model
+                cache = str(cache_dir())
+                futures = {pool.submit(_run_job, SweepJob(self.setting, spec, seed, cache)): i
+                           for i, (spec, seed) in ((i, jobs[i]) for i in todo)}
+                try:
+                    for future in _completed(list(futures)):
+                        i = futures[future]
+                        try:
+                            results[i] = future.result()
+                        except Exception as err:  # noqa: BLE001 -- reported with the run's name below
+                            failures.append((self._describe(*jobs[i]), err))
+                        bar.update(1)
+                except BaseException:
+                    for future in futures:
+                        future.cancel()
+                    raise
+        if failures:
+            raise SweepError(failures, results)
         return Sweep(results, self.setting)
 
     def sweep_population(self, specs: list[dict], seeds: tuple[int, ...] | None = None,
@@ -354,14 +438,150 @@ class Lab:
         """Every spec on every unit: each target model of ``target_seeds`` (default: the setting's
         :attr:`Setting.target_seeds`) x each unlearning seed of ``seeds`` (default: the setting's).
         One :class:`Sweep` whose tables carry a ``target_seed`` column; the input of
-        ``satimp_lab.verdicts``. Other keywords go to :meth:`sweep` unchanged."""
+        ``satimp_lab.verdicts``. Other keywords go to :meth:`sweep` unchanged (e.g. ``executor``).
+
+        Runs on the other targets skip the final metrics (``final_metrics=()``, no retain model
+        needed): the studies decide on forget ES at matched retain, read from the training curves,
+        and the final metrics were ~40 % of a run; the Lab's own target keeps them, because the
+        notebooks' tables read them from the same cached runs."""
         target_seeds = self.setting.target_seeds if target_seeds is None else tuple(target_seeds)
         if not target_seeds:
             raise ValueError("target_seeds is empty: a population needs at least one target model")
         results = []
         for t in target_seeds:
-            results += self.with_target_seed(t).sweep(specs, seeds=seeds, desc=f"{desc}: target {t}", **sweep_kwargs).results
+            lab = self if t == self.setting.target_seed else self.with_target_seed(t, final_metrics=())
+            results += lab.sweep(specs, seeds=seeds, desc=f"{desc}: target {t}", **sweep_kwargs).results
         return Sweep(results, self.setting)
+
+    def _describe(self, spec: dict, seed: int) -> str:
+        extra = {k: v for k, v in spec.items() if k not in ("method", "params", "label")}
+        return (f"method {spec.get('method')!r}, params {spec.get('params') or {}}, seed {seed}, "
+                f"target seed {self.setting.target_seed}" + (f", overrides {extra}" if extra else ""))
+
+
+# ----------------------------------------------------------------------------------------------
+# running sweeps on an Executor
+
+
+RUN_THREADS = 1
+"""Torch threads every run is computed with, in :meth:`Lab.run`, a serial sweep or a worker.
+Matrix products may round differently with another thread count, so a run's numbers must not
+depend on where it ran; one thread per run and one worker per core is also the fastest way
+through a sweep of these small models (README, "Speed")."""
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run the block with ``n`` torch intra-op threads, then restore the previous number."""
+    before = torch.get_num_threads()
+    if before != n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if before != n:
+            torch.set_num_threads(before)
+
+
+class SweepError(RuntimeError):
+    """Some runs of a sweep failed; the others finished and are cached.
+
+    ``failures``: ``[(run description, exception)]``; ``results``: the :class:`RunResult` of every
+    job in sweep order, None where it failed."""
+
+    def __init__(self, failures: list[tuple[str, BaseException]], results: list):
+        self.failures, self.results = failures, results
+        done = sum(r is not None for r in results)
+        lines = "\n".join(f"  {name}: {type(err).__name__}: {err}" for name, err in failures)
+        super().__init__(f"{len(failures)} of {len(results)} runs failed ({done} finished and are "
+                         f"cached; running the sweep again computes only the failed ones):\n{lines}")
+
+
+@dataclass(frozen=True)
+class SweepJob:
+    """What a worker receives for one run: small and picklable (no models)."""
+
+    setting: Setting
+    spec: dict
+    seed: int
+    cache: str
+    """The cache folder (``$SATIMP_LAB_CACHE``) the run and its models are read from and written to."""
+
+
+_WORKER_LABS: dict[tuple[str, str], Lab] = {}
+"""One Lab per (cache folder, setting) in each process: a worker loads the target and retain
+models once, not once per run."""
+
+
+def _run_job(job: SweepJob) -> RunResult:
+    """Compute (or read from the cache) one run of a sweep; executed by the workers."""
+    os.environ["SATIMP_LAB_CACHE"] = job.cache
+    key = (job.cache, repr(job.setting))
+    if key not in _WORKER_LABS:
+        _WORKER_LABS[key] = Lab(job.setting, progress=False)
+    return _WORKER_LABS[key].run(seed=job.seed, **job.spec)
+
+
+def _init_worker() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    torch.set_num_threads(RUN_THREADS)
+    # Ctrl-C and a Jupyter interrupt or shutdown signal the whole process group: the sweep in the
+    # calling process handles it (cancels the runs not started); a worker finishes its run
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def default_workers() -> int:
+    """CPU cores this process may use (``os.sched_getaffinity``; ``os.cpu_count`` elsewhere)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def process_pool(workers: int | None = None) -> concurrent.futures.ProcessPoolExecutor:
+    """A local pool of ``workers`` processes (default :func:`default_workers`) for
+    :meth:`Lab.sweep`, each pinned to :data:`RUN_THREADS` torch threads. Started with ``spawn``:
+    forking a process whose torch thread pool already ran can hang, and spawn works the same in
+    scripts, notebooks and pytest (a script must guard its entry point with
+    ``if __name__ == "__main__":``). Each worker imports torch once and keeps its models for the
+    pool's life. Workers ignore SIGINT: an interrupted sweep cancels the runs not started, and
+    the runs under way finish (and are cached)."""
+    return concurrent.futures.ProcessPoolExecutor(
+        workers or default_workers(), mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker)
+
+
+_DEFAULT_POOL: concurrent.futures.ProcessPoolExecutor | None = None
+
+
+def _resolve_executor(executor, n_runs: int):
+    """None (run here) or the executor to submit the runs to."""
+    global _DEFAULT_POOL
+    if executor is None or executor == "serial":
+        return None
+    if executor == "processes":
+        if n_runs <= 1 or default_workers() == 1 or torch.cuda.is_available():
+            return None  # starting workers costs more than the run; one process owns the GPU
+        if _DEFAULT_POOL is None or getattr(_DEFAULT_POOL, "_broken", False):
+            _DEFAULT_POOL = process_pool()
+        return _DEFAULT_POOL
+    if isinstance(executor, str) or not callable(getattr(executor, "submit", None)):
+        raise ValueError(f"executor must be 'processes', 'serial', None or an object with submit() "
+                         f"(a concurrent.futures.Executor), got {executor!r}")
+    return executor
+
+
+def _completed(futures: list):
+    """Yield each future as it finishes: ``concurrent.futures.as_completed`` for standard
+    futures; otherwise (e.g. submitit jobs) by polling ``done()`` every half second."""
+    if all(isinstance(f, concurrent.futures.Future) for f in futures):
+        yield from concurrent.futures.as_completed(futures)
+        return
+    pending = list(futures)
+    while pending:
+        finished = [f for f in pending if f.done()]
+        for f in finished:
+            pending.remove(f)
+            yield f
+        if pending and not finished:
+            time.sleep(0.5)
 
 
 def _default_label(method: str, params: dict | None) -> str:
@@ -391,7 +611,7 @@ def _parse_run(folder: Path, key_text: str, label: str, config: UnlearnConfig,
     except (OSError, KeyError, json.JSONDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise CacheError(f"corrupt cached run {folder}: {err}; delete this folder to recompute it") from None
     summary = {**forget_at_matched_retain(history, setting.match_level), **meta["summary"]}
-    return RunResult(label, config, history, summary, folder, meta["status"])
+    return RunResult(label, config, history, summary, folder, meta["status"], setting.target_seed)
 
 
 class Sweep:

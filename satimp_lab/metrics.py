@@ -880,7 +880,8 @@ def evaluate(model, tokenizer, benchmark, forget_split: str = "forget10",
                    matched to the evaluated forget rows by qa_id, so ``max_examples``
                    compares like with like; missing rows raise)
     model_utility  hmean of :data:`MODEL_UTILITY_COMPONENTS` (the components are computed
-                   even if not requested, and then reported too)
+                   even if not requested, and then reported too; a component metric that
+                   is not requested runs on the utility's splits only: no forget ROUGE)
     mia_*          AUC, forget (members) vs holdout (non-members)
     calibrated_es  forget ES at the calibrated mixing ratio with ``original_model``
     ============== ===================================================================
@@ -958,9 +959,11 @@ def evaluate(model, tokenizer, benchmark, forget_split: str = "forget10",
             return _truth_ratio_result(scored(role, "question", base), perturbed(role), kind, base)
         raise AssertionError(metric)
 
+    utility_roles = {r for _, r in MODEL_UTILITY_COMPONENTS}
     for metric in [m for m in METRICS if m in needed and m in METRIC_ROLES]:
         for role in METRIC_ROLES[metric]:
-            add(metric, splits[role], run(metric, role))
+            if metric in metrics or role in utility_roles:  # only model utility asked for it
+                add(metric, splits[role], run(metric, role))
     if "model_utility" in metrics:
         comps = {f"{m}/{splits[r]}": results[(m, splits[r])].agg_value
                  for m, r in MODEL_UTILITY_COMPONENTS}

@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .errors import InputError, check_choice, check_int, check_real
-from .batching import collate, encode_dataset, iterate_batches, token_logprobs
+from .batching import IGNORE_INDEX, collate, encode_dataset, iterate_batches, token_logprobs
 from .metrics import check_model_tokenizer
 from .models import linear_schedule
 from .benchmark import retain_split_for
@@ -176,29 +177,60 @@ class UnlearnRun:
 # ----------------------------------------------------------------------------------------------
 
 
+def _plain_llama(model) -> bool:
+    """True when ``model(...).logits`` is exactly ``model.lm_head(model.model(...))`` at every
+    position: a Hugging Face Llama whose ``forward`` nobody patched (accelerate's mixed precision
+    wraps it in autocast)."""
+    from transformers import LlamaForCausalLM
+
+    return type(model) is LlamaForCausalLM and "forward" not in vars(model)
+
+
+def _answer_readout(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int]]:
+    """(logp ``[n]``, argmax == label ``[n]``, key ``[n]``, label positions per row) over the
+    ``n`` label positions of ``batch``, row by row. For a plain Llama the output head runs on
+    those positions only (same numbers as :func:`token_logprobs`: each position's logits, log
+    softmax and argmax do not depend on the other positions; less than half the positions of a
+    QA pair are answer tokens)."""
+    if _plain_llama(model):
+        device = next(model.parameters()).device
+        hidden = model.model(input_ids=batch["input_ids"].to(device),
+                             attention_mask=batch["attention_mask"].to(device)).last_hidden_state[:, :-1]
+        labels = batch["labels"][:, 1:].to(device)
+        mask = labels != IGNORE_INDEX
+        logits, labels = model.lm_head(hidden[mask]), labels[mask]
+        logp = -F.cross_entropy(logits.float(), labels, reduction="none")
+        key = batch["key_mask"][:, 1:].to(device).bool()[mask]
+    else:
+        out = token_logprobs(model, batch, keep_logits=True)
+        mask = out.mask
+        logits, labels, logp, key = out.logits[mask], out.labels[mask], out.logp[mask], out.key_mask[mask]
+    return logp, logits.argmax(-1) == labels, key, mask.sum(1).tolist()
+
+
 @torch.no_grad()
 def teacher_forced_summary(model, encoded: list[dict], pad_token_id: int, batch_size: int = 64) -> dict:
     """Cheap evaluation in one forward pass per batch: mean answer-token log-likelihood, answer and
     key-token argmax accuracy, and the teacher-forced extraction strength (ES = s/m, SPEC B.1:
     the share of the answer, from the end, that the model reproduces exactly)."""
     was_training = model.training
-    model.eval()
+    if was_training:
+        model.eval()
     logp_sum = tokens = hits = key_hits = key_total = 0.0
     es_values = []
     for batch in iterate_batches(encoded, batch_size, pad_token_id):
-        out = token_logprobs(model, batch, keep_logits=True)
-        correct = (out.logits.argmax(-1) == out.labels) & out.mask
-        logp_sum += out.logp[out.mask].sum().item()
-        tokens += out.mask.sum().item()
+        logp, correct, key, per_row = _answer_readout(model, batch)
+        logp_sum += logp.sum().item()
+        tokens += len(logp)
         hits += correct.sum().item()
-        key_hits += (correct & out.key_mask).sum().item()
-        key_total += out.key_mask.sum().item()
-        for row_correct, row_mask in zip(correct, out.mask):
-            flags = row_correct[row_mask]
+        key_hits += (correct & key).sum().item()
+        key_total += key.sum().item()
+        for flags in correct.split(per_row):
             wrong = (~flags).nonzero()
             suffix = len(flags) if len(wrong) == 0 else len(flags) - 1 - wrong[-1].item()
             es_values.append(suffix / len(flags))
-    model.train(was_training)
+    if was_training:
+        model.train()
     return {"mean_logp": logp_sum / tokens, "answer_accuracy": hits / tokens,
             "key_accuracy": key_hits / key_total if key_total else float("nan"),
             "es": float(np.mean(es_values))}
@@ -232,12 +264,15 @@ def _real_rows(accelerator, n_examples: int, batch_size: int, batch_index: int,
 
 
 def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress: bool = True,
-            eval_fn=None, accelerator=None) -> UnlearnRun:
+            eval_fn=None, accelerator=None, eval_cache: dict | None = None) -> UnlearnRun:
     """Run ``config.method`` on a copy of ``target.model`` (a ``models.ModelBundle``).
 
     benchmark: a DatasetDict holding ``config.forget_split`` and its retain split.
     eval_fn: optional ``eval_fn(model, step) -> dict`` called with each periodic evaluation; its
         values join the history (e.g. :func:`satimp_lab.metrics.evaluate` summaries).
+    eval_cache: optional dict that the caller keeps between runs of ``target`` on ``benchmark``:
+        the step-0 evaluation (of the target itself, the same for every method and seed) is
+        computed once and then reused from it (the same numbers; without ``eval_fn`` only).
     Same seed -> bit-identical trace and model on CPU. A non-finite loss stops the run with
     ``status="diverged"`` and a message; everything recorded so far is kept.
     """
@@ -305,9 +340,11 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
     def evaluate(step: int) -> dict:
         unwrapped = accelerator.unwrap_model(model)
         row = {"step": step}
+        unwrapped.eval()  # once for both splits
         for name, encoded in eval_sets.items():
             for k, v in teacher_forced_summary(unwrapped, encoded, pad, config.eval_batch_size).items():
                 row[f"{name}_{k}"] = v
+        unwrapped.train()
         if eval_fn is not None:
             row.update(eval_fn(unwrapped, step))
         return row
@@ -315,7 +352,14 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
     trace, steps_log, evals = TokenTrace(), [], []
     status, message = "completed", ""
     if config.eval_every is not None and accelerator.is_main_process:
-        evals.append(evaluate(0))
+        key = ("step 0", id(target), config.forget_split, config.eval_max_examples,
+               config.eval_batch_size, config.mixed_precision)
+        if eval_cache is None or eval_fn is not None:
+            evals.append(evaluate(0))
+        else:
+            if key not in eval_cache:
+                eval_cache[key] = evaluate(0)
+            evals.append(dict(eval_cache[key]))
     bar = tqdm(total=total_steps, desc=f"unlearn {method.name}",
                disable=not progress or not accelerator.is_local_main_process, leave=False)
     step = micro = step_micro = 0

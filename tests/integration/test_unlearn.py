@@ -1,6 +1,7 @@
 """The unlearning loop on the micro model: it moves, it unlearns, it traces, it is deterministic."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -151,3 +152,41 @@ def test_bad_config_errors(micro_target, small_benchmark):
         unlearn(micro_target, small_benchmark, UnlearnConfig(forget_split="forget01"), progress=False)
     with pytest.raises(ValueError, match="lr must be"):
         unlearn(micro_target, small_benchmark, UnlearnConfig(lr=float("nan")), progress=False)
+
+
+def test_step0_evaluation_is_shared_through_eval_cache(satimp_run, micro_target, small_benchmark):
+    cache = {}
+    ga = unlearn(micro_target, small_benchmark, UnlearnConfig(method="ga", **FAST), progress=False,
+                 eval_cache=cache)
+    assert len(cache) == 1
+    (key, row), = cache.items()
+    row["forget_es"] = -1.0  # the next run of the same target reads step 0 from here
+    again = unlearn(micro_target, small_benchmark, UnlearnConfig(method="satimp", **FAST), progress=False,
+                    eval_cache=cache)
+    assert again.evaluations["forget_es"].iloc[0] == -1.0
+    row["forget_es"] = ga.evaluations["forget_es"].iloc[0]
+    # the same numbers as computing it: step 0 is the target itself, whatever the method
+    shared = unlearn(micro_target, small_benchmark, UnlearnConfig(method="satimp", **FAST), progress=False,
+                     eval_cache=cache)
+    pd.testing.assert_frame_equal(shared.history, satimp_run.history, check_exact=True)
+    # another evaluation subset is another entry
+    unlearn(micro_target, small_benchmark, UnlearnConfig(method="ga", **{**FAST, "eval_max_examples": 2}),
+            progress=False, eval_cache=cache)
+    assert len(cache) == 2
+
+
+def test_evaluation_reads_the_answer_positions_only_with_the_same_numbers(micro_target, small_benchmark):
+    from satimp_lab.batching import encode_dataset
+    from satimp_lab.unlearn import _plain_llama, teacher_forced_summary
+
+    model, tok = micro_target.model, micro_target.tokenizer
+    rows = encode_dataset(tok, small_benchmark["retain90"])
+    assert _plain_llama(model)
+    fast = teacher_forced_summary(model, rows, tok.pad_token_id, batch_size=16)
+    model.forward = model.forward  # a patched forward (as under autocast): the full-logits path
+    try:
+        assert not _plain_llama(model)
+        full = teacher_forced_summary(model, rows, tok.pad_token_id, batch_size=16)
+    finally:
+        del model.forward
+    assert fast == full and 0 < fast["es"] < 1

@@ -145,3 +145,23 @@ def test_token_logprobs_with_chosen_predictions():
     torch.testing.assert_close(out.logp[out.mask], expected[out.mask])
     assert (out.logp[~out.mask] == 0).all()
     assert out.key_mask.tolist() == [[False, True, False], [False, True, False]]
+
+
+def test_encodings_are_remembered_per_tokenizer_and_returned_fresh(bench):
+    from satimp_lab import batching
+
+    tokenizer = train_tokenizer(benchmark_texts([bench["full"].to_list()]), vocab_size=512)  # a fresh memo
+    rows = bench["forget10"].to_list()[:5]
+    first = encode_dataset(tokenizer, rows)
+    assert first == [encode_example(tokenizer, r["question"], r["answer"], r["key_spans"],
+                                    example_id=r["qa_id"]) for r in rows]
+    memo = batching._ENCODINGS[tokenizer]
+    assert len(memo) == 5
+    first[0]["input_ids"].append(-1)  # callers may modify what they get
+    again = encode_dataset(tokenizer, rows)
+    assert again[0]["input_ids"][-1] != -1 and len(memo) == 5
+    # another field, format or key-span choice is another encoding
+    encode_dataset(tokenizer, rows, question_field="paraphrased_question")
+    encode_dataset(tokenizer, rows, with_key_spans=False)
+    encode_dataset(tokenizer, rows, "es")
+    assert len(memo) == 20

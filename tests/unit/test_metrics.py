@@ -494,3 +494,14 @@ def test_evaluate_cells_equal_standalone_metrics(tok, bench):
     assert abs(by[("probability", "world_facts")] - unnormalised) > 0.05
     tr_wf = alone[("truth_ratio", "world_facts")]
     assert abs(by[("truth_ratio", "world_facts")] - M.aggregate_truth_ratio(tr_wf.value_by_index, "forget")) > 0.5
+
+
+def test_model_utility_alone_reads_its_components_on_their_splits_only(tok, bench):
+    all_rows = [r for s in ("forget10", "retain90", "world_facts", "holdout") for r in bench[s].to_list()]
+    oracle, _ = _oracle(tok, all_rows)
+    df = M.evaluate(oracle, tok, bench, metrics=["model_utility"], max_examples=4, max_new_tokens=40)
+    pairs = set(zip(df.metric, df.split))
+    assert pairs == {(m, {"retain": "retain90", "world_facts": "world_facts"}[r])
+                     for m, r in M.MODEL_UTILITY_COMPONENTS} | {("model_utility", "retain90+world_facts")}
+    asked = M.evaluate(oracle, tok, bench, metrics=["model_utility", "rouge"], max_examples=4, max_new_tokens=40)
+    assert ("rouge", "forget10") in set(zip(asked.metric, asked.split))

@@ -1,0 +1,193 @@
+"""Where the time of one full-size tiny run goes: optimiser steps, evaluations, final metrics.
+
+    python benchmarks/run_breakdown.py                       # this checkout
+    python benchmarks/run_breakdown.py --before ../old       # and another checkout, interleaved
+
+One run is ``Lab("full").run("satimp", params={"beta_sat": 5, "beta_imp": 0.1})`` with the model
+cache warm and the run cache empty (each measured run is computed, never read back). Every
+checkout runs in its own worker process (``PYTHONPATH`` = that checkout), with ``--threads``
+torch threads; the workers take turns run by run, so machine noise hits both alike, and the
+ratio of their medians is the figure to quote. After the timed runs, one run per checkout is
+profiled (cProfile, CPU time) and broken down into:
+
+    steps+setup   the unlearning loop without its evaluations (optimiser steps, data, copy)
+    evaluations   the periodic teacher-forced evaluations (forget + retain)
+    final         the final metrics: scoring (teacher-forced passes, incl. perturbed answers),
+                  generation (greedy, for ROUGE), rest (truth ratio, KS test, ...)
+    save          writing the run into the cache
+    encode        tokenising rows (inside the parts above)
+
+The first run of a Lab is reported apart: it builds what the Lab's later runs reuse.
+Models come from ``$SATIMP_LAB_CACHE`` (trained there if missing); runs go to a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN = dict(method="satimp", params={"beta_sat": 5, "beta_imp": 0.1})
+
+# (file, function) -> part of the breakdown; cumulative CPU time of each
+PARTS = {
+    "total": ("experiments.py", "run"),
+    "unlearn": ("unlearn.py", "unlearn"),
+    "evaluations": ("unlearn.py", "evaluate"),
+    "final": ("experiments.py", "_final_metrics"),
+    "scoring": ("metrics.py", "score_answers"),
+    "perturbed": ("metrics.py", "_perturbed_nll"),
+    "generation": ("metrics.py", "generate_answers"),
+    "save": ("models.py", "atomic_directory"),
+    "encode": ("batching.py", "encode_dataset"),
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# worker: one checkout, commands on stdin, one JSON line per answer on stdout
+
+
+def _worker(size: str, threads: int) -> None:
+    import cProfile
+    import pstats
+
+    import torch
+
+    torch.set_num_threads(threads)
+    from satimp_lab.experiments import Lab
+
+    models = Path(os.environ["SATIMP_LAB_CACHE"]) / "models"
+    lab = Lab(size, progress=False)
+    _ = (lab.target, lab.retain_model)  # trains them if the cache lacks them
+    tmp = Path(tempfile.mkdtemp(prefix="run_breakdown-"))
+    (tmp / "models").symlink_to(models.resolve(), target_is_directory=True)
+    os.environ["SATIMP_LAB_CACHE"] = str(tmp)
+    seed = 0
+
+    def one_run():
+        nonlocal seed
+        shutil.rmtree(tmp / "runs", ignore_errors=True)
+        seed += 1
+        lab.run(seed=seed % 3, **RUN)
+
+    def answer(obj):
+        print(json.dumps(obj), flush=True)
+
+    answer({"ready": True, "module": str(Path(sys.modules["satimp_lab"].__file__).parent)})
+    for line in sys.stdin:
+        cmd = line.strip()
+        if cmd == "run":
+            wall, cpu = time.perf_counter(), time.process_time()
+            one_run()
+            answer({"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu})
+        elif cmd == "profile":
+            prof = cProfile.Profile(time.process_time)
+            prof.enable()
+            one_run()
+            prof.disable()
+            stats = pstats.Stats(prof).stats
+            parts = {}
+            for name, (file, func) in PARTS.items():
+                parts[name] = sum(v[3] for (f, _, fn), v in stats.items()
+                                  if f.endswith(os.sep + file) and fn == func)
+            answer(parts)
+        else:
+            break
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# driver
+
+
+class Checkout:
+    def __init__(self, name: str, root: Path, size: str, threads: int):
+        env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": str(threads),
+               "MKL_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
+        self.name = name
+        self.proc = subprocess.Popen([sys.executable, __file__, "--worker", size, str(threads)], env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     stderr=subprocess.DEVNULL, cwd=root)
+        ready = self._read()
+        self.module = ready["module"]
+
+    def _read(self) -> dict:
+        for line in self.proc.stdout:
+            if line.startswith("{"):
+                return json.loads(line)
+        raise RuntimeError(f"the {self.name} worker stopped (run it alone to see its error)")
+
+    def ask(self, cmd: str) -> dict:
+        self.proc.stdin.write(cmd + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--before", type=Path, help="another checkout (e.g. a git worktree of an older commit)")
+    ap.add_argument("--runs", type=int, default=5, help="timed runs per checkout (default 5)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    ap.add_argument("--size", default="full")
+    argv = sys.argv[1:]
+    args = ap.parse_args([] if argv[:1] == ["bench"] else argv)  # or `satimp-lab bench NAME`
+
+    roots = {"after": ROOT} if args.before is None else {"before": args.before.resolve(), "after": ROOT}
+    checkouts = {name: Checkout(name, root, args.size, args.threads) for name, root in roots.items()}
+    print(f"{args.size} setting, {args.runs} timed runs each, {args.threads} torch thread(s), "
+          f"load average {os.getloadavg()[0]:.1f} at the start")
+    for c in checkouts.values():
+        print(f"  {c.name}: {c.module}")
+    first = {name: c.ask("run") for name, c in checkouts.items()}
+    times = {name: [] for name in checkouts}
+    for _ in range(args.runs):
+        for name, c in checkouts.items():
+            times[name].append(c.ask("run"))
+    parts = {name: c.ask("profile") for name, c in checkouts.items()}
+    for c in checkouts.values():
+        c.close()
+
+    print(f"\n{'seconds':28s}" + "".join(f"{n:>10s}" for n in checkouts))
+    rows = [("first run of the Lab, wall", lambda n: first[n]["wall"]),
+            ("run, wall (median)", lambda n: statistics.median(t["wall"] for t in times[n])),
+            ("run, CPU (median)", lambda n: statistics.median(t["cpu"] for t in times[n]))]
+    for label, get in rows:
+        print(f"{label:28s}" + "".join(f"{get(n):10.3f}" for n in checkouts))
+    print("profiled run (CPU s, cProfile):")
+    for label, get in [
+        ("  total", lambda p: p["total"]),
+        ("  steps+setup", lambda p: p["unlearn"] - p["evaluations"]),
+        ("  evaluations", lambda p: p["evaluations"]),
+        ("  final metrics", lambda p: p["final"]),
+        ("    scoring", lambda p: p["scoring"]),
+        ("      of which perturbed", lambda p: p["perturbed"]),
+        ("    generation", lambda p: p["generation"]),
+        ("    rest", lambda p: p["final"] - p["scoring"] - p["generation"]),
+        ("  save", lambda p: p["save"]),
+        ("  encode (inside the above)", lambda p: p["encode"]),
+    ]:
+        print(f"{label:28s}" + "".join(f"{get(parts[n]):10.3f}" for n in checkouts))
+    if "before" in checkouts:
+        for what in ("wall", "cpu"):
+            b = statistics.median(t[what] for t in times["before"])
+            a = statistics.median(t[what] for t in times["after"])
+            print(f"speed-up, median {what}: {b / a:.2f}x")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        _worker(sys.argv[2], int(sys.argv[3]))
+    else:
+        main()

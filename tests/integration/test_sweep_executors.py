@@ -1,0 +1,112 @@
+"""Sweeps on an Executor: the same runs bit for bit, failures named, finished runs kept."""
+
+import concurrent.futures
+import os
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from satimp_lab import experiments
+from satimp_lab.experiments import Lab, SweepError, SweepJob, process_pool
+
+SPECS = [{"method": "ga"}, {"method": "satimp", "params": {"beta_sat": 5.0, "beta_imp": 0.1}}]
+
+
+@pytest.fixture
+def fresh_cache(session_cache, micro_target, micro_retain, tmp_path, monkeypatch):
+    """A run cache of its own (so every run is computed) holding the session's trained models."""
+    def make(name):
+        path = tmp_path / name
+        shutil.copytree(session_cache / "models", path / "models")
+        monkeypatch.setenv("SATIMP_LAB_CACHE", str(path))
+        return path
+    return make
+
+
+def _traces(sweep):
+    return pd.concat([r.trace for r in sweep.results], ignore_index=True)
+
+
+def test_parallel_sweep_gives_the_serial_runs_bit_for_bit(fresh_cache):
+    # every final metric (generation included), two methods x two seeds
+    fresh_cache("serial")
+    serial = Lab("fast", progress=False).sweep(SPECS, seeds=(0, 1), executor="serial")
+    fresh_cache("parallel")
+    with process_pool(2) as pool:
+        parallel = Lab("fast", progress=False).sweep(SPECS, seeds=(0, 1), executor=pool)
+    pd.testing.assert_frame_equal(parallel.summary, serial.summary, check_exact=True)
+    pd.testing.assert_frame_equal(parallel.curves, serial.curves, check_exact=True)
+    pd.testing.assert_frame_equal(_traces(parallel), _traces(serial), check_exact=True)
+    assert "eval_model_utility" in serial.summary and serial.summary["eval_model_utility"].notna().all()
+    assert all(str(r.folder).startswith(os.environ["SATIMP_LAB_CACHE"]) for r in parallel.results)
+
+
+class _Job:
+    """A submitit-like job: done() and result(), not a concurrent.futures.Future."""
+
+    def __init__(self, fn, arg):
+        try:
+            self._value, self._error = fn(arg), None
+        except Exception as err:  # noqa: BLE001
+            self._value, self._error = None, err
+
+    def done(self):
+        return True
+
+    def result(self):
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+class _SubmititLike:
+    def __init__(self):
+        self.jobs = []
+
+    def submit(self, fn, arg):
+        assert isinstance(arg, SweepJob) and len(repr(arg)) < 5000  # small payload, no models
+        self.jobs.append(_Job(fn, arg))
+        return self.jobs[-1]
+
+
+@pytest.mark.parametrize("executor", ["serial", "threads", "submitit-like"])
+def test_a_failed_run_is_named_and_the_others_are_kept(fresh_cache, executor):
+    fresh_cache(f"fail-{executor}")
+    lab = Lab("fast", progress=False, final_metrics=("es",))
+    specs = [{"method": "ga"}, {"method": "simsat", "lr": float("nan")}]  # nan fails inside the run
+    pool = {"serial": lambda: "serial", "threads": lambda: concurrent.futures.ThreadPoolExecutor(2),
+            "submitit-like": _SubmititLike}[executor]()
+    with pytest.raises(SweepError, match=r"1 of 2 runs failed") as info:
+        lab.sweep(specs, seeds=(0,), executor=pool)
+    (name, err), = info.value.failures
+    assert "method 'simsat'" in name and "seed 0" in name and "target seed 0" in name and "lr" in name
+    assert isinstance(err, ValueError) and "lr must be" in str(err)
+    assert info.value.results[0] is not None and info.value.results[1] is None
+    assert lab._cached(seed=0, **specs[0]) is not None  # the finished run is in the cache
+    if executor == "threads":
+        pool.shutdown()
+
+
+def test_an_invalid_spec_raises_before_anything_runs(fresh_cache):
+    fresh_cache("invalid")
+    lab = Lab("fast", progress=False, final_metrics=("es",))
+    with pytest.raises(ValueError, match="nope"):
+        lab.sweep([{"method": "ga"}, {"method": "nope"}], seeds=(0,), executor="serial")
+    assert lab._cached("ga", seed=0) is None
+    with pytest.raises(ValueError, match="executor"):
+        lab.sweep([{"method": "ga"}], seeds=(0,), executor="cluster")
+
+
+def test_a_worker_loads_its_models_once(fresh_cache, monkeypatch):
+    cache = str(fresh_cache("worker"))
+    monkeypatch.setattr(experiments, "_WORKER_LABS", {})
+    setting = experiments.get_setting("fast", final_metrics=("es",))
+    first = experiments._run_job(SweepJob(setting, {"method": "ga"}, 0, cache))
+    (lab,) = experiments._WORKER_LABS.values()
+    target = lab.target
+    second = experiments._run_job(SweepJob(setting, {"method": "simsat"}, 0, cache))
+    assert list(experiments._WORKER_LABS.values()) == [lab] and lab.target is target
+    assert first.folder != second.folder
+    np.testing.assert_array_equal(first.history["step"], second.history["step"])
