@@ -100,12 +100,13 @@ class StudyResult:
     def save(self, out_dir: str | Path | None) -> None:
         """``population/<study id>.json`` (claims with every number) and ``tables/<notebook
         prefix>_<name>.csv/.md`` under ``out_dir`` (no-op when None)."""
-        from ..report import _atomic_text, _json_safe, save_table
+        from ..report import _json_safe, save_table
+        from ..store import atomic_write
 
         if out_dir is None:
             return
         prefix = self.study.notebook.split("_")[0]
-        _atomic_text(Path(out_dir) / "population" / f"{self.study.id}.json",
+        atomic_write(Path(out_dir) / "population" / f"{self.study.id}.json",
                      json.dumps(_json_safe([c.to_dict() for c in self.claims]), indent=1))
         save_table(self.claims_table(), out_dir, f"{prefix}_{self.study.id}_claims")
         for name, table in self.tables.items():
