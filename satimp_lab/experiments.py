@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -267,6 +268,7 @@ class Lab:
         cached = _read_run(folder, key_text, label, config, self.setting)
         if cached is not None:
             return cached
+        started = time.perf_counter()
         run = unlearn(self.target, self.benchmark, config, progress=False)
         summary = {}
         last = run.evaluations.iloc[-1] if not run.evaluations.empty else {}
@@ -280,7 +282,8 @@ class Lab:
             run.save(tmp)
             (tmp / "summary.json").write_text(json.dumps({
                 "key": key_text, "summary": summary, "status": run.status,
-                "final_metrics": list(self.setting.final_metrics)}, default=float))
+                "final_metrics": list(self.setting.final_metrics),
+                "seconds": time.perf_counter() - started}, default=float))   # what the run cost
 
         atomic_directory(folder, write)
         summary = {**forget_at_matched_retain(run.history, self.setting.match_level), **summary}
