@@ -614,7 +614,7 @@ def solution_button(n: int):
             button.description, button.icon = f"Hide solution {n}", "eye-slash"
 
     button.on_click(toggle)
-    box = ipw.VBox([button, shown])
+    box = ipw.VBox([button, shown], layout=ipw.Layout(align_items="flex-start"))   # a button, not a bar
     box.button, box.shown = button, shown
     return box
 

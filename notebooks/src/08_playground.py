@@ -75,8 +75,8 @@ comparison
 
 # %%
 table = playground.table()
-save_table(table.drop(columns="seconds"), OUT_DIR, "08_playground_runs")   # timings vary from run to run
-table
+save_table(table.drop(columns=["seconds", "from cache"]), OUT_DIR, "08_playground_runs")   # they vary
+table.round(3)
 
 # %%
 rows = table.set_index("run")
