@@ -38,6 +38,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.browser
+
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = Path(os.environ.get("SATIMP_LAB_BROWSER_NOTEBOOKS", REPO / "notebooks")).resolve()
 ARTIFACTS = Path(os.environ.get("SATIMP_LAB_BROWSER_ARTIFACTS", REPO / "reports" / "browser")).resolve()
@@ -105,7 +107,7 @@ def jupyter(tmp_path_factory):
            "JUPYTER_RUNTIME_DIR": str(base / "runtime"), "JUPYTER_CONFIG_DIR": str(base / "config"),
            # the kernel imports satimp_lab from the tested checkout and keeps its models apart
            "PYTHONPATH": os.pathsep.join([str(NOTEBOOKS.parent), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-           "SATIMP_LAB_CACHE": os.environ.get("SATIMP_LAB_CACHE", str(base / "cache")),
+           "SATIMP_LAB_CACHE": str(base / "cache"),     # a fresh cache: 08's runs are really run
            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
            "MKL_NUM_THREADS": os.environ.get("MKL_NUM_THREADS", "1"),
            "TOKENIZERS_PARALLELISM": "false"}
@@ -151,7 +153,7 @@ def browser(jupyter):
 
 
 @pytest.fixture
-def open_notebook(jupyter, browser):
+def open_notebook(jupyter, browser, request):
     """open_notebook(name, parameters=None) -> the Playwright page with that notebook open and its
     kernel idle. ``parameters`` replace values in the notebook's parameters cell (e.g. SIZE)."""
     url, token, root = jupyter
@@ -171,7 +173,9 @@ def open_notebook(jupyter, browser):
         return page
 
     yield _open
-    for context in contexts:
+    for i, context in enumerate(contexts):   # the last view of each page, also when a check failed
+        for j, page in enumerate(context.pages):
+            _screenshot(page, f"{request.node.name}_final{'' if i + j == 0 else f'_{i}_{j}'}")
         context.close()
 
 
@@ -373,9 +377,16 @@ def test_08_playground_fast(open_notebook):
     assert re.search(r"loaded from the cache \(the run took \d+\.\d s\)", status.inner_text()), (
         f"08: a cached rerun does not say so, or lost its cost: {status.inner_text()!r}")
     # a second satimp with another β_imp: a new run, drawn in a colour of its own
-    _move_slider(form.locator(".widget-slider", has_text="beta_imp"), presses=5)
+    # (typed into the slider's readout: with continuous_update=False, keys on the handle do not reach
+    # the kernel until the mouse lets go)
+    readout = form.locator(".widget-slider", has_text="beta_imp").locator(".widget-readout")
+    readout.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("0.35")
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(500)
     run.click()
-    form.locator(".widget-html", has_text="done in").first.wait_for(timeout=300_000)
+    form.locator(".widget-html", has_text="done in").first.wait_for(timeout=180_000)
     page.wait_for_timeout(1500)
     figure = form.locator(".js-plotly-plot").first
     colours = figure.evaluate("f => Array.from(f.querySelectorAll('.scatterlayer .trace path.js-line'))"
@@ -387,7 +398,7 @@ def test_08_playground_fast(open_notebook):
     _screenshot(form, "08_playground_form")
     clear.click()
     form.locator(".js-plotly-plot", has_text="no runs yet").first.wait_for(timeout=30_000)
-    ticks = form.locator(".js-plotly-plot .xtick").all_inner_texts()
+    ticks = form.locator(".js-plotly-plot .xtick").evaluate_all("ts => ts.map(t => t.textContent)")
     assert ticks and float(ticks[0]) >= 0 and float(ticks[-1]) <= 1, f"08: empty axes read {ticks}"
     _screenshot(form, "08_playground_cleared")
     print(f"08 (fast): Run All {seconds:.1f} s")
