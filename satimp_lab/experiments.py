@@ -341,6 +341,7 @@ class Lab:
         cached = _read_run(folder, key_text, label, config, self.setting)
         if cached is not None:
             return cached
+        started = time.perf_counter()
         with torch_threads(RUN_THREADS):
             run = unlearn(self.target, self.benchmark, config, progress=False, eval_cache=self._eval_cache)
         summary = {}
@@ -356,7 +357,8 @@ class Lab:
             run.save(tmp)
             (tmp / "summary.json").write_text(json.dumps({
                 "key": key_text, "summary": summary, "status": run.status,
-                "final_metrics": list(self.setting.final_metrics)}, default=float))
+                "final_metrics": list(self.setting.final_metrics),
+                "seconds": time.perf_counter() - started}, default=float))   # what the run cost
 
         # an entry that serves this request, written meanwhile by another process, stands
         atomic_directory(folder, write,

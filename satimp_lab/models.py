@@ -438,6 +438,7 @@ def train_model(model, tokenizer, encoded: list[dict], train: TrainConfig, progr
             key_by_epoch.append(report["key_accuracy"])
             bar.set_postfix(loss=f"{history[-1]:.3f}", key_acc=f"{report['key_accuracy']:.3f}")
             if report["key_accuracy"] >= train.stop_key_accuracy:
+                bar.total = bar.n   # done, not failed: tqdm shows a bar closed short in red
                 break
     bar.close()
     if not report or train.stop_key_accuracy is None:

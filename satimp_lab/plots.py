@@ -42,6 +42,33 @@ def color_for(label: str, index: int = 0) -> str:
     return _FALLBACK[index % len(_FALLBACK)]
 
 
+def _mix(colour: str, other: str, amount: float) -> str:
+    """``colour`` moved ``amount`` (0..1) of the way towards ``other`` (both "#rrggbb")."""
+    a = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+    b = [int(other[i:i + 2], 16) for i in (1, 3, 5)]
+    return "#" + "".join(f"{round(x + (y - x) * amount):02x}" for x, y in zip(a, b))
+
+
+_SHADES = ((None, 0.0), ("#000000", 0.4), ("#ffffff", 0.45), ("#000000", 0.65), ("#ffffff", 0.7))
+"""How the 1st, 2nd, ... label of one family is drawn: its family colour, then darker and lighter."""
+
+
+def distinct_colors(labels) -> list[str]:
+    """One colour per label: the family colour of :func:`color_for` for the first label of each
+    family, then darker and lighter shades of it for the next ones (e.g. ``satimp`` and
+    ``satimp(beta_imp=0.35)``), so runs of one method stay recognisable and distinguishable.
+    Past five labels of one family the shades repeat."""
+    seen: dict[str, int] = {}
+    out = []
+    for i, label in enumerate(labels):
+        base = color_for(str(label), i)
+        k = seen.get(base, 0)
+        seen[base] = k + 1
+        other, amount = _SHADES[k % len(_SHADES)]
+        out.append(base if other is None else _mix(base, other, amount))
+    return out
+
+
 def _layout(fig: go.Figure, title: str, x: str, y: str, **kw) -> go.Figure:
     fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, template="plotly_white",
                       legend_title_text=kw.pop("legend", ""), **kw)

@@ -41,6 +41,7 @@ __all__ = [
     "family_curves",
     "family_figure",
     "update_family",
+    "figure_output",
     "family_widget",
     "satimp_peak",
     "peak_text",
@@ -57,6 +58,7 @@ __all__ = [
     "run_request",
     "Playground",
     "PlaygroundUI",
+    "table_html",
 ]
 
 
@@ -215,8 +217,7 @@ def family_figure(beta_sat: float, beta_imp: float, p=None, npo_beta: float | No
     Each trace's ``meta`` is its key (ga, simsat, ..., peak) so :func:`update_family` can redraw it.
     """
     p, curves, labels = family_curves(beta_sat, beta_imp, p, npo_beta, simnpo_beta)
-    title = title or ("Per-token weight vs likelihood: the SatImp family and the implicit weights of "
-                      "GA, NPO and SimNPO")
+    title = title or "Weight per token vs likelihood: SatImp's family, GA, NPO, SimNPO"
     fig = plots.weight_curves({labels[k]: curves[k] for k in curves}, p, title=title, normalise=normalise)
     for trace, key in zip(fig.data, curves):
         trace.meta = key
@@ -257,14 +258,36 @@ def update_family(fig: go.Figure, beta_sat: float, beta_imp: float, normalise: b
     return fig
 
 
+def figure_output(fig: go.Figure):
+    """An ``ipywidgets.Output`` that shows ``fig`` and a function that shows it again after ``fig``
+    changed: ``(output, redraw)``.
+
+    The figure is displayed like any notebook figure (plotly's own renderer), so it fills the
+    output's width; plotly's ``FigureWidget`` is drawn at its default 700 px instead, because it
+    is sized before JupyterLab attaches it to the page."""
+    import ipywidgets as ipw
+    from IPython.display import clear_output, display
+
+    out = ipw.Output(layout=ipw.Layout(width="100%"))
+
+    def redraw(figure: go.Figure | None = None) -> None:
+        with out:
+            clear_output(wait=True)
+            display(fig if figure is None else figure)
+
+    redraw()
+    return out, redraw
+
+
 def family_widget(beta_sat: float = 5.0, beta_imp: float = 0.1, max_beta_sat: float = 10.0,
                   max_beta_imp: float = 5.0):
-    """A FigureWidget of :func:`family_figure` with beta_sat / beta_imp sliders, a normalise box and
-    a live peak readout (the sliders are cheap, so they redraw continuously). Returns the VBox; its
-    ``.figure`` attribute is the FigureWidget."""
+    """:func:`family_figure` with beta_sat / beta_imp sliders, a normalise box and a live peak
+    readout (the sliders are cheap, so they redraw continuously). Returns the VBox; its
+    ``.figure`` attribute is the figure (updated in place by :func:`update_family`)."""
     import ipywidgets as ipw
 
-    fig = go.FigureWidget(family_figure(beta_sat, beta_imp))
+    fig = family_figure(beta_sat, beta_imp)
+    view, show = figure_output(fig)
     s_sat = ipw.FloatSlider(value=beta_sat, min=0.0, max=max_beta_sat, step=0.1, description="β_sat",
                             continuous_update=True, readout_format=".2f")
     s_imp = ipw.FloatSlider(value=beta_imp, min=0.0, max=max_beta_imp, step=0.05, description="β_imp",
@@ -275,10 +298,11 @@ def family_widget(beta_sat: float = 5.0, beta_imp: float = 0.1, max_beta_sat: fl
     def redraw(_=None):
         update_family(fig, s_sat.value, s_imp.value, normalise=norm.value)
         readout.value = peak_text(s_sat.value, s_imp.value)
+        show()
 
     for w in (s_sat, s_imp, norm):
         w.observe(redraw, names="value")
-    box = ipw.VBox([ipw.HBox([s_sat, s_imp, norm]), readout, fig])
+    box = ipw.VBox([ipw.HBox([s_sat, s_imp, norm]), readout, view])
     box.figure, box.sliders, box.redraw = fig, (s_sat, s_imp, norm), redraw
     return box
 
@@ -386,7 +410,7 @@ def logit_push_figure(beta_sat: float = 5.0, beta_imp: float = 0.1, beta: float 
             logit_push("satimp", p, beta_sat=beta_sat, beta_imp=beta_imp),
     }
     fig = plots.weight_curves(curves, p, title="GA logit view: how hard one step pushes the target logit down")
-    fig.update_layout(yaxis_title="push on the target logit, -dF/dz per unit lr = w(p)·(1-p)")
+    fig.update_layout(yaxis_title="push w(p)·(1-p) per unit lr")   # -dF/dz; short enough for the axis
     return fig
 
 
@@ -492,13 +516,16 @@ class Playground:
 
     ``add_run`` calls ``lab.run`` (cached on disk, so repeating a configuration is instant) and keeps
     the result under its label (a repeated label replaces the earlier run); ``table()`` and
-    ``figure()`` compare everything added so far.
+    ``figure()`` compare everything added so far. ``seconds[label]`` is what the run cost when it
+    was computed (NaN if the cache does not record it) and ``cached[label]`` says whether this
+    ``add_run`` loaded it from the cache.
     """
 
     def __init__(self, lab):
         self.lab = lab
         self.runs: dict[str, object] = {}
         self.seconds: dict[str, float] = {}
+        self.cached: dict[str, bool] = {}
 
     @property
     def base(self):
@@ -513,10 +540,13 @@ class Playground:
         """Run (or load) one configuration and add it to the comparison. Returns the RunResult."""
         req = self.request(method, params, seed, lr, epochs, steps)
         label = label or req["label"]
-        start = time.perf_counter()
+        start, wall = time.perf_counter(), time.time()
         result = self.lab.run(req["method"], seed=req["seed"], params=req["params"] or None, label=label,
                               **req["overrides"])
-        self.seconds[label] = time.perf_counter() - start
+        elapsed = time.perf_counter() - start
+        cached, cost = _cache_record(getattr(result, "folder", None), wall)
+        self.cached[label] = cached
+        self.seconds[label] = cost if cached or math.isfinite(cost) else elapsed
         self.runs.pop(label, None)          # re-adding moves it to the end
         self.runs[label] = result
         return result
@@ -524,10 +554,12 @@ class Playground:
     def remove(self, label: str) -> None:
         self.runs.pop(label, None)
         self.seconds.pop(label, None)
+        self.cached.pop(label, None)
 
     def clear(self) -> None:
         self.runs.clear()
         self.seconds.clear()
+        self.cached.clear()
 
     def curves(self) -> pd.DataFrame:
         """One row per evaluation step per run (label, step, forget_es, retain_es, ...)."""
@@ -541,7 +573,8 @@ class Playground:
 
     def table(self, timings: bool = True) -> pd.DataFrame:
         """One row per run: its configuration and the summary numbers of :data:`SUMMARY_COLUMNS`
-        (plus the wall-clock seconds of the ``add_run`` call when ``timings``: 0 for a cached run)."""
+        (plus, when ``timings``, "seconds": what the run cost when it was computed, and "from cache":
+        whether it was loaded from the cache this time)."""
         rows = []
         for label, r in self.runs.items():
             c = r.config
@@ -552,6 +585,7 @@ class Playground:
             row.update({header: r.summary[key] for key, header in SUMMARY_COLUMNS.items() if key in r.summary})
             if timings and label in self.seconds:
                 row["seconds"] = self.seconds[label]
+                row["from cache"] = self.cached.get(label, False)
             rows.append(row)
         frame = pd.DataFrame(rows)
         if not frame.empty and frame["steps"].isna().all():
@@ -559,18 +593,60 @@ class Playground:
         return frame
 
     def figure(self) -> go.Figure:
-        """Trade-off curves of every run so far, with the matched-retain level drawn as a line."""
+        """Trade-off curves of every run so far, with the matched-retain level drawn as a line. Runs
+        of one method get shades of its colour (:func:`plots.distinct_colors`); with no run the axes
+        span 0..1 (extraction strength's range) and say so."""
         curves = self.curves()
         n = len(self.runs)
-        fig = plots.tradeoff_curves(curves, title=f"Playground: forget vs retain ES along each run ({n} run"
-                                                  f"{'' if n == 1 else 's'}; each run starts at the right)")
-        if not curves.empty:
+        fig = plots.tradeoff_curves(curves, title=f"Playground: forget vs retain ES ({n} run"
+                                                  f"{'' if n == 1 else 's'}; each starts at the right)")
+        colours = dict(zip(self.runs, plots.distinct_colors(self.runs)))
+        for trace in fig.data:
+            if trace.name in colours:
+                trace.line.color = colours[trace.name]
+        if curves.empty:
+            fig.update_layout(xaxis_range=[0, 1], yaxis_range=[0, 1], annotations=[dict(
+                text="no runs yet: press Run", x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                font=dict(size=14, color="#888"))])
+        else:
             start = curves.sort_values("step").groupby("label").first()["retain_es"].mean()
             level = self.lab.setting.match_level * start
             fig.add_trace(go.Scatter(x=[level, level], y=[0, float(curves["forget_es"].max())], mode="lines",
                                      name=f"matched-retain level ({self.lab.setting.match_level:.0%} of start)",
                                      line=dict(color="black", dash="dot")))
         return fig
+
+
+def _cache_record(folder, since: float) -> tuple[bool, float]:
+    """(loaded from the cache?, seconds the run cost) for a run folder written by ``Lab.run``: a
+    folder whose ``summary.json`` is older than ``since`` (a ``time.time()``) was there before the
+    call. The cost is the "seconds" ``Lab.run`` recorded there (NaN for older cache entries)."""
+    import json
+    from pathlib import Path
+
+    summary = Path(folder) / "summary.json" if folder is not None else None
+    if summary is None or not summary.exists():
+        return False, math.nan
+    cached = summary.stat().st_mtime < since
+    try:
+        return cached, float(json.loads(summary.read_text()).get("seconds", math.nan))
+    except (OSError, ValueError, TypeError):
+        return cached, math.nan
+
+
+def table_html(table: pd.DataFrame, digits: int = 3) -> str:
+    """The comparison table as HTML with numbers rounded to ``digits`` significant places."""
+    if table.empty:
+        return "<i>no runs yet</i>"
+
+    def fmt(v):
+        if isinstance(v, (bool, np.bool_)):
+            return "yes" if v else ""
+        if isinstance(v, (float, np.floating)):
+            return "" if math.isnan(v) else f"{v:.{digits}g}"
+        return v
+
+    return table.map(fmt).to_html(index=False)
 
 
 class PlaygroundUI:
@@ -596,10 +672,12 @@ class PlaygroundUI:
                                         tooltip="0 = use epochs")
         self.seed = ipw.BoundedIntText(value=0, min=0, max=10_000, description="seed")
         self.run_button = ipw.Button(description="Run", button_style="primary", icon="play")
-        self.clear_button = ipw.Button(description="Clear comparison", icon="trash")
+        self.clear_button = ipw.Button(description="Clear comparison", icon="trash",
+                                       layout=ipw.Layout(width="auto"))   # the default width cuts the label
         self.progress = ipw.IntProgress(value=0, min=0, max=1, description="progress")
         self.status = ipw.HTML("Pick a method and press Run.")
-        self.figure = go.FigureWidget(self.pg.figure())
+        self.figure = self.pg.figure()
+        self.figure_view, self._show_figure = figure_output(self.figure)
         self.table_html = ipw.HTML()
         self.method.observe(lambda change: self.set_method(change["new"]), names="value")
         self.run_button.on_click(lambda _: self.run())
@@ -609,7 +687,7 @@ class PlaygroundUI:
             ipw.HBox([self.method, self.description]), self.params_box,
             ipw.HBox([self.lr, self.epochs]), ipw.HBox([self.steps, self.seed]),
             ipw.HBox([self.run_button, self.clear_button, self.progress]), self.status,
-            self.figure, self.table_html])
+            self.figure_view, self.table_html])
         self.refresh()
 
     def _ipython_display_(self):
@@ -655,8 +733,13 @@ class PlaygroundUI:
             self.run_button.disabled = False
         label = next(reversed(self.pg.runs))
         self.progress.value, self.progress.bar_style = 1, "success"
-        self.status.value = (f"✓ <b>{label}</b> done in {self.pg.seconds[label]:.1f} s "
-                             f"({len(self.pg.runs)} run{'s' if len(self.pg.runs) != 1 else ''} in the comparison)")
+        cost = self.pg.seconds[label]
+        if self.pg.cached[label]:
+            how = "loaded from the cache" + (f" (the run took {cost:.1f} s)" if math.isfinite(cost) else "")
+        else:
+            how = f"done in {cost:.1f} s"
+        n = len(self.pg.runs)
+        self.status.value = f"✓ <b>{label}</b> {how} ({n} run{'s' if n != 1 else ''} in the comparison)"
         self.refresh()
         return result
 
@@ -668,11 +751,6 @@ class PlaygroundUI:
 
     def refresh(self) -> None:
         """Redraw the comparison figure and table from the playground's runs."""
-        new = self.pg.figure()
-        with self.figure.batch_update():
-            self.figure.data = ()
-            self.figure.layout = new.layout
-        self.figure.add_traces(list(new.data))
-        table = self.pg.table()
-        self.table_html.value = (table.to_html(index=False, float_format=lambda v: f"{v:.3f}")
-                                 if not table.empty else "<i>no runs yet</i>")
+        self.figure = self.pg.figure()
+        self._show_figure(self.figure)
+        self.table_html.value = table_html(self.pg.table())

@@ -1,3 +1,14 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     notebook_metadata_filter: kernelspec,-jupytext.text_representation
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # 08 · Playground: run any method, compare the trade-offs
 #
@@ -64,8 +75,8 @@ comparison
 
 # %%
 table = playground.table()
-save_table(table.drop(columns="seconds"), OUT_DIR, "08_playground_runs")   # timings vary from run to run
-table
+save_table(table.drop(columns=["seconds", "from cache"]), OUT_DIR, "08_playground_runs")   # they vary
+table.round(3)
 
 # %%
 rows = table.set_index("run")

@@ -1,3 +1,14 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     notebook_metadata_filter: kernelspec,-jupytext.text_representation
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # 09 · Lecture: reweighting the loss to unlearn
 #
@@ -5,12 +16,14 @@
 # check your answers against the library. Each exercise has:
 #
 # 1. a **stub** for you to fill in — until you do, its checker says *○ not attempted yet*;
-# 2. a **checker** that compares your answer with `satimp_lab` on random and edge inputs and says
+# 2. a **checker** that compares *your* answer with `satimp_lab` on random and edge inputs and says
 #    ✓ or ✗ — with the first input where your answer goes wrong and, for common mistakes, a hint;
-# 3. a **solution** cell, collapsed and tagged `solution`, for instructors. Students: leave it
-#    folded until your own answer passes (running it overwrites your answer with the reference).
+# 3. a **Show solution** button: it reveals a reference solution when you press it. The solution is
+#    shown, never run, so your answer stays yours (`course.show_solution(n)` prints it too).
 #
-# No model is trained here; everything runs in seconds.
+# "Run All" is safe: it runs the checkers on the stubs, so every exercise starts open, and your
+# progress at the end counts only the answers you wrote. No model is trained here; everything runs
+# in seconds.
 
 # %% tags=["parameters"]
 SIZE = "full"  # "full" or "fast": the lecture does the same (cheap) work at both sizes
@@ -69,16 +82,8 @@ def dce_dz(p):
 results["logit"] = course.check_logit_gradient(dce_dz)
 results["logit"]
 
-# %% [markdown]
-# **Solution (instructors)** — the next cell is collapsed.
-
-# %% tags=["solution"] jupyter={"source_hidden": true}
-def dce_dz(p):
-    return -(1 - p)
-
-
-results["logit"] = course.check_logit_gradient(dce_dz)
-results["logit"]
+# %%
+course.solution_button(1)   # shows the reference solution when pressed; it is not run
 
 # %% [markdown]
 # So one GA step lowers the target logit by (learning rate) × $(1-p)$: **the lower $p$, the harder
@@ -116,17 +121,8 @@ def my_simimp(logp, mask, beta):
 results["simimp"] = course.check_simimp(my_simimp)
 results["simimp"]
 
-# %% [markdown]
-# **Solution (instructors)** — collapsed.
-
-# %% tags=["solution"] jupyter={"source_hidden": true}
-def my_simimp(logp, mask, beta):
-    p = logp.detach().exp()
-    return torch.where(mask, (1 - p).pow(beta), torch.zeros_like(p))
-
-
-results["simimp"] = course.check_simimp(my_simimp)
-results["simimp"]
+# %%
+course.solution_button(2)   # shows the reference solution when pressed; it is not run
 
 # %% [markdown]
 # ## 4. SatImp: both at once
@@ -147,17 +143,8 @@ def my_satimp(logp, mask, beta_sat, beta_imp):
 results["satimp"] = course.check_satimp(my_satimp)
 results["satimp"]
 
-# %% [markdown]
-# **Solution (instructors)** — collapsed.
-
-# %% tags=["solution"] jupyter={"source_hidden": true}
-def my_satimp(logp, mask, beta_sat, beta_imp):
-    p = logp.detach().exp()
-    return torch.where(mask, p.pow(beta_sat) * (1 - p).pow(beta_imp), torch.zeros_like(p))
-
-
-results["satimp"] = course.check_satimp(my_satimp)
-results["satimp"]
+# %%
+course.solution_button(3)   # shows the reference solution when pressed; it is not run
 
 # %% [markdown]
 # ### Exercise 4 — predict which tokens SatImp up-weights
@@ -183,27 +170,22 @@ answer_upweighted = ...   # YOUR ANSWER: a letter
 results["upweighted"] = course.check_choice("upweighted", answer_upweighted)
 results["upweighted"]
 
-# %% [markdown]
-# **Solution (instructors)** — collapsed.
-
-# %% tags=["solution"] jupyter={"source_hidden": true}
-weights = course.example_weights()
-satimp_col = [c for c in weights.columns if c.startswith("satimp")][0]
-top_token = weights["token"][weights[satimp_col].idxmax()].strip()
-answer_upweighted = course.QUESTIONS["upweighted"]["answer"]
-results["top token"] = course.check_top_token(top_token)
-results["upweighted"] = course.check_choice("upweighted", answer_upweighted)
-display(results["top token"], results["upweighted"])
+# %%
+course.solution_button(4)   # shows the reference solution when pressed; it is not run
 
 # %% [markdown]
-# The answer's token weights under each scheme: GA treats all tokens alike; SimImp piles its weight
-# on the tokens that are already nearly forgotten; SimSat and SatImp move it to the well-remembered
-# ones, and SatImp's importance factor trims the tokens that are (almost) certain.
+# Once your answer passes: the answer's token weights under each scheme. GA treats all tokens alike;
+# SimImp piles its weight on the tokens that are already nearly forgotten; SimSat and SatImp move it
+# to the well-remembered ones, and SatImp's importance factor trims the tokens that are (almost)
+# certain. (The figure gives exercise 4 away, so it waits for your answer: rerun the cell then.)
 
 # %%
 example = course.example_weights_figure()
 plots.save_figure(example, OUT_DIR, "09_example_token_weights")
-example
+if results["top token"]:
+    display(example)
+else:
+    print("The figure appears here once your answer to exercise 4 passes (then run this cell again).")
 
 # %% [markdown]
 # ### Exercise 5 — compute the peak p*
@@ -219,25 +201,18 @@ def peak(beta_sat, beta_imp):
 results["peak"] = course.check_peak(peak)
 results["peak"]
 
-# %% [markdown]
-# **Solution (instructors)** — collapsed.
-
-# %% tags=["solution"] jupyter={"source_hidden": true}
-def peak(beta_sat, beta_imp):
-    # d/dp log w = beta_sat / p - beta_imp / (1 - p) = 0
-    return beta_sat / (beta_sat + beta_imp)
-
-
-results["peak"] = course.check_peak(peak)
-p_star = peak(SATIMP["beta_sat"], SATIMP["beta_imp"])
-print(f"recommended SatImp peaks at p* = {p_star:.3f}")
-results["peak"]
+# %%
+course.solution_button(5)   # shows the reference solution when pressed; it is not run
 
 # %% [markdown]
-# Play with the exponents: the sliders redraw every weight curve and the star marks the peak.
+# Once your answer passes, play with the exponents: the sliders redraw every weight curve and the
+# star marks the peak (the readout gives exercise 5 away, so it waits for your answer too).
 
 # %%
-widgets.family_widget(SATIMP["beta_sat"], SATIMP["beta_imp"])
+if results["peak"]:
+    display(widgets.family_widget(SATIMP["beta_sat"], SATIMP["beta_imp"]))
+else:
+    print("The explorer appears here once your answer to exercise 5 passes (then run this cell again).")
 
 # %% [markdown]
 # ## 5. Granularity: where does the weight live?
@@ -258,23 +233,17 @@ answer_granularity = ...   # YOUR ANSWER: a letter
 results["granularity"] = course.check_choice("granularity", answer_granularity)
 results["granularity"]
 
-# %% [markdown]
-# **Solution (instructors)** — collapsed.
-
-# %% tags=["solution"] jupyter={"source_hidden": true}
-answer_granularity = course.QUESTIONS["granularity"]["answer"]
-results["granularity"] = course.check_choice("granularity", answer_granularity)
-results["granularity"]
+# %%
+course.solution_button(6)   # shows the reference solution when pressed; it is not run
 
 # %% [markdown]
 # ## Your progress
 #
-# The status of every exercise (the latest check of each). Run headless, this notebook executes
-# the solution cells, so every line should read ✓.
+# The status of every exercise: the latest check of *your* answer in each exercise cell (rerun
+# this cell after you answer more). Before you write anything, every line reads ○.
 
 # %%
 progress = course.progress(results.values())
-save_table(progress, OUT_DIR, "09_self_checks")
 n_done = sum(bool(r) for r in results.values())
 print(f"{n_done} of {len(results)} exercises correct")
 progress
@@ -289,3 +258,15 @@ progress
 # * Weights are constants for autograd and zero off the answer mask.
 # * The finding notebooks test the paper's claims with real unlearning runs; the playground
 #   (notebook 08) lets you run any method yourself.
+
+# %% [markdown]
+# ## For instructors: the reference solutions pass their checkers
+#
+# Each reference solution (the text the buttons show) run through its checker, in a namespace of
+# its own: your answers are untouched, and the table shows no answer, only whether it passes.
+
+# %%
+reference = course.check_reference_solutions()
+save_table(reference, OUT_DIR, "09_reference_solutions")
+assert reference["reference passes"].all(), reference
+reference

@@ -198,3 +198,24 @@ def test_result_display_and_progress():
         C.CheckResult("x", "maybe", "")
     table = C.progress([r, C.CheckResult("y", "not attempted", "")])
     assert list(table["status"]) == ["correct", "not attempted"]
+
+
+# ----------------------------------------------------------------------------- reference solutions
+
+
+def test_every_reference_solution_passes_its_checker():
+    table = C.check_reference_solutions()
+    assert table["reference passes"].all(), table
+    assert sorted(set(table["exercise"])) == sorted(C.SOLUTIONS) and len(table) == 7
+
+
+def test_a_wrong_reference_solution_would_be_caught(monkeypatch):
+    broken = {**C.SOLUTIONS[5], "code": "def peak(beta_sat, beta_imp):\n    return beta_imp / (beta_sat + beta_imp)\n"}
+    monkeypatch.setitem(C.SOLUTIONS, 5, broken)
+    table = C.check_reference_solutions()
+    assert list(table.loc[~table["reference passes"], "exercise"]) == [5]
+
+
+def test_unknown_solution_number():
+    with pytest.raises(ValueError, match="no exercise 9"):
+        C.solution_code(9)
