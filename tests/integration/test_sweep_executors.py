@@ -72,17 +72,26 @@ class _SubmititLike:
 
 
 @pytest.mark.parametrize("executor", ["serial", "threads", "submitit-like"])
-def test_a_failed_run_is_named_and_the_others_are_kept(fresh_cache, executor):
+def test_a_failed_run_is_named_and_the_others_are_kept(fresh_cache, executor, monkeypatch):
     fresh_cache(f"fail-{executor}")
     lab = Lab("fast", progress=False, final_metrics=("es",))
-    specs = [{"method": "ga"}, {"method": "simsat", "lr": float("nan")}]  # nan fails inside the run
+    real_unlearn = experiments.unlearn
+
+    def unlearn_failing_for_simsat(target, benchmark, config, **kwargs):  # in-process executors only
+        if config.method == "simsat":
+            raise FloatingPointError("planted failure inside the run")
+        return real_unlearn(target, benchmark, config, **kwargs)
+
+    # a valid spec whose run fails (an invalid one raises before anything runs: test below)
+    monkeypatch.setattr(experiments, "unlearn", unlearn_failing_for_simsat)
+    specs = [{"method": "ga"}, {"method": "simsat", "lr": 2e-3}]
     pool = {"serial": lambda: "serial", "threads": lambda: concurrent.futures.ThreadPoolExecutor(2),
             "submitit-like": _SubmititLike}[executor]()
     with pytest.raises(SweepError, match=r"1 of 2 runs failed") as info:
         lab.sweep(specs, seeds=(0,), executor=pool)
     (name, err), = info.value.failures
     assert "method 'simsat'" in name and "seed 0" in name and "target seed 0" in name and "lr" in name
-    assert isinstance(err, ValueError) and "lr must be" in str(err)
+    assert isinstance(err, FloatingPointError) and "planted failure" in str(err)
     assert info.value.results[0] is not None and info.value.results[1] is None
     assert lab._cached(seed=0, **specs[0]) is not None  # the finished run is in the cache
     if executor == "threads":
