@@ -59,6 +59,12 @@ def test_a_snapshot_is_committed():
         assert {c["study"] for c in load_population_claims(folder)} == {s.id for s in STUDIES}
 
 
+def test_the_snapshots_decide_parts_both_ways():
+    """A rule that flipped its directions (or decided nothing) shows in the snapshot tests."""
+    decided = {p["verdict"] for folder in SNAPSHOTS for c in load_population_claims(folder) for p in c["parts"]}
+    assert {"reproduced", "contradicted"} <= decided, decided
+
+
 def test_readme_block_is_generated_from_a_snapshot():
     block = readme_claims_block()
     generated = {folder.name: readme_claims_markdown(folder, shown_as=folder.relative_to(ROOT).as_posix())
@@ -124,7 +130,9 @@ def test_snapshot_claims_are_what_the_studies_decide_from_its_units(folder):
         assert not summary.empty, f"no per-unit table of {study.id} in {folder / 'tables'}"
         for claim in study.decide(summary):
             old = saved[claim.id]
-            assert (claim.verdict, claim.source) == (old["verdict"], old["source"]), claim.id
+            assert (claim.verdict, claim.source) == (old["verdict"], old["source"]), (
+                f"{claim.id}: the study decides {claim.verdict!r} on the units of {folder}, the snapshot says "
+                f"{old['verdict']!r} (a study or rule changed on purpose? reproduce, then `satimp-lab readme-table`)")
             assert len(claim.parts) == len(old["parts"]), claim.id
             for new, was in zip(claim.parts, old["parts"]):
                 assert (new.a, new.b, new.lower_is_better, new.min_effect, new.verdict) == \
