@@ -21,8 +21,10 @@ Before the mutants, the union of all selected tests runs once on the unmodified 
 can only be "caught" by tests that pass without it (``--no-baseline`` skips that run).
 
 Time: each mutant is one pytest process (imports, fixtures), 10-25 s for the unit-level ones and
-30-65 s for those whose tests train the session's micro models (``tests/conftest.py``); all 20
-with the baseline took 622 s on a shared 2-core CPU (load ~7), one thread each.
+30-65 s for those whose tests train the session's micro models (``tests/conftest.py``); the first
+20 with the baseline took 622 s on a shared 2-core CPU (load ~7), one thread each. The ten of the
+verdict layer run in ~90 s (``--only verdict_rule_inverted ...``): their tests read synthetic tables
+and the committed report snapshot (``docs/results/<size>/``), never a reproduction.
 """
 
 from __future__ import annotations
@@ -55,6 +57,10 @@ class Mutant:
 
 M = "satimp_lab/metrics.py"
 UNIT_METRICS = "tests/unit/test_metrics.py"
+V, F = "satimp_lab/verdicts.py", "satimp_lab/findings.py"
+UNIT_VERDICTS, UNIT_FINDINGS = "tests/unit/test_verdicts.py", "tests/unit/test_findings.py"
+SNAPSHOT = "tests/unit/test_readme_claims.py"
+"""The README snapshot's tests: the committed report claims against the library (no runs)."""
 DIRECTION = ("tests/integration/test_unlearn.py::test_forget_likelihood_falls",
              "tests/integration/test_unlearn.py::test_every_method_family_unlearns")
 
@@ -88,6 +94,66 @@ MUTANTS = (
            "lp[:max(1, int(k * lp.size))]", "lp[:max(1, math.ceil(k * lp.size))]",
            (f"{UNIT_METRICS}::test_min_k_and_zlib_by_hand",),
            "min-k% rounds k*n up (ceil) instead of down (int, open-unlearning)"),
+    # -- the verdict layer: population rule, studies, single-target rule (issue 14) -------------
+    Mutant("verdict_rule_inverted", V,
+           'if low > 0 and effect >= min_effect:\n        return "reproduced"\n'
+           '    if high < 0 and effect <= -min_effect:\n        return "contradicted"',
+           'if low > 0 and effect >= min_effect:\n        return "contradicted"\n'
+           '    if high < 0 and effect <= -min_effect:\n        return "reproduced"',
+           (f"{UNIT_VERDICTS}::test_decide", f"{UNIT_VERDICTS}::test_positive_effect_is_reproduced",
+            f"{SNAPSHOT}::test_snapshot_verdicts_follow_the_rule"),
+           "verdicts.decide calls an interval above 0 contradicted and one below 0 reproduced"),
+    Mutant("paired_sign_flipped", V,
+           "sign = -1.0 if lower_is_better else 1.0", "sign = 1.0 if lower_is_better else -1.0",
+           (f"{UNIT_VERDICTS}::test_positive_effect_is_reproduced",
+            f"{SNAPSHOT}::test_snapshot_claims_are_what_the_studies_decide_from_its_units"),
+           "paired difference A - B where lower is better (and B - A where higher is)"),
+    Mutant("p_improvement_wrong_side", V,
+           'wins = np.sign(diffs["diff"].to_numpy(float)) * 0.5 + 0.5',
+           'wins = -np.sign(diffs["diff"].to_numpy(float)) * 0.5 + 0.5',
+           (f"{UNIT_VERDICTS}::test_positive_effect_is_reproduced",
+            f"{SNAPSHOT}::test_snapshot_claims_are_what_the_studies_decide_from_its_units"),
+           "P(improvement) counts the units where B beats A"),
+    Mutant("unreached_dropped", V,
+           "        rows = table[table[label] == name]\n",
+           "        rows = table[table[label] == name]\n"
+           '        rows = rows[rows["reached"].astype(bool)] if "reached" in rows else rows\n',
+           (f"{UNIT_VERDICTS}::test_unreached_units_stay_paired_and_are_counted",
+            f"{SNAPSHOT}::test_snapshot_claims_are_what_the_studies_decide_from_its_units"),
+           "runs that never reached the matched level are dropped instead of kept with their final value"),
+    Mutant("combine_disagreeing_reproduced", V,
+           'if "reproduced" in verdicts or "partly" in verdicts:\n        return "partly"',
+           'if "reproduced" in verdicts or "partly" in verdicts:\n        return "reproduced"',
+           (f"{UNIT_VERDICTS}::test_combine", f"{SNAPSHOT}::test_snapshot_verdicts_follow_the_rule"),
+           "verdicts.combine calls a claim reproduced when one part is and another is not"),
+    Mutant("obs1_direction_flipped", "satimp_lab/studies/obs1.py",
+           'verdicts.compare(summary, "simsat", imp, METRIC)',
+           'verdicts.compare(summary, "simsat", imp, METRIC, lower_is_better=False)',
+           ("tests/unit/test_studies.py::test_obs1_directions",
+            f"{SNAPSHOT}::test_snapshot_claims_are_what_the_studies_decide_from_its_units"),
+           "observation (i)'s study takes a higher forget ES at matched retain as better"),
+    Mutant("obs2_direction_flipped", "satimp_lab/studies/obs2.py",
+           'METRIC, lower_is_better=False,', 'METRIC, lower_is_better=True,',
+           ("tests/unit/test_studies.py::test_obs2_other_minus_key",
+            f"{SNAPSHOT}::test_snapshot_claims_are_what_the_studies_decide_from_its_units"),
+           "observation (ii)'s study takes a lower likelihood of the other tokens as the claim's direction"),
+    Mutant("findings_direction_rule_inverted", F,
+           'if better == len(outcomes):\n        return "reproduced"\n    if better and not worse:\n'
+           '        return "partly reproduced"\n    if worse and not better:\n        return "not reproduced"',
+           'if better == len(outcomes):\n        return "not reproduced"\n    if better and not worse:\n'
+           '        return "partly reproduced"\n    if worse and not better:\n        return "reproduced"',
+           (f"{UNIT_FINDINGS}::test_obs1_saturation_vs_importance", f"{UNIT_FINDINGS}::test_obs3_hard_sampling"),
+           "findings' single-target rule: A beating B in every comparison is 'not reproduced'"),
+    Mutant("findings_range_rule_inverted", F,
+           'if outcomes and strong == len(outcomes):\n        return "reproduced"',
+           'if outcomes and strong == len(outcomes):\n        return "not reproduced"',
+           (f"{UNIT_FINDINGS}::test_obs3_smoothness_and_granularity",),
+           "findings' single-target knob rule: a strong effect in every family is 'not reproduced'"),
+    Mutant("findings_key_tokens_inverted", F,
+           'verdict = "reproduced" if k["mean_likelihood"] < o["mean_likelihood"] else "not reproduced"',
+           'verdict = "reproduced" if k["mean_likelihood"] > o["mean_likelihood"] else "not reproduced"',
+           (f"{UNIT_FINDINGS}::test_obs2_key_tokens_branches",),
+           "findings' key-token rule: key tokens more likely than the others is 'reproduced'"),
     # -- formula layer (caught before issue 14) ------------------------------------------------
     Mutant("satimp_exponents_swapped", "satimp_lab/weighting.py",
            "w = p.pow(beta_sat) * (1.0 - p).pow(beta_imp)", "w = p.pow(beta_imp) * (1.0 - p).pow(beta_sat)",

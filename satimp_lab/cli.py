@@ -58,6 +58,14 @@ def _cmd_reproduce(args) -> int:
                      cell_timeout=timeout)
 
 
+def _cmd_readme_table(args) -> int:
+    from .report import update_readme
+
+    snapshot = update_readme(args.readme, args.report_dir, args.results)
+    print(f"{args.readme}: claims block rewritten from {snapshot}")
+    return 0
+
+
 def _cmd_bench(args) -> int:
     import runpy
 
@@ -122,6 +130,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="limit per notebook cell; 0 for none (default: 1200, none for --tier small/paper)")
     p.add_argument("--debug", **debug, default=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_reproduce)
+
+    p = sub.add_parser("readme-table", help="copy a report's population claims to docs/results/<size>/ "
+                       "and rewrite README.md's claims table from them")
+    p.add_argument("report_dir", help="a folder written by `satimp-lab reproduce` (its population/ and report.md)")
+    p.add_argument("--readme", default="README.md",
+                   help="file holding the <!-- claims-table:start/end --> markers (default: README.md)")
+    p.add_argument("--results", default="docs/results",
+                   help="folder of the committed snapshots; the claims go to <results>/<size>/ (default: docs/results)")
+    p.add_argument("--debug", **debug, default=argparse.SUPPRESS)
+    p.set_defaults(func=_cmd_readme_table)
 
     p = sub.add_parser("bench", help="run a speed benchmark from benchmarks/")
     p.add_argument("name", nargs="?", default="tracing_overhead")
