@@ -183,13 +183,8 @@ display(Markdown(
 # `satimp_lab.verdicts` (its docstring states the rule).
 
 # %%
-from IPython.display import Image
+from satimp_lab.studies import obs2
 
-from satimp_lab.studies import obs2 as study_module
-
-population = study_module.STUDY.run(lab)
+population = obs2.STUDY.run(lab)
 population.save(OUT_DIR)
-display(population)
-# each unit's paired difference (dots, coloured by target model), the mean and its 95 % interval
-display(Image(population.figure_png()))
-display(population.tables["obs2_key_vs_other_by_target"])
+population.show()

@@ -189,16 +189,8 @@ display(Markdown(
 # Here: every β of SimSat and SimImp and the hard-sampling runs on every unit.
 
 # %%
-from IPython.display import Image
+from satimp_lab.studies import smoothness
 
-from satimp_lab.studies import smoothness as study_module
-
-population = study_module.STUDY.run(lab)
+population = smoothness.STUDY.run(lab)
 population.save(OUT_DIR)
-print(f"{len(setting.target_seeds)} target models x {len(setting.seeds)} unlearning seeds")
-display(population)
-# each unit's paired difference (dots, coloured by target model), the mean and its 95 % interval
-display(Image(population.figure_png()))
-for name, unit_values in population.tables.items():
-    display(Markdown(f"**{name}** (forget ES at matched retain per unit)"))
-    display(unit_values)
+population.show()

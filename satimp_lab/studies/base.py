@@ -113,7 +113,7 @@ class StudyResult:
             save_table(table, out_dir, f"{prefix}_{name}")
         figures = Path(out_dir) / "figures"
         figures.mkdir(parents=True, exist_ok=True)
-        (figures / f"{prefix}_{self.study.id}_paired_differences.png").write_bytes(self.figure_png())
+        atomic_write(figures / f"{prefix}_{self.study.id}_paired_differences.png", self.figure_png())
 
     def paired_differences(self) -> pd.DataFrame:
         """Every unit's paired difference for every part of every claim: ``claim, comparison,
@@ -162,6 +162,24 @@ class StudyResult:
 
     def _repr_markdown_(self) -> str:
         return "\n\n".join(c._repr_markdown_() for c in self.claims)
+
+    def show(self) -> None:
+        """Display the study in a notebook, as the report shows it: the population's size, each
+        claim (effect, 95 % interval, P(improvement), verdict per comparison), the paired-difference
+        figure (:meth:`figure`) and the per-unit tables the effects are computed from."""
+        from IPython.display import Image, Markdown, display
+
+        units = self.summary.drop_duplicates([c for c in ("target_seed", "seed") if c in self.summary])
+        seeds = units["seed"].nunique() if "seed" in units else 1
+        display(Markdown(f"*{units['target_seed'].nunique()} target models x {seeds} unlearning "
+                         f"seed(s): {len(units)} paired units*"))
+        display(self)
+        # each unit's paired difference (dots, coloured by target model), the mean and its 95 % interval
+        display(Image(self.figure_png()))
+        metric = ", ".join(dict.fromkeys(p.metric.replace("_", " ") for c in self.claims for p in c.parts))
+        for name, table in self.tables.items():
+            display(Markdown(f"**{name}** (per unit: {metric})"))
+            display(table)
 
 
 def load_population_claims(out_dir: str | Path) -> list[dict]:
