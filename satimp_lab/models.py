@@ -12,6 +12,7 @@ reference for "forgotten" (forget quality, SPEC B.2).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -637,14 +638,30 @@ def _read_shipped(folder: Path, key_text: str, tier: TierConfig):
     return (meta, *_load_saved(folder, tier, meta.get("tokenizer_fingerprint")), folder)
 
 
+@contextlib.contextmanager
+def _without_transformers_bars():
+    """Silence transformers' "Loading weights" progress bar for the duration (restored after):
+    a cached or shipped model loads in well under a second, and a sweep loads dozens of them."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 def _load_saved(entry: Path, tier: TierConfig, fingerprint: str | None = None):
     """Model and tokenizer of a cache entry; the tokenizer must match the ``fingerprint`` stored
     in the entry's metadata (entries written before fingerprints existed are not checked)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(entry)
-        model = AutoModelForCausalLM.from_pretrained(entry, dtype=getattr(torch, tier.dtype))
+        with _without_transformers_bars():
+            tokenizer = AutoTokenizer.from_pretrained(entry)
+            model = AutoModelForCausalLM.from_pretrained(entry, dtype=getattr(torch, tier.dtype))
     except Exception as err:  # noqa: BLE001 -- any failure here means the entry is unusable
         raise CacheError(f"corrupt cache entry {entry}: {type(err).__name__}: {err}; "
                          f"delete this folder to rebuild it") from None

@@ -111,3 +111,16 @@ def test_ship_then_load_and_tamper(small_benchmark, session_cache, tmp_path, mon
     weights.write_bytes(bytes(data))
     with pytest.raises(CacheError, match="model.safetensors"):
         get_model(small_benchmark, "target", tier="micro", progress=False)
+
+
+def test_loading_a_stored_model_prints_no_progress_bar(benchmarks, capfd):
+    """A shipped or cached model loads without transformers' "Loading weights" bar (a sweep loads
+    dozens; the bar flooded notebook outputs and the reproduce log), and the bar setting is
+    restored afterwards."""
+    from transformers.utils import logging as hf_logging
+
+    assert hf_logging.is_progress_bar_enabled()
+    bundle = get_model(benchmarks["micro"], "target", "forget10", "micro", progress=False)
+    assert bundle.shipped
+    assert "Loading weights" not in capfd.readouterr().err
+    assert hf_logging.is_progress_bar_enabled()
