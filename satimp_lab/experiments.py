@@ -216,6 +216,7 @@ class Lab:
         self.setting = get_setting(size, **setting_overrides)
         self.progress = progress
         self._eval_cache: dict = {}  # the target's step-0 evaluation, shared by every run
+        self._by_target_seed: dict = {}  # with_target_seed's Labs, so their models load once
 
     # -- data and models (built on first use, then cached on disk) ------------------------------
 
@@ -251,11 +252,11 @@ class Lab:
         overrides, kept, so its models load once."""
         if seed == self.setting.target_seed and not setting_overrides:
             return self
-        labs = self.__dict__.setdefault("_by_target_seed", {})
         key = (seed, repr(sorted(setting_overrides.items())))
-        if key not in labs:
-            labs[key] = Lab(replace(self.setting, target_seed=seed, **setting_overrides), progress=self.progress)
-        return labs[key]
+        if key not in self._by_target_seed:
+            self._by_target_seed[key] = Lab(replace(self.setting, target_seed=seed, **setting_overrides),
+                                            progress=self.progress)
+        return self._by_target_seed[key]
 
     @cached_property
     def reference_metrics(self) -> dict:
@@ -448,7 +449,7 @@ class Lab:
         notebooks' tables read them from the same cached runs."""
         target_seeds = self.setting.target_seeds if target_seeds is None else tuple(target_seeds)
         if not target_seeds:
-            raise ValueError("target_seeds is empty: a population needs at least one target model")
+            raise InputError("target_seeds is empty: a population needs at least one target model")
         results = []
         for t in target_seeds:
             lab = self if t == self.setting.target_seed else self.with_target_seed(t, final_metrics=())

@@ -36,7 +36,6 @@ import contextlib
 import copy
 import functools
 import math
-import weakref
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -127,7 +126,7 @@ def check_model_tokenizer(model, tokenizer) -> None:
 
     expected = getattr(getattr(model, "config", None), TOKENIZER_FINGERPRINT_ATTR, None)
     if expected is not None:
-        found = _cached_fingerprint(tokenizer, tokenizer_fingerprint)
+        found = tokenizer_fingerprint(tokenizer)
         if found != expected:
             raise InputError(f"mismatched tokenizer: its fingerprint is {found} but the model was "
                              f"made with tokenizer {expected}; use the tokenizer the model was "
@@ -146,22 +145,6 @@ def check_model_tokenizer(model, tokenizer) -> None:
         raise InputError("the tokenizer has no pad token; set tokenizer.pad_token (e.g. to EOS)")
     if tokenizer.eos_token_id is None:
         raise InputError("the tokenizer has no EOS token")
-
-
-_FINGERPRINTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def _cached_fingerprint(tokenizer, compute) -> str:
-    """``compute(tokenizer)``, remembered per tokenizer object and vocabulary size (a metric call
-    checks its inputs several times; a 49k vocabulary costs 0.1-0.25 s to hash)."""
-    try:
-        size, fp = _FINGERPRINTS.get(tokenizer, (None, None))
-    except TypeError:  # not weak-referenceable: no memo
-        return compute(tokenizer)
-    if size != len(tokenizer):
-        fp = compute(tokenizer)
-        _FINGERPRINTS[tokenizer] = (len(tokenizer), fp)
-    return fp
 
 
 @contextlib.contextmanager

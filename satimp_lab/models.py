@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import json
 import math
+import weakref
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -351,13 +352,26 @@ TOKENIZER_FINGERPRINT_ATTR = "satimp_tokenizer_fingerprint"
 model's ``config.json``)."""
 
 
+_FINGERPRINTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+"""tokenizer -> (vocabulary size, fingerprint): :func:`tokenizer_fingerprint`'s memo."""
+
+
 def tokenizer_fingerprint(tokenizer) -> str:
     """A short hash of a tokenizer's vocabulary (every token string and its id, added tokens
     included): two tokenizers with the same fingerprint have the same tokens at the same ids.
-    About 0.1-0.25 s for a 49k vocabulary on 2 CPU cores (measured), so callers that check often
-    remember it per tokenizer object (``metrics.check_model_tokenizer``)."""
-    vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
-    return hashlib.sha256(json.dumps(vocab, ensure_ascii=False).encode()).hexdigest()[:16]
+    About 0.1-0.25 s for a 49k vocabulary on 2 CPU cores (measured), and every metric call and
+    model load checks it, so it is remembered per tokenizer object and recomputed when the
+    vocabulary's size changes (added tokens)."""
+    try:
+        size, fp = _FINGERPRINTS.get(tokenizer, (None, None))
+    except TypeError:  # not weak-referenceable: no memo
+        size, fp = None, None
+    if size != len(tokenizer):
+        vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
+        fp = hashlib.sha256(json.dumps(vocab, ensure_ascii=False).encode()).hexdigest()[:16]
+        with contextlib.suppress(TypeError):
+            _FINGERPRINTS[tokenizer] = (len(tokenizer), fp)
+    return fp
 
 
 def mark_tokenizer(model, tokenizer) -> str:
@@ -605,15 +619,21 @@ def get_model(benchmark, kind: str = "target", forget_split: str = "forget10",
     if not use_cache:
         return ModelBundle(model, tokenizer, tier, kind, report, digest=digest)
 
-    def write(tmp: Path):
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "meta.json").write_text(json.dumps({"key": key_text, "report": report,
-                                                   "tokenizer_fingerprint": fp}, indent=1))
-
     # a complete entry with this key written meanwhile (another process) stands
-    atomic_directory(entry, write, keep=lambda e: read_cache_meta(e, key_text) is not None)
+    atomic_directory(entry, lambda tmp: _write_model_entry(tmp, model, tokenizer, key_text, report, fp),
+                     keep=lambda e: read_cache_meta(e, key_text) is not None)
     return ModelBundle(model, tokenizer, tier, kind, report, entry, digest=digest)
+
+
+def _write_model_entry(folder: Path, model, tokenizer, key_text: str, report: dict,
+                       fingerprint: str) -> None:
+    """The files of a model entry, the same for the cache and the shipped models (so both are read
+    by one reader): safetensors weights, tokenizer, and ``meta.json`` with the key, the
+    memorisation report and the tokenizer's fingerprint."""
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    (folder / "meta.json").write_text(json.dumps({"key": key_text, "report": report,
+                                                  "tokenizer_fingerprint": fingerprint}, indent=1))
 
 
 def _read_entry(entry: Path, key_text: str, tier: TierConfig):
@@ -627,14 +647,11 @@ def _read_shipped(folder: Path, key_text: str, tier: TierConfig):
     None when there is none or it was made for another configuration. Every file is checked
     against the folder's ``manifest.json`` first (``store.verify_entry``, without a lock: shipped
     files are read-only); raises :class:`CacheError` naming the file when one does not match."""
-    if read_cache_meta(folder, key_text) is None:
-        return None
-    try:
-        verify_entry(folder, "shipped model")
-    except CacheError as err:
-        raise CacheError(f"{str(err).split('; delete this folder')[0]}; restore it "
-                         f"(`git checkout data/models`) or rebuild it with `satimp-lab train --retrain`") from None
     meta = read_cache_meta(folder, key_text)
+    if meta is None:
+        return None
+    verify_entry(folder, "shipped model", remedy="restore it (`git checkout data/models`) or rebuild "
+                                                 "it with `satimp-lab train --retrain`")
     return (meta, *_load_saved(folder, tier, meta.get("tokenizer_fingerprint")), folder)
 
 
@@ -729,11 +746,8 @@ def ship_models(tier: str = "tiny", target_seeds=None, forget_splits=SHIPPED_FOR
             key = model_key(bench, kind, split, seeded)
 
             def write(tmp: Path, bundle=bundle, key=key):
-                bundle.model.save_pretrained(tmp, safe_serialization=True)
-                bundle.tokenizer.save_pretrained(tmp)
-                (tmp / "meta.json").write_text(json.dumps(
-                    {"key": key["key"], "report": bundle.report,
-                     "tokenizer_fingerprint": mark_tokenizer(bundle.model, bundle.tokenizer)}, indent=1))
+                _write_model_entry(tmp, bundle.model, bundle.tokenizer, key["key"], bundle.report,
+                                   mark_tokenizer(bundle.model, bundle.tokenizer))
                 (tmp / "training_config.json").write_text(json.dumps(
                     {"tier": asdict(seeded), "kind": kind, "split": key["split"],
                      "forget_split": split}, indent=1, sort_keys=True))

@@ -141,17 +141,20 @@ def seal_entry(folder: str | Path) -> dict:
     return manifest
 
 
-def _corrupt(entry: Path, name: str, problem: str, what: str) -> CacheError:
-    return CacheError(f"corrupt {what} {entry}: {name}: {problem}; delete this folder "
-                      f"and it is recomputed on the next call")
+RECOMPUTE = "delete this folder and it is recomputed on the next call"
+"""What a user does about a corrupt cache entry (the default remedy of :func:`verify_entry`)."""
 
 
-def verify_entry(entry: str | Path, what: str = "cache entry") -> dict:
+def _corrupt(entry: Path, name: str, problem: str, what: str, remedy: str) -> CacheError:
+    return CacheError(f"corrupt {what} {entry}: {name}: {problem}; {remedy}")
+
+
+def verify_entry(entry: str | Path, what: str = "cache entry", remedy: str = RECOMPUTE) -> dict:
     """Check a cache entry against its manifest: every listed file exists with its recorded size
     and sha256, and no unlisted file was added. Returns the manifest.
 
     Cost: one read of every byte of the entry (sha256 runs at several hundred MB/s).
-    Raises :class:`CacheError` ``"corrupt <what> <entry>: <file>: <problem>; ..."`` for a missing
+    Raises :class:`CacheError` ``"corrupt <what> <entry>: <file>: <problem>; <remedy>"`` for a missing
     or unreadable manifest (an entry written by an interrupted or older writer) and for the first
     file that is missing, has another size or other content, or is not in the manifest.
     """
@@ -163,24 +166,24 @@ def verify_entry(entry: str | Path, what: str = "cache entry") -> dict:
             raise TypeError(f"'files' is a {type(files).__name__}, not a mapping")
     except FileNotFoundError:
         raise _corrupt(entry, MANIFEST, "missing (an incomplete entry, or one written without "
-                                        "content hashes)", what) from None
+                                        "content hashes)", what, remedy) from None
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise _corrupt(entry, MANIFEST, f"unreadable ({type(err).__name__}: {err})", what) from None
+        raise _corrupt(entry, MANIFEST, f"unreadable ({type(err).__name__}: {err})", what, remedy) from None
     for name, record in sorted(files.items()):
         path = entry / name
         try:
             size = path.stat().st_size
             if size != record["bytes"]:
-                raise _corrupt(entry, name, f"{size} bytes, {record['bytes']} when written", what)
+                raise _corrupt(entry, name, f"{size} bytes, {record['bytes']} when written", what, remedy)
             if file_sha256(path) != record["sha256"]:
-                raise _corrupt(entry, name, "content differs from when it was written (sha256)", what)
+                raise _corrupt(entry, name, "content differs from when it was written (sha256)", what, remedy)
         except FileNotFoundError:
-            raise _corrupt(entry, name, "missing", what) from None
+            raise _corrupt(entry, name, "missing", what, remedy) from None
         except OSError as err:
-            raise _corrupt(entry, name, f"unreadable ({err})", what) from None
+            raise _corrupt(entry, name, f"unreadable ({err})", what, remedy) from None
     extra = sorted(set(_entry_files(entry)) - set(files))
     if extra:
-        raise _corrupt(entry, extra[0], "not part of the entry as written", what)
+        raise _corrupt(entry, extra[0], "not part of the entry as written", what, remedy)
     return manifest
 
 

@@ -109,8 +109,10 @@ def test_ship_then_load_and_tamper(small_benchmark, session_cache, tmp_path, mon
     data = bytearray(weights.read_bytes())
     data[-1] ^= 0xFF
     weights.write_bytes(bytes(data))
-    with pytest.raises(CacheError, match="model.safetensors"):
+    with pytest.raises(CacheError, match="model.safetensors") as info:
         get_model(small_benchmark, "target", tier="micro", progress=False)
+    # the remedy for a shipped file is to restore or rebuild it, not to delete it
+    assert "git checkout data/models" in str(info.value) and "delete this folder" not in str(info.value)
 
 
 def test_loading_a_stored_model_prints_no_progress_bar(benchmarks, capfd):
