@@ -86,7 +86,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("data", help="write the synthetic benchmark files")
     p.add_argument("--out", help="folder (default: data/synthetic in the checkout)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--debug", **debug, default=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_data)
 
     p = sub.add_parser("train", help="train (or load from cache) the target and retain models")
@@ -94,7 +93,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None,
                    help="benchmark files written by `satimp-lab data` (default: the built-in benchmark)")
     p.add_argument("--forget-split", default="forget10")
-    p.add_argument("--debug", **debug, default=argparse.SUPPRESS)
     p.add_argument("--retrain", action="store_true",
                    help="train the reference models again and rewrite data/models/<tier>/seed<k>/")
     p.add_argument("--seeds", type=int, nargs="*", default=None,
@@ -116,7 +114,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="folder to save the run (trace, metrics, config)")
     p.add_argument("--data-dir", default=None,
                    help="benchmark files written by `satimp-lab data` (default: the built-in benchmark)")
-    p.add_argument("--debug", **debug, default=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_unlearn)
 
     p = sub.add_parser("reproduce", help="run every notebook headless and write the report")
@@ -128,7 +125,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="*", default=None, help="run only notebooks whose names start so")
     p.add_argument("--cell-timeout", type=int, default=None, metavar="SECONDS",
                    help="limit per notebook cell; 0 for none (default: 1200, none for --tier small/paper)")
-    p.add_argument("--debug", **debug, default=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_reproduce)
 
     p = sub.add_parser("readme-table", help="copy a report's population claims to docs/results/<size>/ "
@@ -138,13 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="file holding the <!-- claims-table:start/end --> markers (default: README.md)")
     p.add_argument("--results", default="docs/results",
                    help="folder of the committed snapshots; the claims go to <results>/<size>/ (default: docs/results)")
-    p.add_argument("--debug", **debug, default=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_readme_table)
 
     p = sub.add_parser("bench", help="run a speed benchmark from benchmarks/")
     p.add_argument("name", nargs="?", default="tracing_overhead")
-    p.add_argument("--debug", **debug, default=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_bench)
+    for command in sub.choices.values():  # `--debug` after the subcommand too
+        command.add_argument("--debug", **debug, default=argparse.SUPPRESS)
     return parser
 
 

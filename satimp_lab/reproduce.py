@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from .errors import InputError
 from .store import atomic_write
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colour codes in tracebacks
@@ -33,18 +34,19 @@ def select_notebooks(notebooks: list[str] | None = None, notebook_dir: str | Pat
     """The numbered notebooks in ``notebook_dir`` whose names start with one of ``notebooks``
     (all when None), in order.
 
-    Raises ``ValueError`` (one line) naming every selection that matches no notebook, and the valid
-    names; ``FileNotFoundError`` if the folder has no numbered notebook.
+    Raises :class:`~satimp_lab.errors.InputError` (a ``ValueError``; one line in the CLI) naming
+    every selection that matches no notebook, and the valid names; ``FileNotFoundError`` if the
+    folder has no numbered notebook.
     """
     available = list_notebooks(notebook_dir)
     if notebooks is None:
         return available
     valid = ", ".join(p.stem for p in available)
     if not notebooks:
-        raise ValueError(f"no notebook selected (--only without names); valid: {valid}")
+        raise InputError(f"no notebook selected (--only without names); valid: {valid}")
     unmatched = [n for n in notebooks if not any(p.stem.startswith(str(n)) for p in available)]
     if unmatched:
-        raise ValueError(f"no notebook name starts with {', '.join(map(repr, unmatched))} "
+        raise InputError(f"no notebook name starts with {', '.join(map(repr, unmatched))} "
                          f"(--only); valid: {valid}")
     return [p for p in available if any(p.stem.startswith(str(n)) for n in notebooks)]
 

@@ -62,6 +62,14 @@ def test_reproduce_checks_the_tier_before_touching_the_output(capsys, cache, tmp
     assert not out.exists()
 
 
+def test_reproduce_with_an_unknown_notebook_is_one_line_and_keeps_the_old_report(capsys, cache, tmp_path):
+    out = tmp_path / "report"
+    (out / "figures").mkdir(parents=True)
+    (out / "figures" / "old.png").write_bytes(b"an earlier report's figure")
+    _one_line_error(capsys, ["reproduce", "--fast", "--only", "99", "--out", str(out)], "99", "01_tour")
+    assert (out / "figures" / "old.png").exists()
+
+
 def test_a_malformed_data_file_is_one_line(capsys, cache, data_dir, tmp_path):
     import shutil
 
