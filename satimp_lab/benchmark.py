@@ -319,8 +319,11 @@ DATA_FILES = ("full.jsonl", "holdout.jsonl", "world_facts.jsonl", "authors.jsonl
 
 
 def default_data_dir() -> Path:
-    """``data/synthetic`` in the source checkout (where the published files live)."""
-    return Path(__file__).resolve().parent.parent / "data" / "synthetic"
+    """``data/synthetic``, where the published benchmark files live: in the source checkout, or
+    inside an installed wheel (:func:`satimp_lab.resources.shipped_path`)."""
+    from .resources import shipped_path
+
+    return shipped_path("data", "synthetic")
 
 
 def write_benchmark(data_dir: str | Path, config: BenchmarkConfig = BenchmarkConfig()) -> Path:

@@ -70,8 +70,9 @@ def _cmd_bench(args) -> int:
     import runpy
 
     script = Path(__file__).resolve().parent.parent / "benchmarks" / f"{args.name}.py"
-    if not script.exists():
-        print(f"no benchmark script {script}", file=sys.stderr)
+    if not script.exists():  # benchmarks/ is in the source checkout only, not in the wheel
+        print(f"no benchmark script {script} (the benchmarks are part of the source checkout, "
+              "not of an installed wheel)", file=sys.stderr)
         return 2
     runpy.run_path(str(script), run_name="__main__")
     return 0

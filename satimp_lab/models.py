@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from .batching import collate, encode_dataset, get_prompt_format, iterate_batches, token_logprobs
 from .errors import InputError, check_choice, check_int, check_real
+from .resources import shipped_path
 from .store import CacheError, atomic_directory, cache_dir, cache_key, read_entry, verify_entry  # noqa: F401 (re-exported)
 
 MODEL_FORMAT = 1
@@ -650,8 +651,8 @@ def _read_shipped(folder: Path, key_text: str, tier: TierConfig):
     meta = read_cache_meta(folder, key_text)
     if meta is None:
         return None
-    verify_entry(folder, "shipped model", remedy="restore it (`git checkout data/models`) or rebuild "
-                                                 "it with `satimp-lab train --retrain`")
+    verify_entry(folder, "shipped model", remedy="restore it (`git checkout data/models`, or reinstall "
+                                                 "satimp_lab) or rebuild it with `satimp-lab train --retrain`")
     return (meta, *_load_saved(folder, tier, meta.get("tokenizer_fingerprint")), folder)
 
 
@@ -694,8 +695,9 @@ def _load_saved(entry: Path, tier: TierConfig, fingerprint: str | None = None):
 # reference models shipped with the project
 
 
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
-"""``data/models`` in the source checkout: pinned target and retain models (see ``data/README.md``)."""
+SHIPPED_DIR = shipped_path("data", "models")
+"""``data/models``: pinned target and retain models (see ``data/README.md``), in the source checkout
+or inside an installed wheel (:func:`satimp_lab.resources.shipped_path`)."""
 
 SHIPPED_TARGET_SEEDS = {"tiny": (0, 1, 2, 3, 4), "micro": (0, 1, 2)}
 """Target seeds shipped per tier: the ``full`` size's population (tiny tier, the built-in

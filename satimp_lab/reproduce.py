@@ -15,11 +15,14 @@ import time
 from pathlib import Path
 
 from .errors import InputError
+from .resources import shipped_path
 from .store import atomic_write
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colour codes in tracebacks
 
-NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOK_DIR = shipped_path("notebooks")
+"""The notebooks: ``notebooks/`` in the checkout, or the copy inside an installed wheel
+(:func:`satimp_lab.resources.shipped_path`)."""
 
 
 def list_notebooks(folder: str | Path = NOTEBOOK_DIR) -> list[Path]:

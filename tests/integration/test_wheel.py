@@ -1,0 +1,104 @@
+"""A non-editable install runs the main job: build the wheel, install it (``--no-deps``) into a fresh
+virtual environment that reuses this one's packages (``--system-site-packages``), check that it
+carries every notebook and shipped data file byte for byte, and run
+``satimp-lab reproduce --fast --only 01 02`` from outside the checkout (the whole ``--fast`` run
+costs minutes; 01 loads the shipped models and benchmark and unlearns, 02 runs no study).
+
+Part of the README's test command, so ``.ci/run`` checks it too.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+from satimp_lab.resources import SHIPPED_FOLDERS
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCES = ("pyproject.toml", "README.md", "satimp_lab", *SHIPPED_FOLDERS)
+JUNK = shutil.ignore_patterns("__pycache__", ".*", "*.tmp", "*.pyc")
+
+
+def _tree(folder: Path) -> set[str]:
+    """Files under ``folder`` (relative, posix), without hidden paths and byte-code."""
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts and not p.name.endswith((".pyc", ".tmp"))
+            and not any(part.startswith(".") for part in p.relative_to(folder).parts)}
+
+
+def _run(cmd, **kw) -> subprocess.CompletedProcess:
+    out = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kw)
+    assert out.returncode == 0, f"{cmd} failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    return out
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """(venv python, environment, site-packages/satimp_lab) of the wheel installed non-editable."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    src = tmp / "src"  # a clean copy: an in-tree build would reuse a stale build/ folder
+    for name in SOURCES:
+        path = ROOT / name
+        if path.is_dir():
+            shutil.copytree(path, src / name, ignore=JUNK)
+        else:
+            src.mkdir(exist_ok=True)
+            shutil.copy2(path, src / name)
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
+          "-q", "-w", tmp / "dist", src])
+    wheel = next((tmp / "dist").glob("satimp_lab-*.whl"))
+    venv.EnvBuilder(system_site_packages=True, with_pip=True).create(tmp / "venv")
+    python = tmp / "venv" / "bin" / "python"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    env.update(SATIMP_LAB_CACHE=str(tmp / "cache"), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               PIP_DISABLE_PIP_VERSION_CHECK="1", TOKENIZERS_PARALLELISM="false")
+    _run([python, "-m", "pip", "install", "--no-deps", "--no-index", "-q", wheel], env=env, cwd=tmp)
+    where = _run([python, "-c", "import json, satimp_lab, satimp_lab.reproduce as r, satimp_lab.models as m, "
+                  "satimp_lab.benchmark as b; print(json.dumps([satimp_lab.__file__, str(r.NOTEBOOK_DIR), "
+                  "str(m.SHIPPED_DIR), str(b.default_data_dir())]))"], env=env, cwd=tmp)
+    package, *folders = json.loads(where.stdout)
+    package = Path(package).parent
+    return python, env, tmp, package, folders
+
+
+def test_the_installed_package_is_the_wheel_and_reads_its_own_files(installed):
+    python, env, tmp, package, folders = installed
+    venv_dir = (tmp / "venv").resolve()
+    assert package.resolve().is_relative_to(venv_dir), f"imported {package}, not the installed wheel"
+    assert not package.resolve().is_relative_to(ROOT)
+    for folder in folders:  # notebooks, shipped models, benchmark files: the wheel's copies
+        assert Path(folder).resolve().is_relative_to(package.resolve() / "_shipped"), folder
+
+
+def test_the_wheel_carries_every_notebook_and_data_file(installed):
+    _, _, _, package, _ = installed
+    for name in SHIPPED_FOLDERS:
+        repo, inside = ROOT / name, package / "_shipped" / name
+        expected, carried = _tree(repo), _tree(inside)
+        assert expected - carried == set(), f"{name}/ files missing from the wheel"
+        assert carried - expected == set(), f"files in the wheel's {name}/ that the checkout lacks"
+        different = [f for f in sorted(expected) if not filecmp.cmp(repo / f, inside / f, shallow=False)]
+        assert different == [], f"{name}/ files that differ in the wheel"
+    assert {p.name for p in (package / "_shipped" / "notebooks").glob("[0-9][0-9]_*.ipynb")} == \
+        {p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")}
+    assert _tree(ROOT / "satimp_lab") - _tree(package) == set(), "modules missing from the wheel"
+
+
+def test_the_installed_cli_reproduces_two_notebooks_outside_the_checkout(installed):
+    python, env, tmp, _, _ = installed
+    cli = python.parent / "satimp-lab"
+    out = tmp / "report"
+    _run([cli, "reproduce", "--fast", "--only", "01", "02", "--out", out], env=env, cwd=tmp)
+    runs = json.loads((out / "runs.json").read_text())
+    assert [(r["name"], r["status"]) for r in runs] == [("01_tour", "ok"), ("02_weighting_functions", "ok")]
+    assert (out / "report.md").is_file() and (out / "notebooks" / "01_tour.ipynb").is_file()
+    # the shipped micro models were loaded from the wheel, not trained into the cache
+    assert not list((tmp / "cache").glob("models/*/model.safetensors"))
