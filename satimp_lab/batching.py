@@ -63,7 +63,8 @@ PROMPT_FORMATS = {
     # Llama-2-chat on TOFU (official: "[INST] {q} [/INST]{a}", empty answer tag)
     "llama2": PromptFormat("llama2", "[INST] {question} [/INST]", "", add_bos=True,
                            next_turn=("[INST]", "[/INST]")),
-    # the official ES script's format (SPEC B.1) -- differs from the training format on purpose
+    # the official ES script's format (docs/methods.md#extraction-strength) -- differs from the
+    # training format on purpose
     "es": PromptFormat("es", "### Question: {question}\n ### Answer:", " ",
                        next_turn=("### Question:", "### Answer:")),
     # instruct models with a chat template (SmolLM2): a turn ends with a special token (the EOS,

@@ -3,7 +3,7 @@
 Why synthetic: everything must run offline on a CPU, and we want *exact* importance annotations.
 Every answer is built from a template whose slots are filled with fact values, so the character
 spans of those values (``key_spans``) are known exactly -- the official TOFU keyword annotations had
-to be made by hand (SPEC Part 2, A.5 / D.2).
+to be made by hand (docs/methods.md#annotation-weighting).
 
 Schema of every row (the same for the synthetic benchmark and the real TOFU):
     question, answer, paraphrased_question, paraphrased_answer,

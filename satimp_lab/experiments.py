@@ -8,9 +8,9 @@ stale result. ``lab.sweep(...)`` runs many and returns one tidy table, computing
 on a ``concurrent.futures`` executor (by default a local process pool, one worker per core; any
 Executor, e.g. for a cluster: README, "Speed").
 
-Methods are compared at matched quality (SPEC Part 1 §10): :func:`forget_at_matched_retain`
-reads each run's training curve at the step where retain quality first falls to a set share of
-its starting value.
+Methods are compared at matched quality (docs/methods.md#forget-es-at-matched-retain):
+:func:`forget_at_matched_retain` reads each run's training curve at the step where retain quality
+first falls to a set share of its starting value.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ Two kinds of things live here:
 
 The rules (every threshold is a module constant, so a reader can check and change them):
 
-* Methods are compared at **matched retain quality** (SPEC Part 1 §10) on ``matched_forget``:
+* Methods are compared at **matched retain quality**
+  (docs/methods.md#forget-es-at-matched-retain) on ``matched_forget``:
   forget ES where retain ES first falls to ``match_level`` (90 %) of its start; lower is better.
   If a run never got there (``reached`` False), its value is the final forget ES, an *upper
   bound* of its matched value: it can still be shown to beat another method, but not to lose
@@ -71,7 +72,7 @@ ALPHA = 0.05
 # specs shared by the notebooks (identical specs hit the same cached runs)
 
 BETAS = (0.5, 1.0, 2.0, 5.0, 10.0)
-"""SimSat / SimImp exponents of the smoothness sweep (SPEC E.16)."""
+"""SimSat / SimImp exponents of the smoothness sweep (docs/methods.md#the-weight-family)."""
 HARD_FRACTIONS = (0.5, 0.3)
 """Shares of each answer's tokens kept by top-k / bottom-k / random at matched token counts."""
 GROUP_SIZES = (2, 5, 20)
@@ -581,7 +582,8 @@ def obs2_direction(rho: pd.DataFrame, notebook: str = "03_obs2_weights_vs_likeli
 def obs2_key_tokens(key_table: pd.DataFrame, per_run: pd.DataFrame | None = None,
                     notebook: str = "03_obs2_weights_vs_likelihood", alpha: float = ALPHA,
                     where: str = "the target model") -> Claim:
-    """Annotated key tokens have lower likelihood than the other answer tokens (SPEC E.14).
+    """Annotated key tokens have lower likelihood than the other answer tokens
+    (docs/methods.md#annotation-weighting).
 
     ``key_table``: :func:`analysis.key_vs_other` output for one token set (two rows, key and
     other). The Mann-Whitney p-value in it must be two-sided. Reproduced if the key mean is lower
@@ -660,7 +662,7 @@ def obs3_hard_sampling(summary: pd.DataFrame, fractions: tuple[float, ...] = HAR
                        curves: pd.DataFrame | None = None, notebook: str = "05_obs3_smoothness",
                        metric: str = METRIC) -> Claim:
     """"Focusing on high-likelihood tokens (bottom-k) beats focusing on low-likelihood ones (top-k)"
-    at matched token counts (SPEC E.17), one comparison per kept fraction."""
+    at matched token counts (docs/methods.md#hard-sampling), one comparison per kept fraction."""
     comps = [compare(summary, hard_label("bottom", f), hard_label("top", f), metric, curves=curves) for f in fractions]
     verdict = _direction_verdict([c.outcome for c in comps])
     labels = [hard_label(m, f) for f in fractions for m in ("bottom", "top", "random")]

@@ -1,5 +1,5 @@
 """Evaluation metrics: Extraction Strength, exact memorisation, the TOFU metrics, membership
-inference and the model-mixing calibration (SPEC Part 1 §8, Part 2 B.1-B.2, E.10-E.12, E.18).
+inference and the model-mixing calibration (definitions and sources: docs/methods.md#metrics).
 
 Every per-example metric returns a :class:`MetricResult`: an aggregate (``agg_value``), the value
 of every example keyed by its ``qa_id`` (``value_by_index``), and anything else worth keeping
@@ -9,15 +9,17 @@ quality, model utility, MIA AUC) have no per-example values of their own; their
 
 How a model is read. One teacher-forced forward pass per (question, answer) pair through
 :func:`satimp_lab.batching.token_logprobs`, the same code training uses: the labels are the answer
-tokens followed by one EOS (SPEC E.1), right-padded batches, ``torch.no_grad()``, model in eval
-mode (its previous mode is restored afterwards, so :func:`evaluate` can be called mid-training).
+tokens followed by one EOS (docs/methods.md#which-tokens-count), right-padded batches,
+``torch.no_grad()``, model in eval mode (its previous mode is restored afterwards, so
+:func:`evaluate` can be called mid-training).
 :func:`score_answers` exposes that pass; every likelihood metric is a reduction of its output.
 
 Which tokens count:
     * ES and EM use the *answer tokens only* (the final EOS label is dropped), like the official
-      ES script, whose text has no EOS (SPEC B.1 (1)); ``include_eos=True`` adds it.
+      ES script, whose text has no EOS (docs/methods.md#extraction-strength);
+      ``include_eos=True`` adds it.
     * Probability, truth ratio and the MIA scores use answer tokens *and* the EOS, like the TOFU
-      code, whose labels include the first padding EOS (SPEC B.2, E.1).
+      code, whose labels include the first padding EOS (docs/methods.md#which-tokens-count).
 
 Prompt format. The default everywhere is ``"qa"``, the format the target model was trained on.
 The official ES script uses ``"### Question: {q}\\n ### Answer: "`` (our ``"es"`` format), which
@@ -282,7 +284,7 @@ def generate_answers(model, tokenizer, rows, question_field: str = "question", p
 
 def es_from_predictions(pred_ids, label_ids) -> float:
     """ES = s/m for one example: s is the length of the longest suffix of ``label_ids`` (m tokens)
-    on which the teacher-forced argmax ``pred_ids`` is right (SPEC B.1 (1)).
+    on which the teacher-forced argmax ``pred_ids`` is right (docs/methods.md#extraction-strength).
 
     s = m: the question alone suffices (ES 1); a wrong last token gives ES 0. Equivalently
     ES = 1 - k*/m with k* the shortest answer prefix from which greedy decoding reproduces the
@@ -320,7 +322,8 @@ def _em_result(scored: Sequence[ScoredAnswer], include_eos: bool) -> MetricResul
 def extraction_strength(model, tokenizer, rows, question_field: str = "question",
                         prompt_format="qa", include_eos: bool = False, batch_size: int = 32,
                         ) -> MetricResult:
-    """Extraction Strength, the official teacher-forced suffix rule (SPEC B.1 (1), E.10).
+    """Extraction Strength, the official teacher-forced suffix rule
+    (docs/methods.md#extraction-strength).
 
     Per example: teacher-force ``prompt(question) + answer`` once; with ŷ_j the argmax at answer
     position j and y the m answer tokens, ES_i = s/m where s is the longest suffix with ŷ = y
@@ -404,10 +407,10 @@ def _probability_result(scored: Sequence[ScoredAnswer], perturbed: list[list[flo
 def answer_probability(model, tokenizer, rows, normalised: bool = False,
                        question_field: str = "question", prompt_format="qa", batch_size: int = 32,
                        ) -> MetricResult:
-    """TOFU Probability (SPEC B.2). p(a) = exp(-l̄(a)), l̄ the mean NLL over the answer tokens and
-    the EOS (length-normalised). Per example p(a_i) with a_i the original ``answer``; aggregate =
-    mean. ``normalised=True`` (TOFU's Real Authors / World Facts form): per example
-    p(a_i) / (p(a_i) + Σ_j p(ã_ij)) over the ``perturbed_answer`` list, then the mean."""
+    """TOFU Probability (docs/methods.md#probability). p(a) = exp(-l̄(a)), l̄ the mean NLL over
+    the answer tokens and the EOS (length-normalised). Per example p(a_i) with a_i the original
+    ``answer``; aggregate = mean. ``normalised=True`` (TOFU's Real Authors / World Facts form):
+    per example p(a_i) / (p(a_i) + Σ_j p(ã_ij)) over the ``perturbed_answer`` list, then the mean."""
     rows = _as_rows(rows)
     scored = score_answers(model, tokenizer, rows, question_field, "answer", prompt_format, batch_size)
     perturbed = (_perturbed_nll(model, tokenizer, rows, question_field, prompt_format, batch_size)
@@ -441,7 +444,7 @@ def _rouge_result(rows, generations: dict[int, str]) -> MetricResult:
 
 def rouge_l_recall(model, tokenizer, rows, question_field: str = "question", prompt_format="qa",
                    max_new_tokens: int = 128, batch_size: int = 32) -> MetricResult:
-    """TOFU ROUGE (SPEC B.2, E.12): greedy generation from the prompt alone
+    """TOFU ROUGE (docs/methods.md#rouge): greedy generation from the prompt alone
     (:func:`generate_answers`), scored by ROUGE-L recall against the original ``answer``;
     aggregate = mean. The generations are kept in ``extra["generations"]``."""
     rows = _as_rows(rows)
@@ -473,7 +476,7 @@ def _exp(x: float) -> float:
 def truth_ratio_from_nll(nll_base: float, nll_perturbed: Sequence[float]) -> tuple[float, float]:
     """(R, R_geo) for one example from mean-token NLLs.
 
-    R     = mean_j p(ã_j) / p(â)                 (SPEC B.2: arithmetic mean of probabilities)
+    R     = mean_j p(ã_j) / p(â)                 (arithmetic mean; docs/methods.md#truth-ratio)
     R_geo = exp(l̄(â) - mean_j l̄(ã_j))           (geometric mean; 1/TR' of TOFU's FQ code)
     Both are < 1 when the model prefers the true (paraphrased) answer to the wrong ones.
     Computed as exp of :func:`log_truth_ratio_from_nll`: never a division by an underflowed
@@ -518,7 +521,7 @@ def _truth_ratio_result(scored_base: Sequence[ScoredAnswer], perturbed: list[lis
 def truth_ratio(model, tokenizer, rows, kind: str = "forget",
                 base_answer_field: str = "paraphrased_answer", question_field: str = "question",
                 prompt_format="qa", batch_size: int = 32) -> MetricResult:
-    """TOFU Truth Ratio (SPEC B.2, E.11).
+    """TOFU Truth Ratio (docs/methods.md#truth-ratio).
 
     Per example R_i = mean_j p(ã_ij) / p(â_i), p(·) = exp(-mean token NLL), â_i the
     ``base_answer_field`` (``paraphrased_answer`` for forget/retain sets, ``answer`` for world
@@ -598,8 +601,8 @@ def paired_samples(a, b, what_a: str, what_b: str) -> tuple[np.ndarray, np.ndarr
 
 
 def forget_quality(unlearned_truth_ratios, retain_truth_ratios) -> MetricResult:
-    """Forget Quality (SPEC B.2, E.11): the two-sided ``scipy.stats.ks_2samp`` p-value between the
-    forget-set truth ratios of the unlearned model and of the retain model.
+    """Forget Quality (docs/methods.md#forget-quality): the two-sided ``scipy.stats.ks_2samp``
+    p-value between the forget-set truth ratios of the unlearned model and of the retain model.
 
     Each argument is a :class:`MetricResult` from :func:`truth_ratio` (its geometric form is
     used, as in TOFU's code), a {qa_id: value} dict, or a sequence. The KS test is invariant to a
@@ -628,7 +631,7 @@ MODEL_UTILITY_COMPONENTS = (("probability", "retain"), ("rouge", "retain"), ("tr
 
 
 def model_utility(components) -> MetricResult:
-    """Model Utility (SPEC B.2, E.11) = ``scipy.stats.hmean`` of its components.
+    """Model Utility (docs/methods.md#model-utility) = ``scipy.stats.hmean`` of its components.
 
     On the synthetic benchmark the components are the 6 of :data:`MODEL_UTILITY_COMPONENTS`:
     probability (retain: mean p(a); world facts: normalised), ROUGE-L recall and aggregated
@@ -735,7 +738,7 @@ def membership_inference(model, tokenizer, member_rows, nonmember_rows, attack: 
 
 
 # ----------------------------------------------------------------------------------------------
-# model mixing and calibrated ES (Wang et al., ICLR 2025; SPEC B.1, E.18)
+# model mixing and calibrated ES (Wang et al., ICLR 2025; docs/methods.md#model-mixing-calibration)
 
 
 def mix_models(original, unlearned, r: float):
@@ -778,7 +781,7 @@ def calibrated_extraction_strength(original, unlearned, tokenizer, forget_rows, 
     θ(1) = θ_orig meets any bar with share <= 1) and take the smallest r whose mixed model has
     ES_retain(θ(r)) >= bar; report ES on ``forget_rows`` at that r. Methods that damaged the
     retain set need more of the original back (larger r), which also restores forget knowledge,
-    so the comparison is at matched retain quality (SPEC Part 1 §10).
+    so the comparison is at matched retain quality (docs/methods.md#forget-es-at-matched-retain).
 
     Returns a MetricResult: ``agg_value`` = forget ES at r, per-example forget ES, and ``extra``
     with ``r``, ``retain_es`` (at r), ``retain_bar``, ``retain_es_original`` and ``retain_curve``

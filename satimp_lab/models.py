@@ -7,7 +7,7 @@ Tiers (one config switch moves a notebook between them; the code path is the sam
 
 The *target* model is fine-tuned on ``full`` (+ ``world_facts``); the *retain* model on the retain
 split of a forget split (+ ``world_facts``): it never saw the forget authors, so it is the
-reference for "forgotten" (forget quality, SPEC B.2).
+reference for "forgotten" (docs/methods.md#forget-quality).
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ class ArchConfig:
     """A Llama-style decoder built from scratch. Defaults are the ``tiny`` preset."""
 
     n_layers: int = 2
-    """2 x 128 memorises 400 QA pairs in ~10 s on 2 CPU cores (DESIGN.md); deeper is slower."""
+    """2 x 128 memorises 400 QA pairs in ~10 s on 2 CPU cores (``benchmarks/train_target.py``
+    measures it); deeper is slower."""
     hidden_size: int = 128
     n_heads: int = 4
     intermediate_size: int = 512
@@ -147,7 +148,8 @@ TIERS = {
                                           fused_optimizer=True),
                         train_subset=20),
     # Any Hugging Face causal LM on the real TOFU (GPUs): give base_model, e.g.
-    # get_tier("paper", base_model="microsoft/phi-1_5"). The official TOFU fine-tuning (SPEC C.1):
+    # get_tier("paper", base_model="microsoft/phi-1_5"). The official TOFU fine-tuning
+    # (docs/methods.md#training-recipes):
     # 5 epochs, lr 1e-5 (Llama-2) / 2e-5 (Phi-1.5), effective batch 32, warm-up 1 epoch, wd 0.
     # Weights stay float32 (bf16 compute comes from UnlearnConfig.mixed_precision="bf16"):
     # dtype="bfloat16" halves memory, but plain AdamW on bf16 weights rounds most 1e-5-sized

@@ -4,7 +4,7 @@ Every loss takes per-token log-likelihoods `logp` [batch, pos] of the shifted la
 [batch, pos] of valid answer tokens (see weighting.py). CE_t = -logp_t, N = number of valid tokens in
 the micro-batch, B = number of sequences, L_i = sum_t CE_it (summed NLL), lbar_i = L_i / n_i.
 
-Reductions (SPEC Part 1 §2, A.0):
+Reductions (docs/methods.md#notation-and-reductions):
   token-mean    F = -(1/N) sum_t w_t CE_t = (1/N) sum_t w_t logp_t    GA, weighted GA, group, hard, annotated
   sequence-mean F = -(1/B) sum_i w_i L_i                               instance / batch (official), NPO, SimNPO
 The official code used raw sums for hard sampling and annotation losses; we use the token mean so
@@ -367,11 +367,12 @@ class Method:
 # -----------------------------------------------------------------------------
 # the registry
 #
-# Defaults and where they come from (SPEC A.1-A.4):
+# Defaults and where they come from (docs/methods.md#retain-terms-and-defaults and
+# docs/departures.md#by-design):
 #   simsat / wga   beta_sat = 1.0  (OU's WGA default; the official `simsat_ga` uses p^1. The official
 #                                   `forget_sat.yaml` beta is 0.2 and G-effect's WGA 5.0.)
 #   simimp         beta_imp = 1.0  (the official YAML default is 0.2; we use 1.0 so that SimSat and
-#                                   SimImp are compared at equal beta, SPEC E.16)
+#                                   SimImp are compared at equal beta)
 #   satimp         beta_sat = 5.0, beta_imp = 0.1, forget-only  (README's recommended run)
 #   group          group_size = 4; instance/batch beta 1.0
 #   hard           k: top 0.15, bottom 0.5, random 0.5 (soft 1.0)  (official defaults)
@@ -379,7 +380,8 @@ class Method:
 #                                   and on SUMMED NLL makes w_i = 0.15 after a 1-nat change)
 #   simnpo         npo_beta = 2.5, gamma = 0.0  (official TOFU setting = SimNPO's published one)
 #   *_gd           retain NLL, forget_weight 1.0, retain_weight 1.0 (the official coefficients differ
-#                  per branch, SPEC F.2); npo_gd / simnpo_gd use the official npo_coeff 0.1375 on F.
+#                  per branch, docs/methods.md#retain-terms-and-defaults); npo_gd / simnpo_gd use the
+#                  official npo_coeff 0.1375 on F.
 # Single-exponent methods store their exponent as beta_sat (saturation) or beta_imp (importance), so
 # the key always says which factor it belongs to; get_method accepts `beta` as a shorthand for them.
 

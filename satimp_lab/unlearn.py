@@ -110,8 +110,8 @@ class UnlearnConfig:
 
 PRESETS = {
     "tiny": UnlearnConfig(),
-    # The official TOFU recipe (SPEC C.1): lr 1e-5 (Llama-2-7B; 2e-5 for Phi-1.5), 5 epochs,
-    # effective batch 16 (2 x 8 accumulation), warm-up one epoch, bf16.
+    # The official TOFU recipe (docs/methods.md#training-recipes): lr 1e-5 (Llama-2-7B; 2e-5 for
+    # Phi-1.5), 5 epochs, effective batch 16 (2 x 8 accumulation), warm-up one epoch, bf16.
     "paper": UnlearnConfig(lr=1e-5, epochs=5.0, batch_size=2, gradient_accumulation_steps=8,
                            warmup_epochs=1.0, mixed_precision="bf16", eval_every=None),
     "paper_phi": UnlearnConfig(lr=2e-5, epochs=5.0, batch_size=4, gradient_accumulation_steps=4,
@@ -211,8 +211,8 @@ def _answer_readout(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor, tor
 @torch.no_grad()
 def teacher_forced_summary(model, encoded: list[dict], pad_token_id: int, batch_size: int = 64) -> dict:
     """Cheap evaluation in one forward pass per batch: mean answer-token log-likelihood, answer and
-    key-token argmax accuracy, and the teacher-forced extraction strength (ES = s/m, SPEC B.1:
-    the share of the answer, from the end, that the model reproduces exactly)."""
+    key-token argmax accuracy, and the teacher-forced extraction strength (ES = s/m: the share of
+    the answer, from the end, that the model reproduces exactly; docs/methods.md#extraction-strength)."""
     was_training = model.training
     if was_training:
         model.eval()

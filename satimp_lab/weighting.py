@@ -9,7 +9,8 @@ Conventions (every function):
   returns             weights of shape [batch, pos] (or [batch] / a scalar where stated), DETACHED
                       (no autograd graph even if logp requires grad) and exactly 0 where mask is 0.
 
-The weight family (SPEC Part 1 §1): w(p) = p^beta_sat * (1 - p)^beta_imp with p detached.
+The weight family (docs/methods.md#the-weight-family): w(p) = p^beta_sat * (1 - p)^beta_imp with
+  p detached.
   beta_sat is the exponent on p (saturation, the paper's beta1); beta_imp the exponent on 1 - p
   (importance, beta2). GA = (0, 0), SimSat = WGA = (beta, 0), SimImp = (0, beta), SatImp = (5, 0.1).
   The official code keeps these exponents under the keys `hyper_param` / `beta`, whose meaning swaps
@@ -178,7 +179,7 @@ def importance(logp: torch.Tensor, mask: torch.Tensor, beta: float = 1.0) -> tor
 
 
 # -----------------------------------------------------------------------------
-# granularity transforms (SPEC Part 1 §3, A.3)
+# granularity transforms (docs/methods.md#granularity)
 
 def group_average(weights: torch.Tensor, mask: torch.Tensor, group_size: int) -> torch.Tensor:
     """Rank-bucket averaging, [batch, pos] -> [batch, pos] (the official `group_and_average`).
@@ -283,7 +284,7 @@ def broadcast_to_tokens(seq_weights: torch.Tensor, mask: torch.Tensor) -> torch.
 
 
 # -----------------------------------------------------------------------------
-# selection and annotation weights (SPEC Part 1 §4, §5; A.4, A.5)
+# selection and annotation weights (docs/methods.md#hard-sampling, docs/methods.md#annotation-weighting)
 
 def hard_sample(logp: torch.Tensor, mask: torch.Tensor, k: float, mode: str = "top", soft: float = 1.0,
                 generator: torch.Generator | None = None) -> torch.Tensor:
@@ -338,7 +339,8 @@ def annotated(key_mask: torch.Tensor, mask: torch.Tensor, p_imp: float = 1.0) ->
 
     p_imp = 1 trains only on annotated key tokens (the official `att_` hard mask); p_imp = 0.5 is
     uniform (GA up to a factor 1/2). The soft rule is our reading of the unreleased official builder
-    (SPEC A.5(b)): the same s / 1 - s scheme as the random hard-sampling control.
+    (docs/methods.md#annotation-weighting): the same s / 1 - s scheme as the random hard-sampling
+    control.
     Returns the default float dtype.
     """
     if not isinstance(key_mask, torch.Tensor):
@@ -355,7 +357,7 @@ def annotated(key_mask: torch.Tensor, mask: torch.Tensor, p_imp: float = 1.0) ->
 
 
 # -----------------------------------------------------------------------------
-# implicit weights of the preference-style objectives (SPEC A.7)
+# implicit weights of the preference-style objectives (docs/methods.md#implicit-weights)
 #
 # Convention for both: the returned u_t are the per-token weights with
 #     grad(loss) = -(1/B) * sum_{i,t} u_it * grad(CE_it)            (B = sequences in the micro-batch)

@@ -9,9 +9,10 @@ Two groups:
 
 * **weighting functions** (notebook 02): the w(p) family -- SimSat p^beta_sat, SimImp
   (1-p)^beta_imp, SatImp p^beta_sat (1-p)^beta_imp, GA (1) -- and the implicit weights of NPO and
-  SimNPO (SPEC A.7), all evaluated by calling :mod:`satimp_lab.weighting` on a likelihood grid;
-  the SatImp peak; the SPEC A.2 table; the "GA logit view" (the gradient of the forget loss with
-  respect to the target logit, computed by autograd through the library's own objectives).
+  SimNPO (docs/methods.md#implicit-weights), all evaluated by calling :mod:`satimp_lab.weighting`
+  on a likelihood grid; the SatImp peak; the weight table of docs/methods.md#the-weight-family;
+  the "GA logit view" (the gradient of the forget loss with respect to the target logit, computed
+  by autograd through the library's own objectives).
 * **playground** (notebook 08): :class:`Playground` holds runs made by ``lab.run(...)`` (cached) and
   turns them into a comparison table and a trade-off figure; :class:`PlaygroundUI` is the widget
   form (method dropdown, the chosen method's hyper-parameters, learning rate, epochs/steps, seed, a
@@ -47,8 +48,8 @@ __all__ = [
     "peak_text",
     "peaks_table",
     "weight_table",
-    "SPEC_TABLE_P",
-    "SPEC_TABLE_SCHEMES",
+    "WEIGHT_TABLE_P",
+    "WEIGHT_TABLE_SCHEMES",
     "npo_shape_figure",
     "target_logit_gradient",
     "logit_push",
@@ -113,7 +114,8 @@ def npo_weights_on_grid(ratio, beta: float) -> np.ndarray:
     relative to the reference, ``ratio`` = pi_theta(y|x) / pi_ref(y|x) in [0, 1].
 
     Evaluated with weighting.npo_implicit_weights on one-token sequences with log pi_ref = 0, so the
-    summed NLL difference is L - L_ref = -log(ratio). Equals 2 ratio^beta / (1 + ratio^beta) (SPEC A.7).
+    summed NLL difference is L - L_ref = -log(ratio). Equals 2 ratio^beta / (1 + ratio^beta)
+    (docs/methods.md#implicit-weights).
     """
     logp, mask = _logp_row(ratio)
     logp, mask = logp.T.contiguous(), mask.T.contiguous()          # [n, 1]: n sequences of one token
@@ -122,7 +124,8 @@ def npo_weights_on_grid(ratio, beta: float) -> np.ndarray:
 
 def simnpo_weights_on_grid(pbar, beta: float, gamma: float = 0.0) -> np.ndarray:
     """SimNPO's implicit per-token weight (on the token-mean scale) as a function of the geometric-mean
-    token likelihood ``pbar`` of the sequence: 2 pbar^beta / (1 + pbar^beta) at gamma = 0 (SPEC A.7).
+    token likelihood ``pbar`` of the sequence: 2 pbar^beta / (1 + pbar^beta) at gamma = 0
+    (docs/methods.md#implicit-weights).
 
     Evaluated with weighting.simnpo_implicit_weights on one-token sequences (n_i = 1, so the returned
     w_i / n_i is w_i itself, and N / B = 1: already on the scale of the token-mean methods).
@@ -307,12 +310,12 @@ def family_widget(beta_sat: float = 5.0, beta_imp: float = 0.1, max_beta_sat: fl
     return box
 
 
-# --- the SPEC A.2 table ------------------------------------------------------------------------
+# --- the weight table (docs/methods.md#the-weight-family) ---------------------------------------
 
-SPEC_TABLE_P = (0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99)
-"""The likelihoods of SPEC Part 2, A.2's table."""
-SPEC_TABLE_SCHEMES = (("simsat", 1.0, 0.0), ("simsat", 5.0, 0.0), ("simimp", 0.0, 1.0),
-                      ("simimp", 0.0, 5.0), ("satimp", 5.0, 0.1), ("satimp", 5.0, 1.0))
+WEIGHT_TABLE_P = (0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99)
+"""The likelihoods of the weight table (docs/methods.md#the-weight-family)."""
+WEIGHT_TABLE_SCHEMES = (("simsat", 1.0, 0.0), ("simsat", 5.0, 0.0), ("simimp", 0.0, 1.0),
+                        ("simimp", 0.0, 5.0), ("satimp", 5.0, 0.1), ("satimp", 5.0, 1.0))
 """(scheme, beta_sat, beta_imp) rows of that table: SatImp (5, 0.1) is the README's recommended
 setting, (5, 1) the open-unlearning port's default."""
 
@@ -327,9 +330,10 @@ def _scheme_label(scheme: str, beta_sat: float, beta_imp: float) -> str:
     return scheme
 
 
-def weight_table(p=SPEC_TABLE_P, schemes=SPEC_TABLE_SCHEMES) -> pd.DataFrame:
+def weight_table(p=WEIGHT_TABLE_P, schemes=WEIGHT_TABLE_SCHEMES) -> pd.DataFrame:
     """w(p) of each (scheme, beta_sat, beta_imp) at the likelihoods ``p`` (one row per scheme,
-    one column per p), computed with satimp_lab.weighting -- the SPEC A.2 table by default."""
+    one column per p), computed with satimp_lab.weighting -- the table of
+    docs/methods.md#the-weight-family by default."""
     rows = []
     for scheme, bs, bi in schemes:
         w = token_weights_on_grid(scheme, p, bs, bi)
@@ -364,7 +368,8 @@ def npo_shape_figure(betas=(0.1, 1.0, 2.5), max_drop: float = 30.0, n: int = 301
 
 def target_logit_gradient(p) -> np.ndarray:
     """d CE / d z_target for a token of likelihood p, by autograd: a two-logit softmax [z, 0] with
-    z = log(p / (1 - p)) has softmax(z)[0] = p. SPEC A.7 says this is -(1 - p). p must be in (0, 1)."""
+    z = log(p / (1 - p)) has softmax(z)[0] = p. It equals -(1 - p) (docs/methods.md#implicit-weights).
+    p must be in (0, 1)."""
     p = torch.as_tensor(np.asarray(p, dtype=float), dtype=torch.float64)
     if bool(((p <= 0) | (p >= 1)).any()):
         raise ValueError("p must lie strictly inside (0, 1) (the logit of 0 or 1 is infinite)")

@@ -89,7 +89,7 @@ save_table(peaks, OUT_DIR, "02_satimp_peaks")
 peaks.round(4)
 
 # %% [markdown]
-# ## 3. The numbers behind the curves (SPEC A.2 table)
+# ## 3. The numbers behind the curves (the weight table of docs/methods.md)
 #
 # Weights at a few likelihoods, computed from the library's functions. Read across a row:
 # SimSat grows with $p$, SimImp shrinks, SatImp rises and then falls just before $p = 1$ — and with
@@ -113,7 +113,7 @@ print(f"At the highest likelihood in the table ({satimp_row.index[-1]}), SatImp 
 #
 # NPO's gradient is GA's gradient on each forget sequence scaled by
 # $w_i = 2\sigma(-\beta(L_\theta - L_{ref}))$, where $L$ is the *summed* NLL of the answer
-# (SPEC A.7). It starts at 1 (the model equals the reference) and falls as the sequence is
+# (docs/methods.md, "Implicit weights"). It starts at 1 (the model equals the reference) and falls as the sequence is
 # forgotten, so NPO is a saturation weight over whole sequences. Because $L$ is a sum over tokens,
 # the fall is measured in nats of the whole answer: with a small β it takes many nats.
 

@@ -16,7 +16,7 @@
 # press **Run**. Each run is added to the comparison below the form: its forget-vs-retain trade-off
 # curve (extraction strength on the forget and retain sets at every evaluation step) and a row of
 # summary numbers, including the forget ES at the point where retain ES has fallen to the matched
-# level (the fair way to compare methods, SPEC Part 1 §10).
+# level (the fair way to compare methods, docs/methods.md, "Forget ES at matched retain").
 #
 # Runs go through `lab.run(...)`, which caches every configuration on disk: pressing Run again on a
 # configuration you (or another notebook) already ran returns at once. On the tiny tier a run takes

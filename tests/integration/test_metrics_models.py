@@ -30,7 +30,7 @@ def test_es_high_on_training_rows_and_near_zero_untrained(micro_target, random_m
 
 
 def test_teacher_forced_es_equals_greedy_generation(micro_target, small_benchmark):
-    """SPEC E.10: ES = s/m means greedy decoding from the answer prefix y[:m-s] reproduces the
+    """docs/methods.md#extraction-strength: ES = s/m means greedy decoding from the answer prefix y[:m-s] reproduces the
     remaining s tokens exactly, and from y[:m-s-1] it does not (its next token is wrong)."""
     model, tok = micro_target.model, micro_target.tokenizer
     rows = small_benchmark["full"].to_list()

@@ -89,7 +89,7 @@ def test_paper_tier_needs_a_base_model_and_picks_the_official_recipe():
 
 
 def test_unlearning_presets_match_the_official_recipe():
-    """SPEC C.1: lr 1e-5 (Llama-2-7B) / 2e-5 (Phi-1.5), 5 epochs, effective batch 16, warm-up one
+    """docs/methods.md#training-recipes: lr 1e-5 (Llama-2-7B) / 2e-5 (Phi-1.5), 5 epochs, effective batch 16, warm-up one
     epoch, bf16, weight decay 0, clipping at 1."""
     for name, lr in (("paper", 1e-5), ("paper_phi", 2e-5)):
         c = PRESETS[name]

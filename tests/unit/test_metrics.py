@@ -1,4 +1,4 @@
-"""Unit tests for satimp_lab.metrics (SPEC E.10-E.12, E.18): pure functions, hand-worked values,
+"""Unit tests for satimp_lab.metrics (docs/methods.md#metrics): pure functions, hand-worked values,
 and a hand-built "oracle" language model whose next-token predictions we choose exactly."""
 
 from types import SimpleNamespace

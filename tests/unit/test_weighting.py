@@ -1,4 +1,4 @@
-"""Unit tests for satimp_lab.weighting: closed forms, hand-worked cases, properties (SPEC E.1-E.8)."""
+"""Unit tests for satimp_lab.weighting: closed forms, hand-worked cases, properties (docs/methods.md#methods)."""
 
 import math
 
@@ -37,7 +37,7 @@ def _model_logp(B=3, T=7, V=11, seed=0):
 
 P_GRID = torch.tensor([0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99], dtype=torch.float64)
 
-# SPEC A.2 table (rounded to the precision printed there)
+# the weight table of docs/methods.md#the-weight-family (rounded as printed there)
 TABLE = {
     ("sat", 1.0): [.01, .1, .3, .5, .7, .9, .99],
     ("sat", 5.0): [0, 0, .0024, .031, .168, .590, .951],
@@ -321,7 +321,7 @@ def test_npo_implicit_weights_match_autograd(beta):
     (g,) = torch.autograd.grad(npo_loss(lp, ref, m, beta), lp)
     B = lp.shape[0]
     assert torch.allclose(g, u / B, atol=1e-12)                  # grad = -(1/B) sum u grad CE, CE = -logp
-    # SPEC E.8 on the summed NLL itself: d loss / d L_i = -2 sigma(-beta (L - L_ref)) / B
+    # docs/methods.md#implicit-weights on the summed NLL itself: d loss / d L_i = -2 sigma(-beta (L - L_ref)) / B
     L = (-(lp.detach() * m).sum(1)).requires_grad_()
     L_ref = -(ref * m).sum(1)
     loss = -(2 / beta) * torch.nn.functional.logsigmoid(beta * (L - L_ref)).mean()

@@ -56,7 +56,7 @@ def test_spec_a2_table_values():
     assert t.loc["satimp(β_sat=5, β_imp=0.1)", "p=0.9"] == pytest.approx(0.469, abs=1e-3)
     assert t.loc["satimp(β_sat=5, β_imp=0.1)", "p=0.99"] == pytest.approx(0.600, abs=1e-3)
     assert t.loc["satimp(β_sat=5, β_imp=1)", "p=0.9"] == pytest.approx(0.059, abs=1e-3)
-    assert list(t.columns) == [f"p={p:g}" for p in X.SPEC_TABLE_P]
+    assert list(t.columns) == [f"p={p:g}" for p in X.WEIGHT_TABLE_P]
 
 
 @pytest.mark.parametrize("bs,bi", [(5.0, 0.1), (5.0, 1.0), (1.0, 1.0), (0.5, 3.0)])
@@ -69,7 +69,7 @@ def test_satimp_peak_matches_grid(bs, bi):
 
 
 def test_satimp_peak_edges_and_text():
-    assert X.satimp_peak(5.0, 0.1)["w_max"] == pytest.approx(0.611, abs=1e-3)   # SPEC A.2
+    assert X.satimp_peak(5.0, 0.1)["w_max"] == pytest.approx(0.611, abs=1e-3)   # docs/methods.md#the-weight-family
     assert X.satimp_peak(5.0, 1.0)["w_max"] == pytest.approx(0.067, abs=1e-3)
     assert X.satimp_peak(2.0, 0.0)["p_star"] == 1.0 and X.satimp_peak(2.0, 0.0)["w_max"] == 1.0
     assert X.satimp_peak(0.0, 2.0)["p_star"] == 0.0 and X.satimp_peak(0.0, 2.0)["w_max"] == 1.0
@@ -112,7 +112,7 @@ def test_family_widget_sliders_drive_the_figure():
 
 def test_logit_view():
     p = np.array([0.01, 0.3, 0.5, 0.9, 0.999])
-    np.testing.assert_allclose(X.target_logit_gradient(p), -(1 - p), atol=1e-12)   # SPEC A.7
+    np.testing.assert_allclose(X.target_logit_gradient(p), -(1 - p), atol=1e-12)   # docs/methods.md#implicit-weights
     np.testing.assert_allclose(X.logit_push("ga", p), 1 - p, atol=1e-12)
     np.testing.assert_allclose(X.logit_push("satimp", p), p ** 5 * (1 - p) ** 0.1 * (1 - p), atol=1e-12)
     np.testing.assert_allclose(X.logit_push("simsat", p, beta_sat=2.0), p ** 2 * (1 - p), atol=1e-12)
