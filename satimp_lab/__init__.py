@@ -1,18 +1,69 @@
 """satimp_lab: see what loss reweighting does to LLM unlearning (SatImp, ICML 2025).
 
-Modules, in the order data flows through them:
-    benchmark   the synthetic TOFU-shaped benchmark (and the real TOFU when online)
-    batching    prompts, answer-only labels, key-token masks, ``token_logprobs(model, batch)``
-    models      tiny Llama / SmolLM2 / any HF model; target and retain fine-tuning; cache
-    weighting   per-token weights: saturation, importance, SatImp, granularity, hard sampling
-    objectives  forget and retain terms; the registry of named methods
-    tracing     per-token likelihood and weight records from the training forward pass
-    unlearn     the unlearning loop (accelerate: CPU, one GPU or many)
-    metrics     ES, EM, TOFU metrics, forget quality, model utility, MIA
-    analysis    weight-distribution statistics
-    experiments cached sweeps over methods x hyper-parameters x seeds
-    findings    verdicts on the paper's claims from sweep tables
-    plots, widgets, report, reproduce, course, cli
+The public API on one page, in the order data flows through the pipeline. Every name below is
+importable from ``satimp_lab`` (``from satimp_lab import Lab, get_method``) and lives in the module
+named above it; the formulas and their sources are on docs/methods.md.
+
+The names are imported on first use (PEP 562 ``__getattr__``): ``import satimp_lab`` does not import
+torch, so ``satimp-lab --help`` starts in a fraction of a second. ``unlearn.unlearn`` and
+``reproduce.reproduce`` are reached through their modules (``from satimp_lab.unlearn import
+unlearn``): a package attribute cannot be both the module and the function of the same name.
 """
 
+from __future__ import annotations
+
+import importlib
+
 __version__ = "0.1.0"
+
+_API: dict[str, tuple[str, ...]] = {
+    # --- data: the benchmark, and how a (question, answer) pair becomes tokens and log-likelihoods
+    "benchmark": ("BenchmarkConfig", "generate_benchmark", "load_benchmark", "load_tofu",
+                  "retain_split_for"),            # synthetic TOFU-shaped authors; the real TOFU online
+    "batching": ("PROMPT_FORMATS", "encode_dataset", "token_logprobs"),  # answer-only labels, key masks
+    # --- models: tiers, target and retain fine-tuning, the model cache and the shipped models
+    "models": ("TierConfig", "get_tier", "get_model", "ModelBundle", "pretrained_bundle",
+               "load_smollm2"),
+    # --- unlearning: per-token weights, loss terms and named methods, the loop, its token trace
+    "weighting": ("saturation", "importance", "satimp", "group_average", "instance_weights",
+                  "batch_weights", "hard_sample", "annotated", "npo_implicit_weights",
+                  "simnpo_implicit_weights"),     # pure tensor functions, [batch, pos] -> weights
+    "objectives": ("Method", "get_method", "list_methods"),  # every method by name, with defaults
+    "unlearn": ("UnlearnConfig", "UnlearnRun", "PRESETS"),    # the loop itself: unlearn.unlearn
+    "tracing": ("TokenTrace",),                   # per-token likelihood and weight of every step
+    # --- evaluation: ES, the TOFU metrics, MIA, weight statistics
+    "metrics": ("MetricResult", "evaluate", "extraction_strength", "calibrated_extraction_strength",
+                "answer_probability", "rouge_l_recall", "truth_ratio", "forget_quality",
+                "model_utility", "membership_inference"),
+    "analysis": ("distribution_summary", "summarise_trace", "key_vs_other"),
+    # --- study: cached runs and sweeps, the studies of the paper's claims, verdicts, the report
+    "experiments": ("Lab", "Setting", "SETTINGS", "get_setting", "Sweep", "SweepError",
+                    "process_pool", "forget_at_matched_retain"),
+    "studies": ("STUDIES", "Study", "StudyResult", "get_study", "run_studies"),
+    "verdicts": ("compare", "decide", "PairedComparison", "PopulationClaim", "claims_table"),
+    "report": ("build_report",),                  # the main job itself: reproduce.reproduce
+    # --- ui: the playground of notebook 08 (weight-curve widgets: satimp_lab.widgets)
+    "widgets": ("Playground", "PlaygroundUI"),
+    # --- infrastructure: user errors, the on-disk cache, the files shipped with the package
+    "errors": ("InputError",),
+    "store": ("CacheError", "cache_dir"),
+    "resources": ("shipped_path",),
+}
+
+_HOME = {name: module for module, names in _API.items() for name in names}
+
+__all__ = [name for names in _API.values() for name in names]
+
+
+def __getattr__(name: str):
+    """Import a public name from its module on first use (then it is a plain attribute)."""
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'satimp_lab' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
