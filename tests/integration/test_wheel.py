@@ -78,6 +78,25 @@ def test_the_installed_package_is_the_wheel_and_reads_its_own_files(installed):
         assert Path(folder).resolve().is_relative_to(package.resolve() / "_shipped"), folder
 
 
+KERNEL_CHECK = """
+import json, sys, nbformat
+from satimp_lab.reproduce import execute_notebook
+nb = nbformat.v4.new_notebook(cells=[
+    nbformat.v4.new_code_cell("SIZE = None", metadata={"tags": ["parameters"]}),
+    nbformat.v4.new_code_cell("import satimp_lab; print(satimp_lab.__file__)")])
+nbformat.write(nb, "where.ipynb")
+run = execute_notebook("where.ipynb", "where_out.ipynb", {})
+out = nbformat.read("where_out.ipynb", as_version=4)
+print(json.dumps([run["status"], out.cells[-1].outputs[0]["text"].strip()]))
+"""
+
+
+def test_notebook_kernels_import_the_installed_package(installed):
+    python, env, tmp, package, _ = installed
+    status, imported = json.loads(_run([python, "-c", KERNEL_CHECK], env=env, cwd=tmp).stdout.splitlines()[-1])
+    assert status == "ok" and Path(imported).resolve().parent == package.resolve(), imported
+
+
 def test_the_wheel_carries_every_notebook_and_data_file(installed):
     _, _, _, package, _ = installed
     for name in SHIPPED_FOLDERS:
