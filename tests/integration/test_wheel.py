@@ -121,3 +121,10 @@ def test_the_installed_cli_reproduces_two_notebooks_outside_the_checkout(install
     assert (out / "report.md").is_file() and (out / "notebooks" / "01_tour.ipynb").is_file()
     # the shipped micro models were loaded from the wheel, not trained into the cache
     assert not list((tmp / "cache").glob("models/*/model.safetensors"))
+
+
+def test_the_installed_cli_says_benchmarks_are_checkout_only(installed):
+    python, env, tmp, _, _ = installed
+    out = subprocess.run([str(python.parent / "satimp-lab"), "bench", "tracing_overhead"], env=env, cwd=tmp,
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "not of an installed wheel" in out.stderr, out.stderr
