@@ -152,7 +152,8 @@ class StudyResult:
         ax.axvline(0, color="grey", linestyle="--", linewidth=1)
         metric = parts[0].metric.replace("_", " ") if parts else ""
         ax.set(xlabel=f"paired difference in {metric} (positive: the claim's direction)", ylabel="",
-               title=f"{self.study.title}: paired differences, mean and 95 % interval")
+               title=f"{self.study.title}\npaired differences: each unit (dot), their mean and 95 % interval (black)")
+        ax.title.set_fontsize(10)
         ax.legend(title="target seed", fontsize=7, title_fontsize=7, loc="lower left")
         return fig
 
