@@ -414,7 +414,8 @@ FIGURES: dict[str, dict[str, Callable]] = {
 }
 """Study id -> {figure name: function(StudyResult) -> Figure, or None when the result lacks the
 data (the curves of a result without a sweep)}. A study not listed gets :func:`label_points` of
-its summary's ``matched_forget`` (when it has that column)."""
+its summary's ``matched_forget`` when it has that column, ``label``, ``target_seed`` and ``seed``
+(else no population figure)."""
 
 
 def study_figures(result) -> dict:
@@ -422,7 +423,8 @@ def study_figures(result) -> dict:
     when its summary lacks what a figure needs (e.g. no label of the expected form)."""
     table = FIGURES.get(result.study.id)
     if table is None:
-        return {"points": label_points(result.summary)} if METRIC in result.summary else {}
+        drawable = {"label", METRIC, *UNIT_COLS} <= set(result.summary.columns)
+        return {"points": label_points(result.summary)} if drawable else {}
     figures = {name: draw(result) for name, draw in table.items()}
     return {name: fig for name, fig in figures.items() if fig is not None}
 
