@@ -113,7 +113,7 @@ def _figure(width: float, height: float, ncols: int = 1):
 
 def _unit_dots(ax, summary: pd.DataFrame, x: str, y: str, order: list, hue: str | None = None,
                hue_order: list | None = None, palette=None, dodge: bool = False) -> None:
-    """Every run as a small dot (x: never reached the matched level) behind the means."""
+    """Every run as a small dot over the means (a cross: it never reached the matched level)."""
     import seaborn as sns
 
     reached = summary["reached"].astype(bool) if "reached" in summary else pd.Series(True, index=summary.index)
@@ -158,6 +158,8 @@ def label_points(summary: pd.DataFrame, labels: list[str] | None = None, metric:
 
     ``summary``: one row per run with ``label``, ``target_seed``, ``seed``, ``metric`` (and
     ``reached``). ``labels``: which, in order (default: all, first-seen order)."""
+    import seaborn as sns
+
     labels = labels or list(dict.fromkeys(summary["label"]))
     sel = summary[summary["label"].isin(labels)]
     order = [l for l in labels if l in set(sel["label"])]
@@ -166,8 +168,6 @@ def label_points(summary: pd.DataFrame, labels: list[str] | None = None, metric:
     palette = dict(zip(order, distinct_colors(order)))
     _unit_dots(ax, sel, "label", metric, order)
     means = cluster_means(sel, [metric], ["label"])
-    import seaborn as sns
-
     sns.pointplot(data=means, x="label", y=metric, order=order, hue="label", hue_order=order, palette=palette,
                   errorbar=interval95, capsize=0.12, linestyle="none", markersize=7, err_kws={"linewidth": 1.5},
                   legend=False, ax=ax, zorder=3)
@@ -359,14 +359,14 @@ def grid_heatmap(summary: pd.DataFrame, metric: str = METRIC, highlight: tuple[f
 def paired_groups(summary: pd.DataFrame, metric: str, names: dict | None = None, ylabel: str = "") -> Figure:
     """A per-target-model quantity of two or more groups (e.g. key vs other tokens): each target
     model's values joined by a grey line, the population mean with its 95 % interval per group."""
+    import seaborn as sns
+
     order = list(dict.fromkeys(summary["label"]))
     fig, (ax,) = _figure(6.5, 4.2)
     means = cluster_means(summary, [metric], ["label"])
     for _, sel in means.groupby("cluster"):
         sel = sel.set_index("label").reindex(order)
         ax.plot(range(len(order)), sel[metric], color="grey", alpha=0.5, linewidth=0.8, zorder=1)
-    import seaborn as sns
-
     palette = dict(zip(order, distinct_colors(order)))
     sns.pointplot(data=means, x="label", y=metric, order=order, hue="label", hue_order=order, palette=palette,
                   errorbar=interval95, capsize=0.1, linestyle="none", markersize=7, err_kws={"linewidth": 1.5},
