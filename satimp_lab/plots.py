@@ -1,9 +1,10 @@
-"""Figures: plotly for the notebooks, matplotlib copies for the static report.
+"""Interactive figures (plotly) for the notebooks.
 
 Every figure function returns a ``plotly.graph_objects.Figure`` with a title and axis labels a
-reader can understand without the code. :func:`save_figure` writes the interactive HTML and a
-static PNG made by :func:`to_matplotlib`, which redraws the simple trace types used here (lines,
-markers, bars with error bars, heatmaps) with matplotlib, so the report needs no browser.
+reader can understand without the code. :func:`save_figure` writes it as an interactive HTML page
+with plotly's own writer (the report links it). The report's static figures are drawn with
+seaborn from the studies' population data (``satimp_lab.studies.figures``), with their 95 %
+intervals; nothing here is redrawn statically.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ _FALLBACK = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "
              "#7f7f7f", "#bcbd22", "#17becf"]
 
 
-REFERENCE_SYMBOLS = {"star": "*", "diamond": "D", "square": "s", "triangle-up": "^"}
-"""Marker shapes of reference points (plotly name -> matplotlib), in the order they are used."""
+REFERENCE_SYMBOLS = ("star", "diamond", "square", "triangle-up")
+"""Marker shapes of reference points (plotly names), in the order they are used."""
 
 
 def color_for(label: str, index: int = 0) -> str:
@@ -112,7 +113,7 @@ def tradeoff_curves(curves: pd.DataFrame, x: str = "retain_es", y: str = "forget
                                  marker=dict(size=5), line=dict(color=color_for(str(name), i)),
                                  hovertext=[f"step {s}" for s in mean["step"]]))
     for k, (name, (px, py)) in enumerate((reference or {}).items()):
-        symbol = list(REFERENCE_SYMBOLS)[k % len(REFERENCE_SYMBOLS)]
+        symbol = REFERENCE_SYMBOLS[k % len(REFERENCE_SYMBOLS)]
         fig.add_trace(go.Scatter(x=[px], y=[py], mode="markers+text", name=name, text=[name],
                                  textposition="top center", marker=dict(size=11, color="black", symbol=symbol)))
     return _layout(fig, title, x_title, y_title, legend="method")
@@ -167,84 +168,23 @@ def token_html(tokens: list[str], weights: list[float], likelihoods: list[float]
 
 
 # ----------------------------------------------------------------------------------------------
-# static copies
-
-
-def to_matplotlib(fig: go.Figure):
-    """Redraw a plotly figure made by this module with matplotlib (for PNGs without a browser)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    mfig, ax = plt.subplots(figsize=(9, 4.6), dpi=110)
-    layout = fig.layout
-    for trace in fig.data:
-        name = trace.name if trace.showlegend is not False else None
-        if trace.type == "scatter":
-            mode = trace.mode or "lines"
-            color = (trace.line.color if trace.line and trace.line.color else None) or \
-                (trace.marker.color if trace.marker and isinstance(trace.marker.color, str) else None)
-            dash = trace.line.dash if trace.line and trace.line.dash else "solid"
-            line = {"dash": "--", "dot": ":", "dashdot": "-."}.get(dash, "-")
-            style = (line if "lines" in mode else "") + ("o" if "markers" in mode else "")
-            marker_size = 3 if "lines" in mode else 8
-            if trace.marker and trace.marker.symbol in REFERENCE_SYMBOLS:
-                style, marker_size = REFERENCE_SYMBOLS[trace.marker.symbol], 10
-            ax.plot(list(trace.x), list(trace.y), style, color=color, label=name, markersize=marker_size)
-            if trace.text is not None and "text" in mode:
-                for x, y, t in zip(trace.x, trace.y, trace.text):
-                    ax.annotate(str(t), (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
-        elif trace.type == "bar":
-            err = None if trace.error_y is None or trace.error_y.array is None else list(trace.error_y.array)
-            colors = trace.marker.color if trace.marker and trace.marker.color is not None else None
-            ax.bar([str(x) for x in trace.x], list(trace.y), yerr=err, color=colors, capsize=3)
-            ax.tick_params(axis="x", rotation=35)
-        elif trace.type == "heatmap":
-            z = np.asarray(trace.z, dtype=float)
-            im = ax.imshow(z, aspect="auto", origin="lower", cmap="viridis_r" if trace.reversescale else "viridis")
-            ax.set_xticks(range(len(trace.x)), [str(v) for v in trace.x])
-            ax.set_yticks(range(len(trace.y)), [str(v) for v in trace.y])
-            for (i, j), v in np.ndenumerate(z):
-                if np.isfinite(v):
-                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
-                            color="white" if v < np.nanmean(z) else "black")
-            bar = mfig.colorbar(im, ax=ax)
-            if trace.colorbar and trace.colorbar.title and trace.colorbar.title.text:
-                bar.set_label(trace.colorbar.title.text)
-        elif trace.type == "box":
-            ax.boxplot([list(trace.y)], positions=[len(ax.get_xticks())], labels=[trace.name])
-    categories = {str(x) for t in fig.data if t.type == "scatter" and t.x is not None
-                  for x in t.x if isinstance(x, str)}
-    if sum(map(len, categories)) > 40:  # long category names side by side would overlap
-        ax.tick_params(axis="x", rotation=30)
-        plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
-    ax.set_title(layout.title.text or "", fontsize=10)
-    ax.set_xlabel(layout.xaxis.title.text or "")
-    ax.set_ylabel(layout.yaxis.title.text or "")
-    if any(t.name for t in fig.data if t.type == "scatter"):  # outside the axes: never hides data
-        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
-    ax.grid(alpha=0.3)
-    mfig.tight_layout()
-    return mfig
+# saving
 
 
 def save_figure(fig: go.Figure, out_dir: str | Path | None, name: str) -> Path | None:
-    """Write ``name.html`` (interactive) and ``name.png`` (static) into ``out_dir/figures``.
-    Does nothing when ``out_dir`` is None (interactive use). Returns the PNG path."""
+    """Write ``name.html`` (the interactive figure, plotly's own writer) into ``out_dir/figures``
+    and return its path; None (nothing written) when ``out_dir`` is None (interactive use).
+
+    The page loads ``plotly.min.js`` from the same folder (``include_plotlyjs="directory"``:
+    plotly writes that file once per folder), so it opens offline and a report with many figures
+    holds plotly.js once. No static image is made: that would need a browser (kaleido drives
+    Chrome); the report's static figures are the studies' seaborn figures."""
     if out_dir is None:
         return None
-    import matplotlib.pyplot as plt
-
     folder = Path(out_dir) / "figures"
     folder.mkdir(parents=True, exist_ok=True)
-    # one shared plotly.min.js next to the pages; both files written atomically (a reader of the
-    # report never sees half a figure)
-    atomic_write(folder / f"{name}.html", lambda tmp: fig.write_html(str(tmp), include_plotlyjs="directory"))
-    mfig = to_matplotlib(fig)
-    png = atomic_write(folder / f"{name}.png", mfig.savefig)
-    plt.close(mfig)
-    return png
+    # written atomically: a reader of the report never sees half a figure
+    return atomic_write(folder / f"{name}.html", lambda tmp: fig.write_html(str(tmp), include_plotlyjs="directory"))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -259,7 +199,7 @@ def param_sweep(frame: pd.DataFrame, x: str, y: str, group: str, error: str | No
 
     ``x`` is shown as categories, evenly spaced (0.5, 1, 2, 5, 10), sorted when all values are
     numbers, else in the frame's order. The error bars are plain line segments (one legend-less
-    trace each), so the static PNG made by :func:`to_matplotlib` shows them too. ``names`` maps
+    trace each). ``names`` maps
     group values to legend names. ``flag``: a boolean column; flagged points get an extra black
     marker, listed in the legend as ``flag_name`` (e.g. runs that never reached a matched level).
     """

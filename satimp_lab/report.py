@@ -251,9 +251,20 @@ def update_readme(readme: str | Path, out_dir: str | Path, results_dir: str | Pa
     return snapshot
 
 
+FIGURES_NOTE = (
+    "Static figures (PNG) are the studies' (`satimp_lab.studies.figures`, drawn with seaborn): each "
+    "method's mean over the target models with its 95 % interval (the claims' cluster bootstrap over target "
+    "models), every run as a dot, curves with 95 % bands, and each claim's paired differences. Interactive "
+    "figures (HTML) are the notebooks' plotly figures: they open in a browser, offline (plotly.js is saved "
+    "once in `figures/`).")
+"""The report's one paragraph on what its figures show (:func:`build_report`)."""
+
+
 def build_report(out_dir: str | Path, runs: list[dict], settings: dict,
                  problems: list[str] | None = None) -> Path:
-    """Write ``report.md``: the claims table first, then each notebook's tables and figures.
+    """Write ``report.md``: the claims table first, then each notebook's tables, static figures
+    (``figures/<prefix>_*.png``, embedded) and interactive figures (``figures/<prefix>_*.html``,
+    linked).
 
     runs: one dict per notebook: ``name``, ``status`` ("ok", "error" or "not run"), ``seconds``,
     ``error`` (message or ""), ``output`` (path of the executed notebook, relative to out_dir, or
@@ -286,18 +297,24 @@ def build_report(out_dir: str | Path, runs: list[dict], settings: dict,
     if problems:
         lines += ["## Problems", "", *[f"- {p}" for p in problems], ""]
     figures = sorted((out_dir / "figures").glob("*.png")) if (out_dir / "figures").exists() else []
+    pages = sorted((out_dir / "figures").glob("*.html")) if (out_dir / "figures").exists() else []
     tables = sorted((out_dir / "tables").glob("*.md")) if (out_dir / "tables").exists() else []
+    if figures or pages:
+        lines += [FIGURES_NOTE, ""]
     for run in runs:
         prefix = run["name"].split("_")[0] + "_"
         own_tables = [t for t in tables if t.name.startswith(prefix)]
         own_figures = [f for f in figures if f.name.startswith(prefix)]
-        if not own_tables and not own_figures:
+        own_pages = [f for f in pages if f.name.startswith(prefix)]
+        if not own_tables and not own_figures and not own_pages:
             continue
         lines += [f"## {run['name']}", ""]
         for t in own_tables:
             lines += [f"**{t.stem}**", "", t.read_text(encoding="utf-8"), ""]
         for f in own_figures:
             lines += [f"![{f.stem}](figures/{f.name})", ""]
+        if own_pages:
+            lines += ["Interactive figures: " + ", ".join(f"[{f.stem}](figures/{f.name})" for f in own_pages), ""]
     path = out_dir / "report.md"
     atomic_write(path, "\n".join(lines) + "\n")
     return path

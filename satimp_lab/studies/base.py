@@ -98,8 +98,9 @@ class StudyResult:
         return verdicts.claims_table(self.claims)
 
     def save(self, out_dir: str | Path | None) -> None:
-        """``population/<study id>.json`` (claims with every number) and ``tables/<notebook
-        prefix>_<name>.csv/.md`` under ``out_dir`` (no-op when None)."""
+        """``population/<study id>.json`` (claims with every number), ``tables/<notebook
+        prefix>_<name>.csv/.md`` and ``figures/<notebook prefix>_<study id>_<name>.png`` (each of
+        :meth:`figures`) under ``out_dir`` (no-op when None)."""
         from ..report import _json_safe, save_table
         from ..store import atomic_write
 
@@ -111,9 +112,12 @@ class StudyResult:
         save_table(self.claims_table(), out_dir, f"{prefix}_{self.study.id}_claims")
         for name, table in self.tables.items():
             save_table(table, out_dir, f"{prefix}_{name}")
-        figures = Path(out_dir) / "figures"
-        figures.mkdir(parents=True, exist_ok=True)
-        atomic_write(figures / f"{prefix}_{self.study.id}_paired_differences.png", self.figure_png())
+        from .figures import png_bytes
+
+        folder = Path(out_dir) / "figures"
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, fig in self.figures().items():
+            atomic_write(folder / f"{prefix}_{self.study.id}_{name}.png", png_bytes(fig))
 
     def paired_differences(self) -> pd.DataFrame:
         """Every unit's paired difference for every part of every claim: ``claim, comparison,
@@ -148,25 +152,33 @@ class StudyResult:
         ax.axvline(0, color="grey", linestyle="--", linewidth=1)
         metric = parts[0].metric.replace("_", " ") if parts else ""
         ax.set(xlabel=f"paired difference in {metric} (positive: the claim's direction)", ylabel="",
-               title=f"{self.study.title}: paired differences, mean and 95 % interval")
+               title=f"{self.study.title}\npaired differences: each unit (dot), their mean and 95 % interval (black)")
+        ax.title.set_fontsize(10)
         ax.legend(title="target seed", fontsize=7, title_fontsize=7, loc="lower left")
         return fig
 
+    def figures(self) -> dict:
+        """Every static figure of the study, name -> ``matplotlib.figure.Figure``:
+        ``paired_differences`` (:meth:`figure`), then the population figures of
+        :func:`satimp_lab.studies.figures.study_figures` (means with 95 % intervals, bands)."""
+        from .figures import study_figures
+
+        return {"paired_differences": self.figure(), **study_figures(self)}
+
     def figure_png(self, dpi: int = 110) -> bytes:
         """:meth:`figure` as PNG bytes (``IPython.display.Image(result.figure_png())``)."""
-        import io
+        from .figures import png_bytes
 
-        buffer = io.BytesIO()
-        self.figure().savefig(buffer, format="png", dpi=dpi)
-        return buffer.getvalue()
+        return png_bytes(self.figure(), dpi)
 
     def _repr_markdown_(self) -> str:
         return "\n\n".join(c._repr_markdown_() for c in self.claims)
 
     def show(self) -> None:
         """Display the study in a notebook, as the report shows it: the population's size, each
-        claim (effect, 95 % interval, P(improvement), verdict per comparison), the paired-difference
-        figure (:meth:`figure`) and the per-unit tables the effects are computed from."""
+        claim (effect, 95 % interval, P(improvement), verdict per comparison), its figures
+        (:meth:`figures`: the paired differences, then the population's means with 95 % intervals)
+        and the per-unit tables the effects are computed from."""
         from IPython.display import Image, Markdown, display
 
         units = self.summary.drop_duplicates([c for c in ("target_seed", "seed") if c in self.summary])
@@ -174,8 +186,12 @@ class StudyResult:
         display(Markdown(f"*{units['target_seed'].nunique()} target models x {seeds} unlearning "
                          f"seed(s): {len(units)} paired units*"))
         display(self)
-        # each unit's paired difference (dots, coloured by target model), the mean and its 95 % interval
-        display(Image(self.figure_png()))
+        from .figures import png_bytes
+
+        # each unit's paired difference (dots, coloured by target model), the mean and its 95 %
+        # interval; then each method's mean over the population with its 95 % interval
+        for fig in self.figures().values():
+            display(Image(png_bytes(fig)))
         metric = ", ".join(dict.fromkeys(p.metric.replace("_", " ") for c in self.claims for p in c.parts))
         for name, table in self.tables.items():
             display(Markdown(f"**{name}** (per unit: {metric})"))

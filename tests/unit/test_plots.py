@@ -1,10 +1,15 @@
-"""Figures: what a reader needs to tell the curves and reference points apart."""
+"""Figures: what a reader needs to tell the curves and reference points apart; saved figures are
+plotly's own interactive pages (no hand-made static copy), and the report links them."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
+import satimp_lab
 from satimp_lab import plots
+from satimp_lab.report import build_report
 
 
 def _curves():
@@ -12,14 +17,11 @@ def _curves():
                          "retain_es": [0.9, 0.8, 0.7, 0.9, 0.85, 0.8], "forget_es": [0.9, 0.6, 0.4, 0.9, 0.5, 0.3]})
 
 
-def test_reference_points_have_distinct_shapes_in_both_renderers(tmp_path):
+def test_reference_points_have_distinct_shapes():
     fig = plots.tradeoff_curves(_curves(), reference={"target": (0.9, 0.9), "retain model": (0.85, 0.2)})
     refs = [t for t in fig.data if t.name in ("target", "retain model")]
     assert [t.marker.symbol for t in refs] == ["star", "diamond"]
-    mfig = plots.to_matplotlib(fig)
-    markers = {line.get_label(): line.get_marker() for line in mfig.axes[0].get_lines()}
-    assert markers["target"] == "*" and markers["retain model"] == "D"
-    assert markers["ga"] == markers["simsat"] == "o"
+    assert {t.mode for t in fig.data if t.name in ("ga", "simsat")} == {"lines+markers"}
 
 
 def test_curve_colours_are_stable_per_method():
@@ -29,11 +31,37 @@ def test_curve_colours_are_stable_per_method():
     assert colours == {t.name: t.line.color for t in plots.tradeoff_curves(_curves().iloc[::-1]).data}
 
 
-def test_long_category_labels_are_slanted_so_they_do_not_overlap():
-    levels = ["token", "G=2", "G=5", "G=20", "instance", "instance-norm", "batch"]
-    frame = pd.DataFrame({"granularity": levels * 2, "value": range(14), "method": ["a"] * 7 + ["b"] * 7})
-    fig = plots.param_sweep(frame, x="granularity", y="value", group="method")
-    ax = plots.to_matplotlib(fig).axes[0]
-    assert {round(t.get_rotation()) for t in ax.get_xticklabels()} == {30}
-    short = plots.param_sweep(frame[frame.granularity.str.len() <= 3], x="granularity", y="value", group="method")
-    assert {round(t.get_rotation()) for t in plots.to_matplotlib(short).axes[0].get_xticklabels()} == {0}
+def test_save_figure_writes_the_interactive_page_only(tmp_path):
+    fig = plots.tradeoff_curves(_curves())
+    assert plots.save_figure(fig, None, "01_curves") is None  # interactive use: nothing written
+    page = plots.save_figure(fig, tmp_path, "01_curves")
+    plots.save_figure(plots.tradeoff_curves(_curves().iloc[::-1]), tmp_path, "01_again")
+    folder = tmp_path / "figures"
+    assert page == folder / "01_curves.html"
+    assert sorted(p.name for p in folder.iterdir()) == ["01_again.html", "01_curves.html", "plotly.min.js"]
+    text = page.read_text(encoding="utf-8")
+    # plotly.js is loaded from the folder (offline, written once), not inlined in every page
+    assert 'src="plotly.min.js"' in text and len(text) < 100_000
+    assert (folder / "plotly.min.js").stat().st_size > 1_000_000
+
+
+def test_no_plotly_to_matplotlib_converter_remains():
+    assert not hasattr(plots, "to_matplotlib")
+    package = Path(satimp_lab.__file__).parent
+    users = [p for p in package.rglob("*.py") if "to_matplotlib" in p.read_text(encoding="utf-8")]
+    assert users == []
+
+
+def test_report_embeds_static_figures_and_links_interactive_ones(tmp_path):
+    folder = tmp_path / "figures"
+    folder.mkdir()
+    (folder / "04_obs1_matched_forget.png").write_bytes(b"png")
+    (folder / "04_tradeoff_curves.html").write_text("<html></html>")
+    (folder / "05_beta_sweep.html").write_text("<html></html>")
+    runs = [{"name": "04_obs1", "status": "ok", "seconds": 1.0}, {"name": "05_obs3", "status": "ok", "seconds": 1.0}]
+    report = build_report(tmp_path, runs, {"size": "test"}).read_text()
+    section = report[report.index("## 04_obs1"):report.index("## 05_obs3")]
+    assert "![04_obs1_matched_forget](figures/04_obs1_matched_forget.png)" in section
+    assert "[04_tradeoff_curves](figures/04_tradeoff_curves.html)" in section
+    assert "[05_beta_sweep](figures/05_beta_sweep.html)" in report[report.index("## 05_obs3"):]
+    assert "95 % interval" in report  # the note on what the static figures show
