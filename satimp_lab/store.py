@@ -78,6 +78,18 @@ def cache_key(payload: dict) -> tuple[str, str]:
 # single files
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+"""The process's umask at import. ``tempfile`` creates files 0600 and folders 0700; a finished
+file or entry gets the mode a plain ``open``/``mkdir`` would have given it (0666/0777 less the
+umask), so a report or cache written by one user stays readable by others as usual."""
+
+
 def atomic_write(path: str | Path, content: str | bytes | Callable[[Path], object],
                  encoding: str = "utf-8") -> Path:
     """Write ``content`` to ``path`` atomically: into a unique temporary file in the same folder,
@@ -101,6 +113,7 @@ def atomic_write(path: str | Path, content: str | bytes | Callable[[Path], objec
             tmp.write_text(content, encoding=encoding)
         else:
             tmp.write_bytes(content)
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -282,6 +295,7 @@ def atomic_directory(final: str | Path, write: Callable[[Path], object],
         try:
             write(tmp)
             seal_entry(tmp)
+            os.chmod(tmp, 0o777 & ~_UMASK)
             if final.exists():  # stale, corrupt, or not accepted by keep
                 old = final.parent / f".{final.name}.{secrets.token_hex(4)}.tmp"
                 os.rename(final, old)

@@ -46,6 +46,21 @@ def test_atomic_write_text_bytes_and_function(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.bin", "c.npz", "x"]
 
 
+def test_written_files_and_entries_get_the_umask_mode_not_tempfiles_private_one(tmp_path):
+    """tempfile makes 0600 files and 0700 folders; a report or cache entry must get the mode a
+    plain open()/mkdir() gives (readable by another user, a web server, a shared cache)."""
+    (tmp_path / "plain.txt").write_text("x")
+    (tmp_path / "plain").mkdir()
+    file_mode = (tmp_path / "plain.txt").stat().st_mode & 0o777
+    dir_mode = (tmp_path / "plain").stat().st_mode & 0o777
+    atomic_write(tmp_path / "a.txt", "hello")
+    atomic_write(tmp_path / "c.npz", lambda tmp: np.savez_compressed(tmp, v=np.arange(3)))
+    atomic_directory(tmp_path / "entry", _write_files("x"))
+    for name in ("a.txt", "c.npz"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == file_mode, name
+    assert (tmp_path / "entry").stat().st_mode & 0o777 == dir_mode
+
+
 def test_atomic_write_failure_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
     path = atomic_write(tmp_path / "a.txt", "old")
 
