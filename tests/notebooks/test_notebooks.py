@@ -65,7 +65,8 @@ def check_population_report(out, notebooks=None):
     rows = [line for line in report[first_table:report.index("## Notebooks")].splitlines() if line.startswith("| ")]
     import pandas as pd
 
-    units = pd.concat([pd.read_csv(f) for f in (out / "tables").glob("*_units.csv")], ignore_index=True)
+    frames = [pd.read_csv(f) for f in (out / "tables").glob("*_units.csv")]  # none for observation (ii) alone
+    units = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"label": [], "mean": []})
     units = units.drop_duplicates("label").set_index("label")
     for claim in claims:
         parts = claim["parts"]
