@@ -13,6 +13,12 @@ unlearning loss puts its weight and *how spread out* that weight is:
 * saturation dynamics: the mean weight falls (SimSat) or rises (SimImp) over training
   (-> :func:`summarise_trace`, :func:`dynamics`).
 
+The notebooks' single-target tables are here too: per-label mean ± std of a sweep summary
+(:func:`results_table`), relative weights and their likelihood bins (:func:`relative_weights`,
+:func:`binned_by_method`), per-run statistics of traces (:func:`spearman_by_run`,
+:func:`trace_statistics`) and the target model's own token likelihoods (:func:`target_token_table`,
+:func:`target_batch`). They describe runs; the claims are decided by ``satimp_lab.studies``.
+
 Inputs are plain numpy arrays or torch tensors (converted, detached, to float64 numpy) and
 *traces*: tidy DataFrames with one row per valid forget token per training step and columns
 ``step, example_id, position, token_id, logp, weight, is_key`` plus, optionally, ``method``

@@ -23,7 +23,8 @@
 #   geometric-mean likelihood and the usual token-mean loss;
 # * **batch** — one weight for the whole micro-batch.
 #
-# The paper does not say which direction wins (the spec marks it unknown); we report the measured one.
+# The paper does not say which direction wins: the claim is that the level matters (each family's
+# best vs worst level), and the figures show which level is best here.
 #
 # **How we test it.** Every level for SimSat and SimImp at β = 1, same recipe as notebook 04, forget
 # ES at matched retain ES (lower = better). The verdict comes first, decided by the study

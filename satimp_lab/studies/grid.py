@@ -5,10 +5,10 @@ picked cell: stated with the claims)."""
 
 from __future__ import annotations
 
-from .. import verdicts
 import numpy as np
 import pandas as pd
 
+from .. import verdicts
 from .base import METRIC, Study, mean_by_label, unit_table
 from .specs import GRID_BETA_IMP, GRID_BETA_SAT, RECOMMENDED, grid_label, satimp_grid_specs
 
