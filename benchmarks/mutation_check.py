@@ -22,7 +22,7 @@ can only be "caught" by tests that pass without it (``--no-baseline`` skips that
 
 Time: each mutant is one pytest process (imports, fixtures), 10-25 s for the unit-level ones and
 30-65 s for those whose tests train the session's micro models (``tests/conftest.py``); the first
-20 with the baseline took 622 s on a shared 2-core CPU (load ~7), one thread each. The ten of the
+20 with the baseline took 622 s on a shared 2-core CPU (load ~7), one thread each. The eight of the
 verdict layer run in ~90 s (``--only verdict_rule_inverted ...``): their tests read synthetic tables
 and the committed report snapshot (``docs/results/<size>/``), never a reproduction.
 """
@@ -137,6 +137,10 @@ MUTANTS = (
            ("tests/unit/test_studies.py::test_obs2_other_minus_key",
             f"{SNAPSHOT}::test_snapshot_claims_are_what_the_studies_decide_from_its_units"),
            "observation (ii)'s study takes a lower likelihood of the other tokens as the claim's direction"),
+    Mutant("target_sweep_every_target", "satimp_lab/studies/base.py",
+           "if r.target_seed == target]", "if r.target_seed is not None]",
+           ("tests/unit/test_studies.py::test_target_sweep_is_the_studys_own_runs_on_the_labs_target",),
+           "a notebook's single-target figures mix every target model's runs"),
     # -- formula layer (caught before issue 14) ------------------------------------------------
     Mutant("satimp_exponents_swapped", "satimp_lab/weighting.py",
            "w = p.pow(beta_sat) * (1.0 - p).pow(beta_imp)", "w = p.pow(beta_imp) * (1.0 - p).pow(beta_sat)",
