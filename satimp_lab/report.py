@@ -1,9 +1,9 @@
-"""Claims, tables and the reproduction report.
+"""Tables and the reproduction report.
 
-Finding notebooks end by recording a :class:`Claim`: the paper's statement, the verdict our runs
-support and the numbers behind it -- all computed by library code from the runs, never typed in.
-:func:`build_report` gathers the claims (first table of the report), the tables and the static
-figures every notebook saved into one Markdown report.
+The claims are decided by the studies (``satimp_lab.studies``) on the population of target
+models and saved under ``population/``; :func:`build_report` puts them first (one table, every
+claim with its effect, 95 % interval, P(improvement) and verdict), then the tables and static
+figures every notebook saved, into one Markdown report.
 """
 
 from __future__ import annotations
@@ -11,35 +11,12 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from .errors import InputError
 from .store import atomic_write
-
-VERDICTS = ("reproduced", "partly reproduced", "not reproduced", "inconclusive")
-
-
-@dataclass
-class Claim:
-    """One paper claim and what our runs measured."""
-
-    id: str
-    """Short stable id, e.g. ``"obs1_saturation_beats_importance"``."""
-    notebook: str
-    claim: str
-    """The paper's statement, in words."""
-    verdict: str
-    """One of :data:`VERDICTS`, decided by code from the measurements."""
-    evidence: str
-    """One or two sentences with the numbers (formatted from the measurements)."""
-    numbers: dict = field(default_factory=dict)
-
-    def __post_init__(self):
-        if self.verdict not in VERDICTS:
-            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
 
 
 def _json_safe(value):
@@ -52,34 +29,6 @@ def _json_safe(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def record_claim(out_dir: str | Path | None, claim: Claim) -> Claim:
-    """Write ``claims/<id>.json`` under ``out_dir`` (no-op when ``out_dir`` is None)."""
-    if out_dir is not None:
-        data = _json_safe(asdict(claim))
-        atomic_write(Path(out_dir) / "claims" / f"{claim.id}.json", json.dumps(data, indent=1))
-    return claim
-
-
-def load_claims(out_dir: str | Path, errors: list[str] | None = None) -> list[Claim]:
-    """The claims recorded under ``out_dir/claims``, by notebook (recording order within one).
-
-    Raises ``ValueError`` naming the file for an unreadable claim file; with an ``errors`` list, the
-    message is appended there instead and the file is skipped (the report is still written)."""
-    folder = Path(out_dir) / "claims"
-    claims = []
-    # by notebook, then in the order each notebook recorded them
-    paths = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime_ns) if folder.exists() else []
-    for path in paths:
-        try:
-            claims.append(Claim(**json.loads(path.read_text(encoding="utf-8"))))
-        except (OSError, json.JSONDecodeError, TypeError, ValueError) as err:
-            message = f"cannot read claim file {path}: {err}"
-            if errors is None:
-                raise ValueError(message) from None
-            errors.append(message)
-    return sorted(claims, key=lambda c: c.notebook)  # stable: keeps the recording order within one
 
 
 def save_table(frame: pd.DataFrame, out_dir: str | Path | None, name: str, floatfmt: str = ".3f") -> None:
@@ -99,14 +48,15 @@ def _md_table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
-def population_claims_markdown(out_dir: str | Path) -> str:
+def population_claims_markdown(out_dir: str | Path, errors: list[str] | None = None) -> str:
     """The claims the studies decided on the population (``population/*.json``, written by
     ``satimp_lab.studies``) as one Markdown table: each part's effect, 95 % interval,
-    P(improvement), units and verdict, and the claim's verdict; "" when there are none."""
+    P(improvement), units and verdict, and the claim's verdict; "" when there are none.
+    ``errors``: as in ``studies.load_population_claims`` (unreadable files listed, not raised)."""
     from .studies import load_population_claims
 
     rows = []
-    for claim in load_population_claims(out_dir):
+    for claim in load_population_claims(out_dir, errors=errors):
         for part in claim["parts"]:
             lo, hi = part["low"], part["high"]
             interval = f"[{lo:+.3f}, {hi:+.3f}]" if lo is not None and hi is not None else "none"
@@ -268,28 +218,19 @@ def build_report(out_dir: str | Path, runs: list[dict], settings: dict,
 
     runs: one dict per notebook: ``name``, ``status`` ("ok", "error" or "not run"), ``seconds``,
     ``error`` (message or ""), ``output`` (path of the executed notebook, relative to out_dir, or
-    ""). A claim file that cannot be read is listed under "Problems" instead of failing the report;
-    ``problems``, if given, receives those messages.
+    ""); a notebook that failed is an error row of the notebooks table. A claim file that cannot
+    be read is listed under "Problems" instead of failing the report; ``problems``, if given,
+    receives those messages.
     """
     out_dir = Path(out_dir)
     problems = [] if problems is None else problems
-    claims = load_claims(out_dir, errors=problems)
+    population = population_claims_markdown(out_dir, errors=problems)
     lines = ["# satimp_lab reproduction report", "",
              f"Generated {time.strftime('%Y-%m-%d %H:%M:%S')} by `satimp-lab reproduce` "
              f"({', '.join(f'{k}={v}' for k, v in settings.items())}). Every number below was "
-             f"computed by the notebooks in this run or read from the caches their runs wrote.", "",
-             "## Paper claims and our verdicts", ""]
-    population = population_claims_markdown(out_dir)
-    if population:
-        lines += [population, "", "### Claims recorded by the notebooks",
-                  "", "On the notebooks' own runs (one target model, the setting's unlearning seeds, the "
-                  "per-notebook rules of `satimp_lab.findings`); where they differ, the population table above "
-                  "decides.", ""]
-    if claims:
-        lines.append(_md_table([[c.claim, f"**{c.verdict}**", c.evidence, c.notebook] for c in claims],
-                               ["paper claim", "verdict at this scale", "what we measured", "notebook"]))
-    else:
-        lines.append("_No notebook recorded a claim (did they run?)._")
+             f"computed in this run or read from the caches its runs wrote.", "",
+             "## Paper claims and our verdicts", "",
+             population or "_No study decided a claim (did the studies run?)._"]
     lines += ["", "## Notebooks", "",
               _md_table([[r["name"], r["status"], f"{r['seconds']:.1f}", r.get("output", ""),
                           (r.get("error") or "")[:200]] for r in runs],

@@ -19,12 +19,15 @@
 # places, dates). If annotated key tokens are the low-likelihood ones, annotation-based importance
 # is "importance" in the same sense as SimImp — that is the non-trivial part of the observation.
 #
-# **What we look at.** The real per-token traces of the observation (i) runs (notebook 04 runs the
-# same configurations; whichever notebook runs first computes them, the other reads the cache),
-# plus SimNPO: the likelihood and the weight of every forget token at every step. For NPO and SimNPO
-# the weights are their *implicit* per-token weights (the factor their gradient puts on each token's
-# NLL gradient). Methods differ in the overall scale of their weights (which acts like a learning
-# rate), so the figures use the **relative weight**: weight / mean weight of the same micro-batch.
+# **What we look at.** First the verdict: the study `satimp_lab.studies.obs2` measures the
+# likelihood of key and other answer tokens on every target model of the population (nothing is
+# unlearned) and decides the claim. Then, on this lab's own target model, the real per-token traces
+# of the observation (i) runs (the runs the observation (i) study makes on this target: notebook 04
+# and this one share the cache) plus NPO and SimNPO: the likelihood and the weight of every forget
+# token at every step. For NPO and SimNPO the weights are their *implicit* per-token weights (the
+# factor their gradient puts on each token's NLL gradient). Methods differ in the overall scale of
+# their weights (which acts like a learning rate), so the figures use the **relative weight**:
+# weight / mean weight of the same micro-batch.
 
 # %% tags=["parameters"]
 SIZE = "full"  # "full" (tiny tier, the real reproduction) or "fast" (micro model, for tests)
@@ -33,33 +36,47 @@ OUT_DIR = None  # where figures and tables go when run by `satimp-lab reproduce`
 
 # %%
 import pandas as pd
-from IPython.display import HTML, Markdown, display
+from IPython.display import HTML, display
 
-from satimp_lab import analysis, findings, plots
+from satimp_lab import analysis, plots
 from satimp_lab.experiments import Lab
-from satimp_lab.report import record_claim, save_table
+from satimp_lab.report import save_table
+from satimp_lab.studies import obs2, specs
 
 pd.set_option("display.max_colwidth", 120)
 lab = Lab(SIZE, **({"tier": TIER} if TIER else {}))
 setting = lab.setting
 seeds = setting.seeds
-print(f"setting {setting.name!r}: tier {setting.tier!r}, forget split {setting.forget_split!r}, seeds {list(seeds)}")
+print(f"setting {setting.name!r}: tier {setting.tier!r}, forget split {setting.forget_split!r}, "
+      f"target models {list(setting.target_seeds)}, seeds {list(seeds)}")
 
 # %% [markdown]
-# ## 1. The runs and their traces
-# The observation (i) methods with every seed; SimNPO (only here, for its implicit weights) with the
-# first seed.
+# ## 1. The verdict, decided on the population
+# Whether key tokens are the low-likelihood ones depends on how a target model learned the
+# answers, so the claim is decided on every target model of `setting.target_seeds`: the mean
+# likelihood of the other answer tokens minus that of the key tokens (teacher-forced, before any
+# unlearning), paired on target models, with a 95 % bootstrap interval over them and the verdict of
+# `satimp_lab.verdicts` (its docstring states the rule).
 
 # %%
-main = lab.sweep(findings.obs1_specs(), seeds=seeds, desc="observation (i) runs")
-extra = lab.sweep(findings.obs2_extra_specs(), seeds=seeds[:1], desc="SimNPO")
-traces = pd.concat([main.traces(), extra.traces()], ignore_index=True)
-traces = findings.relative_weights(traces)
+result = obs2.STUDY.run(lab)
+result.save(OUT_DIR)
+result.show()
+
+# %% [markdown]
+# ## 2. The runs and their traces
+# The study above unlearns nothing, so the traces come from an illustration sweep on this lab's own
+# target: the observation (i) methods (the same cached runs as notebook 04's study on this target)
+# and the references NPO and SimNPO, with every seed.
+
+# %%
+sweep = lab.sweep(specs.obs1_specs() + specs.reference_specs(), desc="observation (i) runs and references")
+traces = analysis.relative_weights(sweep.traces())
 print(f"{len(traces):,} token records from {traces.groupby(['method', 'seed']).ngroups} runs "
       f"({traces.step.nunique()} steps each)")
 
 # %% [markdown]
-# ## 2. Mean relative weight per likelihood bin
+# ## 3. Mean relative weight per likelihood bin
 # Every traced token of every step and seed, binned by its likelihood $p$ at the moment it was
 # weighted. A rising line = the scheme favours tokens the model still predicts well (saturation
 # direction); a falling line = it favours tokens already hard to predict (importance direction).
@@ -69,7 +86,7 @@ print(f"{len(traces):,} token records from {traces.groupby(['method', 'seed']).n
 
 # %%
 schemes = ["ga", "simsat", "simimp", "satimp", "annotated", "npo", "simnpo"]
-binned = findings.binned_by_method(traces[traces.method.isin(schemes)], n_bins=10, scale="max")
+binned = analysis.binned_by_method(traces[traces.method.isin(schemes)], n_bins=10, scale="max")
 fig = plots.binned_weights(binned, label="method",
                            title="Which likelihoods each scheme weights (real traces, all steps and seeds)")
 fig.update_layout(yaxis_title="mean relative weight in the bin / its maximum")
@@ -81,12 +98,12 @@ display(raw.round(2))
 fig
 
 # %% [markdown]
-# ## 3. Spearman correlation between weight and likelihood
-# One value per run (all its tokens and steps pooled); mean ± std over seeds. GA's constant weights
-# have no correlation (shown as n/a).
+# ## 4. Spearman correlation between weight and likelihood
+# One value per run (all its tokens and steps pooled); mean ± std over seeds. The signs of SimSat
+# (+) and SimImp (−) follow from their formulas; GA's constant weights have no correlation (n/a).
 
 # %%
-rho = findings.spearman_by_run(traces)
+rho = analysis.spearman_by_run(traces)
 rho_table = (rho.groupby("method", sort=False)["spearman_weight_likelihood"]
              .agg(["mean", "std", "count"]).reset_index()
              .rename(columns={"mean": "spearman_mean", "std": "spearman_std", "count": "runs"}))
@@ -94,15 +111,14 @@ save_table(rho_table, OUT_DIR, "03_spearman")
 rho_table
 
 # %% [markdown]
-# ## 4. Are annotated key tokens the low-likelihood ones?
-# This is the non-trivial check (spec E.14). We read every answer token of the forget split under the
-# **target model** (before any unlearning) and compare the likelihood of key tokens (inside an
-# annotated fact span) with the other answer tokens (Mann-Whitney U test). As a per-seed view we also
-# use each run's step 0 (the first micro-batch, still the target model).
+# ## 5. Key tokens on this target
+# Every answer token of the forget split under this target model (before any unlearning): key
+# tokens (inside an annotated fact span) against the other answer tokens, with a Mann-Whitney U
+# test over tokens -- one target's view of the per-target values the study compared. As a per-seed
+# view, each run's step 0 (the first micro-batch, still the target model).
 
 # %%
-target_tokens = findings.target_token_table(lab)
-key_table = analysis.key_vs_other(target_tokens)
+key_table = analysis.key_vs_other(analysis.target_token_table(lab))
 step0 = analysis.key_vs_other(traces[traces.method == "ga"], by="seed", step=0)
 save_table(key_table, OUT_DIR, "03_key_vs_other_target")
 save_table(step0, OUT_DIR, "03_key_vs_other_step0")
@@ -122,7 +138,7 @@ save_table(key_share, OUT_DIR, "03_key_weight_share")
 key_share
 
 # %% [markdown]
-# ## 5. One answer, token by token
+# ## 6. One answer, token by token
 # The same forget answer at step 0 (the target model, so every scheme sees identical likelihoods),
 # shaded by each scheme's weight (darker = more weight, scaled per scheme to its own maximum on this
 # answer); key tokens are underlined and bold. Hover a token for its likelihood and weight.
@@ -137,9 +153,10 @@ for method in ["simsat", "simimp", "satimp", "annotated", "npo"]:
         [tok.decode([t]) for t in rows.token_id], rows.weight.tolist(), rows.p.tolist(), rows.is_key.tolist())))
 
 # %% [markdown]
-# ## 6. How the mean weight moves during training (spec E.13)
+# ## 7. How the mean weight moves during training
 # Saturation weights should fall as the forget tokens are unlearned (their likelihood drops);
-# importance weights should rise. Raw (not relative) mean weight per step, mean ± std over seeds.
+# importance weights should rise. Raw (not relative) mean weight per step, mean ± std over seeds;
+# the table gives each method's first and last value.
 
 # %%
 dyn = analysis.dynamics(traces[traces.method.isin(["simsat", "simimp", "satimp", "npo"])], "mean_weight")
@@ -147,44 +164,5 @@ fig = plots.param_sweep(dyn, x="step", y="value", group="method", error="std",
                         title="Mean token weight on the forget batch during unlearning",
                         x_title="optimiser step", y_title="mean weight of the step's forget tokens")
 plots.save_figure(fig, OUT_DIR, "03_weight_dynamics")
-ends = dyn.groupby("method").agg(first=("value", "first"), last=("value", "last"))
-display(Markdown("; ".join(f"{m}: {r['first']:.3f} → {r['last']:.3f} ({'falls' if r['last'] < r['first'] else 'rises'})"
-                           for m, r in ends.iterrows())))
+display(dyn.groupby("method").agg(first=("value", "first"), last=("value", "last")).round(3))
 fig
-
-# %% [markdown]
-# ## 7. Verdicts
-
-# %%
-claims = [record_claim(OUT_DIR, findings.obs2_direction(rho)),
-          record_claim(OUT_DIR, findings.obs2_key_tokens(key_table, step0, where="the target model "
-                                                                                  "(every forget answer)"))]
-for c in claims:
-    display(Markdown(f"**{c.claim}**\n\nVerdict: **{c.verdict}** — the claim {findings.verdict_phrase(c.verdict)}.\n\n{c.evidence}"))
-
-# %%
-k = key_table.set_index("token_group")["mean_likelihood"]
-annot = key_share.set_index("method").loc["annotated", "weight_share"] if "annotated" in set(key_share.method) else float("nan")
-direction = "lower" if k["key"] < k["other"] else "higher"
-display(Markdown(
-    f"The direction of SimSat and SimImp is fixed by their formulas; the measured part is the annotation. "
-    f"Here key tokens have {direction} mean likelihood than the other answer tokens under the target "
-    f"({k['key']:.3f} vs {k['other']:.3f}), so annotation-based weighting behaves like "
-    f"{'importance (it up-weights low-likelihood tokens)' if direction == 'lower' else 'saturation rather than importance'}"
-    f" — with the caveat that the verdict above also requires the difference to be significant. "
-    f"The annotated scheme puts {annot:.0%} of its weight on key tokens."))
-
-# %% [markdown]
-# ## 8. The population: key tokens on several target models
-# Section 4 measured one target model. Whether key tokens are the low-likelihood ones depends on
-# how that model learned the answers, so the claim is decided on every target model of
-# `setting.target_seeds`: the mean likelihood of the other answer tokens minus that of the key
-# tokens, paired on target models, with a 95 % bootstrap interval over them and the verdict of
-# `satimp_lab.verdicts` (its docstring states the rule).
-
-# %%
-from satimp_lab.studies import obs2
-
-population = obs2.STUDY.run(lab)
-population.save(OUT_DIR)
-population.show()

@@ -97,6 +97,25 @@ class StudyResult:
     def claims_table(self) -> pd.DataFrame:
         return verdicts.claims_table(self.claims)
 
+    def target_sweep(self, lab, extra_specs: list[dict] = (), desc: str = "references"):
+        """The study's runs on ``lab``'s own target model (``lab.setting.target_seed``: the runs
+        that keep the final metrics, see ``Lab.sweep_population``) as one
+        :class:`~satimp_lab.experiments.Sweep`, for a notebook's single-target figures, without
+        running them again; ``extra_specs`` (runs shown but decided on by no claim, e.g. NPO as a
+        reference) are swept on that target only and appended. Raises ValueError when that
+        leaves no run (a ``measure`` study, or a population without the lab's target, and no
+        ``extra_specs``)."""
+        from ..experiments import Sweep
+
+        target = lab.setting.target_seed
+        results = [r for r in (self.sweep.results if self.sweep is not None else []) if r.target_seed == target]
+        if extra_specs:
+            results += lab.sweep(list(extra_specs), desc=desc).results
+        if not results:
+            raise ValueError(f"study {self.study.id!r} made no run on target seed {target} and no extra_specs "
+                             f"were given: nothing to show")
+        return Sweep(results, lab.setting)
+
     def save(self, out_dir: str | Path | None) -> None:
         """``population/<study id>.json`` (claims with every number), ``tables/<notebook
         prefix>_<name>.csv/.md`` and ``figures/<notebook prefix>_<study id>_<name>.png`` (each of
@@ -198,9 +217,12 @@ class StudyResult:
             display(table)
 
 
-def load_population_claims(out_dir: str | Path) -> list[dict]:
+def load_population_claims(out_dir: str | Path, errors: list[str] | None = None) -> list[dict]:
     """Every claim saved by :meth:`StudyResult.save` under ``out_dir``, study by study in the
-    order of ``studies.STUDIES`` (then any other study, by name)."""
+    order of ``studies.STUDIES`` (then any other study, by name).
+
+    Raises ValueError naming the file for an unreadable claim file; with an ``errors`` list, the
+    message is appended there instead and the file is skipped (a report is still written)."""
     from . import STUDIES
 
     folder = Path(out_dir) / "population"
@@ -209,5 +231,15 @@ def load_population_claims(out_dir: str | Path) -> list[dict]:
         if folder.exists() else []
     claims = []
     for path in paths:
-        claims += json.loads(path.read_text(encoding="utf-8"))
+        try:
+            found = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(found, list) or not all(isinstance(c, dict) and "parts" in c for c in found):
+                raise ValueError("expected a list of claims, each with its 'parts'")
+        except (OSError, ValueError) as err:  # json.JSONDecodeError is a ValueError
+            message = f"cannot read claim file {path}: {err}"
+            if errors is None:
+                raise ValueError(message) from None
+            errors.append(message)
+            continue
+        claims += found
     return claims

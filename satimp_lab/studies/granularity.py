@@ -5,8 +5,8 @@ is the gap between each family's best and worst level."""
 from __future__ import annotations
 
 from .. import verdicts
-from ..findings import granularity_of, granularity_specs
 from .base import STRONG_EFFECT, Study, best_vs_worst, unit_table
+from .specs import granularity_of, granularity_specs
 
 FAMILIES = ("simsat", "simimp")
 

@@ -5,9 +5,12 @@ picked cell: stated with the claims)."""
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
+
 from .. import verdicts
-from ..findings import GRID_BETA_IMP, GRID_BETA_SAT, RECOMMENDED, grid_label, satimp_grid_specs
 from .base import METRIC, Study, mean_by_label, unit_table
+from .specs import GRID_BETA_IMP, GRID_BETA_SAT, RECOMMENDED, grid_label, satimp_grid_specs
 
 
 def specs() -> list[dict]:
@@ -26,6 +29,28 @@ def best_cells(summary) -> dict:
     out = {}
     for label, mean in means.sort_values().items():
         out.setdefault(cells[label], label)
+    return out
+
+
+def grid_table(summary: pd.DataFrame, beta_sats=GRID_BETA_SAT, beta_imps=GRID_BETA_IMP,
+               metric: str = METRIC) -> pd.DataFrame:
+    """Per grid cell: ``beta_sat, beta_imp, label, kind`` (GA / SimSat / SimImp / SatImp), the
+    mean, std and count (``n_runs``) of ``metric`` over the summary's runs of that cell (seeds of
+    one target, or every unit of a population), ``reached_all`` and ``rank`` (1 = lowest mean)."""
+    rows = []
+    for b in beta_imps:
+        for a in beta_sats:
+            label = grid_label(a, b)
+            sel = summary[summary["label"] == label]
+            vals = pd.to_numeric(sel[metric], errors="coerce").dropna()
+            kind = _kind(a, b)
+            rows.append({"beta_sat": a, "beta_imp": b, "label": label, "kind": kind,
+                         f"{metric}_mean": vals.mean() if len(vals) else np.nan,
+                         f"{metric}_std": vals.std() if len(vals) > 1 else np.nan,
+                         "n_runs": len(vals),
+                         "reached_all": bool(sel["reached"].astype(bool).all()) if len(sel) else False})
+    out = pd.DataFrame(rows)
+    out["rank"] = out[f"{metric}_mean"].rank(method="min").astype("Int64")
     return out
 
 

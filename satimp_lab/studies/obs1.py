@@ -4,14 +4,14 @@
 from __future__ import annotations
 
 from .. import verdicts
-from ..findings import NAMES, obs1_specs
 from .base import METRIC, Study, unit_table
+from .specs import NAMES, OBS1_METHODS, obs1_specs
 
-LABELS = ["ga", "simsat", "simimp", "annotated", "satimp"]
+LABELS = list(OBS1_METHODS)
 
 
 def specs() -> list[dict]:
-    return obs1_specs(include_npo=False)
+    return obs1_specs()
 
 
 def decide(summary) -> list[verdicts.PopulationClaim]:

@@ -1,7 +1,7 @@
 """Execute every notebook at the small size (through `satimp-lab reproduce --fast`), once."""
 
 import json
-import math
+import re
 
 import nbformat
 import pytest
@@ -32,7 +32,8 @@ def test_report_lists_claims_first(fast_reproduction):
     assert code == 0
     claims_at = report.index("## Paper claims and our verdicts")
     assert claims_at < report.index("## Notebooks")
-    assert "No notebook recorded a claim" not in report
+    assert "No study decided a claim" not in report
+    assert "### Claims recorded by the notebooks" not in report  # one design: the population's table only
     assert list((out / "figures").glob("*.png")), "no static figure was written"
 
 
@@ -60,11 +61,12 @@ def check_population_report(out, notebooks=None):
     studies = [s for s in STUDIES if notebooks is None or s.notebook in notebooks]
     assert {c["study"] for c in claims} == {s.id for s in studies}
     first_table = report.index("| claim | statement | source | comparison |")
-    assert report.index("## Paper claims and our verdicts") < first_table < report.index("### Claims recorded by the notebooks")
+    assert report.index("## Paper claims and our verdicts") < first_table < report.index("## Notebooks")
     rows = [line for line in report[first_table:report.index("## Notebooks")].splitlines() if line.startswith("| ")]
     import pandas as pd
 
-    units = pd.concat([pd.read_csv(f) for f in (out / "tables").glob("*_units.csv")], ignore_index=True)
+    frames = [pd.read_csv(f) for f in (out / "tables").glob("*_units.csv")]  # none for observation (ii) alone
+    units = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"label": [], "mean": []})
     units = units.drop_duplicates("label").set_index("label")
     for claim in claims:
         parts = claim["parts"]
@@ -105,119 +107,29 @@ def test_population_claims_as_the_reader_reads_them(fast_reproduction):
     assert {"reproduced", "contradicted"} <= decided, decided
 
 
-# -- the single-target claims each notebook records (satimp_lab.findings) -------------------------
-
-NOTEBOOK_CLAIMS = {
-    "03_obs2_weights_vs_likelihood": {"obs2_weight_direction", "obs2_key_tokens_low_likelihood"},
-    "04_obs1_saturation_vs_importance": {"obs1_saturation_beats_importance", "obs1_combination_beats_both"},
-    "05_obs3_smoothness": {"obs3_smoothness_matters", "obs3_hard_sampling_bottom_beats_top"},
-    "06_obs3_granularity": {"obs3_granularity_matters"},
-    "07_satimp_grid": {"satimp_recommended_near_best", "satimp_tuned_combination"},
-}
-"""The claim ids each finding notebook records through ``report.record_claim``."""
+# -- notebooks show, the library decides ---------------------------------------------------------
 
 
-def direction_rule(outcomes):
-    """``findings._direction_verdict``, restated (outcomes are A's in "A beats B")."""
-    better, worse = outcomes.count("better"), outcomes.count("worse")
-    if better == len(outcomes):
-        return "reproduced"
-    if better:
-        return "partly reproduced"
-    if worse:
-        return "not reproduced"
-    return "not reproduced" if outcomes and all(o == "tie" for o in outcomes) else "inconclusive"
+def code_of(notebook: str) -> str:
+    nb = nbformat.read(NOTEBOOK_DIR / f"{notebook}.ipynb", as_version=4)
+    return "\n".join(c.source for c in nb.cells if c.cell_type == "code")
 
 
-def range_rule(outcomes):
-    """``findings._range_verdict``, restated (outcomes of "best vs worst setting of a knob")."""
-    if outcomes and all(o == "strong" for o in outcomes):
-        return "reproduced"
-    if "strong" in outcomes or "weak" in outcomes:
-        return "partly reproduced"
-    return "not reproduced" if "none" in outcomes else "inconclusive"
+@pytest.mark.parametrize("study_id", ["obs1", "obs2", "smoothness", "granularity", "grid"])
+def test_finding_notebook_runs_its_study_first_and_decides_nothing(study_id):
+    """A finding notebook's verdicts come only from its study: it runs ``STUDY.run(lab)`` before any
+    sweep of its own, shows the study's runs without sweeping them again (``result.summary``, or
+    ``result.target_sweep(lab, extra_specs)`` for its target; only a notebook whose study unlearns
+    nothing sweeps illustration runs itself), and no code cell records, phrases or thresholds a
+    verdict."""
+    from satimp_lab.studies import get_study
 
-
-def check_outcome_against_means(outcome, mean_a, mean_b, min_effect):
-    """An outcome of ``findings.compare`` (lower is better) agrees with the two means it saw:
-    "better" needs A below B by more than the minimum effect, "worse" the opposite."""
-    if outcome == "better":
-        assert mean_b - mean_a > min_effect, (outcome, mean_a, mean_b)
-    elif outcome == "worse":
-        assert mean_a - mean_b > min_effect, (outcome, mean_a, mean_b)
-
-
-def expected_notebook_verdict(claim):
-    """The verdict ``findings`` gives for a recorded claim's saved numbers (restated), or None
-    with a set of allowed verdicts where the numbers saved do not fix it."""
-    from satimp_lab import findings as F
-
-    cid, n = claim["id"], claim["numbers"]
-    if cid == "obs1_saturation_beats_importance":
-        for b, outcome in n["outcomes"].items():
-            check_outcome_against_means(outcome, n["simsat"]["mean"], n[b]["mean"], F.MIN_EFFECT)
-        return direction_rule(list(n["outcomes"].values()))
-    if cid == "obs1_combination_beats_both":
-        parts = {k: v for k, v in n.items() if "outcome" in v}
-        combined = next(k for k, v in n.items() if "outcome" not in v)
-        for b, v in parts.items():
-            check_outcome_against_means(v["outcome"], n[combined]["mean"], v["mean"], F.MIN_EFFECT)
-        return direction_rule([v["outcome"] for v in parts.values()])
-    if cid == "obs3_hard_sampling_bottom_beats_top":
-        for v in n.values():
-            check_outcome_against_means(v["outcome"], v["mean"], v["vs_mean"], F.MIN_EFFECT)
-        return direction_rule([v["outcome"] for v in n.values()])
-    if cid == "satimp_tuned_combination":
-        return direction_rule(n["outcomes"]) if n else "inconclusive"
-    if cid in ("obs3_smoothness_matters", "obs3_granularity_matters"):
-        for v in n.values():
-            assert v["outcome"] != "strong" or v["gap"] >= F.STRONG_EFFECT, v
-        return range_rule([v["outcome"] for v in n.values()])
-    if cid == "obs2_key_tokens_low_likelihood":
-        if n["p"] is None or not n["p"] < F.ALPHA:
-            return "inconclusive"
-        return "reproduced" if n["key_mean"] < n["other_mean"] else "not reproduced"
-    if cid == "obs2_weight_direction":  # the per-run signs are not saved: the means must agree
-        sat, imp = n.get(F.NAMES["simsat"]), n.get(F.NAMES["simimp"])
-        if claim["verdict"] == "reproduced":
-            assert sat > F.RHO_MIN and imp < -F.RHO_MIN, n
-        elif claim["verdict"] == "not reproduced":
-            assert sat < -F.RHO_MIN and imp > F.RHO_MIN, n
-        return None
-    if cid == "satimp_recommended_near_best":
-        if not n:
-            return "inconclusive"
-        if n["best"] == F.grid_label(*F.RECOMMENDED):
-            return "reproduced"
-        top_third = n["rank"] <= math.ceil(n["cells"] / 3)
-        allowed = {"reproduced", "inconclusive", "partly reproduced" if top_third else "not reproduced"}
-        assert claim["verdict"] in allowed, (claim["verdict"], n)
-        return None
-    raise AssertionError(f"no restated rule for the claim {cid!r}")
-
-
-def check_notebook_claims(out, notebooks=None):
-    """Each finding notebook recorded exactly its claim ids; each verdict is findings' rule on
-    the saved numbers; the report's second table shows each claim with its file's verdict.
-    Returns the claims."""
-    from satimp_lab.report import load_claims
-
-    report = (out / "report.md").read_text()
-    second = report[report.index("### Claims recorded by the notebooks"):report.index("## Notebooks")]
-    claims = [c.__dict__ for c in load_claims(out)]
-    wanted = {nb: ids for nb, ids in NOTEBOOK_CLAIMS.items() if notebooks is None or nb in notebooks}
-    recorded = {nb: {c["id"] for c in claims if c["notebook"] == nb} for nb in {c["notebook"] for c in claims}}
-    assert recorded == wanted
-    for claim in claims:
-        expected = expected_notebook_verdict(claim)
-        assert expected is None or claim["verdict"] == expected, (claim["id"], claim["verdict"], expected)
-        rows = [r for r in second.splitlines() if r.startswith(f"| {claim['claim']} | **{claim['verdict']}** |")
-                and r.endswith(f"| {claim['notebook']} |")]
-        assert len(rows) == 1, claim["id"]
-    return claims
-
-
-def test_notebook_claims_follow_the_findings_rules(fast_reproduction):
-    out, code, _ = fast_reproduction
-    assert code == 0
-    check_notebook_claims(out)
+    study = get_study(study_id)
+    code = code_of(study.notebook)
+    run_at = code.index(f"{study_id}.STUDY.run(lab)")
+    sweeps = [m.start() for m in re.finditer(r"\blab\.sweep(_population)?\(", code)]
+    assert all(at > run_at for at in sweeps), "a sweep runs before the study"
+    if study.specs():  # the study has the runs: the notebook reads them, it does not sweep them again
+        assert not sweeps
+    for word in ("record_claim", "findings", "verdict", "reproduced", "MIN_EFFECT", "compare("):
+        assert word not in code, f"{study.notebook} code mentions {word!r}"

@@ -78,8 +78,8 @@ def test_broken_notebooks_are_error_rows_and_the_report_is_written(notebooks, pr
 def test_an_unreadable_claim_file_is_a_problem_row_not_a_lost_report(notebooks, tmp_path):
     folder = tmp_path / "one"
     folder.mkdir()
-    claim = ('from pathlib import Path\n(Path(OUT_DIR) / "claims").mkdir(parents=True, exist_ok=True)\n'
-             '(Path(OUT_DIR) / "claims" / "bad.json").write_text("{")\n')
+    claim = ('from pathlib import Path\n(Path(OUT_DIR) / "population").mkdir(parents=True, exist_ok=True)\n'
+             '(Path(OUT_DIR) / "population" / "bad.json").write_text("{")\n')
     _notebook(folder / "01_bad_claim.ipynb",
               [('SIZE = "full"\nTIER = None\nOUT_DIR = None\n', ["parameters"]), (claim, [])])
     out = tmp_path / "out"

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from satimp_lab.findings import beta_label, hard_label
 from satimp_lab.studies import STUDIES, get_study, grid, obs1, obs2, smoothness
+from satimp_lab.studies.specs import beta_label, grid_label, hard_label
 
 
 def population(values: dict, targets=(0, 1, 2, 3, 4), seeds=(0, 1, 2), noise=0.005, seed=0) -> pd.DataFrame:
@@ -61,6 +61,18 @@ def test_grid_recommended_cell():
     assert got["satimp_tuned_combination"] == "reproduced"
 
 
+def test_grid_table_kinds_rank_and_counts():
+    sats, imps = (0.0, 1.0, 5.0), (0.0, 0.1, 1.0)
+    cells = {grid_label(a, b): 0.5 for a in sats for b in imps}
+    cells[grid_label(5, 0.1)] = 0.1
+    table = grid.grid_table(population(cells, targets=(0, 1), seeds=(0,)), sats, imps).set_index("label")
+    row = table.loc[grid_label(5, 0.1)]
+    assert row["kind"] == "SatImp" and row["rank"] == 1 and row["n_runs"] == 2
+    assert (table.drop(grid_label(5, 0.1))["rank"] > 1).all()
+    kinds = table.set_index(["beta_sat", "beta_imp"])["kind"]
+    assert kinds[(0.0, 0.0)] == "GA" and kinds[(1.0, 0.0)] == "SimSat" and kinds[(0.0, 1.0)] == "SimImp"
+
+
 def test_obs2_other_minus_key():
     rows = [{"label": g, "target_seed": t, "seed": 0, "reached": True,
              "mean_likelihood": {"key": 0.7, "other": 0.8}[g] + 0.001 * t} for t in range(5) for g in ("key", "other")]
@@ -83,7 +95,8 @@ def test_saved_claims_reach_the_report_first(tmp_path):
     assert [c["id"] for c in saved] == [c.id for c in claims]
     assert (tmp_path / "figures" / "04_obs1_paired_differences.png").stat().st_size > 0
     report = build_report(tmp_path, [], {"size": "test"}).read_text()
-    table = report[report.index("| claim | statement |"):report.index("### Claims recorded by the notebooks")]
+    assert "### Claims recorded by the notebooks" not in report  # one design: the population's table only
+    table = report[report.index("| claim | statement |"):report.index("## Notebooks")]
     # SimSat beats SimImp, annotation beats SimSat: one part each way, so the claim is partly
     assert "| paper abstract | simsat vs simimp |" in table and "| reproduced | **partly** |" in table
     assert "| simsat vs annotated |" in table and "| contradicted | **partly** |" in table
@@ -99,3 +112,42 @@ def test_population_sizes():
     # every target of both populations is shipped, so every machine unlearns the same models
     assert set(full.target_seeds) <= set(SHIPPED_TARGET_SEEDS[full.tier])
     assert set(fast.target_seeds) <= set(SHIPPED_TARGET_SEEDS[fast.tier])
+
+
+class _Run:
+    def __init__(self, label, target_seed):
+        self.label, self.target_seed = label, target_seed
+
+
+class _Lab:
+    """What ``StudyResult.target_sweep`` reads of a Lab: the setting and ``sweep`` for extra specs."""
+
+    def __init__(self, target_seed=1):
+        from satimp_lab.experiments import get_setting
+
+        self.setting = get_setting("fast", target_seed=target_seed)
+        self.swept = []
+
+    def sweep(self, specs, desc=""):
+        from satimp_lab.experiments import Sweep
+
+        self.swept.append([s["label"] for s in specs])
+        return Sweep([_Run(s["label"], self.setting.target_seed) for s in specs], self.setting)
+
+
+def test_target_sweep_is_the_studys_own_runs_on_the_labs_target():
+    from satimp_lab.experiments import Sweep
+    from satimp_lab.studies import StudyResult
+    from satimp_lab.studies.specs import spec
+
+    runs = [_Run(label, t) for t in (0, 1, 2) for label in ("ga", "simsat")]
+    result = StudyResult(obs1.STUDY, pd.DataFrame(), [], {}, Sweep(runs, None))
+    lab = _Lab(target_seed=1)
+    own = result.target_sweep(lab)
+    assert [(r.label, r.target_seed) for r in own.results] == [("ga", 1), ("simsat", 1)] and lab.swept == []
+    with_npo = result.target_sweep(lab, [spec("npo")])
+    assert [r.label for r in with_npo.results] == ["ga", "simsat", "npo"] and lab.swept == [["npo"]]
+    measured = StudyResult(obs2.STUDY, pd.DataFrame(), [], {}, None)
+    with pytest.raises(ValueError, match="'obs2' made no run on target seed 1"):
+        measured.target_sweep(lab)
+

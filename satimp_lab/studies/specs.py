@@ -1,0 +1,154 @@
+"""The run specs the studies sweep and the notebooks show, written once.
+
+:func:`spec` writes every run in one canonical way (hyper-parameters equal to the registry
+default are dropped), so the same run requested by two studies (or by a study and a notebook's
+illustration) has the same cache key and is computed once. :func:`spec_params` gives every
+spec's full hyper-parameters. Labels (``beta_label``, ``hard_label``, ``grid_label``, the
+``family/level`` labels of :func:`granularity_specs`) name the runs in every table.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..objectives import get_method
+
+BETAS = (0.5, 1.0, 2.0, 5.0, 10.0)
+"""SimSat / SimImp exponents of the smoothness sweep."""
+HARD_FRACTIONS = (0.5, 0.3)
+"""Shares of each answer's tokens kept by top-k / bottom-k / random at matched token counts."""
+GROUP_SIZES = (2, 5, 20)
+"""Group sizes G of the granularity sweep (on the synthetic benchmark G = 20 is about a whole answer:
+a per-answer mean)."""
+GRID_BETA_SAT = (0.0, 1.0, 2.0, 5.0, 10.0)
+GRID_BETA_IMP = (0.0, 0.1, 0.5, 1.0)
+RECOMMENDED = (5.0, 0.1)
+"""The official README's SatImp recommendation (beta_sat, beta_imp)."""
+
+NAMES = {"ga": "GA", "simsat": "SimSat", "simimp": "SimImp", "satimp": "SatImp",
+         "annotated": "annotation", "npo": "NPO", "simnpo": "SimNPO"}
+
+
+def _fmt_num(v) -> str:
+    return f"{float(v):g}"
+
+
+def spec(method: str, label: str | None = None, **params) -> dict:
+    """One ``lab.sweep`` spec, written canonically so identical runs share a cache entry.
+
+    ``beta`` is resolved to the method's own exponent (``beta_sat`` or ``beta_imp``); integers
+    and floats are stored as floats (``group_size``, as int); parameters equal to the registry
+    default are dropped. The label defaults to ``method(k=v, ...)`` of the non-default values.
+    """
+    default = get_method(method)
+    resolved = get_method(method, **params).params   # validates and resolves `beta`
+    changed = {}
+    for key, value in resolved.items():
+        if value != default.params.get(key):
+            changed[key] = int(value) if key == "group_size" else float(value)
+    out = {"method": method}
+    if changed:
+        out["params"] = changed
+    out["label"] = label or (method if not changed else
+                             method + "(" + ", ".join(f"{k}={_fmt_num(v)}" for k, v in changed.items()) + ")")
+    return out
+
+
+def spec_params(specs: list[dict]) -> pd.DataFrame:
+    """One row per spec: ``label``, ``method`` and every resolved hyper-parameter of the method."""
+    rows = []
+    for s in specs:
+        m = get_method(s["method"], **s.get("params", {}))
+        rows.append({"label": s.get("label", s["method"]), "method": s["method"], **m.params})
+    return pd.DataFrame(rows)
+
+
+OBS1_METHODS = ("ga", "simsat", "simimp", "annotated", "satimp")
+"""Observation (i): GA, SimSat, SimImp, annotation-based importance and SatImp."""
+
+
+def obs1_specs() -> list[dict]:
+    """The observation (i) runs: one spec per :data:`OBS1_METHODS`, at the registry defaults."""
+    return [spec(n) for n in OBS1_METHODS]
+
+
+def reference_specs() -> list[dict]:
+    """NPO and SimNPO: references the notebooks show next to the observation (i) runs (their
+    implicit per-token weights); no study decides a claim on them."""
+    return [spec("npo"), spec("simnpo")]
+
+
+def beta_label(method: str, beta: float) -> str:
+    return f"{method}(β={_fmt_num(beta)})"
+
+
+def beta_specs(methods: tuple[str, ...] = ("simsat", "simimp"), betas: tuple[float, ...] = BETAS) -> list[dict]:
+    """Observation (iii-a): SimSat and SimImp at every beta (beta = 1 is the observation (i) run)."""
+    return [spec(m, beta_label(m, b), beta=b) for m in methods for b in betas]
+
+
+def hard_label(mode: str, fraction: float) -> str:
+    return f"{mode}-{round(100 * fraction)}%"
+
+
+def hard_specs(fractions: tuple[float, ...] = HARD_FRACTIONS) -> list[dict]:
+    """Hard sampling at matched token counts: each keeps ``fraction`` of every answer's tokens.
+
+    top: the highest-CE (lowest-likelihood) ``fraction`` (k = fraction); bottom: the lowest-CE
+    ``fraction`` -- the official bottom-k keeps the ~(1-k) lowest-CE tokens, so k = 1 - fraction;
+    random: ``floor(fraction n)`` random tokens (k = fraction, soft 1).
+    """
+    out = []
+    for f in fractions:
+        out += [spec("hard_top", hard_label("top", f), k=f, soft=1.0),
+                spec("hard_bottom", hard_label("bottom", f), k=round(1.0 - f, 10), soft=1.0),
+                spec("hard_random", hard_label("random", f), k=f, soft=1.0)]
+    return out
+
+
+GRANULARITY_LEVELS = ("token", "group", "instance", "instance_norm", "batch")
+
+
+def granularity_specs(families: tuple[str, ...] = ("simsat", "simimp"),
+                      group_sizes: tuple[int, ...] = GROUP_SIZES) -> list[dict]:
+    """Observation (iii-b): token, group(G), instance (official), instance (length-normalised,
+    ours) and batch weights for each family at its default beta. Labels are ``family/level`` with
+    level ``token``, ``G=<group size>``, ``instance`` (official), ``instance-norm`` (ours) or
+    ``batch``, e.g. ``simsat/G=5``."""
+    out = []
+    for fam in families:
+        out.append(spec(fam, f"{fam}/token"))
+        out += [spec(f"group_{fam}", f"{fam}/G={g}", group_size=g) for g in group_sizes]
+        out += [spec(f"instance_{fam}", f"{fam}/instance"),
+                spec(f"instance_norm_{fam}", f"{fam}/instance-norm"),
+                spec(f"batch_{fam}", f"{fam}/batch")]
+    return out
+
+
+def granularity_of(label: str) -> tuple[str, str]:
+    """(family, level) of a :func:`granularity_specs` label."""
+    fam, level = label.split("/", 1)
+    return fam, level
+
+
+def grid_label(beta_sat: float, beta_imp: float) -> str:
+    return f"satimp({_fmt_num(beta_sat)}, {_fmt_num(beta_imp)})"
+
+
+def grid_spec(beta_sat: float, beta_imp: float) -> dict:
+    """One cell of the SatImp grid, written as the run it is identical to: (0, 0) is GA,
+    (b, 0) SimSat(b), (0, b) SimImp(b), (5, 0.1) the default SatImp -- so those cells reuse the
+    observation (i) and smoothness runs from the cache."""
+    label = grid_label(beta_sat, beta_imp)
+    if beta_sat == 0 and beta_imp == 0:
+        return spec("ga", label)
+    if beta_imp == 0:
+        return spec("simsat", label, beta=beta_sat)
+    if beta_sat == 0:
+        return spec("simimp", label, beta=beta_imp)
+    return spec("satimp", label, beta_sat=beta_sat, beta_imp=beta_imp)
+
+
+def satimp_grid_specs(beta_sats: tuple[float, ...] = GRID_BETA_SAT,
+                      beta_imps: tuple[float, ...] = GRID_BETA_IMP) -> list[dict]:
+    return [grid_spec(a, b) for b in beta_imps for a in beta_sats]

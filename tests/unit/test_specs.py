@@ -1,0 +1,48 @@
+"""studies/specs.py: the run specs the studies sweep and the notebooks show, written once so
+identical runs share a cache entry (no training)."""
+
+import pytest
+
+from satimp_lab.objectives import get_method
+from satimp_lab.studies import specs as S
+
+
+def test_spec_is_canonical_so_runs_are_shared():
+    # beta=1 for simsat is the registry default: the spec is the plain observation (i) run
+    assert S.spec("simsat", beta=1) == {"method": "simsat", "label": "simsat"}
+    assert S.spec("simsat", "x", beta=1.0) == {"method": "simsat", "label": "x"}
+    s = S.spec("simimp", beta=2)
+    assert s["params"] == {"beta_imp": 2.0} and isinstance(s["params"]["beta_imp"], float)
+    assert S.spec("group_simsat", group_size=5.0)["params"] == {"group_size": 5}
+    assert S.spec("satimp", beta_sat=5.0, beta_imp=0.1) == {"method": "satimp", "label": "satimp"}
+    with pytest.raises(ValueError):
+        S.spec("simsat", nonsense=1)
+
+
+def test_specs_resolve_to_valid_methods_and_share_cache_keys():
+    all_specs = (S.obs1_specs() + S.reference_specs() + S.beta_specs() + S.hard_specs()
+                 + S.granularity_specs() + S.satimp_grid_specs())
+    for s in all_specs:
+        get_method(s["method"], **s.get("params", {}))
+    key = lambda s: (s["method"], tuple(sorted(s.get("params", {}).items())))  # noqa: E731
+    obs1 = {key(s) for s in S.obs1_specs()}
+    # the grid's corners and edges are the observation (i) / beta-sweep runs, not new ones
+    grid = {key(s) for s in S.satimp_grid_specs()}
+    assert {key(S.spec("ga")), key(S.spec("satimp")), key(S.spec("simsat"))} <= grid & obs1
+    expected_new = ({key(S.spec("simsat", beta=b)) for b in S.BETAS if b not in S.GRID_BETA_SAT}
+                    | {key(S.spec("simimp", beta=b)) for b in S.BETAS if b not in S.GRID_BETA_IMP})
+    assert {key(s) for s in S.beta_specs()} - grid == expected_new
+    labels = [s["label"] for s in S.satimp_grid_specs()]
+    assert len(labels) == len(set(labels)) == len(S.GRID_BETA_SAT) * len(S.GRID_BETA_IMP)
+
+
+def test_hard_specs_keep_matched_token_counts():
+    p = S.spec_params(S.hard_specs((0.3,))).set_index("label")
+    assert p.loc["top-30%", "k"] == pytest.approx(0.3)
+    assert p.loc["bottom-30%", "k"] == pytest.approx(0.7)  # official bottom-k keeps ~(1-k)
+    assert p.loc["random-30%", "k"] == pytest.approx(0.3)
+
+
+def test_spec_params_lists_defaults_too():
+    p = S.spec_params(S.beta_specs(("simsat",), (1.0, 5.0))).set_index("label")
+    assert p.loc["simsat(β=1)", "beta_sat"] == 1.0 and p.loc["simsat(β=5)", "beta_sat"] == 5.0
