@@ -232,7 +232,7 @@ def tables(summary: pd.DataFrame) -> dict:
         "relearning_quantization": _means(summary, ["forget_es", *[f"forget_es_q{b}" for b in bits],
                                                     "retain_es", *[f"retain_es_q{b}" for b in bits]]),
         "relearning_membership": _means(summary, ["mia", "mia_relearned", *[f"mia_q{b}" for b in bits]]),
-        "relearning_units": unit_table(summary, [*LABELS, REFERENCE], metric="relearn_gain"),
+        "relearning_gain_by_unit": unit_table(summary, [*LABELS, REFERENCE], metric="relearn_gain"),
     }
 
 
@@ -266,18 +266,23 @@ def recovery_figure(summary: pd.DataFrame, metric: str = "es"):
     return fig
 
 
-def save_recovery_figure(summary: pd.DataFrame, out_dir, name: str = "10_relearning_recovery") -> None:
-    """:func:`recovery_figure` as ``figures/<name>.png`` under ``out_dir`` (no-op when None)."""
+def recovery_png(summary: pd.DataFrame, metric: str = "es", dpi: int = 110) -> bytes:
+    """:func:`recovery_figure` as PNG bytes (``IPython.display.Image(recovery_png(summary))``)."""
     import io
+
+    buffer = io.BytesIO()
+    recovery_figure(summary, metric).savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def save_recovery_figure(summary: pd.DataFrame, out_dir, name: str = "10_relearning_recovery") -> None:
+    """:func:`recovery_png` as ``figures/<name>.png`` under ``out_dir`` (no-op when None)."""
     from pathlib import Path
 
     from ..store import atomic_write
 
-    if out_dir is None:
-        return
-    buffer = io.BytesIO()
-    recovery_figure(summary).savefig(buffer, format="png", dpi=110)
-    atomic_write(Path(out_dir) / "figures" / f"{name}.png", buffer.getvalue())
+    if out_dir is not None:
+        atomic_write(Path(out_dir) / "figures" / f"{name}.png", recovery_png(summary))
 
 
 STUDY = Study("relearning", "10_really_forgotten", "Is it really forgotten? (ours)", specs, decide, tables,
