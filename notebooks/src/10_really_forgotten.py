@@ -112,10 +112,17 @@ result.tables["relearning_membership"].round(3)
 # Each claim is decided on paired (target, seed) units by `satimp_lab.verdicts`: mean paired
 # difference, 95 % cluster-bootstrap interval over target models, P(improvement). The quantized
 # copies are compared with the unquantized models as models of their own (`<method>/4-bit`).
+# The figure shows each unit's paired difference (dots, coloured by target model), the mean and
+# its interval; the table below it is each unit's recovery gain.
 
 # %%
 result.save(OUT_DIR)
-result.show()
+units = summary.drop_duplicates(["target_seed", "seed"])
+display(Markdown(f"*{units['target_seed'].nunique()} target models x {units['seed'].nunique()} unlearning "
+                 f"seed(s): {len(units)} paired units*"))
+display(result)
+display(Image(result.figure_png()))
+result.tables["relearning_gain_by_unit"].round(3)
 
 # %%
 rec = recovery.set_index("label")

@@ -10,9 +10,12 @@ model relearning the same rows is the "never knew it" reference, labelled ``reta
 for every unlearning seed of a target, so it pairs with every unit).
 
 **Population.** Every target model of the setting, with the unlearning seeds of
-:data:`SEEDS` (the full size attacks seed 0 only: the attacks cost ~8 s per unit on one core
-after the run itself, and the main job's budget is minutes; the fast size takes its setting's
-seeds). Claims are decided with ``satimp_lab.verdicts`` on the (target, seed) units, as every
+:data:`SEEDS`: the full size attacks unlearning seed 0 only (5 targets x 1 seed = 5 units of
+the 15), because each unit costs ~4 s on one core on top of its cached run (~1.5 s to re-run it
+to the matched step, ~2.2 s of attacks), the NPO runs are not in the observation (i) study, and
+the main job's budget is minutes (measured: 138 s wall for the 35 re-runs and attacks on 2
+cores shared with other jobs, every run cached; the 4 NPO runs on the other targets add ~1 min);
+the fast size takes its setting's seeds. Claims are decided with ``satimp_lab.verdicts`` on the (target, seed) units, as every
 other study.
 """
 
