@@ -224,9 +224,15 @@ def _means(summary: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return summary.groupby("label")[present].mean().reindex(order).reset_index()
 
 
+DECIDED_ON = ("label", "target_seed", "seed", "reached", "relearn_gain", "relearn_auc", "forget_es")
+"""The summary columns :func:`decide` reads (saved per unit as ``relearning_unit_values``)."""
+
+
 def tables(summary: pd.DataFrame) -> dict:
     """Means over units per label: the recovery curve and its area and gain; forget ES, retain ES
-    and MIA AUC before and after quantization and relearning; and each unit's recovery gain."""
+    and MIA AUC before and after quantization and relearning; each unit's recovery gain; and
+    (``relearning_unit_values``) every row's values the claims are decided on, quantized copies
+    included, so a snapshot of the report can be decided again."""
     bits = sorted({int(c[len("forget_es_q"):]) for c in summary if c.startswith("forget_es_q")}, reverse=True)
     curve = [f"relearn_es_k{k}" for k in relearn_steps(summary)]
     return {
@@ -236,6 +242,7 @@ def tables(summary: pd.DataFrame) -> dict:
                                                     "retain_es", *[f"retain_es_q{b}" for b in bits]]),
         "relearning_membership": _means(summary, ["mia", "mia_relearned", *[f"mia_q{b}" for b in bits]]),
         "relearning_gain_by_unit": unit_table(summary, [*LABELS, REFERENCE], metric="relearn_gain"),
+        "relearning_unit_values": summary[[c for c in DECIDED_ON if c in summary]],
     }
 
 
