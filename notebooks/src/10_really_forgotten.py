@@ -90,6 +90,13 @@ recovery = result.tables["relearning_recovery"]
 recovery.round(3)
 
 # %% [markdown]
+# The same curves for key-token accuracy (the annotated fact tokens alone, teacher-forced):
+# whether the facts themselves come back, not just the wording around them.
+
+# %%
+display(Image(relearning.recovery_png(summary, "key")))
+
+# %% [markdown]
 # ## 3. Quantization: before and after rounding the weights
 # Forget ES of the held-out authors and retain ES, before and after rounding every linear
 # layer's weights to 8 and 4 bits (embeddings, norms and the output head kept). Forget ES going
