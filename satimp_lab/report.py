@@ -145,8 +145,9 @@ def readme_claims_markdown(snapshot_dir: str | Path, shown_as: str | None = None
         "Source: " + "; ".join(f"*{s}* = {SOURCES.get(s, 'unknown')}" for s in used) + "."])
 
 
-UNIT_TABLES = ("*_units.csv", "*_by_target.csv")
-"""The per-unit tables the studies save (``tables/``): the values their claims were decided on."""
+UNIT_TABLES = ("*_units.csv", "*_by_target.csv", "*_unit_values.csv")
+"""The per-unit tables the studies save (``tables/``): the values their claims were decided on
+(``*_unit_values``: long, one row per label and unit, the columns its ``decide`` reads)."""
 
 
 def snapshot_population(out_dir: str | Path, results_dir: str | Path) -> Path:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import granularity, grid, obs1, obs2, smoothness
+from . import granularity, grid, obs1, obs2, relearning, smoothness
 from .base import Study, StudyResult, load_population_claims
 
-STUDIES = (obs1.STUDY, obs2.STUDY, smoothness.STUDY, granularity.STUDY, grid.STUDY)
+STUDIES = (obs1.STUDY, obs2.STUDY, smoothness.STUDY, granularity.STUDY, grid.STUDY, relearning.STUDY)
 """The declared studies, in report order."""
 
 

@@ -103,6 +103,10 @@ def summary_from_unit_tables(folder: Path, prefix: str) -> tuple[pd.DataFrame, s
     rows, exact = [], set()
     for path in sorted({p for pattern in UNIT_TABLES for p in (folder / "tables").glob(f"{prefix}_{pattern}")}):
         table = pd.read_csv(path)
+        if path.stem.endswith("_unit_values"):  # long already (the relearning study): the rows decide read
+            rows += table.to_dict("records")
+            exact |= set(table["label"])
+            continue
         if path.stem.endswith("_by_target"):  # observation (ii): one row per target, one column per group
             for group in ("key", "other"):
                 rows += [{"label": group, "target_seed": int(t), "seed": 0, "mean_likelihood": v, "reached": True}

@@ -21,7 +21,7 @@ def verdicts_of(claims):
 
 
 def test_declared_studies():
-    assert [s.id for s in STUDIES] == ["obs1", "obs2", "smoothness", "granularity", "grid"]
+    assert [s.id for s in STUDIES] == ["obs1", "obs2", "smoothness", "granularity", "grid", "relearning"]
     assert get_study("grid") is grid.STUDY
     with pytest.raises(ValueError, match="'nope'"):
         get_study("nope")
