@@ -85,7 +85,6 @@ overview
 
 # %%
 display(Image(relearning.recovery_png(summary)))
-relearning.save_recovery_figure(summary, OUT_DIR)
 recovery = result.tables["relearning_recovery"]
 recovery.round(3)
 

@@ -395,6 +395,12 @@ def _curves_figure(result):
     return curves_over_steps(result.sweep.curves, names=_names_of(result))
 
 
+def _relearning():
+    from . import relearning
+
+    return relearning
+
+
 def _recommended():
     from . import grid
 
@@ -411,6 +417,7 @@ FIGURES: dict[str, dict[str, Callable]] = {
                    "hard_sampling": lambda r: hard_sampling(r.summary)},
     "granularity": {"levels": lambda r: granularity(r.summary, names=_names_of(r))},
     "grid": {"heatmap": lambda r: grid_heatmap(r.summary, highlight=_recommended())},
+    "relearning": {"recovery": lambda r: _relearning().recovery_figure(r.summary)},
 }
 """Study id -> {figure name: function(StudyResult) -> Figure, or None when the result lacks the
 data (the curves of a result without a sweep)}. A study not listed gets :func:`label_points` of

@@ -285,15 +285,5 @@ def recovery_png(summary: pd.DataFrame, metric: str = "es", dpi: int = 110) -> b
     return buffer.getvalue()
 
 
-def save_recovery_figure(summary: pd.DataFrame, out_dir, name: str = "10_relearning_recovery") -> None:
-    """:func:`recovery_png` as ``figures/<name>.png`` under ``out_dir`` (no-op when None)."""
-    from pathlib import Path
-
-    from ..store import atomic_write
-
-    if out_dir is not None:
-        atomic_write(Path(out_dir) / "figures" / f"{name}.png", recovery_png(summary))
-
-
 STUDY = Study("relearning", "10_really_forgotten", "Is it really forgotten? (ours)", specs, decide, tables,
               measure=measure)

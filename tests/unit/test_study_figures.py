@@ -122,6 +122,15 @@ def _synthetic_result(study) -> StudyResult:
     if study.id == "obs2":
         summary = population({"key": 0.6, "other": 0.75}, seeds=(0,), metric="mean_likelihood")
         sweep = None
+    elif study.id == "relearning":  # a measured study: recovery curves, no sweep
+        from satimp_lab.studies import relearning
+
+        labels = [*relearning.LABELS, relearning.REFERENCE]
+        summary = population({l: 0.05 * i for i, l in enumerate(labels)}, seeds=(0,), metric="relearn_gain")
+        summary = summary.assign(relearn_auc=0.4, forget_es=0.3, relearn_es_k0=0.3, matched_step=10.0,
+                                 relearn_es_k5=0.3 + summary["relearn_gain"], forget_es_q4=0.3)
+        summary = pd.concat([summary, relearning.quantized_rows(summary)], ignore_index=True)
+        sweep = None
     else:
         labels = [s["label"] for s in study.specs()]
         summary = population({l: 0.2 + 0.3 * (i % 4) / 4 for i, l in enumerate(labels)})
