@@ -17,7 +17,6 @@ KL to the reference model. Minimising F pushes the forget likelihood DOWN (it is
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 
 import torch
@@ -25,6 +24,7 @@ import torch.nn.functional as F_
 
 from . import weighting as W
 from .errors import InputError
+from .params import FORGET_PARAMS, LOSS_WEIGHTS, PARAMS, WEIGHTING_PARAMS, validate_param
 
 __all__ = [
     "weighted_ga_loss",
@@ -89,7 +89,7 @@ def npo_loss(logp: torch.Tensor, ref_logp: torch.Tensor, mask: torch.Tensor, bet
     -log sigma is decreasing, so minimising the loss increases L_i - L_i^ref: the forget NLL goes up.
     Gradient: -(1/B) sum_i w_i grad L_i with w_i = 2 sigma(-beta (L_i - L_i^ref)) (weighting.npo_implicit_weights).
     """
-    beta = _positive("npo_beta", beta)
+    beta = validate_param("npo_beta", beta)
     lp, valid = _masked_logp(logp, mask)
     W._check_pair(ref_logp, mask, name="ref_logp")
     ref = torch.where(valid, ref_logp.detach().to(logp.dtype), torch.zeros((), dtype=logp.dtype, device=logp.device))
@@ -112,8 +112,8 @@ def simnpo_loss(logp: torch.Tensor, mask: torch.Tensor, beta: float, gamma: floa
     data, where every token is a label, the official n_i is one more than the tokens scored. See
     docs/departures.md.
     """
-    beta = _positive("npo_beta", beta)
-    gamma = W.validate_real("gamma", gamma)
+    beta = validate_param("npo_beta", beta)
+    gamma = validate_param("gamma", gamma)
     lp, valid = _masked_logp(logp, mask)
     lbar = -lp.sum(dim=1) / valid.sum(dim=1).clamp(min=1).to(logp.dtype)
     return -(2.0 / beta) * F_.logsigmoid(beta * (lbar - gamma)).mean()
@@ -150,13 +150,6 @@ def kl_to_reference(logits: torch.Tensor, ref_logits: torch.Tensor, mask: torch.
     return (kl.sum() / valid.sum().clamp(min=1)).to(logits.dtype)
 
 
-def _positive(name: str, value) -> float:
-    v = W._num(value)
-    if v is None or not math.isfinite(v) or v <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return v
-
-
 # -----------------------------------------------------------------------------
 # methods
 
@@ -166,29 +159,9 @@ WEIGHTINGS = (None, "saturation", "importance", "satimp", "annotated", "annotate
 GRANULARITIES = ("token", "group", "instance", "instance_norm", "batch")
 RETAINS = ("none", "nll", "kl")
 
-# which parameters each piece reads; used to validate a Method and the override keys
-_PARAM_VALIDATORS = {
-    "beta_sat": W.validate_exponent,
-    "beta_imp": W.validate_exponent,
-    "group_size": W.validate_group_size,
-    "k": W.validate_fraction,
-    "soft": W.validate_unit_interval,
-    "p_imp": W.validate_unit_interval,
-    "npo_beta": _positive,
-    "gamma": W.validate_real,
-}
-_WEIGHTING_PARAMS = {
-    None: (),
-    "saturation": ("beta_sat",),
-    "importance": ("beta_imp",),
-    "satimp": ("beta_sat", "beta_imp"),
-    "annotated": ("p_imp",),
-    "annotated_satimp": ("p_imp", "beta_sat", "beta_imp"),
-    "hard_top": ("k", "soft"),
-    "hard_bottom": ("k", "soft"),
-    "hard_random": ("k", "soft"),
-}
-_FORGET_PARAMS = {"npo": ("npo_beta",), "simnpo": ("npo_beta", "gamma")}
+# which parameters each piece reads, and their checks: declared once in params.py
+_WEIGHTING_PARAMS = WEIGHTING_PARAMS
+_FORGET_PARAMS = FORGET_PARAMS
 # forget kind -> the granularities it can run at
 _FORGET_GRANULARITY = {
     "ga": ("token",),
@@ -254,18 +227,18 @@ class Method:
         if extra:
             raise ValueError(f"params of method {self.name!r} have unused keys {sorted(extra)}")
         for key, value in self.params.items():
-            _PARAM_VALIDATORS[key](key, value)
-        for key in ("forget_weight", "retain_weight"):
-            v = W._num(getattr(self, key))
-            if v is None or not math.isfinite(v) or v < 0:
-                raise ValueError(f"{key} must be a finite number >= 0, got {getattr(self, key)!r}")
+            PARAMS[key].validate(value)
+        for key in LOSS_WEIGHTS:
+            PARAMS[key].validate(getattr(self, key))
 
     def __hash__(self):  # params is a dict; hash its sorted items so Methods can key caches
         return hash((self.name, self.forget, self.weighting, self.granularity,
                      tuple(sorted(self.params.items())), self.retain, self.forget_weight, self.retain_weight))
 
     def required_params(self) -> tuple[str, ...]:
-        keys = list(_WEIGHTING_PARAMS[self.weighting]) + list(_FORGET_PARAMS.get(self.forget, ()))
+        """The keys ``params`` must hold: those the weighting rule and the forget loss read
+        (params.WEIGHTING_PARAMS, params.FORGET_PARAMS), and ``group_size`` at group granularity."""
+        keys = list(WEIGHTING_PARAMS[self.weighting]) + list(FORGET_PARAMS.get(self.forget, ()))
         if self.granularity == "group":
             keys.append("group_size")
         return tuple(keys)
@@ -385,8 +358,6 @@ class Method:
 # Single-exponent methods store their exponent as beta_sat (saturation) or beta_imp (importance), so
 # the key always says which factor it belongs to; get_method accepts `beta` as a shorthand for them.
 
-_DEFAULT_BETA = 1.0
-_DEFAULT_GROUP = 4
 
 
 def _m(name, description, forget, weighting=None, granularity="token", retain="none",
@@ -397,7 +368,8 @@ def _m(name, description, forget, weighting=None, granularity="token", retain="n
 
 
 def _build_registry() -> dict[str, Method]:
-    b = _DEFAULT_BETA
+    # the family defaults, declared in params.py; the numbers below are where a method differs
+    bs, bi, g = PARAMS["beta_sat"].default, PARAMS["beta_imp"].default, PARAMS["group_size"].default
     base = [
         _m("ga", "gradient ascent on forget tokens (uniform weights, token mean)", "ga"),
         _m("gd", "gradient difference: GA + retain NLL", "ga", retain="nll"),
@@ -411,8 +383,8 @@ def _build_registry() -> dict[str, Method]:
            forget_weight=0.1375, npo_beta=2.5, gamma=0.0),
     ]
     weighted = [
-        _m("simsat", "SimSat = WGA: token weight p^beta_sat", "weighted_ga", "saturation", beta_sat=b),
-        _m("simimp", "SimImp: token weight (1-p)^beta_imp", "weighted_ga", "importance", beta_imp=b),
+        _m("simsat", "SimSat = WGA: token weight p^beta_sat", "weighted_ga", "saturation", beta_sat=bs),
+        _m("simimp", "SimImp: token weight (1-p)^beta_imp", "weighted_ga", "importance", beta_imp=bi),
         _m("satimp", "SatImp: token weight p^beta_sat (1-p)^beta_imp", "weighted_ga", "satimp",
            beta_sat=5.0, beta_imp=0.1),
         _m("annotated", "annotated key tokens weight p_imp, other answer tokens 1-p_imp", "weighted_ga",
@@ -426,21 +398,21 @@ def _build_registry() -> dict[str, Method]:
         _m("hard_random", "GA on floor(k n) random tokens per sequence (control)", "weighted_ga", "hard_random",
            k=0.5, soft=1.0),
         _m("group_simsat", "SimSat weights averaged in rank buckets of group_size", "weighted_ga", "saturation",
-           "group", beta_sat=b, group_size=_DEFAULT_GROUP),
+           "group", beta_sat=bs, group_size=g),
         _m("group_simimp", "SimImp weights averaged in rank buckets of group_size", "weighted_ga", "importance",
-           "group", beta_imp=b, group_size=_DEFAULT_GROUP),
+           "group", beta_imp=bi, group_size=g),
         _m("instance_simsat", "sequence weight P^beta_sat, P = prod p (official), loss on summed NLL", "instance",
-           "saturation", "instance", beta_sat=b),
+           "saturation", "instance", beta_sat=bs),
         _m("instance_simimp", "sequence weight (1-P)^beta_imp, P = prod p (official), loss on summed NLL",
-           "instance", "importance", "instance", beta_imp=b),
+           "instance", "importance", "instance", beta_imp=bi),
         _m("instance_norm_simsat", "ours: sequence weight Pbar^beta_sat, Pbar = geometric-mean p, token-mean loss",
-           "instance", "saturation", "instance_norm", beta_sat=b),
+           "instance", "saturation", "instance_norm", beta_sat=bs),
         _m("instance_norm_simimp", "ours: sequence weight (1-Pbar)^beta_imp, Pbar = geometric-mean p, token-mean loss",
-           "instance", "importance", "instance_norm", beta_imp=b),
+           "instance", "importance", "instance_norm", beta_imp=bi),
         _m("batch_simsat", "one weight per micro-batch: mean_i P_i^beta_sat, loss on summed NLL", "batch",
-           "saturation", "batch", beta_sat=b),
+           "saturation", "batch", beta_sat=bs),
         _m("batch_simimp", "one weight per micro-batch: mean_i (1-P_i)^beta_imp, loss on summed NLL", "batch",
-           "importance", "batch", beta_imp=b),
+           "importance", "batch", beta_imp=bi),
     ]
     reg = {m.name: m for m in base + weighted}
     for m in weighted:   # the GD variant of every weighted method: + retain NLL, 1:1
@@ -504,5 +476,5 @@ def get_method(name: str, **overrides) -> Method:
             raise InputError(f"unknown override {key!r} for method {name!r}; valid keys: {valid_keys}")
     # group_size may arrive as 4.0 from a CLI; store the int the weighting uses
     if "group_size" in params:
-        params["group_size"] = W.validate_group_size("group_size", params["group_size"])
+        params["group_size"] = validate_param("group_size", params["group_size"])
     return dataclasses.replace(m, params=params, **fields)   # __post_init__ validates everything
