@@ -159,9 +159,6 @@ WEIGHTINGS = (None, "saturation", "importance", "satimp", "annotated", "annotate
 GRANULARITIES = ("token", "group", "instance", "instance_norm", "batch")
 RETAINS = ("none", "nll", "kl")
 
-# which parameters each piece reads, and their checks: declared once in params.py
-_WEIGHTING_PARAMS = WEIGHTING_PARAMS
-_FORGET_PARAMS = FORGET_PARAMS
 # forget kind -> the granularities it can run at
 _FORGET_GRANULARITY = {
     "ga": ("token",),
@@ -171,6 +168,15 @@ _FORGET_GRANULARITY = {
     "npo": ("instance",),            # sequence-level on summed NLL
     "simnpo": ("instance_norm",),    # sequence-level on length-normalised NLL
 }
+
+
+def _required_params(forget: str, weighting: str | None, granularity: str) -> tuple[str, ...]:
+    """The hyper-parameters a method reads, in order: its weighting rule's and its forget loss's
+    (params.WEIGHTING_PARAMS, params.FORGET_PARAMS), then ``group_size`` at group granularity."""
+    keys = list(WEIGHTING_PARAMS[weighting]) + list(FORGET_PARAMS.get(forget, ()))
+    if granularity == "group":
+        keys.append("group_size")
+    return tuple(keys)
 
 
 @dataclass(frozen=True)
@@ -195,7 +201,7 @@ class Method:
     forget: str                                  # loss family: one of FORGETS
     weighting: str | None = None                 # token weight rule: one of WEIGHTINGS (None = uniform)
     granularity: str = "token"                   # where the weight lives: one of GRANULARITIES
-    params: dict = field(default_factory=dict)   # hyper-parameters the pieces above read (and only those)
+    params: dict = field(default_factory=dict)   # hyper-parameters the pieces above read (and only those; params.PARAMS)
     retain: str = "none"                         # retain term: "none", "nll" (GD) or "kl" (to the reference)
     forget_weight: float = 1.0                   # multiplies the forget term F
     retain_weight: float = 1.0                   # multiplies the retain term R (unused when retain == "none")
@@ -236,12 +242,8 @@ class Method:
                      tuple(sorted(self.params.items())), self.retain, self.forget_weight, self.retain_weight))
 
     def required_params(self) -> tuple[str, ...]:
-        """The keys ``params`` must hold: those the weighting rule and the forget loss read
-        (params.WEIGHTING_PARAMS, params.FORGET_PARAMS), and ``group_size`` at group granularity."""
-        keys = list(WEIGHTING_PARAMS[self.weighting]) + list(FORGET_PARAMS.get(self.forget, ()))
-        if self.granularity == "group":
-            keys.append("group_size")
-        return tuple(keys)
+        """The keys ``params`` must hold (see :func:`_required_params`)."""
+        return _required_params(self.forget, self.weighting, self.granularity)
 
     @property
     def needs_reference(self) -> bool:
@@ -359,60 +361,63 @@ class Method:
 # the key always says which factor it belongs to; get_method accepts `beta` as a shorthand for them.
 
 
-
 def _m(name, description, forget, weighting=None, granularity="token", retain="none",
-       forget_weight=1.0, retain_weight=1.0, **params) -> Method:
+       forget_weight=None, retain_weight=None, **differs) -> Method:
+    """A registry Method: every parameter it reads at its declared default (params.PARAMS) unless
+    ``differs`` gives the method's own value."""
+    params = {key: differs.pop(key, PARAMS[key].default) for key in _required_params(forget, weighting, granularity)}
+    params.update(differs)    # a key the method does not read: Method refuses it
     return Method(name=name, description=description, forget=forget, weighting=weighting,
                   granularity=granularity, params=params, retain=retain,
-                  forget_weight=forget_weight, retain_weight=retain_weight)
+                  forget_weight=PARAMS["forget_weight"].default if forget_weight is None else forget_weight,
+                  retain_weight=PARAMS["retain_weight"].default if retain_weight is None else retain_weight)
 
 
 def _build_registry() -> dict[str, Method]:
-    # the family defaults, declared in params.py; the numbers below are where a method differs
-    bs, bi, g = PARAMS["beta_sat"].default, PARAMS["beta_imp"].default, PARAMS["group_size"].default
+    # every parameter a method reads defaults to its declaration (params.PARAMS); the keywords
+    # below are where a method differs from it
     base = [
         _m("ga", "gradient ascent on forget tokens (uniform weights, token mean)", "ga"),
         _m("gd", "gradient difference: GA + retain NLL", "ga", retain="nll"),
         _m("ga_kl", "GA + KL(ref || model) on retain data", "ga", retain="kl"),
-        _m("npo", "NPO on summed sequence NLL vs the reference model", "npo", granularity="instance", npo_beta=0.1),
+        _m("npo", "NPO on summed sequence NLL vs the reference model", "npo", granularity="instance"),
         _m("npo_gd", "NPO x npo_coeff + retain NLL", "npo", granularity="instance", retain="nll",
-           forget_weight=0.1375, npo_beta=0.1),
+           forget_weight=0.1375),
         _m("simnpo", "SimNPO: reference-free NPO on mean token NLL", "simnpo", granularity="instance_norm",
-           npo_beta=2.5, gamma=0.0),
+           npo_beta=2.5),
         _m("simnpo_gd", "SimNPO x npo_coeff + retain NLL", "simnpo", granularity="instance_norm", retain="nll",
-           forget_weight=0.1375, npo_beta=2.5, gamma=0.0),
+           forget_weight=0.1375, npo_beta=2.5),
     ]
     weighted = [
-        _m("simsat", "SimSat = WGA: token weight p^beta_sat", "weighted_ga", "saturation", beta_sat=bs),
-        _m("simimp", "SimImp: token weight (1-p)^beta_imp", "weighted_ga", "importance", beta_imp=bi),
+        _m("simsat", "SimSat = WGA: token weight p^beta_sat", "weighted_ga", "saturation"),
+        _m("simimp", "SimImp: token weight (1-p)^beta_imp", "weighted_ga", "importance"),
         _m("satimp", "SatImp: token weight p^beta_sat (1-p)^beta_imp", "weighted_ga", "satimp",
            beta_sat=5.0, beta_imp=0.1),
         _m("annotated", "annotated key tokens weight p_imp, other answer tokens 1-p_imp", "weighted_ga",
-           "annotated", p_imp=1.0),
+           "annotated"),
         _m("annotated_satimp", "annotation weight x SatImp weight", "weighted_ga", "annotated_satimp",
-           p_imp=1.0, beta_sat=5.0, beta_imp=0.1),
+           beta_sat=5.0, beta_imp=0.1),
         _m("hard_top", "GA on the top-k highest-CE (lowest-p) tokens per sequence", "weighted_ga", "hard_top",
-           k=0.15, soft=1.0),
+           k=0.15),
         _m("hard_bottom", "GA on tokens below the (1-k) CE quantile: the ~(1-k) lowest-CE tokens", "weighted_ga",
-           "hard_bottom", k=0.5, soft=1.0),
-        _m("hard_random", "GA on floor(k n) random tokens per sequence (control)", "weighted_ga", "hard_random",
-           k=0.5, soft=1.0),
+           "hard_bottom"),
+        _m("hard_random", "GA on floor(k n) random tokens per sequence (control)", "weighted_ga", "hard_random"),
         _m("group_simsat", "SimSat weights averaged in rank buckets of group_size", "weighted_ga", "saturation",
-           "group", beta_sat=bs, group_size=g),
+           "group"),
         _m("group_simimp", "SimImp weights averaged in rank buckets of group_size", "weighted_ga", "importance",
-           "group", beta_imp=bi, group_size=g),
+           "group"),
         _m("instance_simsat", "sequence weight P^beta_sat, P = prod p (official), loss on summed NLL", "instance",
-           "saturation", "instance", beta_sat=bs),
+           "saturation", "instance"),
         _m("instance_simimp", "sequence weight (1-P)^beta_imp, P = prod p (official), loss on summed NLL",
-           "instance", "importance", "instance", beta_imp=bi),
+           "instance", "importance", "instance"),
         _m("instance_norm_simsat", "ours: sequence weight Pbar^beta_sat, Pbar = geometric-mean p, token-mean loss",
-           "instance", "saturation", "instance_norm", beta_sat=bs),
+           "instance", "saturation", "instance_norm"),
         _m("instance_norm_simimp", "ours: sequence weight (1-Pbar)^beta_imp, Pbar = geometric-mean p, token-mean loss",
-           "instance", "importance", "instance_norm", beta_imp=bi),
+           "instance", "importance", "instance_norm"),
         _m("batch_simsat", "one weight per micro-batch: mean_i P_i^beta_sat, loss on summed NLL", "batch",
-           "saturation", "batch", beta_sat=bs),
+           "saturation", "batch"),
         _m("batch_simimp", "one weight per micro-batch: mean_i (1-P_i)^beta_imp, loss on summed NLL", "batch",
-           "importance", "batch", beta_imp=bi),
+           "importance", "batch"),
     ]
     reg = {m.name: m for m in base + weighted}
     for m in weighted:   # the GD variant of every weighted method: + retain NLL, 1:1

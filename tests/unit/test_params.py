@@ -36,7 +36,7 @@ def test_every_parameter_the_methods_read_is_declared_once():
     assert set(PR.WEIGHTING_PARAMS) == set(O.WEIGHTINGS)
     assert set(PR.FORGET_PARAMS) <= set(O.FORGETS)
     # objectives uses the declared tables themselves, not copies
-    assert O._WEIGHTING_PARAMS is PR.WEIGHTING_PARAMS and O._FORGET_PARAMS is PR.FORGET_PARAMS
+    assert O.WEIGHTING_PARAMS is PR.WEIGHTING_PARAMS and O.FORGET_PARAMS is PR.FORGET_PARAMS
 
 
 @pytest.mark.parametrize("name", list(BAD))

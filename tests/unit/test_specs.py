@@ -72,6 +72,9 @@ def test_reference_specs_and_registry_defaults_are_unchanged():
     assert _exact(S.reference_specs()) == _exact(MAIN["references"])
     got = {name: get_method(name).params for name in MAIN["method_params"]}
     assert _exact(got) == _exact(MAIN["method_params"])
+    fields = {name: {k: v for k, v in get_method(name).to_dict().items() if k not in ("name", "params")}
+              for name in MAIN["method_fields"]}
+    assert _exact(fields) == _exact(MAIN["method_fields"])
     assert set(MAIN["method_params"]) == set(list_methods())
 
 
