@@ -31,49 +31,27 @@ import plotly.graph_objects as go
 from . import plots
 from .objectives import get_method, list_methods
 from .params import LOSS_WEIGHTS, PARAMS, validate_param
-from .weight_curves import (  # noqa: F401 -- re-exported: the notebooks call them as widgets.*
-    WEIGHT_TABLE_P,
-    WEIGHT_TABLE_SCHEMES,
-    family_curves,
-    family_labels,
-    likelihood_grid,
-    logit_push,
-    npo_weights_on_grid,
-    peak_text,
-    peaks_table,
-    satimp_peak,
-    simnpo_weights_on_grid,
-    target_logit_gradient,
-    token_weights_on_grid,
-    weight_table,
-)
+from .weight_curves import *  # noqa: F403 -- the curves' former home: widgets.satimp_peak etc. keep working
+from .weight_curves import __all__ as _CURVES
+from .weight_curves import (family_curves, family_labels, likelihood_grid, logit_push, npo_weights_on_grid,
+                            peak_text, satimp_peak, token_weights_on_grid)
 
 __all__ = [
-    "likelihood_grid",
-    "token_weights_on_grid",
-    "npo_weights_on_grid",
-    "simnpo_weights_on_grid",
-    "family_curves",
+    # notebook 02: figures and sliders over the weight curves (the curves themselves: _CURVES)
     "family_figure",
     "update_family",
     "figure_output",
     "family_widget",
-    "satimp_peak",
-    "peak_text",
-    "peaks_table",
-    "weight_table",
-    "WEIGHT_TABLE_P",
-    "WEIGHT_TABLE_SCHEMES",
     "npo_shape_figure",
-    "target_logit_gradient",
-    "logit_push",
     "logit_push_figure",
+    # notebook 08: the playground
     "PARAM_SPECS",
     "method_controls",
     "run_request",
     "Playground",
     "PlaygroundUI",
     "table_html",
+    *_CURVES,
 ]
 
 
