@@ -233,9 +233,9 @@ class Method:
         if extra:
             raise ValueError(f"params of method {self.name!r} have unused keys {sorted(extra)}")
         for key, value in self.params.items():
-            PARAMS[key].validate(value)
+            PARAMS[key].validate(value, owner=f"method {self.name!r}")
         for key in LOSS_WEIGHTS:
-            PARAMS[key].validate(getattr(self, key))
+            PARAMS[key].validate(getattr(self, key), owner=f"method {self.name!r}")
 
     def __hash__(self):  # params is a dict; hash its sorted items so Methods can key caches
         return hash((self.name, self.forget, self.weighting, self.granularity,
@@ -457,7 +457,8 @@ def get_method(name: str, **overrides) -> Method:
     Overrides may replace any of the method's own params (e.g. beta_sat, k, group_size, npo_beta),
     forget_weight, retain_weight or retain. `beta` is a shorthand for the single exponent of
     simsat/simimp-type methods (beta_sat or beta_imp); it is refused where it would be ambiguous.
-    Unknown keys raise ValueError naming the key.
+    Unknown names and keys raise InputError naming them; a value outside the range its declaration
+    allows (satimp_lab.params.PARAMS) raises InputError naming the method, the parameter and the value.
     """
     canonical = ALIASES.get(name, name)
     if canonical not in METHODS:
@@ -470,7 +471,7 @@ def get_method(name: str, **overrides) -> Method:
         if key == "beta":
             exps = [k for k in ("beta_sat", "beta_imp") if k in params]
             if len(exps) != 1:
-                raise ValueError(f"override 'beta' is ambiguous or unused for method {name!r}; "
+                raise InputError(f"override 'beta' is ambiguous or unused for method {name!r}; "
                                  f"valid keys: {valid_keys}")
             key = exps[0]
         if key in params:
@@ -481,5 +482,5 @@ def get_method(name: str, **overrides) -> Method:
             raise InputError(f"unknown override {key!r} for method {name!r}; valid keys: {valid_keys}")
     # group_size may arrive as 4.0 from a CLI; store the int the weighting uses
     if "group_size" in params:
-        params["group_size"] = validate_param("group_size", params["group_size"])
+        params["group_size"] = PARAMS["group_size"].validate(params["group_size"], owner=f"method {name!r}")
     return dataclasses.replace(m, params=params, **fields)   # __post_init__ validates everything

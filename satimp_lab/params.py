@@ -70,14 +70,15 @@ class Param:
         for v in (self.default, lo, hi, *(x for values in self.sweeps.values() for x in values)):
             self.validate(v)
 
-    def validate(self, value) -> float | int:
+    def validate(self, value, owner: str | None = None) -> float | int:
         """``value`` as the method stores it (float; int for an int parameter, 4.0 -> 4).
 
-        Raises InputError naming the parameter and the value when it is outside the valid range."""
+        Raises InputError naming the parameter and the value (after ``owner``, e.g. the method,
+        when given) when it is outside the valid range."""
         try:
             v = self.check(self.name, value)
         except ValueError as err:
-            raise InputError(str(err)) from None
+            raise InputError(f"{owner}: {err}" if owner else str(err)) from None
         return int(v) if self.kind == "int" else float(v)
 
     def sweep(self, name: str) -> tuple:

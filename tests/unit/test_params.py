@@ -47,6 +47,8 @@ def test_an_out_of_range_value_is_refused_naming_the_parameter_and_value(name):
         with pytest.raises(InputError) as err:
             call()
         assert name in str(err.value) and repr(bad) in str(err.value)
+    with pytest.raises(InputError, match=f"method '{method}'"):
+        O.get_method(method, **{name: bad})
 
 
 def test_the_declaration_drives_the_methods_validator(monkeypatch):
