@@ -53,7 +53,7 @@ class Param:
 
     name: str                                   # the key in Method.params, e.g. "beta_sat"
     kind: str                                   # "float" or "int"
-    default: float                              # the family default (the registry's, unless a method differs)
+    default: float | int                        # the family default (the registry's, unless a method differs)
     check: Callable[[str, object], float]       # validator: returns the stored value, raises ValueError
     label: str                                  # symbol and meaning, units where it has some
     help: str                                   # one line: what it does, and where the formula is
