@@ -28,6 +28,7 @@ _API: dict[str, tuple[str, ...]] = {
     "weighting": ("saturation", "importance", "satimp", "group_average", "instance_weights",
                   "batch_weights", "hard_sample", "annotated", "npo_implicit_weights",
                   "simnpo_implicit_weights"),     # pure tensor functions, [batch, pos] -> weights
+    "params": ("Param", "PARAMS", "get_param"),  # every hyper-parameter: check, label, slider, sweeps
     "objectives": ("Method", "get_method", "list_methods"),  # every method by name, with defaults
     "unlearn": ("UnlearnConfig", "UnlearnRun", "PRESETS"),    # the loop itself: unlearn.unlearn
     "tracing": ("TokenTrace",),                   # per-token likelihood and weight of every step
@@ -36,13 +37,14 @@ _API: dict[str, tuple[str, ...]] = {
                 "answer_probability", "rouge_l_recall", "truth_ratio", "forget_quality",
                 "model_utility", "membership_inference"),
     "analysis": ("distribution_summary", "summarise_trace", "key_vs_other"),
+    "weight_curves": ("family_curves", "satimp_peak", "weight_table"),  # w(p) of each method, analytic
     # --- study: cached runs and sweeps, the studies of the paper's claims, verdicts, the report
     "experiments": ("Lab", "Setting", "SETTINGS", "get_setting", "Sweep", "SweepError",
                     "process_pool", "forget_at_matched_retain"),
     "studies": ("STUDIES", "Study", "StudyResult", "get_study", "run_studies"),
     "verdicts": ("compare", "decide", "PairedComparison", "PopulationClaim", "claims_table"),
     "report": ("build_report",),                  # the main job itself: reproduce.reproduce
-    # --- ui: the playground of notebook 08 (weight-curve widgets: satimp_lab.widgets)
+    # --- ui: the playground of notebook 08 (weight-curve figures and sliders: satimp_lab.widgets)
     "widgets": ("Playground", "PlaygroundUI"),
     # --- infrastructure: user errors, the on-disk cache, the files shipped with the package
     "errors": ("InputError",),

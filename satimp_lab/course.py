@@ -30,6 +30,7 @@ import torch
 
 from . import weighting as W
 from .objectives import get_method
+from .weight_curves import satimp_peak, target_logit_gradient
 
 __all__ = [
     "CheckResult",
@@ -268,8 +269,6 @@ PEAK_CASES = ((5.0, 0.1), (5.0, 1.0), (1.0, 1.0), (2.0, 8.0), (0.5, 3.0), (3.0, 
 
 
 def _reference_peak(beta_sat: float, beta_imp: float) -> float:
-    from .widgets import satimp_peak
-
     return satimp_peak(beta_sat, beta_imp)["p_star"]
 
 
@@ -309,8 +308,6 @@ def check_peak(fn: Callable, tolerance: float = 1e-3) -> CheckResult:
 def check_logit_gradient(fn: Callable) -> CheckResult:
     """Exercise: ``fn(p)`` (a float64 tensor of likelihoods in (0, 1)) -> d CE / d z_target, the
     gradient of a token's cross-entropy with respect to its target logit. Reference: autograd."""
-    from .widgets import target_logit_gradient
-
     exercise = "GA logit gradient"
     if not callable(fn):
         return CheckResult(exercise, "wrong", f"pass your function itself (got a {type(fn).__name__}).")

@@ -17,7 +17,6 @@ KL to the reference model. Minimising F pushes the forget likelihood DOWN (it is
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 
 import torch
@@ -25,6 +24,7 @@ import torch.nn.functional as F_
 
 from . import weighting as W
 from .errors import InputError
+from .params import FORGET_PARAMS, LOSS_WEIGHTS, PARAMS, WEIGHTING_PARAMS, validate_param
 
 __all__ = [
     "weighted_ga_loss",
@@ -89,7 +89,7 @@ def npo_loss(logp: torch.Tensor, ref_logp: torch.Tensor, mask: torch.Tensor, bet
     -log sigma is decreasing, so minimising the loss increases L_i - L_i^ref: the forget NLL goes up.
     Gradient: -(1/B) sum_i w_i grad L_i with w_i = 2 sigma(-beta (L_i - L_i^ref)) (weighting.npo_implicit_weights).
     """
-    beta = _positive("npo_beta", beta)
+    beta = validate_param("npo_beta", beta)
     lp, valid = _masked_logp(logp, mask)
     W._check_pair(ref_logp, mask, name="ref_logp")
     ref = torch.where(valid, ref_logp.detach().to(logp.dtype), torch.zeros((), dtype=logp.dtype, device=logp.device))
@@ -112,8 +112,8 @@ def simnpo_loss(logp: torch.Tensor, mask: torch.Tensor, beta: float, gamma: floa
     data, where every token is a label, the official n_i is one more than the tokens scored. See
     docs/departures.md.
     """
-    beta = _positive("npo_beta", beta)
-    gamma = W.validate_real("gamma", gamma)
+    beta = validate_param("npo_beta", beta)
+    gamma = validate_param("gamma", gamma)
     lp, valid = _masked_logp(logp, mask)
     lbar = -lp.sum(dim=1) / valid.sum(dim=1).clamp(min=1).to(logp.dtype)
     return -(2.0 / beta) * F_.logsigmoid(beta * (lbar - gamma)).mean()
@@ -150,13 +150,6 @@ def kl_to_reference(logits: torch.Tensor, ref_logits: torch.Tensor, mask: torch.
     return (kl.sum() / valid.sum().clamp(min=1)).to(logits.dtype)
 
 
-def _positive(name: str, value) -> float:
-    v = W._num(value)
-    if v is None or not math.isfinite(v) or v <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return v
-
-
 # -----------------------------------------------------------------------------
 # methods
 
@@ -166,29 +159,6 @@ WEIGHTINGS = (None, "saturation", "importance", "satimp", "annotated", "annotate
 GRANULARITIES = ("token", "group", "instance", "instance_norm", "batch")
 RETAINS = ("none", "nll", "kl")
 
-# which parameters each piece reads; used to validate a Method and the override keys
-_PARAM_VALIDATORS = {
-    "beta_sat": W.validate_exponent,
-    "beta_imp": W.validate_exponent,
-    "group_size": W.validate_group_size,
-    "k": W.validate_fraction,
-    "soft": W.validate_unit_interval,
-    "p_imp": W.validate_unit_interval,
-    "npo_beta": _positive,
-    "gamma": W.validate_real,
-}
-_WEIGHTING_PARAMS = {
-    None: (),
-    "saturation": ("beta_sat",),
-    "importance": ("beta_imp",),
-    "satimp": ("beta_sat", "beta_imp"),
-    "annotated": ("p_imp",),
-    "annotated_satimp": ("p_imp", "beta_sat", "beta_imp"),
-    "hard_top": ("k", "soft"),
-    "hard_bottom": ("k", "soft"),
-    "hard_random": ("k", "soft"),
-}
-_FORGET_PARAMS = {"npo": ("npo_beta",), "simnpo": ("npo_beta", "gamma")}
 # forget kind -> the granularities it can run at
 _FORGET_GRANULARITY = {
     "ga": ("token",),
@@ -198,6 +168,15 @@ _FORGET_GRANULARITY = {
     "npo": ("instance",),            # sequence-level on summed NLL
     "simnpo": ("instance_norm",),    # sequence-level on length-normalised NLL
 }
+
+
+def _required_params(forget: str, weighting: str | None, granularity: str) -> tuple[str, ...]:
+    """The hyper-parameters a method reads, in order: its weighting rule's and its forget loss's
+    (params.WEIGHTING_PARAMS, params.FORGET_PARAMS), then ``group_size`` at group granularity."""
+    keys = list(WEIGHTING_PARAMS[weighting]) + list(FORGET_PARAMS.get(forget, ()))
+    if granularity == "group":
+        keys.append("group_size")
+    return tuple(keys)
 
 
 @dataclass(frozen=True)
@@ -222,7 +201,7 @@ class Method:
     forget: str                                  # loss family: one of FORGETS
     weighting: str | None = None                 # token weight rule: one of WEIGHTINGS (None = uniform)
     granularity: str = "token"                   # where the weight lives: one of GRANULARITIES
-    params: dict = field(default_factory=dict)   # hyper-parameters the pieces above read (and only those)
+    params: dict = field(default_factory=dict)   # hyper-parameters the pieces above read (and only those; params.PARAMS)
     retain: str = "none"                         # retain term: "none", "nll" (GD) or "kl" (to the reference)
     forget_weight: float = 1.0                   # multiplies the forget term F
     retain_weight: float = 1.0                   # multiplies the retain term R (unused when retain == "none")
@@ -254,21 +233,17 @@ class Method:
         if extra:
             raise ValueError(f"params of method {self.name!r} have unused keys {sorted(extra)}")
         for key, value in self.params.items():
-            _PARAM_VALIDATORS[key](key, value)
-        for key in ("forget_weight", "retain_weight"):
-            v = W._num(getattr(self, key))
-            if v is None or not math.isfinite(v) or v < 0:
-                raise ValueError(f"{key} must be a finite number >= 0, got {getattr(self, key)!r}")
+            PARAMS[key].validate(value, owner=f"method {self.name!r}")
+        for key in LOSS_WEIGHTS:
+            PARAMS[key].validate(getattr(self, key), owner=f"method {self.name!r}")
 
     def __hash__(self):  # params is a dict; hash its sorted items so Methods can key caches
         return hash((self.name, self.forget, self.weighting, self.granularity,
                      tuple(sorted(self.params.items())), self.retain, self.forget_weight, self.retain_weight))
 
     def required_params(self) -> tuple[str, ...]:
-        keys = list(_WEIGHTING_PARAMS[self.weighting]) + list(_FORGET_PARAMS.get(self.forget, ()))
-        if self.granularity == "group":
-            keys.append("group_size")
-        return tuple(keys)
+        """The keys ``params`` must hold (see :func:`_required_params`)."""
+        return _required_params(self.forget, self.weighting, self.granularity)
 
     @property
     def needs_reference(self) -> bool:
@@ -385,62 +360,64 @@ class Method:
 # Single-exponent methods store their exponent as beta_sat (saturation) or beta_imp (importance), so
 # the key always says which factor it belongs to; get_method accepts `beta` as a shorthand for them.
 
-_DEFAULT_BETA = 1.0
-_DEFAULT_GROUP = 4
-
 
 def _m(name, description, forget, weighting=None, granularity="token", retain="none",
-       forget_weight=1.0, retain_weight=1.0, **params) -> Method:
+       forget_weight=None, retain_weight=None, **differs) -> Method:
+    """A registry Method: every parameter it reads at its declared default (params.PARAMS) unless
+    ``differs`` gives the method's own value."""
+    params = {key: differs.pop(key, PARAMS[key].default) for key in _required_params(forget, weighting, granularity)}
+    params.update(differs)    # a key the method does not read: Method refuses it
     return Method(name=name, description=description, forget=forget, weighting=weighting,
                   granularity=granularity, params=params, retain=retain,
-                  forget_weight=forget_weight, retain_weight=retain_weight)
+                  forget_weight=PARAMS["forget_weight"].default if forget_weight is None else forget_weight,
+                  retain_weight=PARAMS["retain_weight"].default if retain_weight is None else retain_weight)
 
 
 def _build_registry() -> dict[str, Method]:
-    b = _DEFAULT_BETA
+    # every parameter a method reads defaults to its declaration (params.PARAMS); the keywords
+    # below are where a method differs from it
     base = [
         _m("ga", "gradient ascent on forget tokens (uniform weights, token mean)", "ga"),
         _m("gd", "gradient difference: GA + retain NLL", "ga", retain="nll"),
         _m("ga_kl", "GA + KL(ref || model) on retain data", "ga", retain="kl"),
-        _m("npo", "NPO on summed sequence NLL vs the reference model", "npo", granularity="instance", npo_beta=0.1),
+        _m("npo", "NPO on summed sequence NLL vs the reference model", "npo", granularity="instance"),
         _m("npo_gd", "NPO x npo_coeff + retain NLL", "npo", granularity="instance", retain="nll",
-           forget_weight=0.1375, npo_beta=0.1),
+           forget_weight=0.1375),
         _m("simnpo", "SimNPO: reference-free NPO on mean token NLL", "simnpo", granularity="instance_norm",
-           npo_beta=2.5, gamma=0.0),
+           npo_beta=2.5),
         _m("simnpo_gd", "SimNPO x npo_coeff + retain NLL", "simnpo", granularity="instance_norm", retain="nll",
-           forget_weight=0.1375, npo_beta=2.5, gamma=0.0),
+           forget_weight=0.1375, npo_beta=2.5),
     ]
     weighted = [
-        _m("simsat", "SimSat = WGA: token weight p^beta_sat", "weighted_ga", "saturation", beta_sat=b),
-        _m("simimp", "SimImp: token weight (1-p)^beta_imp", "weighted_ga", "importance", beta_imp=b),
+        _m("simsat", "SimSat = WGA: token weight p^beta_sat", "weighted_ga", "saturation"),
+        _m("simimp", "SimImp: token weight (1-p)^beta_imp", "weighted_ga", "importance"),
         _m("satimp", "SatImp: token weight p^beta_sat (1-p)^beta_imp", "weighted_ga", "satimp",
            beta_sat=5.0, beta_imp=0.1),
         _m("annotated", "annotated key tokens weight p_imp, other answer tokens 1-p_imp", "weighted_ga",
-           "annotated", p_imp=1.0),
+           "annotated"),
         _m("annotated_satimp", "annotation weight x SatImp weight", "weighted_ga", "annotated_satimp",
-           p_imp=1.0, beta_sat=5.0, beta_imp=0.1),
+           beta_sat=5.0, beta_imp=0.1),
         _m("hard_top", "GA on the top-k highest-CE (lowest-p) tokens per sequence", "weighted_ga", "hard_top",
-           k=0.15, soft=1.0),
+           k=0.15),
         _m("hard_bottom", "GA on tokens below the (1-k) CE quantile: the ~(1-k) lowest-CE tokens", "weighted_ga",
-           "hard_bottom", k=0.5, soft=1.0),
-        _m("hard_random", "GA on floor(k n) random tokens per sequence (control)", "weighted_ga", "hard_random",
-           k=0.5, soft=1.0),
+           "hard_bottom"),
+        _m("hard_random", "GA on floor(k n) random tokens per sequence (control)", "weighted_ga", "hard_random"),
         _m("group_simsat", "SimSat weights averaged in rank buckets of group_size", "weighted_ga", "saturation",
-           "group", beta_sat=b, group_size=_DEFAULT_GROUP),
+           "group"),
         _m("group_simimp", "SimImp weights averaged in rank buckets of group_size", "weighted_ga", "importance",
-           "group", beta_imp=b, group_size=_DEFAULT_GROUP),
+           "group"),
         _m("instance_simsat", "sequence weight P^beta_sat, P = prod p (official), loss on summed NLL", "instance",
-           "saturation", "instance", beta_sat=b),
+           "saturation", "instance"),
         _m("instance_simimp", "sequence weight (1-P)^beta_imp, P = prod p (official), loss on summed NLL",
-           "instance", "importance", "instance", beta_imp=b),
+           "instance", "importance", "instance"),
         _m("instance_norm_simsat", "ours: sequence weight Pbar^beta_sat, Pbar = geometric-mean p, token-mean loss",
-           "instance", "saturation", "instance_norm", beta_sat=b),
+           "instance", "saturation", "instance_norm"),
         _m("instance_norm_simimp", "ours: sequence weight (1-Pbar)^beta_imp, Pbar = geometric-mean p, token-mean loss",
-           "instance", "importance", "instance_norm", beta_imp=b),
+           "instance", "importance", "instance_norm"),
         _m("batch_simsat", "one weight per micro-batch: mean_i P_i^beta_sat, loss on summed NLL", "batch",
-           "saturation", "batch", beta_sat=b),
+           "saturation", "batch"),
         _m("batch_simimp", "one weight per micro-batch: mean_i (1-P_i)^beta_imp, loss on summed NLL", "batch",
-           "importance", "batch", beta_imp=b),
+           "importance", "batch"),
     ]
     reg = {m.name: m for m in base + weighted}
     for m in weighted:   # the GD variant of every weighted method: + retain NLL, 1:1
@@ -480,7 +457,8 @@ def get_method(name: str, **overrides) -> Method:
     Overrides may replace any of the method's own params (e.g. beta_sat, k, group_size, npo_beta),
     forget_weight, retain_weight or retain. `beta` is a shorthand for the single exponent of
     simsat/simimp-type methods (beta_sat or beta_imp); it is refused where it would be ambiguous.
-    Unknown keys raise ValueError naming the key.
+    Unknown names and keys raise InputError naming them; a value outside the range its declaration
+    allows (satimp_lab.params.PARAMS) raises InputError naming the method, the parameter and the value.
     """
     canonical = ALIASES.get(name, name)
     if canonical not in METHODS:
@@ -493,7 +471,7 @@ def get_method(name: str, **overrides) -> Method:
         if key == "beta":
             exps = [k for k in ("beta_sat", "beta_imp") if k in params]
             if len(exps) != 1:
-                raise ValueError(f"override 'beta' is ambiguous or unused for method {name!r}; "
+                raise InputError(f"override 'beta' is ambiguous or unused for method {name!r}; "
                                  f"valid keys: {valid_keys}")
             key = exps[0]
         if key in params:
@@ -504,5 +482,5 @@ def get_method(name: str, **overrides) -> Method:
             raise InputError(f"unknown override {key!r} for method {name!r}; valid keys: {valid_keys}")
     # group_size may arrive as 4.0 from a CLI; store the int the weighting uses
     if "group_size" in params:
-        params["group_size"] = W.validate_group_size("group_size", params["group_size"])
+        params["group_size"] = PARAMS["group_size"].validate(params["group_size"], owner=f"method {name!r}")
     return dataclasses.replace(m, params=params, **fields)   # __post_init__ validates everything

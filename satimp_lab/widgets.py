@@ -1,4 +1,4 @@
-"""The notebooks' interactive parts: widget callbacks as plain functions, and thin widget wrappers.
+"""The notebooks' interactive parts: figures and sliders for the weight curves, and the Playground.
 
 Every callback here is a plain function or method that takes numbers/strings and returns data (a
 DataFrame, a dict) or a plotly figure, so it is unit-tested without a browser and the notebooks can
@@ -7,16 +7,15 @@ buttons to these callbacks.
 
 Two groups:
 
-* **weighting functions** (notebook 02): the w(p) family -- SimSat p^beta_sat, SimImp
-  (1-p)^beta_imp, SatImp p^beta_sat (1-p)^beta_imp, GA (1) -- and the implicit weights of NPO and
-  SimNPO (docs/methods.md#implicit-weights), all evaluated by calling :mod:`satimp_lab.weighting`
-  on a likelihood grid; the SatImp peak; the weight table of docs/methods.md#the-weight-family;
-  the "GA logit view" (the gradient of the forget loss with respect to the target logit, computed
-  by autograd through the library's own objectives).
+* **weighting functions** (notebook 02): figures and sliders over the analytic weight curves of
+  :mod:`satimp_lab.weight_curves` (the w(p) family, NPO's and SimNPO's implicit weights, the
+  SatImp peak, the weight table of docs/methods.md#the-weight-family, the GA logit view). Those
+  curve functions are re-exported here, so ``widgets.satimp_peak`` and friends keep working.
 * **playground** (notebook 08): :class:`Playground` holds runs made by ``lab.run(...)`` (cached) and
   turns them into a comparison table and a trade-off figure; :class:`PlaygroundUI` is the widget
   form (method dropdown, the chosen method's hyper-parameters, learning rate, epochs/steps, seed, a
-  Run button with a progress bar and status line).
+  Run button with a progress bar and status line). Each hyper-parameter's slider (range, step,
+  label) is read from its declaration in :mod:`satimp_lab.params`.
 """
 
 from __future__ import annotations
@@ -28,38 +27,31 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-import torch
 
 from . import plots
-from . import weighting as W
 from .objectives import get_method, list_methods
+from .params import LOSS_WEIGHTS, PARAMS, validate_param
+from .weight_curves import *  # noqa: F403 -- the curves' former home: widgets.satimp_peak etc. keep working
+from .weight_curves import __all__ as _CURVES
+from .weight_curves import (family_curves, family_labels, likelihood_grid, logit_push, npo_weights_on_grid,
+                            peak_text, satimp_peak, token_weights_on_grid)
 
 __all__ = [
-    "likelihood_grid",
-    "token_weights_on_grid",
-    "npo_weights_on_grid",
-    "simnpo_weights_on_grid",
-    "family_curves",
+    # notebook 02: figures and sliders over the weight curves (the curves themselves: _CURVES)
     "family_figure",
     "update_family",
     "figure_output",
     "family_widget",
-    "satimp_peak",
-    "peak_text",
-    "peaks_table",
-    "weight_table",
-    "WEIGHT_TABLE_P",
-    "WEIGHT_TABLE_SCHEMES",
     "npo_shape_figure",
-    "target_logit_gradient",
-    "logit_push",
     "logit_push_figure",
+    # notebook 08: the playground
     "PARAM_SPECS",
     "method_controls",
     "run_request",
     "Playground",
     "PlaygroundUI",
     "table_html",
+    *_CURVES,
 ]
 
 
@@ -67,142 +59,8 @@ __all__ = [
 # 02 · weighting functions
 
 
-def likelihood_grid(n: int = 401, include_ends: bool = True) -> np.ndarray:
-    """An evenly spaced likelihood grid on [0, 1] (or the open interval when include_ends=False)."""
-    if n < 2:
-        raise ValueError(f"n must be >= 2, got {n}")
-    p = np.linspace(0.0, 1.0, n)
-    if not include_ends:
-        p = np.linspace(0.0, 1.0, n + 2)[1:-1]
-    return p
-
-
-def _logp_row(p) -> tuple[torch.Tensor, torch.Tensor]:
-    """p (1-D) -> logp and mask of shape [1, n]: one sequence whose tokens have these likelihoods."""
-    p = torch.as_tensor(np.asarray(p, dtype=float), dtype=torch.float64)
-    if p.dim() != 1 or bool(((p < 0) | (p > 1)).any()) or bool(torch.isnan(p).any()):
-        raise ValueError("p must be a 1-D array of likelihoods in [0, 1]")
-    logp = torch.log(p).unsqueeze(0)                       # log 0 = -inf: p = 0 is allowed
-    return logp, torch.ones_like(logp, dtype=torch.bool)
-
-
-TOKEN_SCHEMES = ("ga", "simsat", "simimp", "satimp")
-
-
-def token_weights_on_grid(scheme: str, p, beta_sat: float = 0.0, beta_imp: float = 0.0) -> np.ndarray:
-    """The token weight w(p) of ``scheme`` on the likelihoods ``p``, by calling satimp_lab.weighting.
-
-    ga: 1 (= satimp with both exponents 0); simsat: p^beta_sat (weighting.saturation);
-    simimp: (1-p)^beta_imp (weighting.importance); satimp: p^beta_sat (1-p)^beta_imp (weighting.satimp).
-    """
-    logp, mask = _logp_row(p)
-    if scheme == "ga":
-        w = W.satimp(logp, mask, 0.0, 0.0)
-    elif scheme == "simsat":
-        w = W.saturation(logp, mask, beta_sat)
-    elif scheme == "simimp":
-        w = W.importance(logp, mask, beta_imp)
-    elif scheme == "satimp":
-        w = W.satimp(logp, mask, beta_sat, beta_imp)
-    else:
-        raise ValueError(f"scheme must be one of {TOKEN_SCHEMES}, got {scheme!r}")
-    return w[0].numpy()
-
-
-def npo_weights_on_grid(ratio, beta: float) -> np.ndarray:
-    """NPO's implicit weight w = 2 sigma(-beta (L - L_ref)) as a function of the sequence likelihood
-    relative to the reference, ``ratio`` = pi_theta(y|x) / pi_ref(y|x) in [0, 1].
-
-    Evaluated with weighting.npo_implicit_weights on one-token sequences with log pi_ref = 0, so the
-    summed NLL difference is L - L_ref = -log(ratio). Equals 2 ratio^beta / (1 + ratio^beta)
-    (docs/methods.md#implicit-weights).
-    """
-    logp, mask = _logp_row(ratio)
-    logp, mask = logp.T.contiguous(), mask.T.contiguous()          # [n, 1]: n sequences of one token
-    return W.npo_implicit_weights(logp, torch.zeros_like(logp), mask, beta)[:, 0].numpy()
-
-
-def simnpo_weights_on_grid(pbar, beta: float, gamma: float = 0.0) -> np.ndarray:
-    """SimNPO's implicit per-token weight (on the token-mean scale) as a function of the geometric-mean
-    token likelihood ``pbar`` of the sequence: 2 pbar^beta / (1 + pbar^beta) at gamma = 0
-    (docs/methods.md#implicit-weights).
-
-    Evaluated with weighting.simnpo_implicit_weights on one-token sequences (n_i = 1, so the returned
-    w_i / n_i is w_i itself, and N / B = 1: already on the scale of the token-mean methods).
-    """
-    logp, mask = _logp_row(pbar)
-    logp, mask = logp.T.contiguous(), mask.T.contiguous()
-    return W.simnpo_implicit_weights(logp, mask, beta, gamma)[:, 0].numpy()
-
-
 def _g(x: float) -> str:
     return f"{x:.4g}"
-
-
-def _family_labels(beta_sat: float, beta_imp: float, npo_beta: float, simnpo_beta: float) -> dict[str, str]:
-    # labels start with the method name (no space before "(") so plots.color_for finds the family colour
-    return {
-        "ga": "ga(w = 1)",
-        "simsat": f"simsat(β_sat={_g(beta_sat)}): p^β_sat",
-        "simimp": f"simimp(β_imp={_g(beta_imp)}): (1-p)^β_imp",
-        "satimp": f"satimp(β_sat={_g(beta_sat)}, β_imp={_g(beta_imp)}): p^β_sat (1-p)^β_imp",
-        "npo": f"npo(β={_g(npo_beta)}): x = π_θ/π_ref of the sequence",
-        "simnpo": f"simnpo(β={_g(simnpo_beta)}): x = geometric-mean p̄ of the sequence",
-    }
-
-
-def _default_npo_betas() -> tuple[float, float]:
-    return float(get_method("npo").params["npo_beta"]), float(get_method("simnpo").params["npo_beta"])
-
-
-def family_curves(beta_sat: float, beta_imp: float, p=None, npo_beta: float | None = None,
-                  simnpo_beta: float | None = None) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, str]]:
-    """All weight curves on one likelihood axis: ``(p, {key: w}, {key: label})``.
-
-    keys: ga, simsat, simimp, satimp (token weights of likelihood p) and npo (x = pi/pi_ref),
-    simnpo (x = geometric-mean p of the sequence). NPO/SimNPO betas default to the registry's.
-    """
-    p = likelihood_grid() if p is None else np.asarray(p, dtype=float)
-    d_npo, d_simnpo = _default_npo_betas()
-    npo_beta = d_npo if npo_beta is None else npo_beta
-    simnpo_beta = d_simnpo if simnpo_beta is None else simnpo_beta
-    curves = {key: token_weights_on_grid(key, p, beta_sat, beta_imp) for key in TOKEN_SCHEMES}
-    curves["npo"] = npo_weights_on_grid(p, npo_beta)
-    curves["simnpo"] = simnpo_weights_on_grid(p, simnpo_beta)
-    return p, curves, _family_labels(beta_sat, beta_imp, npo_beta, simnpo_beta)
-
-
-def satimp_peak(beta_sat: float, beta_imp: float, p=None) -> dict:
-    """Where SatImp's weight p^beta_sat (1-p)^beta_imp peaks.
-
-    Closed form p* = beta_sat / (beta_sat + beta_imp) (set d log w / dp = 0); w_max is weighting.satimp
-    evaluated at p*. ``grid_p``/``grid_w`` are the argmax and max on a likelihood grid, as a check.
-    beta_sat = beta_imp = 0 is flat (w = 1): p* is NaN.
-    """
-    beta_sat = W.validate_exponent("beta_sat", beta_sat)
-    beta_imp = W.validate_exponent("beta_imp", beta_imp)
-    p = likelihood_grid(2001) if p is None else np.asarray(p, dtype=float)
-    total = beta_sat + beta_imp
-    p_star = beta_sat / total if total > 0 else math.nan
-    w_max = float(token_weights_on_grid("satimp", [p_star], beta_sat, beta_imp)[0]) if total > 0 else 1.0
-    w = token_weights_on_grid("satimp", p, beta_sat, beta_imp)
-    i = int(np.argmax(w))
-    return {"beta_sat": beta_sat, "beta_imp": beta_imp, "p_star": p_star, "w_max": w_max,
-            "grid_p": float(p[i]), "grid_w": float(w[i])}
-
-
-def peak_text(beta_sat: float, beta_imp: float) -> str:
-    """One line for the notebook: where SatImp(beta_sat, beta_imp) peaks and how high."""
-    pk = satimp_peak(beta_sat, beta_imp)
-    if math.isnan(pk["p_star"]):
-        return f"SatImp(β_sat={_g(beta_sat)}, β_imp={_g(beta_imp)}) is flat: w = 1 for every p (plain GA)."
-    return (f"SatImp(β_sat={_g(beta_sat)}, β_imp={_g(beta_imp)}) peaks at p* = β_sat/(β_sat+β_imp) = "
-            f"{pk['p_star']:.3f}, where w = {pk['w_max']:.3f}.")
-
-
-def peaks_table(pairs) -> pd.DataFrame:
-    """satimp_peak for each (beta_sat, beta_imp) pair, one row each."""
-    return pd.DataFrame([satimp_peak(bs, bi) for bs, bi in pairs])
 
 
 def _peak_marker(beta_sat: float, beta_imp: float) -> tuple[list, list, list]:
@@ -240,12 +98,12 @@ def family_figure(beta_sat: float, beta_imp: float, p=None, npo_beta: float | No
 def update_family(fig: go.Figure, beta_sat: float, beta_imp: float, normalise: bool = False) -> go.Figure:
     """Slider callback: redraw the SimSat, SimImp and SatImp curves and the peak of a
     :func:`family_figure` (a Figure or FigureWidget) for new exponents, in place. Returns ``fig``."""
-    beta_sat = W.validate_exponent("beta_sat", beta_sat)
-    beta_imp = W.validate_exponent("beta_imp", beta_imp)
+    beta_sat = validate_param("beta_sat", beta_sat)
+    beta_imp = validate_param("beta_imp", beta_imp)
     by_key = {t.meta: t for t in fig.data}
     p = np.asarray(by_key["satimp"].x, dtype=float)
     npo_beta = simnpo_beta = 1.0   # only the token-scheme labels are used below
-    labels = _family_labels(beta_sat, beta_imp, npo_beta, simnpo_beta)
+    labels = family_labels(beta_sat, beta_imp, npo_beta, simnpo_beta)
     with fig.batch_update():
         for key in ("simsat", "simimp", "satimp"):
             w = token_weights_on_grid(key, p, beta_sat, beta_imp)
@@ -282,19 +140,26 @@ def figure_output(fig: go.Figure):
     return out, redraw
 
 
-def family_widget(beta_sat: float = 5.0, beta_imp: float = 0.1, max_beta_sat: float = 10.0,
-                  max_beta_imp: float = 5.0):
+def _exponent_slider(ipw, name: str, value: float, max_value: float | None, description: str):
+    """A continuously updating FloatSlider over the declared slider range of ``name`` (params.PARAMS)."""
+    spec = PARAM_SPECS[name]
+    return ipw.FloatSlider(value=value, min=spec.min, max=spec.max if max_value is None else max_value,
+                           step=spec.step, description=description, tooltip=spec.description,
+                           continuous_update=True, readout_format=".2f")
+
+
+def family_widget(beta_sat: float = 5.0, beta_imp: float = 0.1, max_beta_sat: float | None = None,
+                  max_beta_imp: float | None = None):
     """:func:`family_figure` with beta_sat / beta_imp sliders, a normalise box and a live peak
-    readout (the sliders are cheap, so they redraw continuously). Returns the VBox; its
-    ``.figure`` attribute is the figure (updated in place by :func:`update_family`)."""
+    readout (the sliders are cheap, so they redraw continuously). The sliders' range and step are
+    the declared ones (satimp_lab.params; ``max_beta_*`` overrides the upper end). Returns the
+    VBox; its ``.figure`` attribute is the figure (updated in place by :func:`update_family`)."""
     import ipywidgets as ipw
 
     fig = family_figure(beta_sat, beta_imp)
     view, show = figure_output(fig)
-    s_sat = ipw.FloatSlider(value=beta_sat, min=0.0, max=max_beta_sat, step=0.1, description="β_sat",
-                            continuous_update=True, readout_format=".2f")
-    s_imp = ipw.FloatSlider(value=beta_imp, min=0.0, max=max_beta_imp, step=0.05, description="β_imp",
-                            continuous_update=True, readout_format=".2f")
+    s_sat = _exponent_slider(ipw, "beta_sat", beta_sat, max_beta_sat, "β_sat")
+    s_imp = _exponent_slider(ipw, "beta_imp", beta_imp, max_beta_imp, "β_imp")
     norm = ipw.Checkbox(value=False, description="normalise (max = 1)")
     readout = ipw.HTML(peak_text(beta_sat, beta_imp))
 
@@ -308,37 +173,6 @@ def family_widget(beta_sat: float = 5.0, beta_imp: float = 0.1, max_beta_sat: fl
     box = ipw.VBox([ipw.HBox([s_sat, s_imp, norm]), readout, view])
     box.figure, box.sliders, box.redraw = fig, (s_sat, s_imp, norm), redraw
     return box
-
-
-# --- the weight table (docs/methods.md#the-weight-family) ---------------------------------------
-
-WEIGHT_TABLE_P = (0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99)
-"""The likelihoods of the weight table (docs/methods.md#the-weight-family)."""
-WEIGHT_TABLE_SCHEMES = (("simsat", 1.0, 0.0), ("simsat", 5.0, 0.0), ("simimp", 0.0, 1.0),
-                        ("simimp", 0.0, 5.0), ("satimp", 5.0, 0.1), ("satimp", 5.0, 1.0))
-"""(scheme, beta_sat, beta_imp) rows of that table: SatImp (5, 0.1) is the README's recommended
-setting, (5, 1) the open-unlearning port's default."""
-
-
-def _scheme_label(scheme: str, beta_sat: float, beta_imp: float) -> str:
-    if scheme == "simsat":
-        return f"simsat(β_sat={_g(beta_sat)})"
-    if scheme == "simimp":
-        return f"simimp(β_imp={_g(beta_imp)})"
-    if scheme == "satimp":
-        return f"satimp(β_sat={_g(beta_sat)}, β_imp={_g(beta_imp)})"
-    return scheme
-
-
-def weight_table(p=WEIGHT_TABLE_P, schemes=WEIGHT_TABLE_SCHEMES) -> pd.DataFrame:
-    """w(p) of each (scheme, beta_sat, beta_imp) at the likelihoods ``p`` (one row per scheme,
-    one column per p), computed with satimp_lab.weighting -- the table of
-    docs/methods.md#the-weight-family by default."""
-    rows = []
-    for scheme, bs, bi in schemes:
-        w = token_weights_on_grid(scheme, p, bs, bi)
-        rows.append({"scheme": _scheme_label(scheme, bs, bi), **{f"p={_g(x)}": float(v) for x, v in zip(p, w)}})
-    return pd.DataFrame(rows)
 
 
 # --- NPO's shape ---------------------------------------------------------------------------------
@@ -366,43 +200,6 @@ def npo_shape_figure(betas=(0.1, 1.0, 2.5), max_drop: float = 30.0, n: int = 301
 # --- the GA logit view ---------------------------------------------------------------------------
 
 
-def target_logit_gradient(p) -> np.ndarray:
-    """d CE / d z_target for a token of likelihood p, by autograd: a two-logit softmax [z, 0] with
-    z = log(p / (1 - p)) has softmax(z)[0] = p. It equals -(1 - p) (docs/methods.md#implicit-weights).
-    p must be in (0, 1)."""
-    p = torch.as_tensor(np.asarray(p, dtype=float), dtype=torch.float64)
-    if bool(((p <= 0) | (p >= 1)).any()):
-        raise ValueError("p must lie strictly inside (0, 1) (the logit of 0 or 1 is infinite)")
-    z = torch.log(p / (1 - p)).requires_grad_()
-    logits = torch.stack([z, torch.zeros_like(z)], dim=-1)
-    ce = -torch.log_softmax(logits, dim=-1)[..., 0]
-    (grad,) = torch.autograd.grad(ce.sum(), z)
-    return grad.numpy()
-
-
-def logit_push(method: str, p, **params) -> np.ndarray:
-    """How hard one gradient step of ``method``'s forget loss pushes each token's target logit down,
-    per unit learning rate and on the token-mean scale: d F / d z_target (positive = z decreases).
-
-    Computed by autograd through the registered method (objectives.get_method(method, **params)
-    .forget_term) on one-token sequences, times N so a single token's share is not divided away.
-    For weighted GA this is w(p) (1 - p): the weight times GA's own push (1 - p). Token-level methods only.
-    """
-    m = get_method(method, **params)
-    if m.granularity not in ("token", "group"):
-        raise ValueError(f"logit_push needs a token-level method, got {method!r} ({m.granularity})")
-    p = torch.as_tensor(np.asarray(p, dtype=float), dtype=torch.float64)
-    if bool(((p <= 0) | (p >= 1)).any()):
-        raise ValueError("p must lie strictly inside (0, 1)")
-    z = torch.log(p / (1 - p)).requires_grad_()
-    logits = torch.stack([z, torch.zeros_like(z)], dim=-1)            # [n, 2]
-    logp = torch.log_softmax(logits, dim=-1)[..., :1]                 # [n, 1]: n one-token sequences
-    mask = torch.ones_like(logp, dtype=torch.bool)
-    term = m.forget_term(logp, mask)
-    (grad,) = torch.autograd.grad(term.loss, z)
-    return grad.numpy() * len(p)
-
-
 def logit_push_figure(beta_sat: float = 5.0, beta_imp: float = 0.1, beta: float = 1.0, p=None) -> go.Figure:
     """The GA logit view: the push on the target logit, w(p) (1 - p), for GA, SimSat(beta),
     SimImp(beta) and SatImp(beta_sat, beta_imp), from autograd through the library's objectives."""
@@ -425,27 +222,19 @@ def logit_push_figure(beta_sat: float = 5.0, beta_imp: float = 0.1, beta: float 
 
 @dataclass(frozen=True)
 class ParamSpec:
-    """How to show one hyper-parameter as a slider."""
+    """How to show one hyper-parameter as a slider: a view of its :class:`satimp_lab.params.Param`."""
 
     kind: str           # "float" or "int"
     min: float
     max: float
     step: float
-    description: str
+    description: str    # the declaration's label (symbol, meaning, units)
 
 
 PARAM_SPECS: dict[str, ParamSpec] = {
-    "beta_sat": ParamSpec("float", 0.0, 10.0, 0.1, "β_sat (exponent on p)"),
-    "beta_imp": ParamSpec("float", 0.0, 5.0, 0.05, "β_imp (exponent on 1-p)"),
-    "group_size": ParamSpec("int", 1, 32, 1, "group size G"),
-    "k": ParamSpec("float", 0.05, 1.0, 0.05, "fraction k"),
-    "soft": ParamSpec("float", 0.0, 1.0, 0.05, "soft value s"),
-    "p_imp": ParamSpec("float", 0.0, 1.0, 0.05, "key-token weight p_imp"),
-    "npo_beta": ParamSpec("float", 0.01, 5.0, 0.01, "NPO β"),
-    "gamma": ParamSpec("float", -2.0, 2.0, 0.1, "SimNPO margin γ"),
-    "forget_weight": ParamSpec("float", 0.0, 2.0, 0.0125, "forget weight"),
-    "retain_weight": ParamSpec("float", 0.0, 2.0, 0.05, "retain weight"),
+    name: ParamSpec(p.kind, *p.slider, p.label) for name, p in PARAMS.items()
 }
+"""Every declared hyper-parameter's slider, read from satimp_lab.params.PARAMS."""
 
 
 def method_controls(method: str) -> list[dict]:
@@ -455,8 +244,7 @@ def method_controls(method: str) -> list[dict]:
     m = get_method(method)
     values = dict(m.params)
     if m.retain != "none":
-        values["forget_weight"] = m.forget_weight
-        values["retain_weight"] = m.retain_weight
+        values.update({key: getattr(m, key) for key in LOSS_WEIGHTS})
     out = []
     for name, value in values.items():
         spec = PARAM_SPECS[name]

@@ -26,7 +26,7 @@
 # | SimNPO (implicit) | $2\bar p^{\beta}/(1+\bar p^{\beta})$, $\bar p$ = geometric-mean token likelihood of the sequence |
 #
 # Every curve is computed by calling `satimp_lab.weighting` on a grid of likelihoods (through
-# `satimp_lab.widgets`); nothing is re-implemented here. No unlearning run is needed, so this
+# `satimp_lab.weight_curves`; `widgets` draws them); nothing is re-implemented here. No unlearning run is needed, so this
 # notebook is fast at any size.
 
 # %% tags=["parameters"]

@@ -11,19 +11,20 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..objectives import get_method
+from ..objectives import METHODS, get_method
+from ..params import PARAMS
 
-BETAS = (0.5, 1.0, 2.0, 5.0, 10.0)
-"""SimSat / SimImp exponents of the smoothness sweep."""
-HARD_FRACTIONS = (0.5, 0.3)
+BETAS = PARAMS["beta_sat"].sweep("smoothness")
+"""SimSat / SimImp exponents of the smoothness sweep (declared in satimp_lab.params)."""
+HARD_FRACTIONS = PARAMS["k"].sweep("kept_share")
 """Shares of each answer's tokens kept by top-k / bottom-k / random at matched token counts."""
-GROUP_SIZES = (2, 5, 20)
+GROUP_SIZES = PARAMS["group_size"].sweep("granularity")
 """Group sizes G of the granularity sweep (on the synthetic benchmark G = 20 is about a whole answer:
 a per-answer mean)."""
-GRID_BETA_SAT = (0.0, 1.0, 2.0, 5.0, 10.0)
-GRID_BETA_IMP = (0.0, 0.1, 0.5, 1.0)
-RECOMMENDED = (5.0, 0.1)
-"""The official README's SatImp recommendation (beta_sat, beta_imp)."""
+GRID_BETA_SAT = PARAMS["beta_sat"].sweep("grid")
+GRID_BETA_IMP = PARAMS["beta_imp"].sweep("grid")
+RECOMMENDED = (METHODS["satimp"].params["beta_sat"], METHODS["satimp"].params["beta_imp"])
+"""The official README's SatImp recommendation (beta_sat, beta_imp): the registry's ``satimp``."""
 
 NAMES = {"ga": "GA", "simsat": "SimSat", "simimp": "SimImp", "satimp": "SatImp",
          "annotated": "annotation", "npo": "NPO", "simnpo": "SimNPO"}

@@ -1,9 +1,13 @@
 """studies/specs.py: the run specs the studies sweep and the notebooks show, written once so
 identical runs share a cache entry (no training)."""
 
+import json
+from pathlib import Path
+
 import pytest
 
-from satimp_lab.objectives import get_method
+from satimp_lab.objectives import get_method, list_methods
+from satimp_lab.studies import STUDIES, get_study
 from satimp_lab.studies import specs as S
 
 
@@ -46,3 +50,41 @@ def test_hard_specs_keep_matched_token_counts():
 def test_spec_params_lists_defaults_too():
     p = S.spec_params(S.beta_specs(("simsat",), (1.0, 5.0))).set_index("label")
     assert p.loc["simsat(β=1)", "beta_sat"] == 1.0 and p.loc["simsat(β=5)", "beta_sat"] == 5.0
+
+
+MAIN = json.loads((Path(__file__).with_name("main_run_specs.json")).read_text(encoding="utf-8"))
+"""Specs, registry defaults, playground requests and slider ranges as main's code produced them
+before the hyper-parameters were declared in satimp_lab.params (see its "source")."""
+
+
+def _exact(obj) -> str:
+    """JSON text that tells 5 from 5.0: the run cache key does."""
+    return json.dumps(obj, ensure_ascii=False, sort_keys=True)
+
+
+@pytest.mark.parametrize("study", [s.id for s in STUDIES])
+def test_study_specs_and_labels_are_unchanged(study):
+    assert _exact(get_study(study).specs()) == _exact(MAIN["studies"][study])
+
+
+def test_reference_specs_and_registry_defaults_are_unchanged():
+    assert set(MAIN["studies"]) == {s.id for s in STUDIES}
+    assert _exact(S.reference_specs()) == _exact(MAIN["references"])
+    got = {name: get_method(name).params for name in MAIN["method_params"]}
+    assert _exact(got) == _exact(MAIN["method_params"])
+    fields = {name: {k: v for k, v in get_method(name).to_dict().items() if k not in ("name", "params")}
+              for name in MAIN["method_fields"]}
+    assert _exact(fields) == _exact(MAIN["method_fields"])
+    assert set(MAIN["method_params"]) == set(list_methods())
+
+
+def test_playground_requests_and_slider_ranges_are_unchanged():
+    from satimp_lab import widgets as X
+
+    requests = [X.run_request("satimp", {"beta_sat": 2.0, "beta_imp": 0.1}),
+                X.run_request("group_simsat_gd", {"group_size": 8, "retain_weight": 0.5}),
+                X.run_request("hard_top", {"k": 0.3, "soft": 1.0}, seed=2)]
+    assert _exact(requests) == _exact(MAIN["run_request"])
+    controls = {name: [{k: v for k, v in c.items() if k != "description"} for c in X.method_controls(name)]
+                for name in MAIN["method_controls"]}
+    assert _exact(controls) == _exact(MAIN["method_controls"])

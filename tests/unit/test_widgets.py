@@ -2,6 +2,9 @@
 
 import math
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,6 +14,7 @@ import pytest
 from satimp_lab import widgets as X
 from satimp_lab.experiments import RunResult, get_setting
 from satimp_lab.objectives import get_method, list_methods
+from satimp_lab.params import PARAMS
 
 P = np.array([0.0, 0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99, 1.0])
 
@@ -300,3 +304,27 @@ def test_family_widget_fills_the_output_width():
     view = box.children[-1]
     assert type(view).__name__ == "Output" and view.layout.width == "100%"
     assert not isinstance(box.figure, go.FigureWidget)
+
+
+def test_the_playground_and_family_sliders_use_the_declared_range():
+    ui = X.PlaygroundUI(X.Playground(FakeLab()), method="hard_top_gd")
+    for name, w in ui.param_widgets.items():
+        assert (w.min, w.max, w.step) == pytest.approx(PARAMS[name].slider), name
+    box = X.family_widget(5.0, 0.1)
+    for w, name in zip(box.sliders[:2], ("beta_sat", "beta_imp")):
+        assert (w.min, w.max, w.step) == pytest.approx(PARAMS[name].slider), name
+
+
+def test_the_analytic_curves_live_in_weight_curves_and_widgets_reexports_them():
+    from satimp_lab import weight_curves as C
+
+    assert set(C.__all__) <= set(X.__all__)
+    for name in C.__all__:
+        assert getattr(X, name) is getattr(C, name), name
+    # the curves (and the course checks that use them as references) need no UI library
+    code = ("import sys, satimp_lab.weight_curves, satimp_lab.course; "
+            "print(sorted(m for m in ('ipywidgets', 'plotly', 'satimp_lab.widgets', 'satimp_lab.plots') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip() == "[]"
