@@ -48,6 +48,23 @@ def _md_table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
+METRIC_NAMES = {"matched_forget": "forget ES at matched retain",
+                "mean_likelihood": "mean token likelihood under the target",
+                "relearn_gain": "relearning gain of held-out forget ES",
+                "relearn_auc": "area under the relearning curve (held-out forget ES)",
+                "forget_es": "forget ES"}
+"""How the claims table names a comparison's metric (a population claim part's ``metric``)."""
+
+
+def metric_name(metric: str, lower_is_better: bool | None = None) -> str:
+    """``metric`` as the claims table names it (:data:`METRIC_NAMES`, else the column name), with
+    "lower is better" / "higher is better" when known."""
+    name = METRIC_NAMES.get(metric, metric.replace("_", " "))
+    if lower_is_better is None:
+        return name
+    return f"{name} ({'lower' if lower_is_better else 'higher'} is better)"
+
+
 def population_claims_markdown(out_dir: str | Path, errors: list[str] | None = None) -> str:
     """The claims the studies decided on the population (``population/*.json``, written by
     ``satimp_lab.studies``) as one Markdown table: each part's effect, 95 % interval,
@@ -63,17 +80,16 @@ def population_claims_markdown(out_dir: str | Path, errors: list[str] | None = N
             flags = ", ".join(f"{part[k]} unit(s) of {part[n]} never reached the level"
                               for k, n in (("unreached_a", "a"), ("unreached_b", "b")) if part[k])
             rows.append([claim["id"], claim["statement"], claim.get("source", ""), f"{part['a']} vs {part['b']}",
-                         f"{part['effect']:+.3f}", interval, f"{part['p_improvement']:.2f}",
+                         metric_name(part["metric"], part.get("lower_is_better")), f"{part['effect']:+.3f}", interval, f"{part['p_improvement']:.2f}",
                          f"{part['n_targets']} x {part['n_units'] // max(part['n_targets'], 1)}",
                          part["verdict"] + (f" ({flags})" if flags else ""), f"**{claim['verdict']}**"])
     if not rows:
         return ""
     return ("Each claim is decided on paired (target model, unlearning seed) units: effect = mean "
-            "paired difference of the first method (or token group) over the second, signed so that "
-            "positive is the claim's direction (forget ES at matched retain, lower is better; for "
-            "observation (ii), mean token likelihood), 95 % cluster-bootstrap interval over target models, "
+            "paired difference of the first method (or token group) over the second in the metric named, "
+            "signed so that positive is the claim's direction, 95 % cluster-bootstrap interval over target models, "
             "P(improvement) = share of units going the claim's way; the rule is in `satimp_lab.verdicts`.\n\n"
-            + _md_table(rows, ["claim", "statement", "source", "comparison", "effect", "95 % interval",
+            + _md_table(rows, ["claim", "statement", "source", "comparison", "metric", "effect", "95 % interval",
                                "P(improvement)", "targets x seeds", "part verdict", "claim verdict"]))
 
 
