@@ -46,7 +46,7 @@ PARTS = {
     "scoring": ("metrics.py", "score_answers"),
     "perturbed": ("metrics.py", "_perturbed_nll"),
     "generation": ("metrics.py", "generate_answers"),
-    "save": ("models.py", "atomic_directory"),
+    "save": ("store.py", "atomic_directory"),
     "encode": ("batching.py", "encode_dataset"),
 }
 

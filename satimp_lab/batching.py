@@ -142,6 +142,8 @@ def encode_dataset(tokenizer, rows, prompt_format: str | PromptFormat = "qa",
     """
     if len(rows) == 0:
         raise ValueError("cannot encode an empty dataset")
+    if hasattr(rows, "to_list"):  # a datasets.Dataset: one Arrow conversion, not one per row
+        rows = rows.to_list()
     memo = _encoding_memo(tokenizer)
     fmt_key = prompt_format if isinstance(prompt_format, str) else repr(prompt_format)
     encoded = []
