@@ -46,7 +46,7 @@ import torch
 from scipy import special, stats
 
 from .errors import InputError
-from .batching import encode_dataset, get_prompt_format, read_rows
+from .batching import _plain_llama, encode_dataset, get_prompt_format, read_rows
 
 __all__ = [
     "MetricResult", "ScoredAnswer", "METRICS", "MODEL_UTILITY_COMPONENTS", "DEFAULT_METRICS",
@@ -221,6 +221,8 @@ def _greedy(model, input_ids, attention_mask, max_new_tokens: int, eos_id: int, 
     limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
     if isinstance(limit, int) and width + max_new_tokens > limit:  # never run past the positions
         max_new_tokens = max(1, limit - width)
+    if _fast_decoding(model):
+        return _greedy_llama(model, input_ids, attention_mask, max_new_tokens, eos_id, pad_id)
     if hasattr(model, "generate"):
         out = model.generate(input_ids=input_ids, attention_mask=attention_mask, do_sample=False,
                              max_new_tokens=max_new_tokens, pad_token_id=pad_id, eos_token_id=eos_id)
@@ -235,6 +237,61 @@ def _greedy(model, input_ids, attention_mask, max_new_tokens: int, eos_id: int, 
         if done.all():
             break
     return input_ids[:, width:]
+
+
+def _fast_decoding(model) -> bool:
+    """Whether :func:`_greedy_llama` can decode ``model``: a plain Hugging Face Llama with SDPA
+    attention whose decoder layers take ``cache`` and ``position_embeddings`` and return the
+    hidden states (transformers 5); anything else goes through ``generate``."""
+    if not (_plain_llama(model) and getattr(model.config, "_attn_implementation", None) == "sdpa"):
+        return False
+    return _layer_takes_cache(type(model.model.layers[0]))
+
+
+@functools.cache
+def _layer_takes_cache(layer_type) -> bool:
+    import inspect
+
+    params = inspect.signature(layer_type.forward).parameters
+    returns = inspect.signature(layer_type.forward).return_annotation
+    return {"cache", "position_embeddings"} <= set(params) and returns in (torch.Tensor, "torch.Tensor")
+
+
+def _greedy_llama(model, input_ids, attention_mask, max_new_tokens: int, eos_id: int, pad_id: int):
+    """``model.generate``'s greedy decoding of a plain Hugging Face Llama, token for token, at
+    ~0.8x its CPU time: the prompt pass is the model's own call with generate's arguments (left
+    padding: positions from the attention mask), and each new token runs the decoder layers
+    directly, with the attention mask that ``create_causal_mask`` builds for one new token under
+    a KV cache (``[batch, 1, 1, kv]`` bool: the padding mask). That skips generate's and the
+    model's per-step wrappers, ~1 ms of every ~4 ms step for the tiny models on a CPU. Finished
+    rows get ``pad_id``, as in ``generate``. ``tests/integration/test_metrics_models.py`` checks
+    the tokens against ``generate``."""
+    from transformers import DynamicCache
+
+    batch, width = input_ids.shape
+    positions = attention_mask.long().cumsum(-1) - 1
+    positions.masked_fill_(attention_mask == 0, 1)
+    cache = DynamicCache(config=model.config)
+    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
+                cache_position=torch.arange(width, device=input_ids.device), past_key_values=cache,
+                logits_to_keep=1)
+    logits = out.logits[:, -1, :].to(copy=True, dtype=torch.float32)
+    inner, mask, unfinished, new = model.model, attention_mask, torch.ones_like(input_ids[:, 0]), []
+    for step in range(max_new_tokens):
+        token = logits.argmax(-1) * unfinished + pad_id * (1 - unfinished)
+        new.append(token)
+        unfinished = unfinished & (token != eos_id).long()
+        if step == max_new_tokens - 1 or unfinished.max() == 0:
+            break
+        mask = torch.cat([mask, mask.new_ones((batch, 1))], -1)
+        position = (mask.long().cumsum(-1) - 1)[:, -1:]
+        hidden = inner.embed_tokens(token[:, None])
+        rope = inner.rotary_emb(hidden, position)
+        for layer in inner.layers:
+            hidden = layer(hidden, attention_mask=mask.bool()[:, None, None, :], position_ids=position,
+                           cache=cache, use_cache=True, position_embeddings=rope)
+        logits = model.lm_head(inner.norm(hidden)[:, -1:, :])[:, -1, :].to(copy=True, dtype=torch.float32)
+    return torch.stack(new, 1)
 
 
 def generate_answers(model, tokenizer, rows, question_field: str = "question", prompt_format="qa",
