@@ -215,8 +215,9 @@ def _prompt_ids(tokenizer, fmt, question: str) -> list[int]:
 def _greedy(model, input_ids, attention_mask, max_new_tokens: int, eos_id: int, pad_id: int):
     """Greedy continuation ``[B, <=max_new_tokens]`` of a left-padded batch.
 
-    HF models use ``generate`` (KV cache, correct positions under left padding); anything else
-    that maps ``input_ids`` to ``.logits`` gets a plain loop (used by the unit tests' fakes)."""
+    A plain Hugging Face Llama is decoded by :func:`_greedy_llama` (``generate``'s tokens at less
+    CPU), other HF models use ``generate`` (KV cache, correct positions under left padding);
+    anything else that maps ``input_ids`` to ``.logits`` gets a plain loop (the unit tests' fakes)."""
     width = input_ids.shape[1]
     limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
     if isinstance(limit, int) and width + max_new_tokens > limit:  # never run past the positions
@@ -241,11 +242,19 @@ def _greedy(model, input_ids, attention_mask, max_new_tokens: int, eos_id: int, 
 
 def _fast_decoding(model) -> bool:
     """Whether :func:`_greedy_llama` can decode ``model``: a plain Hugging Face Llama with SDPA
-    attention whose decoder layers take ``cache`` and ``position_embeddings`` and return the
-    hidden states (transformers 5); anything else goes through ``generate``."""
+    attention that takes a ``cache`` and whose decoder layers take ``cache`` and
+    ``position_embeddings`` and return the hidden states (transformers 5); anything else goes
+    through ``generate``."""
     if not (_plain_llama(model) and getattr(model.config, "_attn_implementation", None) == "sdpa"):
         return False
-    return _layer_takes_cache(type(model.model.layers[0]))
+    return _takes_cache(type(model)) and _layer_takes_cache(type(model.model.layers[0]))
+
+
+@functools.cache
+def _takes_cache(model_type) -> bool:
+    import inspect
+
+    return "cache" in inspect.signature(model_type.forward).parameters
 
 
 @functools.cache
@@ -273,7 +282,7 @@ def _greedy_llama(model, input_ids, attention_mask, max_new_tokens: int, eos_id:
     positions.masked_fill_(attention_mask == 0, 1)
     cache = DynamicCache(config=model.config)
     out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
-                cache_position=torch.arange(width, device=input_ids.device), past_key_values=cache,
+                cache_position=torch.arange(width, device=input_ids.device), cache=cache,
                 logits_to_keep=1)
     logits = out.logits[:, -1, :].to(copy=True, dtype=torch.float32)
     inner, mask, unfinished, new = model.model, attention_mask, torch.ones_like(input_ids[:, 0]), []
