@@ -98,6 +98,34 @@ def test_fast_greedy_decoding_gives_generates_tokens(micro_target, random_model,
         del model.forward
 
 
+def test_evaluate_is_the_same_through_the_generic_readers(micro_target, micro_retain, small_benchmark):
+    """Every number of a run's final metrics (ROUGE included) is the same, to the last bit,
+    whether the model is read by the fast paths (output head on the answer positions only,
+    metrics._greedy_llama) or, as before them, by the full logits and ``generate`` (a patched
+    forward turns both off)."""
+    model, tok = micro_target.model, micro_target.tokenizer
+    reference = M.truth_ratio(micro_retain.model, micro_retain.tokenizer, small_benchmark["forget10"])
+    names = ["es", "es_paraphrased", "em", "probability", "rouge", "truth_ratio", "forget_quality",
+             "model_utility", "mia_loss"]
+
+    def table():
+        return M.evaluate(model, tok, small_benchmark, forget_split="forget10", metrics=names,
+                          retain_truth_ratios=reference, max_examples=12, max_new_tokens=24)
+
+    fast = table()
+    model.forward = model.forward
+    try:
+        assert not M._fast_decoding(model)
+        generic = table()
+    finally:
+        del model.forward
+    assert fast["value"].tolist() == generic["value"].tolist()
+    a, b = (t.attrs["details"] for t in (fast, generic))
+    assert a.per_example["value"].tolist() == b.per_example["value"].tolist()
+    assert (a.results[("rouge", "retain90")].extra["generations"]
+            == b.results[("rouge", "retain90")].extra["generations"])
+
+
 def test_evaluate_table(micro_target, micro_retain, small_benchmark):
     model, tok = micro_target.model, micro_target.tokenizer
     reference = M.truth_ratio(micro_retain.model, micro_retain.tokenizer, small_benchmark["forget10"])
