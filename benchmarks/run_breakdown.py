@@ -19,6 +19,16 @@ profiled (cProfile, CPU time) and broken down into:
 
 The first run of a Lab is reported apart: it builds what the Lab's later runs reuse.
 Models come from ``$SATIMP_LAB_CACHE`` (trained there if missing); runs go to a temporary folder.
+
+    python benchmarks/run_breakdown.py --options              # what cheaper settings would change
+
+``--options`` measures changes that would move numbers, so that they are chosen knowingly: for
+a few methods and seeds it unlearns once with an evaluation at every step (evaluations do not
+change training: the schedules below are that history subsampled, and every 2 steps gives
+exactly today's numbers), then prints the matched forget ES under other evaluation schedules
+(every 2, 3, 4 or 6 steps; "adaptive": today's schedule up to the first evaluation at or below
+the matched retain level, then every 6 steps and the last step) and the final model's utility and CPU
+seconds of its final metrics under other generation budgets (``max_new_tokens``).
 """
 
 from __future__ import annotations
@@ -46,7 +56,7 @@ PARTS = {
     "scoring": ("metrics.py", "score_answers"),
     "perturbed": ("metrics.py", "_perturbed_nll"),
     "generation": ("metrics.py", "generate_answers"),
-    "save": ("models.py", "atomic_directory"),
+    "save": ("store.py", "atomic_directory"),
     "encode": ("batching.py", "encode_dataset"),
 }
 
@@ -105,6 +115,76 @@ def _worker(size: str, threads: int) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
+# --options: evaluation schedules and generation budgets, measured
+
+
+OPTION_RUNS = [("satimp", {"beta_sat": 5, "beta_imp": 0.1}), ("simsat", None), ("ga", None), ("simnpo", None)]
+
+
+def schedules(every: int, last: int, crossing: int) -> dict[str, set[int]]:
+    """Evaluated steps of each schedule (step 0 and the last step always); ``every``: today's."""
+    out = {f"every {k}": set(range(0, last + 1, k)) | {last} for k in sorted({every, 2, 3, 4, 6})}
+    out["adaptive"] = set(range(0, crossing + 1, every)) | set(range(crossing, last + 1, 6)) | {last}
+    return out
+
+
+def options(size: str, seeds: tuple[int, ...], budgets: tuple[int, ...]) -> None:
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    torch.set_num_threads(1)
+    from satimp_lab.experiments import Lab, forget_at_matched_retain
+    from satimp_lab.unlearn import unlearn
+
+    lab = Lab(size, progress=False)
+    level, every = lab.setting.match_level, lab.setting.base.eval_every
+    labs = {b: lab if b == lab.setting.max_new_tokens else Lab(lab.setting, progress=False, max_new_tokens=b)
+            for b in budgets}
+    _ = (lab.benchmark, lab.target, lab.retain_model)
+    for other in labs.values():  # the same models and retain-model truth ratios
+        other.__dict__.update({k: lab.__dict__[k] for k in ("benchmark", "target", "retain_model")})
+        other.__dict__["_retain_truth_ratios"] = lab._retain_truth_ratios
+    rows = []
+    for method, params in OPTION_RUNS:
+        for seed in seeds:
+            run = unlearn(lab.target, lab.benchmark, lab.config(method, seed, params, eval_every=1), progress=False)
+            hist = run.history
+            ev = hist.dropna(subset=["retain_es"])
+            last = int(ev["step"].max())
+            today = ev[ev["step"].isin(set(range(0, last + 1, every)) | {last})]
+            below = today[today["retain_es"] <= level * today["retain_es"].iloc[0]]
+            crossing = int(below["step"].iloc[0]) if len(below) else last
+            row = {"run": f"{method} s{seed}"}
+            for name, steps in schedules(every, last, crossing).items():
+                sub = hist[hist["step"].isin(steps) | hist["retain_es"].isna()]
+                row[f"{name}: forget"] = forget_at_matched_retain(sub, level)["matched_forget"]
+                row[f"{name}: evals"] = len(steps)
+            for b, other in labs.items():
+                cpu = time.process_time()
+                row[f"utility {b}"] = other._final_metrics(run.model)["model_utility"]
+                row[f"final CPU s {b}"] = time.process_time() - cpu
+            rows.append(row)
+            print(row["run"], flush=True)
+    df = pd.DataFrame(rows).set_index("run")
+    pd.set_option("display.width", 250)
+    print(f"\n{size} setting; today: every {every} steps, budget {lab.setting.max_new_tokens}")
+    base = f"every {every}: forget"
+    for name in schedules(every, 1, 1):
+        col = f"{name}: forget"
+        diff = (df[col] - df[base]).abs()
+        print(f"{name:10s} matched forget ES: max |change| {diff.max():.4f} ({int((diff > 0).sum())} of "
+              f"{len(df)} runs change); evaluations {df[f'{name}: evals'].mean():.1f}")
+    ref = lab.setting.max_new_tokens
+    for b in budgets:
+        diff = (df[f"utility {b}"] - df[f"utility {ref}"]).abs()
+        ratio = np.median(df[f"final CPU s {b}"] / df[f"final CPU s {ref}"])
+        print(f"budget {b:3d}: model utility max |change| {diff.max():.2g} ({int((diff > 0).sum())} runs "
+              f"change); final-metrics CPU x{ratio:.2f} (median ratio)")
+    print(df.round(4).to_string())
+
+
+# ----------------------------------------------------------------------------------------------
 # driver
 
 
@@ -141,8 +221,15 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5, help="timed runs per checkout (default 5)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--size", default="full")
+    ap.add_argument("--options", action="store_true",
+                    help="measure evaluation schedules and generation budgets instead (see above)")
+    ap.add_argument("--seeds", type=int, default=3, help="--options: unlearning seeds per method")
+    ap.add_argument("--budgets", default="48,32,24", help="--options: generation budgets to compare")
     argv = sys.argv[1:]
     args = ap.parse_args([] if argv[:1] == ["bench"] else argv)  # or `satimp-lab bench NAME`
+    if args.options:
+        options(args.size, tuple(range(args.seeds)), tuple(int(b) for b in args.budgets.split(",")))
+        return
 
     roots = {"after": ROOT} if args.before is None else {"before": args.before.resolve(), "after": ROOT}
     checkouts = {name: Checkout(name, root, args.size, args.threads) for name, root in roots.items()}

@@ -143,6 +143,8 @@ def encode_dataset(tokenizer, rows, prompt_format: str | PromptFormat = "qa",
     """
     if len(rows) == 0:
         raise ValueError("cannot encode an empty dataset")
+    if hasattr(rows, "to_list"):  # a datasets.Dataset: one Arrow conversion, not one per row
+        rows = rows.to_list()
     memo = _encoding_memo(tokenizer)
     fmt_key = prompt_format if isinstance(prompt_format, str) else repr(prompt_format)
     encoded = []
@@ -199,6 +201,38 @@ def iterate_batches(encoded: Sequence[dict], batch_size: int, pad_token_id: int)
         yield collate(encoded[start:start + batch_size], pad_token_id)
 
 
+@dataclass(frozen=True)
+class RowReading:
+    """One row's teacher-forced reading at its valid label positions (``n`` = answer tokens and
+    the final EOS): ``labels``, argmax ``preds`` and ``logp`` (float32) are ``[n]``, ``key`` is
+    the ``[n]`` bool mask of key tokens."""
+
+    labels: torch.Tensor
+    preds: torch.Tensor
+    logp: torch.Tensor
+    key: torch.Tensor
+
+
+@torch.no_grad()
+def read_rows(model, encoded: Sequence[dict], pad_token_id: int, batch_size: int) -> list[RowReading]:
+    """Teacher-forced readings of every encoded row (:class:`RowReading`, in row order): one
+    :func:`token_logprobs` pass (``labels_only``) per ``batch_size`` consecutive rows, without
+    gradients, in the model's current train/eval mode (callers set eval mode).
+
+    The batches are the rows in order, on purpose: a row's numbers can move in the last float32
+    bits with the batch it is read in (the attention kernel depends on the padded width, and
+    on whether there is padding at all), so length-sorted or merged batches would change every
+    cached metric by ~1e-8."""
+    out: list[RowReading] = []
+    for start in range(0, len(encoded), batch_size):
+        tl = token_logprobs(model, collate(encoded[start:start + batch_size], pad_token_id),
+                            keep_logits=True, labels_only=True)
+        n = tl.per_row()
+        out += [RowReading(*parts) for parts in zip(
+            tl.labels.split(n), tl.logits.argmax(-1).split(n), tl.logp.float().split(n), tl.key_mask.split(n))]
+    return out
+
+
 @dataclass
 class TokenLogprobs:
     """Per-token log-likelihoods of the label tokens, shifted so position j scores label j+1.
@@ -208,6 +242,11 @@ class TokenLogprobs:
     key_mask  ``[batch, pos-1]`` bool, valid positions inside annotated fact spans
     labels    ``[batch, pos-1]`` the label ids (``IGNORE_INDEX`` where invalid)
     logits    ``[batch, pos-1, vocab]`` only when asked for (KL terms, argmax metrics)
+
+    Read with ``labels_only=True`` (:func:`token_logprobs`), ``logp``, ``key_mask``, ``labels``
+    and ``logits`` hold the ``n = mask.sum()`` valid positions only, row after row (``[n]``,
+    ``[n, vocab]``); ``mask`` keeps its ``[batch, pos-1]`` shape, so row ``b`` owns the next
+    ``mask[b].sum()`` entries (:meth:`per_row`).
     """
 
     logp: torch.Tensor
@@ -216,21 +255,52 @@ class TokenLogprobs:
     labels: torch.Tensor
     logits: torch.Tensor | None = None
 
+    def per_row(self) -> list[int]:
+        """How many valid label positions each row has (``[batch]`` as a list)."""
+        return self.mask.sum(1).tolist()
 
-def token_logprobs(model, batch: dict[str, torch.Tensor], keep_logits: bool = False) -> TokenLogprobs:
+
+def _plain_llama(model) -> bool:
+    """True when ``model(...).logits`` is exactly ``model.lm_head(model.model(...))`` at every
+    position: a Hugging Face Llama whose ``forward`` nobody patched (accelerate's mixed precision
+    wraps it in autocast)."""
+    from transformers import LlamaForCausalLM
+
+    return type(model) is LlamaForCausalLM and "forward" not in vars(model)
+
+
+def token_logprobs(model, batch: dict[str, torch.Tensor], keep_logits: bool = False,
+                   labels_only: bool = False) -> TokenLogprobs:
     """One forward pass -> per-token log-likelihoods of the labels (gradients flow if enabled).
 
     The log-softmax is computed inside ``cross_entropy`` exactly as for a plain NLL loss, so
     reading likelihoods for weighting or tracing costs no extra ``[batch, pos, vocab]`` tensor.
+
+    ``labels_only=True``: the valid label positions only, flattened (see :class:`TokenLogprobs`);
+    for a plain Hugging Face Llama the output head then runs on those positions alone (less than
+    half the positions of a QA pair are answer tokens). The numbers are the same as the full
+    reading's at those positions: a position's logits, log-softmax and argmax do not depend on
+    the other positions (``tests/unit/test_batching.py`` checks it). Evaluation and metrics read
+    models this way; training keeps the full reading.
     """
     device = next(model.parameters()).device
     input_ids = batch["input_ids"].to(device)
-    logits = model(input_ids=input_ids, attention_mask=batch["attention_mask"].to(device)).logits
-    logits = logits[:, :-1]
+    attention_mask = batch["attention_mask"].to(device)
     labels = batch["labels"][:, 1:].to(device)
-    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1),
-                         ignore_index=IGNORE_INDEX, reduction="none").view(labels.shape)
     mask = labels != IGNORE_INDEX
     key_mask = batch["key_mask"][:, 1:].to(device).bool() & mask
+    if labels_only and _plain_llama(model):
+        hidden = model.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        logits, flat = model.lm_head(hidden[:, :-1][mask]), labels[mask]
+        logp = -F.cross_entropy(logits.float(), flat, reduction="none")
+        return TokenLogprobs(logp=logp, mask=mask, key_mask=key_mask[mask], labels=flat,
+                             logits=logits if keep_logits else None)
+    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
+    logits = logits[:, :-1]
+    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1),
+                         ignore_index=IGNORE_INDEX, reduction="none").view(labels.shape)
+    if labels_only:
+        return TokenLogprobs(logp=-ce[mask], mask=mask, key_mask=key_mask[mask], labels=labels[mask],
+                             logits=logits[mask] if keep_logits else None)
     return TokenLogprobs(logp=-ce, mask=mask, key_mask=key_mask, labels=labels,
                          logits=logits if keep_logits else None)

@@ -19,11 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .errors import InputError, check_choice, check_int, check_real
-from .batching import IGNORE_INDEX, collate, encode_dataset, iterate_batches, token_logprobs
+from .batching import collate, encode_dataset, read_rows, token_logprobs
 from .metrics import check_model_tokenizer
 from .models import linear_schedule
 from .benchmark import retain_split_for
@@ -177,63 +176,44 @@ class UnlearnRun:
 # ----------------------------------------------------------------------------------------------
 
 
-def _plain_llama(model) -> bool:
-    """True when ``model(...).logits`` is exactly ``model.lm_head(model.model(...))`` at every
-    position: a Hugging Face Llama whose ``forward`` nobody patched (accelerate's mixed precision
-    wraps it in autocast)."""
-    from transformers import LlamaForCausalLM
-
-    return type(model) is LlamaForCausalLM and "forward" not in vars(model)
-
-
-def _answer_readout(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int]]:
-    """(logp ``[n]``, argmax == label ``[n]``, key ``[n]``, label positions per row) over the
-    ``n`` label positions of ``batch``, row by row. For a plain Llama the output head runs on
-    those positions only (same numbers as :func:`token_logprobs`: each position's logits, log
-    softmax and argmax do not depend on the other positions; less than half the positions of a
-    QA pair are answer tokens)."""
-    if _plain_llama(model):
-        device = next(model.parameters()).device
-        hidden = model.model(input_ids=batch["input_ids"].to(device),
-                             attention_mask=batch["attention_mask"].to(device)).last_hidden_state[:, :-1]
-        labels = batch["labels"][:, 1:].to(device)
-        mask = labels != IGNORE_INDEX
-        logits, labels = model.lm_head(hidden[mask]), labels[mask]
-        logp = -F.cross_entropy(logits.float(), labels, reduction="none")
-        key = batch["key_mask"][:, 1:].to(device).bool()[mask]
-    else:
-        out = token_logprobs(model, batch, keep_logits=True)
-        mask = out.mask
-        logits, labels, logp, key = out.logits[mask], out.labels[mask], out.logp[mask], out.key_mask[mask]
-    return logp, logits.argmax(-1) == labels, key, mask.sum(1).tolist()
-
-
-@torch.no_grad()
-def teacher_forced_summary(model, encoded: list[dict], pad_token_id: int, batch_size: int = 64) -> dict:
-    """Cheap evaluation in one forward pass per batch: mean answer-token log-likelihood, answer and
-    key-token argmax accuracy, and the teacher-forced extraction strength (ES = s/m: the share of
-    the answer, from the end, that the model reproduces exactly; docs/methods.md#extraction-strength)."""
-    was_training = model.training
-    if was_training:
-        model.eval()
+def _summary(readings, batch_size: int) -> dict:
+    """:func:`teacher_forced_summary`'s numbers from the rows' readings (row order). The
+    log-likelihood is summed as the per-batch float32 sums of consecutive ``batch_size`` rows:
+    the same numbers, to the last bit, as reading those rows one batch after the other."""
     logp_sum = tokens = hits = key_hits = key_total = 0.0
     es_values = []
-    for batch in iterate_batches(encoded, batch_size, pad_token_id):
-        logp, correct, key, per_row = _answer_readout(model, batch)
+    for start in range(0, len(readings), batch_size):
+        chunk = readings[start:start + batch_size]
+        logp = torch.cat([r.logp for r in chunk])
+        correct = torch.cat([r.preds == r.labels for r in chunk])
+        key = torch.cat([r.key for r in chunk])
         logp_sum += logp.sum().item()
         tokens += len(logp)
         hits += correct.sum().item()
         key_hits += (correct & key).sum().item()
         key_total += key.sum().item()
-        for flags in correct.split(per_row):
-            wrong = (~flags).nonzero()
-            suffix = len(flags) if len(wrong) == 0 else len(flags) - 1 - wrong[-1].item()
-            es_values.append(suffix / len(flags))
-    if was_training:
-        model.train()
+        for r in chunk:
+            wrong = (r.preds != r.labels).nonzero()
+            suffix = len(r.labels) if len(wrong) == 0 else len(r.labels) - 1 - wrong[-1].item()
+            es_values.append(suffix / len(r.labels))
     return {"mean_logp": logp_sum / tokens, "answer_accuracy": hits / tokens,
             "key_accuracy": key_hits / key_total if key_total else float("nan"),
             "es": float(np.mean(es_values))}
+
+
+@torch.no_grad()
+def teacher_forced_summary(model, encoded: list[dict], pad_token_id: int, batch_size: int = 64) -> dict:
+    """Cheap evaluation in one forward pass per batch: mean answer-token log-likelihood, answer and
+    key-token argmax accuracy, and the teacher-forced extraction strength (ES = s/m, the share of
+    the answer, from the end, that the model reproduces exactly; the official rule, see
+    ``metrics.es_from_predictions``). Every label position counts, the final EOS included."""
+    was_training = model.training
+    if was_training:
+        model.eval()
+    summary = _summary(read_rows(model, encoded, pad_token_id, batch_size), batch_size)
+    if was_training:
+        model.train()
+    return summary
 
 
 def _subset(encoded: list[dict], n: int | None) -> list[dict]:

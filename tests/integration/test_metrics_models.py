@@ -62,6 +62,70 @@ def test_teacher_forced_es_equals_greedy_generation(micro_target, small_benchmar
         assert not gens[row["qa_id"]].startswith(row["answer"])
 
 
+def test_fast_greedy_decoding_gives_generates_tokens(micro_target, random_model, small_benchmark):
+    """metrics._greedy_llama (the decoder layers called directly for each new token) gives
+    model.generate's greedy tokens, bit for bit: left-padded batches of different widths, rows
+    that stop early (EOS, then padding), rows that run to the budget (an untrained model and a
+    damaged one), a budget of one token, and a lone row."""
+    tok = micro_target.tokenizer
+    damaged = build_tiny_model(micro_target.tier.arch, tok, seed=0).eval()
+    with torch.no_grad():
+        for mine, theirs in zip(damaged.parameters(), micro_target.model.parameters()):
+            mine.copy_(theirs + 0.02 * torch.randn_like(theirs))
+    fmt = M.get_prompt_format("qa")
+    rows = small_benchmark["full"].to_list()[:12] + small_benchmark["world_facts"].to_list()[:6]
+    prompts = [M._prompt_ids(tok, fmt, r["question"]) for r in rows]
+    pad, eos = tok.pad_token_id, tok.eos_token_id
+    runs_to_budget = False
+    for model in (micro_target.model.eval(), random_model, damaged):
+        assert M._fast_decoding(model)
+        for batch, budget in ((prompts, 24), (prompts[3:4], 24), (prompts[:5], 1)):
+            width = max(map(len, batch))
+            ids = torch.tensor([[pad] * (width - len(p)) + p for p in batch])
+            att = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in batch])
+            with torch.no_grad():
+                fast = M._greedy_llama(model, ids, att, budget, eos, pad)
+                ref = model.generate(input_ids=ids, attention_mask=att, do_sample=False, max_new_tokens=budget,
+                                     pad_token_id=pad, eos_token_id=eos)[:, width:]
+            assert torch.equal(fast, ref)
+            runs_to_budget |= fast.shape[1] == budget and budget > 1
+    assert runs_to_budget  # the comparison covered rows that never stop
+    model = micro_target.model
+    model.forward = model.forward  # a patched forward: generate is used
+    try:
+        assert not M._fast_decoding(model)
+    finally:
+        del model.forward
+
+
+def test_evaluate_is_the_same_through_the_generic_readers(micro_target, micro_retain, small_benchmark):
+    """Every number of a run's final metrics (ROUGE included) is the same, to the last bit,
+    whether the model is read by the fast paths (output head on the answer positions only,
+    metrics._greedy_llama) or, as before them, by the full logits and ``generate`` (a patched
+    forward turns both off)."""
+    model, tok = micro_target.model, micro_target.tokenizer
+    reference = M.truth_ratio(micro_retain.model, micro_retain.tokenizer, small_benchmark["forget10"])
+    names = ["es", "es_paraphrased", "em", "probability", "rouge", "truth_ratio", "forget_quality",
+             "model_utility", "mia_loss"]
+
+    def table():
+        return M.evaluate(model, tok, small_benchmark, forget_split="forget10", metrics=names,
+                          retain_truth_ratios=reference, max_examples=12, max_new_tokens=24)
+
+    fast = table()
+    model.forward = model.forward
+    try:
+        assert not M._fast_decoding(model)
+        generic = table()
+    finally:
+        del model.forward
+    assert fast["value"].tolist() == generic["value"].tolist()
+    a, b = (t.attrs["details"] for t in (fast, generic))
+    assert a.per_example["value"].tolist() == b.per_example["value"].tolist()
+    assert (a.results[("rouge", "retain90")].extra["generations"]
+            == b.results[("rouge", "retain90")].extra["generations"])
+
+
 def test_evaluate_table(micro_target, micro_retain, small_benchmark):
     model, tok = micro_target.model, micro_target.tokenizer
     reference = M.truth_ratio(micro_retain.model, micro_retain.tokenizer, small_benchmark["forget10"])

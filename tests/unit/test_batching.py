@@ -116,6 +116,42 @@ def test_token_logprobs_against_separate_prefix_passes(bench, tokenizer):
                 assert out.labels[b, i - 1] == e["input_ids"][i]
 
 
+def test_labels_only_reading_equals_the_full_reading(bench, tokenizer):
+    """``labels_only`` (the output head on the label positions only, the reader of evaluations
+    and metrics) gives bit-identical numbers to the full reading at those positions, on a plain
+    Llama and through the generic path (a patched forward); ``read_rows`` splits them per row."""
+    from satimp_lab.batching import _plain_llama, read_rows
+    from satimp_lab.models import ArchConfig, build_tiny_model
+
+    enc = encode_dataset(tokenizer, bench["full"].select(range(6)))
+    batch = collate(enc, tokenizer.pad_token_id)
+    model = build_tiny_model(ArchConfig(n_layers=1, hidden_size=32, n_heads=2, intermediate_size=64),
+                             tokenizer, seed=5).eval()
+    with torch.no_grad():
+        full = token_logprobs(model, batch, keep_logits=True)
+        m = full.mask
+        readings = [token_logprobs(model, batch, keep_logits=True, labels_only=True)]
+        assert _plain_llama(model)
+        model.forward = model.forward  # a patched forward: the generic path
+        try:
+            assert not _plain_llama(model)
+            readings.append(token_logprobs(model, batch, keep_logits=True, labels_only=True))
+        finally:
+            del model.forward
+    for sub in readings:
+        assert sub.logp.shape == (int(m.sum()),) and sub.per_row() == m.sum(1).tolist()
+        assert torch.equal(sub.logp, full.logp[m]) and torch.equal(sub.logits, full.logits[m])
+        assert torch.equal(sub.labels, full.labels[m]) and torch.equal(sub.key_mask, full.key_mask[m])
+    rows = read_rows(model, enc, tokenizer.pad_token_id, batch_size=4)  # two batches: 4 + 2 rows
+    assert [len(r.logp) for r in rows] == [sum(l != IGNORE_INDEX for l in e["labels"]) for e in enc]
+    second = collate(enc[4:], tokenizer.pad_token_id)
+    with torch.no_grad():
+        tl = token_logprobs(model, second, keep_logits=True)
+    assert torch.equal(rows[5].logp, tl.logp[1][tl.mask[1]])
+    assert torch.equal(rows[5].preds, tl.logits[1][tl.mask[1]].argmax(-1))
+    assert torch.equal(rows[5].labels, torch.tensor([l for l in enc[5]["labels"][1:] if l != IGNORE_INDEX]))
+
+
 class _BigramLM(torch.nn.Module):
     """Next-token logits chosen by hand: row ``table[token]`` after ``token``, whatever the prefix."""
 
