@@ -580,7 +580,24 @@ def _init_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+WORKERS_ENV = "SATIMP_LAB_WORKERS"
+"""Environment variable: the number of workers of the default pool (a positive integer);
+``satimp-lab reproduce`` sets it in the notebook kernels it runs side by side."""
+
+
 def default_workers() -> int:
+    """``$SATIMP_LAB_WORKERS`` if set, else the CPU cores this process may use
+    (``os.sched_getaffinity``; ``os.cpu_count`` elsewhere). Raises InputError naming the
+    variable when it is set to anything but a positive integer."""
+    value = os.environ.get(WORKERS_ENV)
+    if value:
+        if not value.strip().isdigit() or int(value) < 1:
+            raise InputError(f"{WORKERS_ENV} must be a positive integer, got {value!r}")
+        return int(value)
+    return cpu_cores()
+
+
+def cpu_cores() -> int:
     """CPU cores this process may use (``os.sched_getaffinity``; ``os.cpu_count`` elsewhere)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
