@@ -145,6 +145,9 @@ def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: 
 
     selected = select_notebooks(notebooks, notebook_dir)  # before anything is touched
     check_int("reproduce", "workers", workers, minimum=1, none_ok=True)
+    at_once = min(workers or default_workers(), len(selected))  # a bad $SATIMP_LAB_WORKERS raises here
+    threads = max(1, cpu_cores() // at_once)
+    env = kernel_env(threads) if at_once > 1 else None  # one at a time: this process's environment
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in ("claims", "population", "tables", "figures"):  # a report shows this run's results only
@@ -156,9 +159,6 @@ def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: 
     params = {"SIZE": size, "TIER": tier, "OUT_DIR": str(out_dir)}
     if cell_timeout == "auto":
         cell_timeout = None if tier in PRETRAINED_TIERS else 1200
-    at_once = min(workers or default_workers(), len(selected))
-    threads = max(1, cpu_cores() // at_once)
-    env = kernel_env(threads) if at_once > 1 else None  # one at a time: this process's environment
     runs, start = [], time.perf_counter()
     try:
         studies = _run_studies(size, tier, [p.stem for p in selected], out_dir, workers)
