@@ -55,7 +55,7 @@ def _cmd_reproduce(args) -> int:
         get_tier(args.tier)
     timeout = "auto" if args.cell_timeout is None else (args.cell_timeout or None)
     return reproduce(out_dir=Path(args.out), fast=args.fast, tier=args.tier, notebooks=args.only,
-                     cell_timeout=timeout)
+                     cell_timeout=timeout, workers=args.workers)
 
 
 def _cmd_readme_table(args) -> int:
@@ -126,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="*", default=None, help="run only notebooks whose names start so")
     p.add_argument("--cell-timeout", type=int, default=None, metavar="SECONDS",
                    help="limit per notebook cell; 0 for none (default: 1200, none for --tier small/paper)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="runs computed at once and notebooks executed at once (default: one per CPU "
+                        "core, or $SATIMP_LAB_WORKERS); 1 runs everything one after the other")
     p.set_defaults(func=_cmd_reproduce)
 
     p = sub.add_parser("readme-table", help="copy a report's population claims to docs/results/<size>/ "

@@ -397,64 +397,49 @@ class Lab:
         Invalid specs (unknown method or hyper-parameter) raise before anything runs.
         """
         seeds = self.setting.seeds if seeds is None else seeds
-        jobs = [(dict(spec), seed) for spec in specs for seed in seeds]
-        results: list[RunResult | None] = [self._cached(seed=seed, **spec) for spec, seed in jobs]
-        todo = [i for i, r in enumerate(results) if r is None]
-        pool = _resolve_executor(executor, len(todo))
-        failures: list[tuple[str, BaseException]] = []
-        with tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=desc,
-                  disable=not self.progress) as bar:
-            if pool is None:
-                for i in todo:
-                    spec, seed = jobs[i]
-                    try:
-                        results[i] = self.run(seed=seed, **spec)
-                    except Exception as err:  # noqa: BLE001 -- reported with the run's name below
-                        failures.append((self._describe(spec, seed), err))
-                    bar.update(1)
-            elif todo:
-                _ = self.target  # models are made once here, not by every worker at once
-                if self.setting.final_metrics:  # the final metrics read the retain model
-                    _ = self.retain_model
-                cache = str(cache_dir())
-                futures = {pool.submit(_run_job, SweepJob(self.setting, spec, seed, cache)): i
-                           for i, (spec, seed) in ((i, jobs[i]) for i in todo)}
-                try:
-                    for future in _completed(list(futures)):
-                        i = futures[future]
-                        try:
-                            results[i] = future.result()
-                        except Exception as err:  # noqa: BLE001 -- reported with the run's name below
-                            failures.append((self._describe(*jobs[i]), err))
-                        bar.update(1)
-                except BaseException:
-                    for future in futures:
-                        future.cancel()
-                    raise
-        if failures:
-            raise SweepError(failures, results)
-        return Sweep(results, self.setting)
+        units = [(self, dict(spec), seed) for spec in specs for seed in seeds]
+        return Sweep(_sweep_units(units, desc, executor, self.progress), self.setting)
 
     def sweep_population(self, specs: list[dict], seeds: tuple[int, ...] | None = None,
                          target_seeds: tuple[int, ...] | None = None, desc: str = "population",
-                         **sweep_kwargs) -> "Sweep":
+                         executor: concurrent.futures.Executor | str | None = "processes") -> "Sweep":
         """Every spec on every unit: each target model of ``target_seeds`` (default: the setting's
         :attr:`Setting.target_seeds`) x each unlearning seed of ``seeds`` (default: the setting's).
-        One :class:`Sweep` whose tables carry a ``target_seed`` column; the input of
-        ``satimp_lab.verdicts``. Other keywords go to :meth:`sweep` unchanged (e.g. ``executor``).
+        One :class:`Sweep` whose tables carry a ``target_seed`` column, runs in the order targets,
+        specs, seeds; the input of ``satimp_lab.verdicts``. ``executor`` as in :meth:`sweep`:
+        the runs of every target go to it in one pass (one pool, one progress bar).
 
         Runs on the other targets skip the final metrics (``final_metrics=()``, no retain model
         needed): the studies decide on forget ES at matched retain, read from the training curves,
         and the final metrics were ~40 % of a run; the Lab's own target keeps them, because the
         notebooks' tables read them from the same cached runs."""
+        return self.sweep_groups({desc: specs}, seeds, target_seeds, desc, executor)[desc]
+
+    def sweep_groups(self, groups: dict[str, list[dict]], seeds: tuple[int, ...] | None = None,
+                     target_seeds: tuple[int, ...] | None = None, desc: str = "population",
+                     executor: concurrent.futures.Executor | str | None = "processes") -> dict[str, "Sweep"]:
+        """:meth:`sweep_population` of several groups of specs (``{name: specs}``, e.g. one per
+        study) in ONE executor pass: every run of every group and target is submitted at once,
+        so the workers stay busy until the last run, and a run that several groups share (the
+        same method, params, overrides and seed on the same target; labels may differ) is
+        computed once. Returns ``{name: Sweep}``, each as :meth:`sweep_population` would return
+        it. Raises :class:`~satimp_lab.errors.InputError` for an empty ``target_seeds``; a failed
+        run raises :class:`SweepError` once every other run finished (its ``results`` hold
+        every group's runs in order: groups, targets, specs, seeds)."""
         target_seeds = self.setting.target_seeds if target_seeds is None else tuple(target_seeds)
         if not target_seeds:
             raise InputError("target_seeds is empty: a population needs at least one target model")
-        results = []
-        for t in target_seeds:
-            lab = self if t == self.setting.target_seed else self.with_target_seed(t, final_metrics=())
-            results += lab.sweep(specs, seeds=seeds, desc=f"{desc}: target {t}", **sweep_kwargs).results
-        return Sweep(results, self.setting)
+        labs = [self if t == self.setting.target_seed else self.with_target_seed(t, final_metrics=())
+                for t in target_seeds]
+        layout = {name: [(lab, dict(spec), seed) for lab in labs for spec in specs
+                         for seed in (lab.setting.seeds if seeds is None else seeds)]
+                  for name, specs in groups.items()}
+        results = _sweep_units([u for units in layout.values() for u in units], desc, executor, self.progress)
+        out, start = {}, 0
+        for name, units in layout.items():
+            out[name] = Sweep(results[start:start + len(units)], self.setting)
+            start += len(units)
+        return out
 
     def _describe(self, spec: dict, seed: int) -> str:
         extra = {k: v for k, v in spec.items() if k not in ("method", "params", "label")}
@@ -525,6 +510,68 @@ def _run_job(job: SweepJob) -> RunResult:
     return _WORKER_LABS[key].run(seed=job.seed, **job.spec)
 
 
+def _sweep_units(units: list[tuple["Lab", dict, int]], desc: str, executor, progress: bool) -> list[RunResult]:
+    """Every ``(lab, spec, seed)`` of ``units`` as a :class:`RunResult`, in order, computing the
+    runs not cached yet in one pass on ``executor`` (see :meth:`Lab.sweep`): one progress bar
+    over the distinct runs, each run computed once however many units ask for it (a unit that
+    repeats another's run under another label gets that run under its own label).
+
+    Raises ValueError for an invalid spec before anything runs, :class:`SweepError` (naming
+    every failed run; the others finished and are cached) once every run ended."""
+    # the run of every unit (validates every spec first); units of one Lab with one cache folder
+    # (same config, hence same key) are one run
+    entries = [lab._entry(spec.get("method"), seed, spec.get("params"), spec.get("label"),
+                          {k: v for k, v in spec.items() if k not in ("method", "params", "label")})
+               for lab, spec, seed in units]
+    owner: dict[tuple[int, Path], int] = {}
+    for i, ((lab, _, _), (_, _, _, folder)) in enumerate(zip(units, entries)):
+        owner.setdefault((id(lab), folder), i)
+    distinct = sorted(set(owner.values()))
+    results: dict[int, RunResult | None] = {}
+    for i in distinct:
+        lab, config, label, key_text, folder = units[i][0], *entries[i]
+        results[i] = _read_run(folder, key_text, label, config, lab.setting)
+    todo = [i for i in distinct if results[i] is None]
+    pool = _resolve_executor(executor, len(todo))
+    failures: list[tuple[str, BaseException]] = []
+    with tqdm(total=len(distinct), initial=len(distinct) - len(todo), desc=desc, disable=not progress) as bar:
+        if pool is None:
+            for i in todo:
+                lab, spec, seed = units[i]
+                try:
+                    results[i] = lab.run(seed=seed, **spec)
+                except Exception as err:  # noqa: BLE001 -- reported with the run's name below
+                    failures.append((lab._describe(spec, seed), err))
+                bar.update(1)
+        elif todo:
+            cache = str(cache_dir())
+            for lab in {id(units[i][0]): units[i][0] for i in todo}.values():
+                _ = lab.target  # models are made once here, not by every worker at once
+                if lab.setting.final_metrics:  # the final metrics read the retain model
+                    _ = lab.retain_model
+            futures = {pool.submit(_run_job, SweepJob(units[i][0].setting, units[i][1], units[i][2], cache)): i
+                       for i in todo}
+            try:
+                for future in _completed(list(futures)):
+                    i = futures[future]
+                    try:
+                        results[i] = future.result()
+                    except Exception as err:  # noqa: BLE001 -- reported with the run's name below
+                        failures.append((units[i][0]._describe(*units[i][1:]), err))
+                    bar.update(1)
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+    ordered = []
+    for i, ((lab, _, _), (_, label, _, folder)) in enumerate(zip(units, entries)):
+        run = results[owner[(id(lab), folder)]]
+        ordered.append(run if run is None or run.label == label else replace(run, label=label))
+    if failures:
+        raise SweepError(failures, ordered)
+    return ordered
+
+
 def _init_worker() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     torch.set_num_threads(RUN_THREADS)
@@ -533,7 +580,24 @@ def _init_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+WORKERS_ENV = "SATIMP_LAB_WORKERS"
+"""Environment variable: the number of workers of the default pool (a positive integer);
+``satimp-lab reproduce`` sets it in the notebook kernels it runs side by side."""
+
+
 def default_workers() -> int:
+    """``$SATIMP_LAB_WORKERS`` if set, else the CPU cores this process may use
+    (``os.sched_getaffinity``; ``os.cpu_count`` elsewhere). Raises InputError naming the
+    variable when it is set to anything but a positive integer."""
+    value = os.environ.get(WORKERS_ENV)
+    if value:
+        if not value.strip().isdigit() or int(value) < 1:
+            raise InputError(f"{WORKERS_ENV} must be a positive integer, got {value!r}")
+        return int(value)
+    return cpu_cores()
+
+
+def cpu_cores() -> int:
     """CPU cores this process may use (``os.sched_getaffinity``; ``os.cpu_count`` elsewhere)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 

@@ -2,13 +2,17 @@
 
 Each notebook has one cell tagged ``parameters`` (``SIZE``, ``TIER``, ``OUT_DIR``); like papermill,
 we insert a cell after it that overrides those values, execute the notebook with nbclient, and
-save the executed copy. Notebooks run one at a time: two torch processes on two cores slow each
-other many times over. Sweeps are cached (``satimp_lab.experiments``), so a second run is fast.
+save the executed copy. Notebooks run side by side, one per core by default, each kernel pinned
+to its share of the cores (one torch thread each on two cores: two kernels of two threads each
+slow each other many times over, two of one thread do not). Sweeps are cached
+(``satimp_lab.experiments``), so a second run is fast.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
+import os
 import re
 import sys
 import time
@@ -68,10 +72,27 @@ def inject_parameters(nb, parameters: dict) -> None:
     nb.cells.insert(index + 1, cell)
 
 
+KERNEL_STARTUP = ("import sys; sys.modules.setdefault('rfc3987_syntax', None)",)
+"""Lines each kernel runs before the notebook, invisible in it. Displaying a plotly figure
+imports nbformat, hence jsonschema, whose optional IRI format checker ``rfc3987_syntax`` builds
+some twenty Earley parsers at import (~2 CPU seconds per kernel); nothing a notebook does
+validates IRIs, so the kernels skip that import (jsonschema then leaves IRI formats unchecked)."""
+
+
+def kernel_env(threads: int, workers: int | None = None) -> dict:
+    """The environment of a notebook kernel: this process's, with ``threads`` torch/OpenMP/MKL
+    threads and ``workers`` sweep workers (``$SATIMP_LAB_WORKERS``; default ``threads``)."""
+    from .experiments import WORKERS_ENV
+
+    return {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+            WORKERS_ENV: str(workers or threads), "TOKENIZERS_PARALLELISM": "false"}
+
+
 def execute_notebook(path: str | Path, output: str | Path, parameters: dict,
-                     timeout: int | None = 1200) -> dict:
+                     timeout: int | None = 1200, env: dict | None = None) -> dict:
     """Execute one notebook with ``parameters``; write the executed copy to ``output`` (also on
     error, so the failing cell can be read). ``timeout``: seconds per cell (None: no limit).
+    ``env``: the kernel's environment (default: this process's; see :func:`kernel_env`).
     Returns ``{name, status, seconds, error, output}``; never raises for a broken notebook: one
     that cannot be read, has no ``parameters`` cell, or fails in a cell has status ``"error"`` and
     the message (``output`` is ``""`` when there is no notebook to write)."""
@@ -86,8 +107,9 @@ def execute_notebook(path: str | Path, output: str | Path, parameters: dict,
         nb = nbformat.read(path, as_version=4)
         inject_parameters(nb, parameters)
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                resources={"metadata": {"path": str(path.parent)}})
-        client.execute()
+                                resources={"metadata": {"path": str(path.parent)}},
+                                extra_arguments=[f"--IPKernelApp.exec_lines={list(KERNEL_STARTUP)!r}"])
+        client.execute(**({"env": env} if env is not None else {}))
     except CellExecutionError as err:
         lines = _ANSI.sub("", str(err)).strip().splitlines()
         status, error = "error", lines[-1] if lines else repr(err)
@@ -106,18 +128,29 @@ PRETRAINED_TIERS = ("small", "paper")
 
 def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: str | None = None,
               notebooks: list[str] | None = None, notebook_dir: str | Path = NOTEBOOK_DIR,
-              cell_timeout: int | None | str = "auto") -> int:
+              cell_timeout: int | None | str = "auto", workers: int | None = None) -> int:
     """Run the notebooks (all, or those whose names start with one of ``notebooks``) and write
     ``out_dir/report.md``. ``tier`` None keeps each size's own tier (tiny for the full run,
     micro for ``fast``). ``cell_timeout``: seconds per notebook cell, None for no limit;
     ``"auto"`` is 1200 s (a stuck tiny-tier cell) and no limit for the pretrained tiers.
-    Returns 0 if every notebook ran, 1 otherwise.
+    ``workers``: runs computed at once by the studies' sweep and notebooks executed at once
+    (default: ``experiments.default_workers()``, one per core); each notebook's kernel gets
+    cores / notebooks-at-once torch threads (at least one). ``workers=1`` runs everything one
+    after the other. Returns 0 if every notebook ran, 1 otherwise.
 
     The report is never lost: the selection is checked before anything in ``out_dir`` is touched
     (``ValueError``/``FileNotFoundError`` from :func:`select_notebooks`); a broken notebook is an
     error row of the report while the others run; an interrupted run (Ctrl-C) still writes
-    ``runs.json`` and ``report.md`` for the notebooks done (the rest are "not run") and re-raises."""
+    ``runs.json`` and ``report.md`` for the notebooks done (the rest are "not run") and re-raises.
+    The report lists the notebooks in their order whatever order they finished in."""
+    from .errors import check_int
+    from .experiments import cpu_cores, default_workers
+
     selected = select_notebooks(notebooks, notebook_dir)  # before anything is touched
+    check_int("reproduce", "workers", workers, minimum=1, none_ok=True)
+    at_once = min(workers or default_workers(), len(selected))  # a bad $SATIMP_LAB_WORKERS raises here
+    threads = max(1, cpu_cores() // at_once)
+    env = kernel_env(threads) if at_once > 1 else None  # one at a time: this process's environment
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in ("claims", "population", "tables", "figures"):  # a report shows this run's results only
@@ -131,18 +164,39 @@ def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: 
         cell_timeout = None if tier in PRETRAINED_TIERS else 1200
     runs, start = [], time.perf_counter()
     try:
-        studies = _run_studies(size, tier, [p.stem for p in selected], out_dir)
+        studies = _run_studies(size, tier, [p.stem for p in selected], out_dir, workers)
         runs += [studies] if studies else []
-        for path in selected:
+
+        def execute(path: Path) -> dict:
             print(f"[{time.perf_counter() - start:6.1f}s] running {path.name} ...", flush=True)
-            run = execute_notebook(path, out_dir / "notebooks" / path.name, params, cell_timeout)
+            run = execute_notebook(path, out_dir / "notebooks" / path.name, params, cell_timeout, env=env)
             run["output"] = str(Path(run["output"]).relative_to(out_dir)) if run["output"] else ""
-            print(f"         {run['status']} in {run['seconds']:.1f}s {run['error']}", flush=True)
-            runs.append(run)
+            print(f"[{time.perf_counter() - start:6.1f}s] {path.stem}: {run['status']} in "
+                  f"{run['seconds']:.1f}s {run['error']}", flush=True)
+            return run
+
+        if at_once == 1:
+            for path in selected:
+                runs.append(execute(path))
+        else:
+            print(f"executing {len(selected)} notebooks, {at_once} at a time, {threads} torch "
+                  f"thread(s) each", flush=True)
+            with concurrent.futures.ThreadPoolExecutor(at_once) as pool:
+                futures = [pool.submit(execute, path) for path in selected]
+                try:
+                    for future in futures:
+                        future.result()  # raises a notebook's interruption here
+                finally:  # the notebooks that finished keep their rows, in notebook order
+                    for future in futures:
+                        future.cancel()
+                    runs += [f.result() for f in futures
+                             if f.done() and not f.cancelled() and f.exception() is None]
     except BaseException as err:  # Ctrl-C or a failing kernel manager: report what ran, then stop
         done = {r["name"] for r in runs}
         runs += [{"name": p.stem, "status": "not run", "seconds": 0.0, "output": "",
                   "error": f"interrupted ({type(err).__name__})"} for p in selected if p.stem not in done]
+        order = {p.stem: i for i, p in enumerate(selected)}
+        runs.sort(key=lambda r: order.get(r["name"], -1))  # the studies' row first
         _write_report(out_dir, runs, size, tier, time.perf_counter() - start)
         raise
     return _write_report(out_dir, runs, size, tier, time.perf_counter() - start)
@@ -164,12 +218,15 @@ def _write_report(out_dir: Path, runs: list[dict], size: str, tier: str | None, 
     return 1 if failed or problems else 0
 
 
-def _run_studies(size: str, tier: str | None, notebook_names: list[str], out_dir: Path) -> dict | None:
+def _run_studies(size: str, tier: str | None, notebook_names: list[str], out_dir: Path,
+                 workers: int | None = None) -> dict | None:
     """Decide the claims of the declared studies (``satimp_lab.studies.STUDIES``) whose notebook
     is among ``notebook_names``, before any notebook runs: the report's claim table comes from
-    them, not from whichever cells ran. Returns a run record like :func:`execute_notebook`'s
+    them, not from whichever cells ran. Every study's runs are swept in one pass
+    (``studies.run_studies``) on ``workers`` processes (None: the default pool; 1: in this
+    process). Returns a run record like :func:`execute_notebook`'s
     (an error is recorded, not raised, so the report is still written); None when no study is chosen."""
-    from .experiments import Lab
+    from .experiments import Lab, process_pool
     from .studies import STUDIES, run_studies
 
     chosen = [s for s in STUDIES if s.notebook in notebook_names]
@@ -179,7 +236,11 @@ def _run_studies(size: str, tier: str | None, notebook_names: list[str], out_dir
     print(f"deciding the claims of {len(chosen)} studies on the population ...", flush=True)
     try:
         lab = Lab(size, progress=False, **({"tier": tier} if tier else {}))
-        run_studies(lab, chosen, out_dir=out_dir)
+        if workers is None or workers == 1:
+            run_studies(lab, chosen, out_dir=out_dir, executor="processes" if workers is None else "serial")
+        else:
+            with process_pool(workers) as pool:
+                run_studies(lab, chosen, out_dir=out_dir, executor=pool)
     except Exception as err:  # noqa: BLE001 -- recorded in the report's run table
         status, error = "error", f"{type(err).__name__}: {err}"
     return {"name": "studies (" + ", ".join(s.id for s in chosen) + ")", "status": status,

@@ -25,11 +25,23 @@ def get_study(study_id: str) -> Study:
     raise ValueError(f"unknown study {study_id!r}; valid: {[s.id for s in STUDIES]}")
 
 
-def run_studies(lab, studies=STUDIES, out_dir: str | Path | None = None, **sweep_kwargs) -> list[StudyResult]:
-    """Run each study on ``lab``'s population and save its claims and tables under ``out_dir``."""
+def run_studies(lab, studies=STUDIES, out_dir: str | Path | None = None, one_pass: bool = True,
+                **sweep_kwargs) -> list[StudyResult]:
+    """Run each study on ``lab``'s population and save its claims and tables under ``out_dir``.
+
+    ``one_pass`` (default): the runs of every study are swept together first
+    (:meth:`~satimp_lab.experiments.Lab.sweep_groups`: one executor pass, a run that several
+    studies share computed once), then each study decides its claims from its own runs;
+    otherwise each study sweeps in turn (:meth:`Study.run`). The claims are the same either
+    way. Other keywords (e.g. ``executor``) go to the sweep."""
+    sweeps = {}
+    if one_pass:
+        swept = {s.id: s.specs() for s in studies if s.measure is None}
+        if swept:
+            sweeps = lab.sweep_groups(swept, desc="studies", **sweep_kwargs)
     results = []
     for study in studies:
-        result = study.run(lab, **sweep_kwargs)
+        result = study.run(lab, sweep=sweeps.get(study.id), **sweep_kwargs)
         result.save(out_dir)
         results.append(result)
     return results

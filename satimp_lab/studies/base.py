@@ -69,14 +69,15 @@ class Study:
     """For a study that unlearns nothing: ``measure(lab) -> summary`` (one row per unit and
     label, as a sweep summary) replaces the sweep of ``specs``."""
 
-    def run(self, lab, **sweep_kwargs) -> "StudyResult":
+    def run(self, lab, sweep=None, **sweep_kwargs) -> "StudyResult":
         """Sweep ``specs`` over the lab's population (:meth:`Lab.sweep_population`; keywords
-        forwarded), or call ``measure``, and decide the claims."""
-        sweep = None
+        forwarded), or call ``measure``, and decide the claims. ``sweep``: the population sweep
+        of ``specs`` already made (``studies.run_studies`` sweeps every study in one pass)."""
         if self.measure is not None:
-            summary = self.measure(lab)
+            sweep, summary = None, self.measure(lab)
         else:
-            sweep = lab.sweep_population(self.specs(), desc=self.id, **sweep_kwargs)
+            if sweep is None:
+                sweep = lab.sweep_population(self.specs(), desc=self.id, **sweep_kwargs)
             summary = sweep.summary
         claims = self.decide(summary)
         for claim in claims:

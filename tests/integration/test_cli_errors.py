@@ -62,6 +62,19 @@ def test_reproduce_checks_the_tier_before_touching_the_output(capsys, cache, tmp
     assert not out.exists()
 
 
+@pytest.mark.parametrize("flags, env, named", [
+    (["--workers", "0"], None, ["workers", "0"]), ([], "two", ["SATIMP_LAB_WORKERS", "two"]),
+    ([], "0", ["SATIMP_LAB_WORKERS", "'0'"]),
+])
+def test_reproduce_checks_the_workers_before_touching_the_output(capsys, cache, tmp_path, monkeypatch,
+                                                                 flags, env, named):
+    if env is not None:
+        monkeypatch.setenv("SATIMP_LAB_WORKERS", env)
+    out = tmp_path / "report"
+    _one_line_error(capsys, ["reproduce", "--fast", "--out", str(out), *flags], *named)
+    assert not out.exists()
+
+
 def test_reproduce_with_an_unknown_notebook_is_one_line_and_keeps_the_old_report(capsys, cache, tmp_path):
     out = tmp_path / "report"
     (out / "figures").mkdir(parents=True)

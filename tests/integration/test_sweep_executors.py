@@ -119,3 +119,71 @@ def test_a_worker_loads_its_models_once(fresh_cache, monkeypatch):
     assert list(experiments._WORKER_LABS.values()) == [lab] and lab.target is target
     assert first.folder != second.folder
     np.testing.assert_array_equal(first.history["step"], second.history["step"])
+
+
+class _Recording:
+    """Wraps an executor; records the order of submits and first result reads."""
+
+    def __init__(self, inner):
+        self.inner, self.events = inner, []
+
+    def submit(self, fn, job):
+        self.events.append(("submit", job.setting.target_seed, job.spec.get("label") or job.spec["method"]))
+        future = self.inner.submit(fn, job)
+        real_result = future.result
+
+        def result(*args, **kwargs):
+            self.events.append(("result", job.setting.target_seed, None))
+            return real_result(*args, **kwargs)
+
+        future.result = result
+        return future
+
+
+def test_the_population_is_one_pass_and_gives_the_serial_runs_bit_for_bit(fresh_cache):
+    fresh_cache("pop-serial")
+    serial = Lab("fast", progress=False).sweep_population(SPECS, seeds=(0,), target_seeds=(0, 1),
+                                                          executor="serial")
+    fresh_cache("pop-parallel")
+    with process_pool(2) as pool:
+        recording = _Recording(pool)
+        parallel = Lab("fast", progress=False).sweep_population(SPECS, seeds=(0,), target_seeds=(0, 1),
+                                                                executor=recording)
+    pd.testing.assert_frame_equal(parallel.summary, serial.summary, check_exact=True)
+    pd.testing.assert_frame_equal(parallel.curves, serial.curves, check_exact=True)
+    pd.testing.assert_frame_equal(_traces(parallel), _traces(serial), check_exact=True)
+    assert list(serial.summary["target_seed"]) == [0, 0, 1, 1]  # order: targets, specs, seeds
+    # one executor pass: both targets' runs are submitted before the first result is read
+    kinds = [kind for kind, *_ in recording.events]
+    assert kinds == ["submit"] * 4 + ["result"] * 4
+    assert sorted(t for kind, t, _ in recording.events if kind == "submit") == [0, 0, 1, 1]
+
+
+def test_runs_shared_by_groups_are_computed_once(fresh_cache):
+    from satimp_lab.studies import Study, run_studies
+
+    fresh_cache("groups")
+    lab = Lab("fast", progress=False, final_metrics=("es",))
+    a = [{"method": "ga"}, {"method": "simsat"}]
+    b = [{"method": "simsat", "label": "saturation"}, {"method": "ga", "lr": 2e-3}]
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        recording = _Recording(pool)
+        sweeps = lab.sweep_groups({"a": a, "b": b}, seeds=(0,), target_seeds=(0, 1), executor=recording)
+    submitted = [e for e in recording.events if e[0] == "submit"]
+    assert len(submitted) == 3 * 2  # ga, simsat, ga(lr) on two targets; simsat once per target
+    assert list(sweeps["a"].summary["label"]) == ["ga", "simsat"] * 2
+    assert list(sweeps["b"].summary["label"]) == ["saturation", "ga"] * 2
+    same = sweeps["b"].summary[sweeps["b"].summary["label"] == "saturation"].reset_index(drop=True)
+    sim = sweeps["a"].summary[sweeps["a"].summary["label"] == "simsat"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(same.drop(columns="label"), sim.drop(columns="label"), check_exact=True)
+    assert [r.folder for r in sweeps["b"].results[:1]] == [r.folder for r in sweeps["a"].results[1:2]]
+
+    # run_studies sweeps every study's specs in one pass, then decides each from its own runs
+    studies = [Study(name, "0x_test", name, lambda specs=specs: specs, lambda summary: [])
+               for name, specs in (("a", a), ("b", b))]
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        recording = _Recording(pool)
+        results = run_studies(lab, studies, seeds=(0,), target_seeds=(0, 1), executor=recording)
+    assert recording.events == []  # every run was cached by the sweep above
+    pd.testing.assert_frame_equal(results[1].summary, sweeps["b"].summary, check_exact=True)
+    assert [r.study.id for r in results] == ["a", "b"]

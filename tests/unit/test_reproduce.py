@@ -91,7 +91,7 @@ def test_an_unreadable_claim_file_is_a_problem_row_not_a_lost_report(notebooks, 
 def test_an_interrupted_run_still_writes_the_report(notebooks, tmp_path, monkeypatch):
     from satimp_lab import reproduce as rep
 
-    def execute(path, output, parameters, timeout=None):
+    def execute(path, output, parameters, timeout=None, env=None):
         if path.stem.startswith("02"):
             raise KeyboardInterrupt
         return {"name": path.stem, "status": "ok", "seconds": 0.1, "error": "", "output": ""}
@@ -99,8 +99,44 @@ def test_an_interrupted_run_still_writes_the_report(notebooks, tmp_path, monkeyp
     monkeypatch.setattr(rep, "execute_notebook", execute)
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
-        rep.reproduce(out, fast=True, notebook_dir=notebooks)
+        rep.reproduce(out, fast=True, notebook_dir=notebooks, workers=1)
     runs = json.loads((out / "runs.json").read_text())
     assert [(r["name"][:2], r["status"]) for r in runs] == [("01", "ok"), ("02", "not run"),
                                                             ("03", "not run"), ("04", "not run")]
     assert "interrupted (KeyboardInterrupt)" in (out / "report.md").read_text()
+    # side by side: the notebooks that finished keep their rows, the report keeps notebook order
+    with pytest.raises(KeyboardInterrupt):
+        rep.reproduce(out, fast=True, notebook_dir=notebooks, workers=2)
+    runs = json.loads((out / "runs.json").read_text())
+    assert [r["name"][:2] for r in runs] == ["01", "02", "03", "04"]
+    assert runs[0]["status"] == "ok" and runs[1]["status"] == "not run"
+
+
+def test_notebooks_side_by_side_keep_their_order_and_get_one_thread_each(notebooks, tmp_path, monkeypatch):
+    import threading
+    import time
+
+    from satimp_lab import reproduce as rep
+
+    seen, both = [], threading.Barrier(2, timeout=30)
+
+    def execute(path, output, parameters, timeout=None, env=None):
+        seen.append((path.stem, env and env["OMP_NUM_THREADS"], env and env["SATIMP_LAB_WORKERS"]))
+        if path.stem[:2] in ("01", "02"):
+            both.wait()  # 01 and 02 run at the same time (this would time out one at a time)
+        if path.stem.startswith("01"):
+            time.sleep(0.2)  # 01 finishes after 02: the report still lists it first
+        return {"name": path.stem, "status": "error" if "raises" in path.stem else "ok",
+                "seconds": 0.1, "error": "boom" if "raises" in path.stem else "", "output": ""}
+
+    monkeypatch.setattr(rep, "execute_notebook", execute)
+    monkeypatch.setattr(rep, "_run_studies", lambda *args: None)
+    monkeypatch.setattr("satimp_lab.experiments.cpu_cores", lambda: 2)
+    out = tmp_path / "side"
+    assert rep.reproduce(out, fast=True, notebook_dir=notebooks, workers=2) == 1
+    runs = json.loads((out / "runs.json").read_text())
+    assert [(r["name"][:2], r["status"]) for r in runs] == [("01", "ok"), ("02", "ok"), ("03", "error"),
+                                                            ("04", "ok")]
+    assert {(threads, workers) for _, threads, workers in seen} == {("1", "1")}
+    with pytest.raises(ValueError, match="workers"):
+        rep.reproduce(out, fast=True, notebook_dir=notebooks, workers=0)

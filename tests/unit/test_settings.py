@@ -60,7 +60,7 @@ def test_reproduce_cell_limit_depends_on_the_tier(monkeypatch, tmp_path):
 
     seen = []
 
-    def fake_execute(path, output, parameters, timeout=1200):
+    def fake_execute(path, output, parameters, timeout=1200, env=None):
         seen.append((parameters["TIER"], timeout))
         return {"name": path.stem, "status": "ok", "seconds": 0.0, "error": "", "output": str(output)}
 
