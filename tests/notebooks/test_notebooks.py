@@ -7,6 +7,7 @@ import nbformat
 import pytest
 
 from satimp_lab.reproduce import NOTEBOOK_DIR, list_notebooks, reproduce
+from satimp_lab.report import metric_name
 
 NOTEBOOKS = [p.stem for p in list_notebooks()]
 
@@ -87,7 +88,8 @@ def check_population_report(out, notebooks=None):
             assert len(row) == 1, (claim["id"], part["a"], part["b"])
             cells = [c.strip() for c in row[0].strip("|").split("|")]
             assert cells[-2].split(" (")[0] == part["verdict"] and cells[-1] == f"**{claim['verdict']}**"
-            assert cells[4] == f"{part['effect']:+.3f}" and cells[2] == claim["source"] != ""
+            assert cells[4] == metric_name(part["metric"], part["lower_is_better"]), (cells[4], part["metric"])
+            assert cells[5] == f"{part['effect']:+.3f}" and cells[2] == claim["source"] != ""
         assert verdicts.combine([p["verdict"] for p in parts]) == claim["verdict"]
     for study in studies:
         nb = nbformat.read(out / "notebooks" / f"{study.notebook}.ipynb", as_version=4)
