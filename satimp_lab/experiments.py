@@ -15,6 +15,7 @@ first falls to a set share of its starting value.
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures
 import contextlib
 import json
@@ -616,6 +617,19 @@ def process_pool(workers: int | None = None) -> concurrent.futures.ProcessPoolEx
 
 
 _DEFAULT_POOL: concurrent.futures.ProcessPoolExecutor | None = None
+
+
+def shutdown_default_pool() -> None:
+    """Stop the session's default pool (started by the first parallel sweep); the next sweep
+    starts a new one. Registered with ``atexit``: a pool left to the interpreter's teardown
+    printed "Exception ignored in ... weakref_cb" at the exit of every script that swept."""
+    global _DEFAULT_POOL
+    pool, _DEFAULT_POOL = _DEFAULT_POOL, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+atexit.register(shutdown_default_pool)
 
 
 def _resolve_executor(executor, n_runs: int):
