@@ -212,7 +212,9 @@ def _write_report(out_dir: Path, runs: list[dict], size: str, tier: str | None, 
     report = build_report(out_dir, runs, {"size": size, "tier": tier or "default",
                                           "total seconds": f"{total:.0f}"}, problems=problems)
     failed = [r["name"] for r in runs if r["status"] != "ok"]
-    print(f"report: {report} ({total:.0f} s; {len(runs) - len(failed)}/{len(runs)} notebooks ran"
+    notebooks = [r for r in runs if not r["name"].startswith("studies (")]  # the studies' row is no notebook
+    ran = sum(r["status"] == "ok" for r in notebooks)
+    print(f"report: {report} ({total:.0f} s; {ran}/{len(notebooks)} notebooks ran"
           + (f"; failed: {', '.join(failed)}" if failed else "")
           + (f"; {len(problems)} unreadable claim file(s)" if problems else "") + ")")
     return 1 if failed or problems else 0
