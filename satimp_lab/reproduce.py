@@ -133,10 +133,13 @@ def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: 
     ``out_dir/report.md``. ``tier`` None keeps each size's own tier (tiny for the full run,
     micro for ``fast``). ``cell_timeout``: seconds per notebook cell, None for no limit;
     ``"auto"`` is 1200 s (a stuck tiny-tier cell) and no limit for the pretrained tiers.
-    ``workers``: runs computed at once by the studies' sweep and notebooks executed at once
-    (default: ``experiments.default_workers()``, one per core); each notebook's kernel gets
-    cores / notebooks-at-once torch threads (at least one). ``workers=1`` runs everything one
-    after the other. Returns 0 if every notebook ran, 1 otherwise.
+    ``workers``: runs computed at once by the studies' sweep (default:
+    ``experiments.default_workers()``, one per core) and, only when given, notebooks executed at
+    once, each kernel with cores / notebooks-at-once torch threads (at least one). By default the
+    notebooks run one after the other: with two kernels started side by side, a CI run once
+    waited, idle, until the 1200 s cell timeout (2026-11-30, 1 of 5 runs; cause not found), so
+    side by side is opt-in. ``workers=1`` runs everything one after the other. Returns 0 if every
+    notebook ran, 1 otherwise.
 
     The report is never lost: the selection is checked before anything in ``out_dir`` is touched
     (``ValueError``/``FileNotFoundError`` from :func:`select_notebooks`); a broken notebook is an
@@ -148,7 +151,8 @@ def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: 
 
     selected = select_notebooks(notebooks, notebook_dir)  # before anything is touched
     check_int("reproduce", "workers", workers, minimum=1, none_ok=True)
-    at_once = min(workers or default_workers(), len(selected))  # a bad $SATIMP_LAB_WORKERS raises here
+    default_workers()  # a bad $SATIMP_LAB_WORKERS raises here, before the output is touched
+    at_once = min(workers or 1, len(selected))  # notebooks side by side only when asked (see above)
     threads = max(1, cpu_cores() // at_once)
     env = kernel_env(threads) if at_once > 1 else None  # one at a time: this process's environment
     out_dir = Path(out_dir).resolve()
