@@ -30,6 +30,7 @@ import pandas as pd
 from .. import verdicts
 from ..attacks import AttackConfig, attack_config, attack_retain, attack_run, cached_attack
 from .base import Study, unit_table
+from .figures import population_intervals
 
 LABELS = ["ga", "npo", "simsat", "simimp", "satimp", "annotated"]
 """The attacked methods, at their registry defaults (SatImp: β_sat = 5, β_imp = 0.1)."""
@@ -206,16 +207,25 @@ def relearn_steps(summary: pd.DataFrame) -> list[int]:
 
 def recovery_curves(summary: pd.DataFrame, metric: str = "es") -> pd.DataFrame:
     """Mean held-out forget ``metric`` (``es`` or ``key``) after each number of relearning steps,
-    per label, with the 95 % cluster-bootstrap interval over target models of
-    :func:`satimp_lab.verdicts.interval` (the verdicts' interval, of a mean instead of a
-    difference): ``label, step, mean, low, high``."""
-    rows = []
-    for label in [l for l in [*LABELS, REFERENCE] if l in set(summary["label"])]:
-        sel = summary[summary["label"] == label]
-        for k in relearn_steps(summary):
-            mean, low, high, _ = verdicts.interval(sel.assign(diff=sel[f"relearn_{metric}_k{k}"]))
-            rows.append({"label": label, "step": k, "mean": mean, "low": low, "high": high})
-    return pd.DataFrame(rows)
+    per label, with its 95 % cluster-bootstrap interval over target models: ``label, step, mean,
+    low, high, n_clusters``, labels in :data:`LABELS` order, then :data:`REFERENCE` (quantized
+    copies left out: they are not relearned).
+
+    The intervals are :func:`satimp_lab.studies.figures.population_intervals` -- the one interval
+    of every study figure, :func:`satimp_lab.verdicts.interval` on the cluster means -- on the
+    ``relearn_<metric>_k<k>`` columns. Clusters are target models, or (target, seed) units when
+    the summary has one target model; that choice is made on the whole summary, which for
+    :func:`measure`'s output is the same as per label (every label, the retain model included,
+    runs on the same units). Raises ValueError naming a missing column."""
+    steps = relearn_steps(summary)
+    columns = {f"relearn_{metric}_k{k}": k for k in steps}
+    rows = summary[summary["label"].isin([*LABELS, REFERENCE])]
+    long = rows.melt(id_vars=["label", "target_seed", "seed"], value_vars=list(columns), var_name="step",
+                     value_name="value").assign(step=lambda f: f["step"].map(columns))
+    curves = population_intervals(long, "value", ["label", "step"])
+    order = {l: i for i, l in enumerate([*LABELS, REFERENCE])}
+    return curves.sort_values(["label", "step"], key=lambda c: c.map(order) if c.name == "label" else c,
+                              kind="stable").reset_index(drop=True)
 
 
 def _means(summary: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from satimp_lab import attacks
+from satimp_lab import attacks, verdicts
 from satimp_lab.errors import InputError
 from satimp_lab.studies import relearning
 
@@ -178,3 +178,20 @@ def test_relearning_tables_and_curves():
     ga5 = curves[(curves.label == "ga") & (curves.step == 5)].iloc[0]
     assert ga5["mean"] == pytest.approx(0.5) and ga5["low"] <= ga5["mean"] <= ga5["high"]
     assert relearning.recovery_figure(summary).axes
+
+
+@pytest.mark.parametrize("targets,seeds", [((0, 1, 2, 3, 4), (0,)), ((0,), (0, 1, 2)), ((3, 1, 2), (1, 0))])
+def test_recovery_curves_are_the_claims_interval_of_each_label(targets, seeds):
+    """recovery_curves goes through the figures' population_intervals; its numbers are those of
+    verdicts.interval on each label's rows (clusters: targets, or runs with one target), rows in any
+    order."""
+    summary = population({"simsat": 0.05}, targets=targets, seeds=seeds, noise=0.05)
+    rng = np.random.default_rng(1)
+    summary["relearn_es_k5"] = summary["relearn_es_k5"] + rng.normal(0, 0.05, len(summary))
+    summary = summary.sample(frac=1, random_state=0)
+    curves = relearning.recovery_curves(summary)
+    assert list(dict.fromkeys(curves["label"])) == [*relearning.LABELS, relearning.REFERENCE]
+    for row in curves.itertuples():
+        sel = summary[summary["label"] == row.label]
+        mean, low, high, n = verdicts.interval(sel.assign(diff=sel[f"relearn_es_k{row.step}"]))
+        assert (row.mean, row.low, row.high, row.n_clusters) == pytest.approx((mean, low, high, n), rel=1e-12)
