@@ -19,6 +19,10 @@ from satimp_lab.report import (README_MARKERS, SOURCES, UNIT_TABLES, readme_bloc
                                report_settings, update_readme)
 from satimp_lab.studies import STUDIES, load_population_claims
 
+# the rule, restated rather than called (a deliberate independent oracle), so that a library rule
+# that changed its mind fails
+from oracles import restated_combination, restated_verdict
+
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
 SNAPSHOTS = sorted(p.parent for p in RESULTS.glob("*/settings.json"))
@@ -28,28 +32,6 @@ def readme_claims_block() -> str:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     lo, hi = readme_block(text)
     return text[lo:hi].strip("\n")
-
-
-# -- the rule, restated here rather than called, so that a library rule that changed its mind fails
-
-
-def restated_verdict(part: dict) -> str:
-    low, high, effect, minimum = part["low"], part["high"], part["effect"], part["min_effect"]
-    if low is None or high is None:
-        return "inconclusive"
-    if low > 0 and effect >= minimum:
-        return "reproduced"
-    if high < 0 and effect <= -minimum:
-        return "contradicted"
-    return "inconclusive"
-
-
-def restated_combination(parts: list[str]) -> str:
-    if len(set(parts)) == 1:
-        return parts[0]
-    if "reproduced" in parts or "partly" in parts:
-        return "partly"
-    return "contradicted" if "contradicted" in parts else "inconclusive"
 
 
 def test_a_snapshot_is_committed():
