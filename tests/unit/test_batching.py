@@ -3,19 +3,13 @@ import torch
 
 from satimp_lab.batching import (IGNORE_INDEX, collate, encode_dataset, encode_example,
                                  get_prompt_format, token_logprobs)
-from satimp_lab.benchmark import load_benchmark
 from satimp_lab.models import benchmark_texts, train_tokenizer
 
 
 @pytest.fixture(scope="module")
-def bench():
-    return load_benchmark()
-
-
-@pytest.fixture(scope="module")
-def tokenizer(bench):
-    return train_tokenizer(benchmark_texts([bench[s].to_list() for s in ("full", "holdout", "world_facts")]),
-                           vocab_size=1024)
+def tokenizer(published_bench):
+    texts = benchmark_texts([published_bench[s].to_list() for s in ("full", "holdout", "world_facts")])
+    return train_tokenizer(texts, vocab_size=1024)
 
 
 def _covered_chars(tokenizer, enc, answer_start, text):
@@ -30,11 +24,11 @@ def _covered_chars(tokenizer, enc, answer_start, text):
     return out
 
 
-def test_key_mask_covers_exactly_the_fact_values(bench, tokenizer):
+def test_key_mask_covers_exactly_the_fact_values(published_bench, tokenizer):
     fmt = get_prompt_format("qa")
     checked = 0
     for split in ("full", "world_facts"):
-        for row in bench[split].select(range(40)):
+        for row in published_bench[split].select(range(40)):
             enc = encode_example(tokenizer, row["question"], row["answer"], row["key_spans"])
             prompt = fmt.prompt(row["question"])
             text = prompt + fmt.answer_prefix + row["answer"]
@@ -45,8 +39,8 @@ def test_key_mask_covers_exactly_the_fact_values(bench, tokenizer):
     assert checked == 80
 
 
-def test_labels_are_answer_plus_eos(bench, tokenizer):
-    row = bench["full"][0]
+def test_labels_are_answer_plus_eos(published_bench, tokenizer):
+    row = published_bench["full"][0]
     enc = encode_example(tokenizer, row["question"], row["answer"], row["key_spans"])
     labelled = [t for t, l in zip(enc["input_ids"], enc["labels"]) if l != IGNORE_INDEX]
     assert labelled[-1] == tokenizer.eos_token_id
@@ -57,13 +51,13 @@ def test_labels_are_answer_plus_eos(bench, tokenizer):
     assert tokenizer.decode(enc["input_ids"][1:first_label]) == get_prompt_format("qa").prompt(row["question"])
 
 
-def test_over_long_sequence_raises(bench, tokenizer):
-    row = bench["full"][0]
+def test_over_long_sequence_raises(published_bench, tokenizer):
+    row = published_bench["full"][0]
     with pytest.raises(ValueError, match="max_length=8"):
         encode_example(tokenizer, row["question"], row["answer"], max_length=8, example_id=7)
 
 
-def test_bad_inputs(bench, tokenizer):
+def test_bad_inputs(published_bench, tokenizer):
     with pytest.raises(ValueError, match="empty dataset"):
         encode_dataset(tokenizer, [])
     with pytest.raises(ValueError, match="no field 'answer'"):
@@ -74,10 +68,10 @@ def test_bad_inputs(bench, tokenizer):
         collate([], 0)
 
 
-def test_collate_and_token_logprobs_shapes(bench, tokenizer):
+def test_collate_and_token_logprobs_shapes(published_bench, tokenizer):
     from satimp_lab.models import ArchConfig, build_tiny_model
 
-    enc = encode_dataset(tokenizer, bench["full"].select(range(4)))
+    enc = encode_dataset(tokenizer, published_bench["full"].select(range(4)))
     batch = collate(enc, tokenizer.pad_token_id)
     width = max(len(e["input_ids"]) for e in enc)
     assert batch["input_ids"].shape == (4, width)
@@ -93,13 +87,13 @@ def test_collate_and_token_logprobs_shapes(bench, tokenizer):
     torch.testing.assert_close(out.logp[out.mask], manual[out.mask])
 
 
-def test_token_logprobs_against_separate_prefix_passes(bench, tokenizer):
+def test_token_logprobs_against_separate_prefix_passes(published_bench, tokenizer):
     """An oracle independent of token_logprobs' shifting: for every label at input position i,
     run the model alone on the unpadded prefix input_ids[:i] and read log-softmax of its last
     logits at that label. token_logprobs must hold it at [b, i - 1], under right padding too."""
     from satimp_lab.models import ArchConfig, build_tiny_model
 
-    enc = encode_dataset(tokenizer, bench["full"].select(range(3)))
+    enc = encode_dataset(tokenizer, published_bench["full"].select(range(3)))
     batch = collate(enc, tokenizer.pad_token_id)
     model = build_tiny_model(ArchConfig(n_layers=1, hidden_size=32, n_heads=2, intermediate_size=64),
                              tokenizer, seed=3).eval()
@@ -116,14 +110,14 @@ def test_token_logprobs_against_separate_prefix_passes(bench, tokenizer):
                 assert out.labels[b, i - 1] == e["input_ids"][i]
 
 
-def test_labels_only_reading_equals_the_full_reading(bench, tokenizer):
+def test_labels_only_reading_equals_the_full_reading(published_bench, tokenizer):
     """``labels_only`` (the output head on the label positions only, the reader of evaluations
     and metrics) gives bit-identical numbers to the full reading at those positions, on a plain
     Llama and through the generic path (a patched forward); ``read_rows`` splits them per row."""
     from satimp_lab.batching import _plain_llama, read_rows
     from satimp_lab.models import ArchConfig, build_tiny_model
 
-    enc = encode_dataset(tokenizer, bench["full"].select(range(6)))
+    enc = encode_dataset(tokenizer, published_bench["full"].select(range(6)))
     batch = collate(enc, tokenizer.pad_token_id)
     model = build_tiny_model(ArchConfig(n_layers=1, hidden_size=32, n_heads=2, intermediate_size=64),
                              tokenizer, seed=5).eval()
@@ -183,11 +177,12 @@ def test_token_logprobs_with_chosen_predictions():
     assert out.key_mask.tolist() == [[False, True, False], [False, True, False]]
 
 
-def test_encodings_are_remembered_per_tokenizer_and_returned_fresh(bench):
+def test_encodings_are_remembered_per_tokenizer_and_returned_fresh(published_bench):
     from satimp_lab import batching
 
-    tokenizer = train_tokenizer(benchmark_texts([bench["full"].to_list()]), vocab_size=512)  # a fresh memo
-    rows = bench["forget10"].to_list()[:5]
+    # a fresh memo
+    tokenizer = train_tokenizer(benchmark_texts([published_bench["full"].to_list()]), vocab_size=512)
+    rows = published_bench["forget10"].to_list()[:5]
     first = encode_dataset(tokenizer, rows)
     assert first == [encode_example(tokenizer, r["question"], r["answer"], r["key_spans"],
                                     example_id=r["qa_id"]) for r in rows]

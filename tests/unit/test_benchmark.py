@@ -7,11 +7,6 @@ from satimp_lab.benchmark import (FIELDS, BenchmarkConfig, default_data_dir, gen
                                   write_benchmark)
 
 
-@pytest.fixture(scope="module")
-def bench():
-    return load_benchmark()
-
-
 def test_published_files_regenerate_identically(tmp_path):
     published = default_data_dir()
     config = BenchmarkConfig(**json.loads((published / "config.json").read_text()))
@@ -26,23 +21,23 @@ def test_same_seed_same_data_other_seed_differs():
     assert generate_benchmark(BenchmarkConfig(seed=4))["full"] != a["full"]
 
 
-def test_schema_and_sizes(bench):
+def test_schema_and_sizes(published_bench):
     cfg = BenchmarkConfig()
-    assert len(bench["full"]) == cfg.n_authors * cfg.qa_per_author
-    assert len(bench["holdout"]) == cfg.n_holdout_authors * cfg.qa_per_author
-    assert len(bench["world_facts"]) == cfg.n_world_facts
-    for split in bench.values():
+    assert len(published_bench["full"]) == cfg.n_authors * cfg.qa_per_author
+    assert len(published_bench["holdout"]) == cfg.n_holdout_authors * cfg.qa_per_author
+    assert len(published_bench["world_facts"]) == cfg.n_world_facts
+    for split in published_bench.values():
         assert set(split.column_names) == set(FIELDS)
-    for row in bench["full"]:
+    for row in published_bench["full"]:
         assert len(row["perturbed_answer"]) >= 3
         assert len(set(row["perturbed_answer"])) == len(row["perturbed_answer"])
         assert row["answer"] not in row["perturbed_answer"]
         assert row["paraphrased_question"] != row["question"]
 
 
-def test_key_spans_are_the_fact_values(bench):
+def test_key_spans_are_the_fact_values(published_bench):
     authors = {a["author_id"]: a for a in generate_benchmark()["authors"]}
-    for row in bench["full"]:
+    for row in published_bench["full"]:
         facts = authors[row["author_id"]]
         values = [row["answer"][s:e] for s, e in row["key_spans"]]
         assert values, row
@@ -54,19 +49,20 @@ def test_key_spans_are_the_fact_values(bench):
             assert wrong.startswith(prefix) and wrong != row["answer"]
 
 
-def test_forget_splits_are_whole_nested_authors(bench):
-    full_authors = set(bench["full"]["author_id"])
+def test_forget_splits_are_whole_nested_authors(published_bench):
+    full_authors = set(published_bench["full"]["author_id"])
     previous = set()
     for pct in (1, 5, 10):
-        forget = set(bench[f"forget{pct:02d}"]["author_id"])
-        retain = set(bench[f"retain{100 - pct:02d}"]["author_id"])
+        forget = set(published_bench[f"forget{pct:02d}"]["author_id"])
+        retain = set(published_bench[f"retain{100 - pct:02d}"]["author_id"])
         assert len(forget) == pct  # of 100 authors
         assert forget | retain == full_authors and not forget & retain
         assert previous <= forget
         previous = forget
-        assert len(bench[f"forget{pct:02d}"]) + len(bench[f"retain{100 - pct:02d}"]) == len(bench["full"])
-    assert not set(bench["holdout"]["author_id"]) & full_authors
-    assert set(bench["world_facts"]["author_id"]) == {-1}
+        forget_rows, retain_rows = published_bench[f"forget{pct:02d}"], published_bench[f"retain{100 - pct:02d}"]
+        assert len(forget_rows) + len(retain_rows) == len(published_bench["full"])
+    assert not set(published_bench["holdout"]["author_id"]) & full_authors
+    assert set(published_bench["world_facts"]["author_id"]) == {-1}
 
 
 def test_bad_input_errors():

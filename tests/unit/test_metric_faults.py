@@ -10,21 +10,6 @@ import torch
 
 from satimp_lab import metrics as M
 from satimp_lab.batching import get_prompt_format
-from satimp_lab.benchmark import BenchmarkConfig, load_benchmark
-from satimp_lab.models import benchmark_texts, train_tokenizer
-
-
-@pytest.fixture(scope="module")
-def bench():
-    return load_benchmark(config=BenchmarkConfig(n_authors=20, qa_per_author=1, n_holdout_authors=3,
-                                                 n_world_facts=4, n_perturbed=2),
-                          splits=["full", "forget10", "retain90", "holdout", "world_facts"])
-
-
-@pytest.fixture(scope="module")
-def tok(bench):
-    texts = benchmark_texts([bench[s].to_list() for s in ("full", "holdout", "world_facts")])
-    return train_tokenizer(texts, vocab_size=300)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -11,8 +11,6 @@ from scipy import stats
 
 from satimp_lab import metrics as M
 from satimp_lab.batching import IGNORE_INDEX, encode_dataset
-from satimp_lab.benchmark import BenchmarkConfig, load_benchmark
-from satimp_lab.models import benchmark_texts, train_tokenizer
 
 
 @pytest.fixture(autouse=True)
@@ -50,19 +48,6 @@ class OracleLM(torch.nn.Module):
                     prefix.append(int(input_ids[b, t]))
                     logits[b, t, self.table.get(tuple(prefix), self.default)] = 10.0
         return SimpleNamespace(logits=logits)
-
-
-@pytest.fixture(scope="module")
-def bench():
-    return load_benchmark(config=BenchmarkConfig(n_authors=20, qa_per_author=1, n_holdout_authors=3,
-                                                 n_world_facts=4, n_perturbed=2),
-                          splits=["full", "forget10", "retain90", "holdout", "world_facts"])
-
-
-@pytest.fixture(scope="module")
-def tok(bench):
-    texts = benchmark_texts([bench[s].to_list() for s in ("full", "holdout", "world_facts")])
-    return train_tokenizer(texts, vocab_size=300)
 
 
 @pytest.fixture(scope="module")

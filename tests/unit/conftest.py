@@ -1,0 +1,33 @@
+"""Fixtures shared by the unit tests' modules (module-scoped: each module gets its own copy, as
+when they were defined in each file)."""
+
+from __future__ import annotations
+
+import pytest
+
+from satimp_lab.benchmark import BenchmarkConfig, load_benchmark
+from satimp_lab.models import benchmark_texts, train_tokenizer
+
+
+@pytest.fixture(scope="module")
+def published_bench():
+    """The published benchmark (``data/synthetic``) as :func:`satimp_lab.benchmark.load_benchmark`
+    reads it: every split."""
+    return load_benchmark()
+
+
+@pytest.fixture(scope="module")
+def bench():
+    """A small generated benchmark for the metric tests: 20 authors x 1 QA pair, 3 holdout authors,
+    4 world facts, 2 perturbed answers per question; splits full, forget10, retain90, holdout,
+    world_facts."""
+    return load_benchmark(config=BenchmarkConfig(n_authors=20, qa_per_author=1, n_holdout_authors=3,
+                                                 n_world_facts=4, n_perturbed=2),
+                          splits=["full", "forget10", "retain90", "holdout", "world_facts"])
+
+
+@pytest.fixture(scope="module")
+def tok(bench):
+    """A 300-token BPE tokenizer trained on :func:`bench`'s texts."""
+    texts = benchmark_texts([bench[s].to_list() for s in ("full", "holdout", "world_facts")])
+    return train_tokenizer(texts, vocab_size=300)
