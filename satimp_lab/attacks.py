@@ -390,7 +390,7 @@ def _cached_row(kind: str, payload: dict, compute=None) -> dict | None:
         meta = json.loads((entry / "result.json").read_text())
         return meta["row"] if meta.get("key") == key_text else None
 
-    row = read_entry(folder, read, what="cached attack")
+    row = read_entry(folder, read, what="cached attack", key_file="result.json", key_text=key_text)
     if row is not None or compute is None:
         return row
     row = compute()

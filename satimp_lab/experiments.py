@@ -675,9 +675,11 @@ def _read_run(folder: Path, key_text: str, label: str, config: UnlearnConfig,
               setting: Setting) -> RunResult | None:
     """The cached run in ``folder`` if its key matches and it holds every final metric the
     setting asks for; None (recompute) otherwise. The matched-retain numbers are recomputed from
-    the stored history, so a changed ``match_level`` never needs a rerun. The entry is verified
-    against its manifest first (``store.read_entry``): raises ``CacheError`` naming the file."""
-    return read_entry(folder, lambda f: _parse_run(f, key_text, label, config, setting), what="cached run")
+    the stored history, so a changed ``match_level`` never needs a rerun. The key in
+    ``summary.json`` is compared first, then the entry verified against its manifest
+    (``store.read_entry``): raises ``CacheError`` naming the file."""
+    return read_entry(folder, lambda f: _parse_run(f, key_text, label, config, setting), what="cached run",
+                      key_file="summary.json", key_text=key_text)
 
 
 def _parse_run(folder: Path, key_text: str, label: str, config: UnlearnConfig,

@@ -608,7 +608,7 @@ def get_model(benchmark, kind: str = "target", forget_split: str = "forget10",
                 meta, model, tokenizer, folder = found
                 return ModelBundle(model, tokenizer, tier, kind, meta["report"], folder,
                                    from_cache=True, digest=digest, shipped=True)
-        cached = read_entry(entry, lambda e: _read_entry(e, key_text, tier))
+        cached = read_entry(entry, lambda e: _read_entry(e, key_text, tier), key_file="meta.json", key_text=key_text)
         if cached is not None:
             meta, model, tokenizer = cached
             return ModelBundle(model, tokenizer, tier, kind, meta["report"], entry, from_cache=True,

@@ -162,16 +162,9 @@ def _corrupt(entry: Path, name: str, problem: str, what: str, remedy: str) -> Ca
     return CacheError(f"corrupt {what} {entry}: {name}: {problem}; {remedy}")
 
 
-def verify_entry(entry: str | Path, what: str = "cache entry", remedy: str = RECOMPUTE) -> dict:
-    """Check a cache entry against its manifest: every listed file exists with its recorded size
-    and sha256, and no unlisted file was added. Returns the manifest.
-
-    Cost: one read of every byte of the entry (sha256 runs at several hundred MB/s).
-    Raises :class:`CacheError` ``"corrupt <what> <entry>: <file>: <problem>; <remedy>"`` for a missing
-    or unreadable manifest (an entry written by an interrupted or older writer) and for the first
-    file that is missing, has another size or other content, or is not in the manifest.
-    """
-    entry = Path(entry)
+def _manifest(entry: Path, what: str, remedy: str) -> dict:
+    """``entry``'s manifest (its ``files`` a mapping). Raises :class:`CacheError` naming the
+    manifest when it is missing or unreadable."""
     try:
         manifest = json.loads((entry / MANIFEST).read_text())
         files = manifest["files"]
@@ -182,22 +175,64 @@ def verify_entry(entry: str | Path, what: str = "cache entry", remedy: str = REC
                                         "content hashes)", what, remedy) from None
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise _corrupt(entry, MANIFEST, f"unreadable ({type(err).__name__}: {err})", what, remedy) from None
+    return manifest
+
+
+def _verify_file(entry: Path, name: str, record: dict, what: str, remedy: str) -> None:
+    """Check one file of ``entry`` against its manifest ``record`` (size first, then sha256).
+    Raises :class:`CacheError` naming the entry and the file when it is missing, unreadable, or
+    has another size or other content."""
+    path = entry / name
+    try:
+        size = path.stat().st_size
+        if size != record["bytes"]:
+            raise _corrupt(entry, name, f"{size} bytes, {record['bytes']} when written", what, remedy)
+        if file_sha256(path) != record["sha256"]:
+            raise _corrupt(entry, name, "content differs from when it was written (sha256)", what, remedy)
+    except FileNotFoundError:
+        raise _corrupt(entry, name, "missing", what, remedy) from None
+    except OSError as err:
+        raise _corrupt(entry, name, f"unreadable ({err})", what, remedy) from None
+
+
+def verify_entry(entry: str | Path, what: str = "cache entry", remedy: str = RECOMPUTE) -> dict:
+    """Check a cache entry against its manifest: every listed file exists with its recorded size
+    and sha256, and no unlisted file was added. Returns the manifest.
+
+    Cost: one read of every byte of the entry (sha256 runs at several hundred MB/s).
+    Raises :class:`CacheError` ``"corrupt <what> <entry>: <file>: <problem>; <remedy>"`` for a missing
+    or unreadable manifest (an entry written by an interrupted or older writer) and for the first
+    file that is missing, has another size or other content, or is not in the manifest.
+    """
+    entry = Path(entry)
+    manifest = _manifest(entry, what, remedy)
+    files = manifest["files"]
     for name, record in sorted(files.items()):
-        path = entry / name
-        try:
-            size = path.stat().st_size
-            if size != record["bytes"]:
-                raise _corrupt(entry, name, f"{size} bytes, {record['bytes']} when written", what, remedy)
-            if file_sha256(path) != record["sha256"]:
-                raise _corrupt(entry, name, "content differs from when it was written (sha256)", what, remedy)
-        except FileNotFoundError:
-            raise _corrupt(entry, name, "missing", what, remedy) from None
-        except OSError as err:
-            raise _corrupt(entry, name, f"unreadable ({err})", what, remedy) from None
+        _verify_file(entry, name, record, what, remedy)
     extra = sorted(set(_entry_files(entry)) - set(files))
     if extra:
         raise _corrupt(entry, extra[0], "not part of the entry as written", what, remedy)
     return manifest
+
+
+def _entry_key(entry: str | Path, key_file: str, what: str = "cache entry", remedy: str = RECOMPUTE):
+    """The ``"key"`` field of the JSON file ``key_file`` of ``entry`` (None when it has none),
+    read after verifying that one file against the manifest (cost: one small file, not the
+    entry). Raises :class:`CacheError` naming the entry and the file when the manifest is missing
+    or unreadable, or ``key_file`` is not listed in it, is missing, has changed since it was
+    written, or is not a JSON object."""
+    entry = Path(entry)
+    files = _manifest(entry, what, remedy)["files"]
+    if key_file not in files:
+        raise _corrupt(entry, key_file, "not listed in the manifest", what, remedy)
+    _verify_file(entry, key_file, files[key_file], what, remedy)
+    try:
+        meta = json.loads((entry / key_file).read_text())
+        if not isinstance(meta, dict):
+            raise TypeError(f"a {type(meta).__name__}, not a JSON object")
+    except (OSError, ValueError, TypeError) as err:
+        raise _corrupt(entry, key_file, f"unreadable ({type(err).__name__}: {err})", what, remedy) from None
+    return meta.get("key")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -307,20 +342,33 @@ def atomic_directory(final: str | Path, write: Callable[[Path], object],
     return final
 
 
-def read_entry(entry: str | Path, read: Callable[[Path], T], what: str = "cache entry") -> T | None:
+def read_entry(entry: str | Path, read: Callable[[Path], T], what: str = "cache entry",
+               key_file: str | None = None, key_text: str | None = None) -> T | None:
     """``read(entry)`` after verifying the entry (:func:`verify_entry`), under its lock, so the
     files read are the files verified. None if the entry does not exist.
+
+    With ``key_file`` and ``key_text`` (the entry's JSON file holding ``"key"``, and the key the
+    caller wants): the key is compared first (:func:`entry_key`: the manifest and that one file
+    are checked, nothing else is hashed); an entry whose key differs is stale and None is returned
+    without verifying or reading the rest (the caller recomputes and replaces it). Only an entry
+    with the wanted key is verified in full and read.
 
     ``read`` may itself return None (e.g. an entry whose key differs: the caller recomputes).
     Raises :class:`CacheError` naming the entry and the file if the entry is incomplete or any of
     its files changed since it was written (the caller does not recompute then: the user deletes
-    the folder named), or if the lock cannot be taken.
+    the folder named), or if the lock cannot be taken. Raises ValueError when only one of
+    ``key_file`` and ``key_text`` is given.
     """
+    if (key_file is None) != (key_text is None):
+        raise ValueError(f"read_entry needs both key_file and key_text or neither; got key_file={key_file!r}, "
+                         f"key_text={'None' if key_text is None else 'a string'}")
     entry = Path(entry)
     if not entry.parent.is_dir():
         return None
     with entry_lock(entry):
         if not entry.exists():
             return None
+        if key_file is not None and _entry_key(entry, key_file, what) != key_text:
+            return None  # stale: another configuration's entry, replaced by the caller's recompute
         verify_entry(entry, what)
         return read(entry)

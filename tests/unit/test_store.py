@@ -127,6 +127,72 @@ def test_failed_write_leaves_the_old_entry_and_no_temporary(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [".locks", "e"]
 
 
+def _keyed_entry(folder: Path, key: str) -> Path:
+    """A sealed entry whose ``meta.json`` holds ``key``, with a larger file beside it."""
+    def write(tmp: Path):
+        (tmp / "meta.json").write_text(json.dumps({"key": key}))
+        _write_files(key)(tmp)
+    return atomic_directory(folder, write)
+
+
+def _counting_hashes(monkeypatch) -> list[str]:
+    """The names of the files store hashes from now on, in order."""
+    hashed = []
+    real = store.file_sha256
+
+    def counting(path, *args, **kwargs):
+        hashed.append(Path(path).name)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(store, "file_sha256", counting)
+    return hashed
+
+
+def test_a_stale_key_is_reported_before_any_other_file_is_hashed(tmp_path, monkeypatch):
+    entry = _keyed_entry(tmp_path / "e", "config-A")
+    hashed = _counting_hashes(monkeypatch)
+    read = []
+    assert read_entry(entry, read.append, key_file="meta.json", key_text="config-B") is None
+    assert hashed == ["meta.json"] and not read  # the key file alone: its size and sha256, then the key
+    hashed.clear()
+    assert read_entry(entry, _read_files, key_file="meta.json", key_text="config-A")[0] == "config-A"
+    assert sorted(hashed) == ["a.txt", "b.bin", "meta.json", "meta.json"]  # a current entry: every file
+    # a stale entry's other files are not looked at: it is replaced, never served
+    (entry / "sub" / "b.bin").write_bytes(b"truncated")
+    assert read_entry(entry, _read_files, key_file="meta.json", key_text="config-B") is None
+    with pytest.raises(CacheError, match=f"corrupt cache entry {entry}: sub/b.bin: 9 bytes"):
+        read_entry(entry, _read_files, key_file="meta.json", key_text="config-A")
+
+
+def _unlist(entry: Path, name: str) -> None:
+    manifest = json.loads((entry / store.MANIFEST).read_text())
+    del manifest["files"][name]
+    (entry / store.MANIFEST).write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("damage, problem", [
+    (lambda e: (e / "meta.json").unlink(), "meta.json: missing"),
+    (lambda e: (e / "meta.json").write_text(json.dumps({"key": "config-B"})), "meta.json: content differs"),
+    (lambda e: (e / "meta.json").write_text("{"), "meta.json: 1 bytes"),
+    (lambda e: _unlist(e, "meta.json"), "meta.json: not listed in the manifest"),
+    (lambda e: (e / store.MANIFEST).unlink(), "manifest.json: missing"),
+])
+@pytest.mark.parametrize("wanted", ["config-A", "config-B"])
+def test_a_damaged_key_file_is_reported_not_taken_for_stale(tmp_path, damage, problem, wanted):
+    """Whatever key is wanted, an edited, missing or unlisted key file raises (an edit that changed
+    the key is not mistaken for another configuration's entry and silently replaced)."""
+    entry = _keyed_entry(tmp_path / "e", "config-A")
+    damage(entry)
+    with pytest.raises(CacheError, match=f"corrupt cached run {entry}: {problem}"):
+        read_entry(entry, _read_files, what="cached run", key_file="meta.json", key_text=wanted)
+
+
+def test_read_entry_needs_both_key_arguments(tmp_path):
+    entry = _keyed_entry(tmp_path / "e", "config-A")
+    with pytest.raises(ValueError, match="key_file and key_text"):
+        read_entry(entry, _read_files, key_file="meta.json")
+
+
 # ----------------------------------------------------------------------------------------------
 # processes
 
