@@ -46,6 +46,7 @@ __all__ = [
     "example_tokens",
     "example_weights",
     "example_weights_figure",
+    "example_weight_summary",
     "progress",
     "SOLUTIONS",
     "solution_code",
@@ -395,6 +396,36 @@ def example_weights_figure(**kwargs):
                       xaxis_title="token of the answer (its likelihood p)", yaxis_title="token weight w",
                       template="plotly_white", legend_title_text="scheme")
     return fig
+
+
+NEARLY_FORGOTTEN_BELOW = 0.5
+"""Likelihood below which :func:`example_weight_summary` counts a token as nearly forgotten."""
+WELL_REMEMBERED_FROM = 0.9
+"""Likelihood from which :func:`example_weight_summary` counts a token as well remembered."""
+
+
+def example_weight_summary(**kwargs) -> pd.DataFrame:
+    """Where each scheme of :func:`example_weights` (same keyword arguments) puts its weight on the
+    example answer, one row per scheme: the token it weights most and that token's likelihood p
+    ("every token alike" and nan when all weights are equal);
+    the share of the scheme's total weight on the nearly forgotten tokens
+    (p < :data:`NEARLY_FORGOTTEN_BELOW`) and on the well-remembered ones
+    (p >= :data:`WELL_REMEMBERED_FROM`); and the weight of the most certain token (largest p) as a
+    fraction of the largest weight (1: nothing trims the most certain token). Shares are in [0, 1]."""
+    frame = example_weights(**kwargs)
+    p = frame["p"].to_numpy()
+    certain = int(p.argmax())
+    rows = []
+    for scheme in (c for c in frame.columns if c not in ("position", "token", "p")):
+        w = frame[scheme].to_numpy()
+        top = int(w.argmax())
+        alike = bool(np.ptp(w) == 0)
+        rows.append({"scheme": scheme, "largest weight on": "every token alike" if alike else frame["token"][top].strip(),
+                     "its p": np.nan if alike else p[top],
+                     f"share on p < {NEARLY_FORGOTTEN_BELOW:g}": w[p < NEARLY_FORGOTTEN_BELOW].sum() / w.sum(),
+                     f"share on p >= {WELL_REMEMBERED_FROM:g}": w[p >= WELL_REMEMBERED_FROM].sum() / w.sum(),
+                     f"w('{frame['token'][certain].strip()}') / largest w": w[certain] / w[top]})
+    return pd.DataFrame(rows)
 
 
 def _satimp_top() -> tuple[int, pd.DataFrame]:

@@ -22,8 +22,7 @@
 #    shown, never run, so your answer stays yours (`course.show_solution(n)` prints it too).
 #
 # "Run All" is safe: it runs the checkers on the stubs, so every exercise starts open, and your
-# progress at the end counts only the answers you wrote. No model is trained here; everything runs
-# in seconds.
+# progress at the end counts only the answers you wrote. No model is trained here.
 
 # %% tags=["parameters"]
 SIZE = "full"  # "full" or "fast": the lecture does the same (cheap) work at both sizes
@@ -52,8 +51,9 @@ print(f"SatImp's recommended exponents: β_sat = {SATIMP['beta_sat']:g}, β_imp 
 # edit the target instead.
 #
 # **Gradient ascent (GA)** is the simplest edit: *raise* the cross-entropy of the forget answers,
-# i.e. minimise $F = -\frac{1}{N}\sum_t \mathrm{CE}_t$ over the $N$ answer tokens. It works, but
-# it over-shoots: it keeps pushing tokens that are already forgotten and the model degrades.
+# i.e. minimise $F = -\frac{1}{N}\sum_t \mathrm{CE}_t$ over the $N$ answer tokens. It keeps pushing
+# tokens that are already forgotten (section 2 computes that push); what this costs the retain set
+# is what the finding notebooks measure.
 #
 # **Reweighting** gives each token a weight $w_t$ and minimises $F = -\frac{1}{N}\sum_t w_t\,\mathrm{CE}_t$.
 # The weight is computed from the token's likelihood under the current model,
@@ -127,8 +127,8 @@ course.solution_button(2)   # shows the reference solution when pressed; it is n
 # %% [markdown]
 # ## 4. SatImp: both at once
 #
-# SatImp multiplies the two factors: $w = p^{\beta_{sat}}\,(1-p)^{\beta_{imp}}$. The paper's
-# recommended setting uses a large β_sat and a small β_imp.
+# SatImp multiplies the two factors: $w = p^{\beta_{sat}}\,(1-p)^{\beta_{imp}}$. Its recommended
+# exponents are the ones the first code cell printed (from the library's method registry).
 #
 # ### Exercise 3 — implement SatImp's weight
 # Complete `my_satimp(logp, mask, beta_sat, beta_imp)`. Mind which exponent goes where: β_sat on
@@ -174,16 +174,17 @@ results["upweighted"]
 course.solution_button(4)   # shows the reference solution when pressed; it is not run
 
 # %% [markdown]
-# Once your answer passes: the answer's token weights under each scheme. GA treats all tokens alike;
-# SimImp piles its weight on the tokens that are already nearly forgotten; SimSat and SatImp move it
-# to the well-remembered ones, and SatImp's importance factor trims the tokens that are (almost)
-# certain. (The figure gives exercise 4 away, so it waits for your answer: rerun the cell then.)
+# Once your answer passes: the answer's token weights under each scheme, and under the figure a
+# table computed from them that says where each scheme puts its weight: the token it weights most,
+# the share of its weight on the nearly forgotten and on the well-remembered tokens, and what the
+# most certain token gets next to the largest weight. (Both give exercise 4 away, so they wait for
+# your answer: rerun the cell then.)
 
 # %%
 example = course.example_weights_figure()
 plots.save_figure(example, OUT_DIR, "09_example_token_weights")
 if results["top token"]:
-    display(example)
+    display(example, course.example_weight_summary().round(3))
 else:
     print("The figure appears here once your answer to exercise 4 passes (then run this cell again).")
 

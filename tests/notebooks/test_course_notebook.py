@@ -61,6 +61,7 @@ def test_the_students_answers_are_what_gets_checked(tmp_path):
     assert run["status"] == "ok", run["error"]
     assert f"{len(STUB_VARIABLES)} of {len(STUB_VARIABLES)} exercises correct" in text
     assert "appears here once your answer" not in text     # the gated figure and explorer are shown
+    assert "largest weight on" in text     # with the computed table the prose under exercise 4 points to
 
 
 @pytest.mark.parametrize("n", sorted(course.SOLUTIONS))

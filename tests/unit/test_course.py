@@ -171,6 +171,27 @@ def test_example_weights_come_from_the_library():
     assert len(fig.data) == 4 and fig.layout.xaxis.title.text
 
 
+def test_example_weight_summary_reads_the_weights():
+    """The course's sentences about where each scheme puts its weight come from this table: it must
+    follow the weights (other exponents, other rows)."""
+    frame = C.example_weights()
+    p = frame["p"].to_numpy()
+    table = C.example_weight_summary().set_index("scheme")
+    forgotten, remembered = (f"share on p < {C.NEARLY_FORGOTTEN_BELOW:g}", f"share on p >= {C.WELL_REMEMBERED_FROM:g}")
+    certain = [c for c in table.columns if c.endswith("/ largest w")][0]
+    assert table.loc["ga", "largest weight on"] == "every token alike" and np.isnan(table.loc["ga", "its p"])
+    assert table.loc["ga", forgotten] == pytest.approx((p < C.NEARLY_FORGOTTEN_BELOW).mean())
+    assert table.loc["ga", remembered] == pytest.approx((p >= C.WELL_REMEMBERED_FROM).mean())
+    simimp, simsat = table.loc["simimp(β_imp=1)"], table.loc["simsat(β_sat=1)"]
+    assert simimp["its p"] == p.min() and simsat["its p"] == p.max()  # (1-p) and p are monotone
+    assert simimp[forgotten] > table.loc["ga", forgotten] > simsat[forgotten]
+    satimp = table.loc[[i for i in table.index if i.startswith("satimp")][0]]
+    w = frame[satimp.name].to_numpy()
+    assert satimp[certain] == pytest.approx(w[p.argmax()] / w.max()) and satimp[certain] < 1
+    # no importance factor: nothing trims the most certain token
+    assert C.example_weight_summary(beta_imp=0.0).set_index("scheme").iloc[-1][certain] == pytest.approx(1.0)
+
+
 def test_multiple_choice():
     for qid, q in C.QUESTIONS.items():
         right = C.check_choice(qid, q["answer"])
