@@ -47,6 +47,7 @@ __all__ = [
     "example_weights",
     "example_weights_figure",
     "example_weight_summary",
+    "static_example_weights_figure",
     "progress",
     "SOLUTIONS",
     "solution_code",
@@ -380,6 +381,11 @@ def example_weights(beta_sat: float | None = None, beta_imp: float | None = None
     return frame
 
 
+def _token_ticks(frame: pd.DataFrame) -> list[str]:
+    """The x labels of the example figures: each token and its likelihood."""
+    return [f"{t.strip()}\n(p={p:.3g})" for t, p in zip(frame["token"], frame["p"])]
+
+
 def example_weights_figure(**kwargs):
     """The example answer's token weights under each scheme (one line per scheme, tokens on x)."""
     import plotly.graph_objects as go
@@ -387,7 +393,7 @@ def example_weights_figure(**kwargs):
     from . import plots
 
     frame = example_weights(**kwargs)
-    x = [f"{t.strip()}\n(p={p:.3g})" for t, p in zip(frame["token"], frame["p"])]
+    x = _token_ticks(frame)
     fig = go.Figure()
     for i, col in enumerate(c for c in frame.columns if c not in ("position", "token", "p")):
         fig.add_trace(go.Scatter(x=x, y=frame[col], mode="lines+markers", name=col,
@@ -396,6 +402,18 @@ def example_weights_figure(**kwargs):
                       xaxis_title="token of the answer (its likelihood p)", yaxis_title="token weight w",
                       template="plotly_white", legend_title_text="scheme")
     return fig
+
+
+def static_example_weights_figure(**kwargs):
+    """:func:`example_weights_figure` drawn statically for the report
+    (:func:`satimp_lab.plots.static_lines`, the same weights): a ``matplotlib.figure.Figure``."""
+    from . import plots
+
+    frame = example_weights(**kwargs)
+    x = _token_ticks(frame)
+    curves = {c: frame[c].to_numpy() for c in frame.columns if c not in ("position", "token", "p")}
+    return plots.static_lines(curves, x, "Weight of each token of one answer under each scheme",
+                              "token of the answer (its likelihood p)", "token weight w", marker="o")
 
 
 NEARLY_FORGOTTEN_BELOW = 0.5

@@ -1,10 +1,11 @@
-"""Interactive figures (plotly) for the notebooks.
+"""Interactive figures (plotly) for the notebooks, and the static copies the report embeds.
 
 Every figure function returns a ``plotly.graph_objects.Figure`` with a title and axis labels a
 reader can understand without the code. :func:`save_figure` writes it as an interactive HTML page
-with plotly's own writer (the report links it). The report's static figures are drawn with
-seaborn from the studies' population data (``satimp_lab.studies.figures``), with their 95 %
-intervals; nothing here is redrawn statically.
+with plotly's own writer (the report links it). The report embeds static figures (PNG, written
+by :func:`save_png`): the studies' population figures (``satimp_lab.studies.figures``, with their
+95 % intervals) and, for the notebooks without a study, line figures drawn with matplotlib from
+the same data as their interactive figure (:func:`static_lines`; no plotly figure is converted).
 """
 
 from __future__ import annotations
@@ -185,6 +186,41 @@ def save_figure(fig: go.Figure, out_dir: str | Path | None, name: str) -> Path |
     folder.mkdir(parents=True, exist_ok=True)
     # written atomically: a reader of the report never sees half a figure
     return atomic_write(folder / f"{name}.html", lambda tmp: fig.write_html(str(tmp), include_plotlyjs="directory"))
+
+
+def static_lines(curves: dict[str, np.ndarray], x, title: str, x_title: str, y_title: str,
+                 dashed: tuple[str, ...] = (), marker: str | None = None):
+    """A static line figure (matplotlib, for :func:`save_png`): one line per label of ``curves``
+    (label -> y values on ``x``; ``x`` numbers or category names, the same for every line), in
+    the colours of the interactive figures (:func:`color_for`); the labels in ``dashed`` dashed.
+    A ``matplotlib.figure.Figure`` not attached to pyplot. Raises ValueError naming a label whose
+    values do not match ``x`` in length."""
+    from matplotlib.figure import Figure
+
+    x = list(x)
+    fig = Figure(figsize=(9.5, 4.2), layout="constrained")
+    ax = fig.subplots()
+    for i, (label, y) in enumerate(curves.items()):
+        y = np.asarray(y, dtype=float)
+        if len(y) != len(x):
+            raise ValueError(f"curve {label!r} has {len(y)} values for {len(x)} x values")
+        ax.plot(x, y, label=label, color=color_for(label, i), linestyle="--" if label in dashed else "-",
+                marker=marker, markersize=4)
+    ax.set(xlabel=x_title, ylabel=y_title)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the axes: no line hidden
+    return fig
+
+
+def save_png(fig, out_dir: str | Path | None, name: str, dpi: int = 110) -> Path | None:
+    """Write a matplotlib figure as ``out_dir/figures/<name>.png`` (atomically; the report embeds
+    every PNG of a notebook's prefix) and return its path; None (nothing written) when ``out_dir``
+    is None (interactive use)."""
+    if out_dir is None:
+        return None
+    return atomic_write(Path(out_dir) / "figures" / f"{name}.png",
+                        lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -219,9 +219,11 @@ def update_readme(readme: str | Path, out_dir: str | Path, results_dir: str | Pa
 
 
 FIGURES_NOTE = (
-    "Static figures (PNG) are the studies' (`satimp_lab.studies.figures`, drawn with seaborn): each "
+    "Static figures (PNG) of the studies (`satimp_lab.studies.figures`, drawn with seaborn) show each "
     "method's mean over the target models with its 95 % interval (the claims' cluster bootstrap over target "
-    "models), every run as a dot, curves with 95 % bands, and each claim's paired differences. Interactive "
+    "models), every run as a dot, curves with 95 % bands, and each claim's paired differences; those of the "
+    "notebooks without a study (tour, weighting functions, playground, course) are matplotlib copies of their "
+    "key interactive figures, drawn from the same data (a single run has no interval). Interactive "
     "figures (HTML) are the notebooks' plotly figures: they open in a browser, offline (plotly.js is saved "
     "once in `figures/`).")
 """The report's one paragraph on what its figures show (:func:`build_report`)."""

@@ -43,7 +43,10 @@ __all__ = [
     "figure_output",
     "family_widget",
     "npo_shape_figure",
+    "logit_push_curves",
     "logit_push_figure",
+    "static_family_figure",
+    "static_logit_push_figure",
     # notebook 08: the playground
     "PARAM_SPECS",
     "method_controls",
@@ -200,20 +203,49 @@ def npo_shape_figure(betas=(0.1, 1.0, 2.5), max_drop: float = 30.0, n: int = 301
 # --- the GA logit view ---------------------------------------------------------------------------
 
 
-def logit_push_figure(beta_sat: float = 5.0, beta_imp: float = 0.1, beta: float = 1.0, p=None) -> go.Figure:
-    """The GA logit view: the push on the target logit, w(p) (1 - p), for GA, SimSat(beta),
-    SimImp(beta) and SatImp(beta_sat, beta_imp), from autograd through the library's objectives."""
+def logit_push_curves(beta_sat: float = 5.0, beta_imp: float = 0.1, beta: float = 1.0,
+                      p=None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """``(p, {label: push})``: the GA logit view's push on the target logit, w(p) (1 - p), for GA,
+    SimSat(beta), SimImp(beta) and SatImp(beta_sat, beta_imp) on the likelihood grid ``p``
+    (default: 401 points inside (0, 1)), from autograd through the library's objectives
+    (:func:`satimp_lab.weight_curves.logit_push`)."""
     p = likelihood_grid(401, include_ends=False) if p is None else np.asarray(p, dtype=float)
-    curves = {
+    return p, {
         "ga(w = 1): 1 · (1-p)": logit_push("ga", p),
         f"simsat(β_sat={_g(beta)}): p^β (1-p)": logit_push("simsat", p, beta_sat=beta),
         f"simimp(β_imp={_g(beta)}): (1-p)^β (1-p)": logit_push("simimp", p, beta_imp=beta),
         f"satimp(β_sat={_g(beta_sat)}, β_imp={_g(beta_imp)}): w(p) (1-p)":
             logit_push("satimp", p, beta_sat=beta_sat, beta_imp=beta_imp),
     }
-    fig = plots.weight_curves(curves, p, title="GA logit view: how hard one step pushes the target logit down")
-    fig.update_layout(yaxis_title="push w(p)·(1-p) per unit lr")   # -dF/dz; short enough for the axis
+
+
+LOGIT_PUSH_TITLE = "GA logit view: how hard one step pushes the target logit down"
+LOGIT_PUSH_AXIS = "push w(p)·(1-p) per unit lr"   # -dF/dz; short enough for the axis
+
+
+def logit_push_figure(beta_sat: float = 5.0, beta_imp: float = 0.1, beta: float = 1.0, p=None) -> go.Figure:
+    """The GA logit view (:func:`logit_push_curves`) as an interactive figure."""
+    p, curves = logit_push_curves(beta_sat, beta_imp, beta, p)
+    fig = plots.weight_curves(curves, p, title=LOGIT_PUSH_TITLE)
+    fig.update_layout(yaxis_title=LOGIT_PUSH_AXIS)
     return fig
+
+
+def static_logit_push_figure(beta_sat: float = 5.0, beta_imp: float = 0.1, beta: float = 1.0):
+    """:func:`logit_push_figure` drawn statically for the report (:func:`satimp_lab.plots.static_lines`,
+    the same curves): a ``matplotlib.figure.Figure``."""
+    p, curves = logit_push_curves(beta_sat, beta_imp, beta)
+    return plots.static_lines(curves, p, LOGIT_PUSH_TITLE, "likelihood p = exp(-CE) of the token", LOGIT_PUSH_AXIS)
+
+
+def static_family_figure(beta_sat: float, beta_imp: float):
+    """:func:`family_figure`'s curves drawn statically for the report (NPO and SimNPO dashed, on
+    their own x as in the interactive figure; no peak marker): a ``matplotlib.figure.Figure``."""
+    p, curves, labels = family_curves(beta_sat, beta_imp)
+    return plots.static_lines({labels[k]: w for k, w in curves.items()}, p,
+                              "Weight per token vs likelihood: SatImp's family, GA, NPO, SimNPO",
+                              "likelihood p = exp(-CE) of the token (NPO: π_θ/π_ref; SimNPO: p̄)", "weight w(p)",
+                              dashed=(labels["npo"], labels["simnpo"]))
 
 
 # =============================================================================================
@@ -355,14 +387,15 @@ class Playground:
         self.cached.clear()
 
     def curves(self) -> pd.DataFrame:
-        """One row per evaluation step per run (label, step, forget_es, retain_es, ...)."""
+        """One row per evaluation step per run (label, step, forget_es, retain_es, target_seed,
+        seed, ...): the frame of :func:`satimp_lab.studies.figures.curves_over_steps` too."""
         frames = []
         for label, r in self.runs.items():
             h = r.history
             ev = h.dropna(subset=["forget_es", "retain_es"]) if "forget_es" in h else h.iloc[0:0]
-            frames.append(ev.assign(label=label))
+            frames.append(ev.assign(label=label, target_seed=r.target_seed, seed=r.config.seed))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-            columns=["label", "step", "forget_es", "retain_es"])
+            columns=["label", "step", "forget_es", "retain_es", "target_seed", "seed"])
 
     def table(self, timings: bool = True) -> pd.DataFrame:
         """One row per run: its configuration and the summary numbers of :data:`SUMMARY_COLUMNS`

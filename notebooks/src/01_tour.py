@@ -36,6 +36,7 @@ from IPython.display import HTML, display
 from satimp_lab import metrics, plots
 from satimp_lab.experiments import Lab
 from satimp_lab.report import save_table
+from satimp_lab.studies.figures import curves_over_steps
 
 pd.set_option("display.max_colwidth", 90)
 lab = Lab(SIZE, **({"tier": TIER} if TIER else {}))
@@ -83,6 +84,9 @@ run = lab.run("satimp", seed=setting.seeds[0])
 evals = run.history.dropna(subset=["forget_es"])
 curve = plots.tradeoff_curves(evals.assign(label="satimp"), title="SatImp: forget vs retain ES along the run")
 plots.save_figure(curve, OUT_DIR, "01_satimp_tradeoff")
+plots.save_png(curves_over_steps(evals.assign(label="satimp", target_seed=run.target_seed, seed=run.config.seed),
+                                 title="One SatImp run: forget and retain ES along the run (one run: no interval)"),
+               OUT_DIR, "01_satimp_tradeoff")   # the report's static copy
 curve
 
 # %%

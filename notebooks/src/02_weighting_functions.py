@@ -68,6 +68,7 @@ explorer
 # %%
 family = widgets.family_figure(BETA_SAT, BETA_IMP)
 plots.save_figure(family, OUT_DIR, "02_weight_family")
+plots.save_png(widgets.static_family_figure(BETA_SAT, BETA_IMP), OUT_DIR, "02_weight_family")
 family
 
 # %% [markdown]
@@ -148,6 +149,7 @@ print(f"autograd vs -(1-p) on {len(p_check)} likelihoods: max |difference| = {np
 
 push = widgets.logit_push_figure(BETA_SAT, BETA_IMP, beta=1.0)
 plots.save_figure(push, OUT_DIR, "02_logit_push")
+plots.save_png(widgets.static_logit_push_figure(BETA_SAT, BETA_IMP, beta=1.0), OUT_DIR, "02_logit_push")
 push
 
 # %%

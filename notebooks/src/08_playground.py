@@ -33,6 +33,7 @@ import pandas as pd
 from satimp_lab import plots
 from satimp_lab.experiments import Lab
 from satimp_lab.report import save_table
+from satimp_lab.studies.figures import curves_over_steps
 from satimp_lab.widgets import Playground, PlaygroundUI
 
 pd.set_option("display.max_colwidth", 60)
@@ -71,6 +72,9 @@ for method in ("satimp", "ga"):
 ui.refresh()           # the form's figure and table now show these runs too
 comparison = playground.figure()
 plots.save_figure(comparison, OUT_DIR, "08_playground_tradeoff")
+plots.save_png(curves_over_steps(playground.curves(), title="Playground: forget and retain ES along each run "
+                                                          "(one run per method: no interval)"),
+               OUT_DIR, "08_playground_tradeoff")   # the report's static copy
 comparison
 
 # %%

@@ -94,6 +94,8 @@ course.solution_button(1)   # shows the reference solution when pressed; it is n
 # %%
 push = widgets.logit_push_figure(SATIMP["beta_sat"], SATIMP["beta_imp"], beta=1.0)
 plots.save_figure(push, OUT_DIR, "09_logit_push")
+plots.save_png(widgets.static_logit_push_figure(SATIMP["beta_sat"], SATIMP["beta_imp"], beta=1.0), OUT_DIR,
+               "09_logit_push")   # the report's static copy
 push
 
 # %% [markdown]
@@ -183,6 +185,7 @@ course.solution_button(4)   # shows the reference solution when pressed; it is n
 # %%
 example = course.example_weights_figure()
 plots.save_figure(example, OUT_DIR, "09_example_token_weights")
+plots.save_png(course.static_example_weights_figure(), OUT_DIR, "09_example_token_weights")
 if results["top token"]:
     display(example, course.example_weight_summary().round(3))
 else:

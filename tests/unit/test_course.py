@@ -192,6 +192,15 @@ def test_example_weight_summary_reads_the_weights():
     assert C.example_weight_summary(beta_imp=0.0).set_index("scheme").iloc[-1][certain] == pytest.approx(1.0)
 
 
+def test_static_example_figure_draws_the_example_weights():
+    fig, frame = C.static_example_weights_figure(), C.example_weights()
+    lines = {l.get_label(): l for l in fig.axes[0].lines}
+    schemes = [c for c in frame.columns if c not in ("position", "token", "p")]
+    assert list(lines) == schemes
+    for scheme in schemes:
+        np.testing.assert_allclose(lines[scheme].get_ydata(), frame[scheme])
+
+
 def test_multiple_choice():
     for qid, q in C.QUESTIONS.items():
         right = C.check_choice(qid, q["answer"])

@@ -1,11 +1,15 @@
 """Figures: what a reader needs to tell the curves and reference points apart; saved figures are
-plotly's own interactive pages (no hand-made static copy), and the report links them."""
+plotly's own interactive pages (the report links them) and static PNG copies drawn from the same
+data with matplotlib, never converted from a plotly figure (the report embeds them)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.colors
+import numpy as np
 import pandas as pd
+import pytest
 
 import satimp_lab
 from satimp_lab import plots
@@ -65,3 +69,21 @@ def test_report_embeds_static_figures_and_links_interactive_ones(tmp_path):
     assert "[04_tradeoff_curves](figures/04_tradeoff_curves.html)" in section
     assert "[05_beta_sweep](figures/05_beta_sweep.html)" in report[report.index("## 05_obs3"):]
     assert "95 % interval" in report  # the note on what the static figures show
+
+
+def test_static_lines_and_save_png(tmp_path):
+    """The report's static copy of a line figure: one line per curve, the interactive palette, a PNG
+    under figures/ (nothing without an output folder)."""
+    p = np.linspace(0, 1, 5)
+    curves = {"ga": np.ones(5), "satimp(β_sat=5)": p ** 5}
+    fig = plots.static_lines(curves, p, "title", "x", "y", dashed=("ga",))
+    (ax,) = fig.axes
+    assert [l.get_label() for l in ax.lines] == list(curves)
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), p ** 5)
+    assert ax.lines[0].get_linestyle() == "--" and ax.lines[1].get_linestyle() == "-"
+    assert matplotlib.colors.to_hex(ax.lines[1].get_color()) == plots.color_for("satimp(β_sat=5)", 1)
+    path = plots.save_png(fig, tmp_path, "02_curves")
+    assert path == tmp_path / "figures" / "02_curves.png" and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plots.save_png(fig, None, "02_curves") is None
+    with pytest.raises(ValueError, match="'ga' has 2 values for 5"):
+        plots.static_lines({"ga": [1, 1]}, p, "t", "x", "y")

@@ -328,3 +328,29 @@ def test_the_analytic_curves_live_in_weight_curves_and_widgets_reexports_them():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("interactive, static", [
+    (lambda: X.logit_push_figure(5.0, 0.1, beta=1.0), lambda: X.static_logit_push_figure(5.0, 0.1, beta=1.0)),
+    (lambda: X.family_figure(5.0, 0.1), lambda: X.static_family_figure(5.0, 0.1)),
+])
+def test_static_copies_draw_the_interactive_figures_data(interactive, static):
+    """The report's PNG copy of 02's and 09's figures: the same curves, labels and values."""
+    lines = {l.get_label(): l for l in static().axes[0].lines}
+    traces = [t for t in interactive().data if t.meta != "peak"]   # the peak marker is interactive only
+    assert list(lines) == [t.name for t in traces]
+    for t in traces:
+        np.testing.assert_allclose(lines[t.name].get_ydata(), t.y)
+        np.testing.assert_allclose(lines[t.name].get_xdata(), t.x)
+
+
+def test_playground_curves_carry_the_units_for_the_static_figure():
+    from satimp_lab.studies.figures import curves_over_steps
+
+    pg = X.Playground(FakeLab())
+    pg.add_run("satimp")
+    pg.add_run("ga", seed=3)
+    curves = pg.curves()
+    assert {(r.label, r.target_seed, r.seed) for r in curves.itertuples()} == {("satimp", 0, 0), ("ga seed 3", 0, 3)}
+    fig = curves_over_steps(curves, title="playground")
+    assert {l.get_label() for l in fig.axes[2].lines} >= {"satimp", "ga seed 3"}  # the trade-off panel
