@@ -246,9 +246,28 @@ class Method:
         return _required_params(self.forget, self.weighting, self.granularity)
 
     @property
+    def needs_reference_logprobs(self) -> bool:
+        """True when the forget term reads the reference model's per-token log-likelihoods of each
+        forget micro-batch (``ref_logp`` of :meth:`forget_term`: NPO); the loop runs that
+        reference forward pass only then."""
+        return self.forget == "npo"
+
+    @property
+    def needs_reference_distribution(self) -> bool:
+        """True when the retain term compares the model's next-token distribution with the
+        reference model's on each retain micro-batch (``logits`` and ``ref_logits`` of
+        :meth:`retain_term`: the KL retain term); the loop keeps both logits only then."""
+        return self.retain == "kl"
+
+    @property
+    def needs_retain_batch(self) -> bool:
+        """True when the method has a retain term (a retain micro-batch is drawn per forget one)."""
+        return self.retain != "none"
+
+    @property
     def needs_reference(self) -> bool:
-        """True when a frozen reference model is needed (NPO's forget term or the KL retain term)."""
-        return self.forget == "npo" or self.retain == "kl"
+        """True when a frozen reference model is needed: either reference pass above."""
+        return self.needs_reference_logprobs or self.needs_reference_distribution
 
     @property
     def needs_key_mask(self) -> bool:
