@@ -42,6 +42,8 @@ from .store import CacheError, atomic_directory, read_entry
 from .metrics import get_metric
 from .objectives import ALIASES, METHODS
 from .params import PARAMS
+from .tiers import SIZES
+from .tiers import TIER_RECIPES as _TIER_RECIPE_FIELDS
 from .tracing import TokenTrace
 from .unlearn import UnlearnConfig, unlearn
 
@@ -55,11 +57,9 @@ class Setting:
     benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
     forget_split: str = "forget10"
     """forget10 = 10 authors x 4 QA = 40 rows, the size of TOFU's forget01."""
-    base: UnlearnConfig = field(default_factory=lambda: UnlearnConfig(
-        epochs=6, lr=3e-4, batch_size=8, eval_every=2, eval_max_examples=40))
-    """The shared recipe. At 3e-4, GA, SimSat, SimImp, SatImp, NPO and annotation weighting all
-    push retain ES below 90 % of its start within ~12-22 of these 30 steps, so the matched point
-    exists; evaluating every 2 steps draws the trade-off curves (~40 ms per evaluation)."""
+    base: UnlearnConfig = field(default_factory=lambda: UnlearnConfig(**SIZES["full"]["base"]))
+    """The shared recipe; default: the ``full`` size's (``tiers.SIZES``, where its values are
+    explained)."""
     seeds: tuple[int, ...] = (0, 1, 2)
     target_seed: int = 0
     """Training seed of this Lab's target and retain models. A from-scratch model's training is
@@ -107,30 +107,23 @@ class Setting:
             raise InputError(f"{own}: {err}") from None
 
 
-SETTINGS = {
-    "full": Setting(),
-    # tests and CI: a micro model on 20 authors, a few steps, one seed
-    "fast": Setting(name="fast", tier="micro",
-                    benchmark=BenchmarkConfig(n_authors=20, qa_per_author=2, n_holdout_authors=4,
-                                              n_world_facts=10),
-                    base=UnlearnConfig(epochs=4, lr=1e-3, batch_size=2, eval_every=1,
-                                       eval_max_examples=16),
-                    seeds=(0,), target_seeds=(0, 1, 2), final_max_examples=12, max_new_tokens=24),
-}
+def _setting_fields(fields_: dict) -> dict:
+    """``Setting`` fields from a table of :mod:`satimp_lab.tiers` (nested dicts made into the
+    ``benchmark`` and ``base`` configs)."""
+    out = dict(fields_)
+    if "benchmark" in out:
+        out["benchmark"] = BenchmarkConfig(**out["benchmark"])
+    if "base" in out:
+        out["base"] = UnlearnConfig(**out["base"])
+    return out
 
 
-TIER_RECIPES = {
-    # SmolLM2-135M (pretrained, 49k vocabulary) on a 2-core CPU: ~2 s per unlearning step, so one
-    # seed, fewer evaluation rows in batches of 8, and a learning rate for a pretrained model
-    # (the tiny tier's 3e-4 is for a model trained from scratch at 3e-3).
-    "small": dict(base=UnlearnConfig(epochs=4, lr=5e-5, batch_size=8, eval_every=2,
-                                     eval_max_examples=20, eval_batch_size=8, fused_optimizer=True),
-                  seeds=(0, 1), final_max_examples=20, max_new_tokens=32, metrics_batch_size=8,
-                  # another target pair is ~7 CPU minutes and its runs ~30: one target by default
-                  target_seeds=(0,)),
-}
-"""Setting fields a tier needs whatever the size (``Lab(SIZE, tier="small")``); fields passed
-explicitly to :func:`get_setting` win."""
+SETTINGS = {name: replace(Setting(), name=name, **_setting_fields(f)) for name, f in SIZES.items()}
+"""The named sizes (``full``, ``fast``), declared in ``tiers.SIZES``."""
+
+TIER_RECIPES = {tier: _setting_fields(f) for tier, f in _TIER_RECIPE_FIELDS.items()}
+"""Setting fields a tier needs whatever the size (``Lab(SIZE, tier="small")``), declared in
+``tiers.TIER_RECIPES``; fields passed explicitly to :func:`get_setting` win."""
 
 
 def get_setting(size: str | Setting = "full", **overrides) -> Setting:
@@ -612,6 +605,7 @@ class SweepJob:
 
     setting: Setting
     spec: RunSpec
+    """The run (a dict of :meth:`Lab.run` keywords is accepted too)."""
     seed: int
     cache: str
     """The cache folder (``$SATIMP_LAB_CACHE``) the run and its models are read from and written to."""
@@ -628,7 +622,7 @@ def _run_job(job: SweepJob) -> RunResult:
     key = (job.cache, repr(job.setting))
     if key not in _WORKER_LABS:
         _WORKER_LABS[key] = Lab(job.setting, progress=False)
-    return _WORKER_LABS[key].run(job.spec, seed=job.seed)
+    return _WORKER_LABS[key].run(RunSpec.of(job.spec), seed=job.seed)
 
 
 def _sweep_units(units: list[tuple["Lab", RunSpec, int]], desc: str, executor, progress: bool) -> list[RunResult]:

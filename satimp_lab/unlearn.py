@@ -28,6 +28,7 @@ from .models import linear_schedule
 from .benchmark import retain_split_for
 from .objectives import Method, get_method
 from .store import atomic_write
+from .tiers import PRESETS as _PRESET_FIELDS
 from .tracing import TokenTrace
 
 
@@ -110,15 +111,8 @@ class UnlearnConfig:
         return asdict(self)
 
 
-PRESETS = {
-    "tiny": UnlearnConfig(),
-    # The official TOFU recipe (docs/methods.md#training-recipes): lr 1e-5 (Llama-2-7B; 2e-5 for
-    # Phi-1.5), 5 epochs, effective batch 16 (2 x 8 accumulation), warm-up one epoch, bf16.
-    "paper": UnlearnConfig(lr=1e-5, epochs=5.0, batch_size=2, gradient_accumulation_steps=8,
-                           warmup_epochs=1.0, mixed_precision="bf16", eval_every=None),
-    "paper_phi": UnlearnConfig(lr=2e-5, epochs=5.0, batch_size=4, gradient_accumulation_steps=4,
-                               warmup_epochs=1.0, mixed_precision="bf16", eval_every=None),
-}
+PRESETS = {name: UnlearnConfig(**fields) for name, fields in _PRESET_FIELDS.items()}
+"""Named recipes of a standalone run (``tiny``, ``paper``, ``paper_phi``), declared in ``tiers.PRESETS``."""
 
 
 @dataclass
