@@ -441,7 +441,10 @@ class Lab:
         the setting asks for. Raises ``CacheError`` naming the entry and the file when the entry's
         files do not match the content hashes recorded when it was written (a missing, truncated or
         edited ``trace.npz``, ``history.csv``, ...): it is not recomputed then; delete the folder."""
-        config, label, key_text, folder = self._entry(_as_spec(method, params, label, overrides), seed)
+        return self._run_entry(*self._entry(_as_spec(method, params, label, overrides), seed))
+
+    def _run_entry(self, config: UnlearnConfig, label: str, key_text: str, folder: Path) -> RunResult:
+        """:meth:`run` of one :meth:`_entry` (a serial sweep has made it already)."""
         cached = _read_run(folder, key_text, label, config, self.setting)
         if cached is not None:
             return cached
@@ -652,7 +655,7 @@ def _sweep_units(units: list[tuple["Lab", RunSpec, int]], desc: str, executor, p
             for i in todo:
                 lab, spec, seed = units[i]
                 try:
-                    results[i] = lab.run(spec, seed=seed)
+                    results[i] = lab._run_entry(*entries[i])
                 except Exception as err:  # noqa: BLE001 -- reported with the run's name below
                     failures.append((lab._describe(spec, seed), err))
                 bar.update(1)

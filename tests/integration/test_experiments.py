@@ -94,6 +94,9 @@ def test_runspec_keys_are_the_dict_keys_and_a_run_looks_its_method_up_once(priva
     monkeypatch.setattr(U, "get_method", lambda *a, **k: lookups.append(a[0]) or real(*a, **k))
     lab.run("simsat", seed=0, params={"beta_sat": 2.0})  # computed: main looked it up 3 times
     assert lookups == ["simsat"]
+    lookups.clear()
+    lab.sweep([RunSpec("simimp", {"beta_imp": 2.0})], seeds=(1,), executor="serial")  # main: 5
+    assert lookups == ["simimp"]
 
 
 def test_more_final_metrics_recompute_the_same_run(private_lab):
