@@ -139,6 +139,7 @@ class TierConfig:
 
 
 TIERS = {
+    # tests and the ``fast`` size (CI): 1 layer x 64, a 512-piece vocabulary; trains in seconds
     "micro": TierConfig("micro", arch=ArchConfig(n_layers=1, hidden_size=64, n_heads=2,
                                                   intermediate_size=256, vocab_size=512),
                         train=TrainConfig(epochs=40, lr=5e-3, stop_key_accuracy=0.95)),
@@ -166,6 +167,7 @@ TIERS = {
                                           weight_decay=0.0, stop_key_accuracy=None,
                                           check_batch_size=16, fused_optimizer=True)),
 }
+"""Tier name -> :class:`TierConfig` (``models.get_tier`` reads it; ``models.TIERS`` is this dict)."""
 
 PAPER_LR = {"qa": 2e-5, "llama2": 1e-5}
 """Official TOFU fine-tuning learning rate per prompt format / family (Phi-1.5, Llama-2)."""
