@@ -21,6 +21,8 @@ _API: dict[str, tuple[str, ...]] = {
     "benchmark": ("BenchmarkConfig", "generate_benchmark", "load_benchmark", "load_tofu",
                   "retain_split_for"),            # synthetic TOFU-shaped authors; the real TOFU online
     "batching": ("PROMPT_FORMATS", "encode_dataset", "token_logprobs"),  # answer-only labels, key masks
+    # --- every tier and size, declared in one place (the models, experiments and unlearn tables)
+    "tiers": ("TIERS", "SIZES"),
     # --- models: tiers, target and retain fine-tuning, the model cache and the shipped models
     "models": ("TierConfig", "get_tier", "get_model", "ModelBundle", "pretrained_bundle",
                "load_smollm2"),
@@ -39,7 +41,7 @@ _API: dict[str, tuple[str, ...]] = {
     "analysis": ("distribution_summary", "summarise_trace", "key_vs_other"),
     "weight_curves": ("family_curves", "satimp_peak", "weight_table"),  # w(p) of each method, analytic
     # --- study: cached runs and sweeps, the studies of the paper's claims, verdicts, the report
-    "experiments": ("Lab", "Setting", "SETTINGS", "get_setting", "Sweep", "SweepError",
+    "experiments": ("Lab", "RunSpec", "Setting", "SETTINGS", "get_setting", "Sweep", "SweepError",
                     "process_pool", "forget_at_matched_retain"),
     "studies": ("STUDIES", "Study", "StudyResult", "get_study", "run_studies"),
     "verdicts": ("compare", "decide", "PairedComparison", "PopulationClaim", "claims_table"),

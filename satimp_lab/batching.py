@@ -19,6 +19,8 @@ from typing import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
+from jaxtyping import Bool, Float, Int
+from torch import Tensor
 
 from .errors import InputError
 
@@ -176,7 +178,8 @@ def _encoding_memo(tokenizer) -> dict | None:
         return None
 
 
-def collate(examples: Sequence[dict], pad_token_id: int) -> dict[str, torch.Tensor]:
+def collate(examples: Sequence[dict],
+            pad_token_id: int) -> dict[str, Int[Tensor, "batch pos"] | Int[Tensor, " batch"]]:
     """Right-pad encoded examples into a batch (see module docstring for the layout)."""
     if not examples:
         raise ValueError("cannot collate an empty list of examples")
@@ -207,10 +210,10 @@ class RowReading:
     the final EOS): ``labels``, argmax ``preds`` and ``logp`` (float32) are ``[n]``, ``key`` is
     the ``[n]`` bool mask of key tokens."""
 
-    labels: torch.Tensor
-    preds: torch.Tensor
-    logp: torch.Tensor
-    key: torch.Tensor
+    labels: Int[Tensor, " n"]
+    preds: Int[Tensor, " n"]
+    logp: Float[Tensor, " n"]
+    key: Bool[Tensor, " n"]
 
 
 @torch.no_grad()
@@ -249,11 +252,11 @@ class TokenLogprobs:
     ``mask[b].sum()`` entries (:meth:`per_row`).
     """
 
-    logp: torch.Tensor
-    mask: torch.Tensor
-    key_mask: torch.Tensor
-    labels: torch.Tensor
-    logits: torch.Tensor | None = None
+    logp: Float[Tensor, "batch pos"] | Float[Tensor, " n"]
+    mask: Bool[Tensor, "batch pos"]
+    key_mask: Bool[Tensor, "batch pos"] | Bool[Tensor, " n"]
+    labels: Int[Tensor, "batch pos"] | Int[Tensor, " n"]
+    logits: Float[Tensor, "batch pos vocab"] | Float[Tensor, "n vocab"] | None = None
 
     def per_row(self) -> list[int]:
         """How many valid label positions each row has (``[batch]`` as a list)."""
@@ -269,8 +272,8 @@ def _plain_llama(model) -> bool:
     return type(model) is LlamaForCausalLM and "forward" not in vars(model)
 
 
-def token_logprobs(model, batch: dict[str, torch.Tensor], keep_logits: bool = False,
-                   labels_only: bool = False) -> TokenLogprobs:
+def token_logprobs(model, batch: dict[str, Int[Tensor, "batch pos"] | Int[Tensor, " batch"]],
+                   keep_logits: bool = False, labels_only: bool = False) -> TokenLogprobs:
     """One forward pass -> per-token log-likelihoods of the labels (gradients flow if enabled).
 
     The log-softmax is computed inside ``cross_entropy`` exactly as for a plain NLL loss, so

@@ -41,10 +41,56 @@ def _cmd_train(args) -> int:
     return 0
 
 
-def _cmd_unlearn(args) -> int:
-    from .unlearn import UnlearnConfig, run_from_cli
+def _parse_value(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
 
-    return run_from_cli(args)
+
+def run_from_cli(args) -> int:
+    """``satimp-lab unlearn``: one method on the cached target, printing the before/after summary."""
+    import torch
+    from accelerate import PartialState
+
+    from .benchmark import load_benchmark, retain_split_for
+    from .errors import InputError
+    from .models import get_model, get_tier, subset_benchmark
+    from .unlearn import UnlearnConfig, before_after_lines, unlearn
+
+    params = {}
+    for item in args.param:
+        if "=" not in item:
+            raise InputError(f"--param expects NAME=VALUE, got {item!r}")
+        name, value = item.split("=", 1)
+        params[name] = _parse_value(value)
+    overrides = {k: v for k, v in {"steps": args.steps, "epochs": args.epochs, "lr": args.lr,
+                                   "batch_size": args.batch_size}.items() if v is not None}
+    config = UnlearnConfig(method=args.method, method_params=params, forget_split=args.forget_split,
+                           seed=args.seed, **overrides)
+    get_tier(args.tier)  # every name is checked (the config checked the rest) before any work
+
+    # under ``accelerate launch`` / ``torchrun``: one of several processes (gloo on CPU-only machines;
+    # the Accelerator made in unlearn() joins this same state)
+    state = PartialState(cpu=not torch.cuda.is_available())
+    bench = load_benchmark(splits=["full", config.forget_split, retain_split_for(config.forget_split),
+                                   "holdout", "world_facts"], data_dir=getattr(args, "data_dir", None))
+    bench = subset_benchmark(bench, get_tier(args.tier))  # the small tier's author subset
+    with state.main_process_first():  # train (or load) the target once; the others load the cache
+        target = get_model(bench, "target", forget_split=args.forget_split, tier=args.tier)
+    run = unlearn(target, bench, config)
+    if not state.is_main_process:  # the trace and metrics are gathered on every process
+        return 0 if run.status == "completed" else 1
+    for line in before_after_lines(run.evaluations):
+        print(line)
+    n_steps = int(run.history["lr"].notna().sum())  # history also has evaluation-only rows
+    print(f"{run.status}: {n_steps} steps, {len(run.trace)} traced tokens"
+          f"{f' ({state.num_processes} processes)' if state.num_processes > 1 else ''}. {run.message}")
+    if args.out:
+        print(f"saved to {run.save(args.out)}")
+    return 0 if run.status == "completed" else 1
 
 
 def _cmd_reproduce(args) -> int:
@@ -115,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="folder to save the run (trace, metrics, config)")
     p.add_argument("--data-dir", default=None,
                    help="benchmark files written by `satimp-lab data` (default: the built-in benchmark)")
-    p.set_defaults(func=_cmd_unlearn)
+    p.set_defaults(func=run_from_cli)
 
     p = sub.add_parser("reproduce", help="run every notebook headless and write the report")
     p.add_argument("--out", default="reports/latest")

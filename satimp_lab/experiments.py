@@ -24,9 +24,11 @@ import multiprocessing
 import os
 import signal
 import time
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cached_property
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -38,6 +40,10 @@ from .benchmark import BenchmarkConfig, load_benchmark, retain_split_for
 from .models import CACHE_FORMAT, cache_dir, cache_key, get_model, get_tier, subset_benchmark
 from .store import CacheError, atomic_directory, read_entry
 from .metrics import get_metric
+from .objectives import ALIASES, METHODS
+from .params import PARAMS
+from .tiers import SIZES
+from .tiers import TIER_RECIPES as _TIER_RECIPE_FIELDS
 from .tracing import TokenTrace
 from .unlearn import UnlearnConfig, unlearn
 
@@ -51,11 +57,9 @@ class Setting:
     benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
     forget_split: str = "forget10"
     """forget10 = 10 authors x 4 QA = 40 rows, the size of TOFU's forget01."""
-    base: UnlearnConfig = field(default_factory=lambda: UnlearnConfig(
-        epochs=6, lr=3e-4, batch_size=8, eval_every=2, eval_max_examples=40))
-    """The shared recipe. At 3e-4, GA, SimSat, SimImp, SatImp, NPO and annotation weighting all
-    push retain ES below 90 % of its start within ~12-22 of these 30 steps, so the matched point
-    exists; evaluating every 2 steps draws the trade-off curves (~40 ms per evaluation)."""
+    base: UnlearnConfig = field(default_factory=lambda: UnlearnConfig(**SIZES["full"]["base"]))
+    """The shared recipe; default: the ``full`` size's (``tiers.SIZES``, where its values are
+    explained)."""
     seeds: tuple[int, ...] = (0, 1, 2)
     target_seed: int = 0
     """Training seed of this Lab's target and retain models. A from-scratch model's training is
@@ -103,30 +107,23 @@ class Setting:
             raise InputError(f"{own}: {err}") from None
 
 
-SETTINGS = {
-    "full": Setting(),
-    # tests and CI: a micro model on 20 authors, a few steps, one seed
-    "fast": Setting(name="fast", tier="micro",
-                    benchmark=BenchmarkConfig(n_authors=20, qa_per_author=2, n_holdout_authors=4,
-                                              n_world_facts=10),
-                    base=UnlearnConfig(epochs=4, lr=1e-3, batch_size=2, eval_every=1,
-                                       eval_max_examples=16),
-                    seeds=(0,), target_seeds=(0, 1, 2), final_max_examples=12, max_new_tokens=24),
-}
+def _setting_fields(fields_: dict) -> dict:
+    """``Setting`` fields from a table of :mod:`satimp_lab.tiers` (nested dicts made into the
+    ``benchmark`` and ``base`` configs)."""
+    out = dict(fields_)
+    if "benchmark" in out:
+        out["benchmark"] = BenchmarkConfig(**out["benchmark"])
+    if "base" in out:
+        out["base"] = UnlearnConfig(**out["base"])
+    return out
 
 
-TIER_RECIPES = {
-    # SmolLM2-135M (pretrained, 49k vocabulary) on a 2-core CPU: ~2 s per unlearning step, so one
-    # seed, fewer evaluation rows in batches of 8, and a learning rate for a pretrained model
-    # (the tiny tier's 3e-4 is for a model trained from scratch at 3e-3).
-    "small": dict(base=UnlearnConfig(epochs=4, lr=5e-5, batch_size=8, eval_every=2,
-                                     eval_max_examples=20, eval_batch_size=8, fused_optimizer=True),
-                  seeds=(0, 1), final_max_examples=20, max_new_tokens=32, metrics_batch_size=8,
-                  # another target pair is ~7 CPU minutes and its runs ~30: one target by default
-                  target_seeds=(0,)),
-}
-"""Setting fields a tier needs whatever the size (``Lab(SIZE, tier="small")``); fields passed
-explicitly to :func:`get_setting` win."""
+SETTINGS = {name: replace(Setting(), name=name, **_setting_fields(f)) for name, f in SIZES.items()}
+"""The named sizes (``full``, ``fast``), declared in ``tiers.SIZES``."""
+
+TIER_RECIPES = {tier: _setting_fields(f) for tier, f in _TIER_RECIPE_FIELDS.items()}
+"""Setting fields a tier needs whatever the size (``Lab(SIZE, tier="small")``), declared in
+``tiers.TIER_RECIPES``; fields passed explicitly to :func:`get_setting` win."""
 
 
 def get_setting(size: str | Setting = "full", **overrides) -> Setting:
@@ -173,6 +170,110 @@ def forget_at_matched_retain(history: pd.DataFrame, level: float = 0.9, retain_c
     return {"matched_forget": forget[j - 1] + t * (forget[j] - forget[j - 1]),
             "matched_retain": threshold, "matched_step": steps[j - 1] + t * (steps[j] - steps[j - 1]),
             "reached": True}
+
+
+_SPEC_KEYS = ("method", "params", "label")
+_NOT_OVERRIDES = ("method", "method_params", "seed", "forget_split")
+"""UnlearnConfig fields a spec cannot override: the spec's own method and params, the sweep's
+seed and the setting's forget split."""
+
+
+@dataclass(frozen=True, eq=False)
+class RunSpec(Mapping):
+    """One run of a sweep, typed and frozen: a method, its hyper-parameters, a label and overrides
+    of the setting's :class:`~satimp_lab.unlearn.UnlearnConfig`.
+
+    It also reads as the dict it replaces (``spec["label"]``, ``dict(spec)``, ``lab.run(**spec)``,
+    ``spec == {"method": "ga", "label": "ga"}``): ``{"method", "params" (when not empty),
+    "label" (when set), **overrides}``. :meth:`of` is the one place where a dict becomes a
+    RunSpec; the run's config and cache key are those of the dict it came from, byte for byte.
+
+    Raises :class:`~satimp_lab.errors.InputError` naming the bad field: ``RunSpec.method`` not a
+    registered method name (``objectives.list_methods()``), a ``RunSpec.params`` key that is no
+    declared hyper-parameter (``satimp_lab.params.PARAMS``, plus ``beta`` and ``retain``) or a
+    value outside its declared range, a ``RunSpec.overrides`` key that is no UnlearnConfig field.
+    Whether the method reads a parameter is checked once, where the run's config is built."""
+
+    method: str
+    """A name from ``objectives.list_methods()`` (aliases kept as given: they name the cache folder)."""
+    params: Mapping[str, float | int | str] = field(default_factory=dict)
+    """Overrides of the method's hyper-parameters, e.g. ``{"beta_sat": 2.0}`` (stored read-only,
+    values as given: the cache key tells 5 from 5.0)."""
+    label: str | None = None
+    """The run's name in every table; None: ``method(k=v, ...)`` of ``params``."""
+    overrides: Mapping[str, object] = field(default_factory=dict)
+    """Overrides of UnlearnConfig fields other than method, method_params, seed and forget_split,
+    e.g. ``{"lr": 1e-3}``."""
+
+    def __post_init__(self):
+        if not isinstance(self.method, str) or self.method not in {**METHODS, **ALIASES}:
+            raise InputError(f"RunSpec.method: unknown method {self.method!r}; valid names: "
+                             f"{sorted(list(METHODS) + list(ALIASES))}")
+        for name in ("params", "overrides"):
+            value = getattr(self, name)
+            if value is None:
+                value = {}
+            if not isinstance(value, Mapping):
+                raise InputError(f"RunSpec.{name} must be a mapping, got {value!r}")
+            object.__setattr__(self, name, MappingProxyType(dict(value)))
+        for key, value in self.params.items():
+            if key in PARAMS:
+                PARAMS[key].validate(value, owner=f"RunSpec.params of {self.method!r}")
+            elif key not in ("beta", "retain"):
+                raise InputError(f"RunSpec.params: unknown hyper-parameter {key!r} for method "
+                                 f"{self.method!r}; declared: {sorted(PARAMS)} (and 'beta', 'retain')")
+        allowed = sorted(f.name for f in fields(UnlearnConfig) if f.name not in _NOT_OVERRIDES)
+        for key in self.overrides:
+            if key not in allowed:
+                raise InputError(f"RunSpec.overrides: {key!r} is not an UnlearnConfig field a spec "
+                                 f"may override; valid: {allowed}")
+        if self.label is not None and not isinstance(self.label, str):
+            raise InputError(f"RunSpec.label must be a string or None, got {self.label!r}")
+
+    @classmethod
+    def of(cls, spec: "RunSpec | Mapping") -> "RunSpec":
+        """``spec`` as a RunSpec: a RunSpec as it is; a dict of :meth:`Lab.run` keywords
+        (``method``, ``params``, ``label``, any other key an UnlearnConfig override)."""
+        if isinstance(spec, cls):
+            return spec
+        if not isinstance(spec, Mapping) or "method" not in spec:
+            raise InputError(f"a run spec must be a RunSpec or a dict with a 'method', got {spec!r}")
+        return cls(spec["method"], spec.get("params") or {}, spec.get("label"),
+                   {k: v for k, v in spec.items() if k not in _SPEC_KEYS})
+
+    @property
+    def default_label(self) -> str:
+        """``label``, or ``method(k=v, ...)`` of ``params`` when it is None."""
+        return self.label or _default_label(self.method, self.params)
+
+    def to_dict(self) -> dict:
+        """The dict form: ``{"method", "params" (when not empty), "label" (when set), **overrides}``."""
+        out = {"method": self.method}
+        if self.params:
+            out["params"] = dict(self.params)
+        if self.label is not None:
+            out["label"] = self.label
+        return {**out, **self.overrides}
+
+    # the read-only dict view (the specs notebooks index) and pickling (mappingproxy does not pickle)
+    def __getitem__(self, key):
+        return self.to_dict()[key]
+
+    def __iter__(self):
+        return iter(self.to_dict())
+
+    def __len__(self) -> int:
+        return len(self.to_dict())
+
+    def __hash__(self):
+        return hash((self.method, tuple(sorted(self.params.items())), self.label,
+                     tuple(sorted(self.overrides.items()))))
+
+    def __reduce__(self):
+        return (RunSpec, (self.method, dict(self.params), self.label, dict(self.overrides)))
+
+    def __repr__(self) -> str:
+        return f"RunSpec({self.to_dict()!r})"
 
 
 @dataclass
@@ -315,37 +416,42 @@ class Lab:
                    "target_report": {k: v for k, v in self.target.report.items() if k != "loss_history"}}
         return cache_key(payload)
 
-    def _entry(self, method: str, seed: int, params: dict | None, label: str | None,
-               overrides: dict) -> tuple[UnlearnConfig, str, str, Path]:
-        """(config, label, key text, cache folder) of one run."""
-        config = self.config(method, seed, params, **overrides)
-        config.resolved_method()  # fail fast with a clear message
+    def _entry(self, spec: RunSpec, seed: int) -> tuple[UnlearnConfig, str, str, Path]:
+        """(config, label, key text, cache folder) of one run. Building the config resolves the
+        spec's Method (the run's one registry lookup) and checks that it reads every parameter."""
+        config = self.config(spec.method, seed, dict(spec.params), **spec.overrides)
         key_text, digest = self._key(config)
-        return config, label or _default_label(method, params), key_text, cache_dir() / "runs" / f"{method}-{digest[:16]}"
+        return config, spec.default_label, key_text, cache_dir() / "runs" / f"{spec.method}-{digest[:16]}"
 
-    def _cached(self, method: str, seed: int = 0, params: dict | None = None, label: str | None = None,
-                **overrides) -> RunResult | None:
+    def _cached(self, method: str | RunSpec, seed: int = 0, params: dict | None = None,
+                label: str | None = None, **overrides) -> RunResult | None:
         """The run if it is in the cache (as :meth:`run` would return it), else None."""
-        config, label, key_text, folder = self._entry(method, seed, params, label, overrides)
+        config, label, key_text, folder = self._entry(_as_spec(method, params, label, overrides), seed)
         return _read_run(folder, key_text, label, config, self.setting)
 
-    def run(self, method: str, seed: int = 0, params: dict | None = None, label: str | None = None,
+    def run(self, method: str | RunSpec, seed: int = 0, params: dict | None = None, label: str | None = None,
             **overrides) -> RunResult:
-        """Run (or load from cache) one method. ``params`` override the method's hyper-parameters;
-        other keywords override fields of the setting's :class:`UnlearnConfig`. The run is
-        computed with :data:`RUN_THREADS` torch threads, wherever it runs.
+        """Run (or load from cache) one method: a :class:`RunSpec`, or its fields as keywords.
+        ``params`` override the method's hyper-parameters; other keywords override fields of the
+        setting's :class:`UnlearnConfig`. The run is computed with :data:`RUN_THREADS` torch
+        threads, wherever it runs. The method is resolved from the registry once, when the run's
+        config is built, and handed to ``unlearn``.
 
         A cached entry is recomputed (and replaced) when its key differs or it lacks a final metric
         the setting asks for. Raises ``CacheError`` naming the entry and the file when the entry's
         files do not match the content hashes recorded when it was written (a missing, truncated or
         edited ``trace.npz``, ``history.csv``, ...): it is not recomputed then; delete the folder."""
-        config, label, key_text, folder = self._entry(method, seed, params, label, overrides)
+        return self._run_entry(*self._entry(_as_spec(method, params, label, overrides), seed))
+
+    def _run_entry(self, config: UnlearnConfig, label: str, key_text: str, folder: Path) -> RunResult:
+        """:meth:`run` of one :meth:`_entry` (a serial sweep has made it already)."""
         cached = _read_run(folder, key_text, label, config, self.setting)
         if cached is not None:
             return cached
         started = time.perf_counter()
         with torch_threads(RUN_THREADS):
-            run = unlearn(self.target, self.benchmark, config, progress=False, eval_cache=self._eval_cache)
+            run = unlearn(self.target, self.benchmark, config, progress=False, eval_cache=self._eval_cache,
+                          method=config.resolved_method())
         summary = {}
         evals = run.evaluations  # final_*: the last evaluation after step 0; none if the run
         last = evals.iloc[-1] if len(evals) and evals["step"].iloc[-1] > 0 else {}  # diverged first
@@ -368,10 +474,10 @@ class Lab:
         summary = {**forget_at_matched_retain(run.history, self.setting.match_level), **summary}
         return RunResult(label, config, run.history, summary, folder, run.status, self.setting.target_seed)
 
-    def sweep(self, specs: list[dict], seeds: tuple[int, ...] | None = None, desc: str = "sweep",
+    def sweep(self, specs: list[RunSpec | dict], seeds: tuple[int, ...] | None = None, desc: str = "sweep",
               executor: concurrent.futures.Executor | str | None = "processes") -> "Sweep":
-        """Run every spec (a dict of :meth:`run` keywords: method, params, label, overrides) for
-        every seed; returns a :class:`Sweep` (tidy tables of summaries and curves), runs in the
+        """Run every spec (a :class:`RunSpec`, or a dict of :meth:`run` keywords: method, params,
+        label, overrides) for every seed; returns a :class:`Sweep` (tidy tables of summaries and curves), runs in the
         order of the specs, then the seeds.
 
         executor: where the runs not in the cache yet are computed.
@@ -398,10 +504,10 @@ class Lab:
         Invalid specs (unknown method or hyper-parameter) raise before anything runs.
         """
         seeds = self.setting.seeds if seeds is None else seeds
-        units = [(self, dict(spec), seed) for spec in specs for seed in seeds]
+        units = [(self, RunSpec.of(spec), seed) for spec in specs for seed in seeds]
         return Sweep(_sweep_units(units, desc, executor, self.progress), self.setting)
 
-    def sweep_population(self, specs: list[dict], seeds: tuple[int, ...] | None = None,
+    def sweep_population(self, specs: list[RunSpec | dict], seeds: tuple[int, ...] | None = None,
                          target_seeds: tuple[int, ...] | None = None, desc: str = "population",
                          executor: concurrent.futures.Executor | str | None = "processes") -> "Sweep":
         """Every spec on every unit: each target model of ``target_seeds`` (default: the setting's
@@ -416,7 +522,7 @@ class Lab:
         notebooks' tables read them from the same cached runs."""
         return self.sweep_groups({desc: specs}, seeds, target_seeds, desc, executor)[desc]
 
-    def sweep_groups(self, groups: dict[str, list[dict]], seeds: tuple[int, ...] | None = None,
+    def sweep_groups(self, groups: dict[str, list[RunSpec | dict]], seeds: tuple[int, ...] | None = None,
                      target_seeds: tuple[int, ...] | None = None, desc: str = "population",
                      executor: concurrent.futures.Executor | str | None = "processes") -> dict[str, "Sweep"]:
         """:meth:`sweep_population` of several groups of specs (``{name: specs}``, e.g. one per
@@ -432,7 +538,7 @@ class Lab:
             raise InputError("target_seeds is empty: a population needs at least one target model")
         labs = [self if t == self.setting.target_seed else self.with_target_seed(t, final_metrics=())
                 for t in target_seeds]
-        layout = {name: [(lab, dict(spec), seed) for lab in labs for spec in specs
+        layout = {name: [(lab, RunSpec.of(spec), seed) for lab in labs for spec in specs
                          for seed in (lab.setting.seeds if seeds is None else seeds)]
                   for name, specs in groups.items()}
         results = _sweep_units([u for units in layout.values() for u in units], desc, executor, self.progress)
@@ -442,10 +548,20 @@ class Lab:
             start += len(units)
         return out
 
-    def _describe(self, spec: dict, seed: int) -> str:
-        extra = {k: v for k, v in spec.items() if k not in ("method", "params", "label")}
-        return (f"method {spec.get('method')!r}, params {spec.get('params') or {}}, seed {seed}, "
+    def _describe(self, spec: RunSpec, seed: int) -> str:
+        extra = dict(spec.overrides)
+        return (f"method {spec.method!r}, params {dict(spec.params)}, seed {seed}, "
                 f"target seed {self.setting.target_seed}" + (f", overrides {extra}" if extra else ""))
+
+
+def _as_spec(method: str | RunSpec, params: dict | None, label: str | None, overrides: dict) -> RunSpec:
+    """The RunSpec of :meth:`Lab.run`'s arguments (a RunSpec alone, or its fields as keywords)."""
+    if isinstance(method, RunSpec):
+        if params is not None or label is not None or overrides:
+            raise InputError("Lab.run: pass a RunSpec alone, or method, params, label and overrides "
+                             "as keywords, not both")
+        return method
+    return RunSpec(method, params or {}, label, overrides)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -491,7 +607,8 @@ class SweepJob:
     """What a worker receives for one run: small and picklable (no models)."""
 
     setting: Setting
-    spec: dict
+    spec: RunSpec
+    """The run (a dict of :meth:`Lab.run` keywords is accepted too)."""
     seed: int
     cache: str
     """The cache folder (``$SATIMP_LAB_CACHE``) the run and its models are read from and written to."""
@@ -508,10 +625,10 @@ def _run_job(job: SweepJob) -> RunResult:
     key = (job.cache, repr(job.setting))
     if key not in _WORKER_LABS:
         _WORKER_LABS[key] = Lab(job.setting, progress=False)
-    return _WORKER_LABS[key].run(seed=job.seed, **job.spec)
+    return _WORKER_LABS[key].run(RunSpec.of(job.spec), seed=job.seed)
 
 
-def _sweep_units(units: list[tuple["Lab", dict, int]], desc: str, executor, progress: bool) -> list[RunResult]:
+def _sweep_units(units: list[tuple["Lab", RunSpec, int]], desc: str, executor, progress: bool) -> list[RunResult]:
     """Every ``(lab, spec, seed)`` of ``units`` as a :class:`RunResult`, in order, computing the
     runs not cached yet in one pass on ``executor`` (see :meth:`Lab.sweep`): one progress bar
     over the distinct runs, each run computed once however many units ask for it (a unit that
@@ -521,9 +638,7 @@ def _sweep_units(units: list[tuple["Lab", dict, int]], desc: str, executor, prog
     every failed run; the others finished and are cached) once every run ended."""
     # the run of every unit (validates every spec first); units of one Lab with one cache folder
     # (same config, hence same key) are one run
-    entries = [lab._entry(spec.get("method"), seed, spec.get("params"), spec.get("label"),
-                          {k: v for k, v in spec.items() if k not in ("method", "params", "label")})
-               for lab, spec, seed in units]
+    entries = [lab._entry(spec, seed) for lab, spec, seed in units]
     owner: dict[tuple[int, Path], int] = {}
     for i, ((lab, _, _), (_, _, _, folder)) in enumerate(zip(units, entries)):
         owner.setdefault((id(lab), folder), i)
@@ -540,7 +655,7 @@ def _sweep_units(units: list[tuple["Lab", dict, int]], desc: str, executor, prog
             for i in todo:
                 lab, spec, seed = units[i]
                 try:
-                    results[i] = lab.run(seed=seed, **spec)
+                    results[i] = lab._run_entry(*entries[i])
                 except Exception as err:  # noqa: BLE001 -- reported with the run's name below
                     failures.append((lab._describe(spec, seed), err))
                 bar.update(1)

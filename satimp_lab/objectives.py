@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F_
+from jaxtyping import Float, Shaped
+from torch import Tensor
 
 from . import weighting as W
 from .errors import InputError
@@ -52,7 +54,8 @@ def _masked_logp(logp: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, 
     return torch.where(valid, logp, torch.zeros((), dtype=logp.dtype, device=logp.device)), valid
 
 
-def weighted_ga_loss(logp: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+def weighted_ga_loss(logp: Float[Tensor, "batch pos"], mask: Shaped[Tensor, "batch pos"],
+                     weights: Float[Tensor, "batch pos"] | None = None) -> Float[Tensor, ""]:
     """Token-mean (weighted) gradient ascent, [batch, pos] -> scalar:  F = (1/N) sum_t w_t logp_t.
 
     weights None is plain GA (w = 1). N counts all valid tokens of the micro-batch, so long sequences
@@ -69,7 +72,8 @@ def weighted_ga_loss(logp: torch.Tensor, mask: torch.Tensor, weights: torch.Tens
     return lp.sum() / n
 
 
-def instance_ga_loss(logp: torch.Tensor, mask: torch.Tensor, seq_weights: torch.Tensor) -> torch.Tensor:
+def instance_ga_loss(logp: Float[Tensor, "batch pos"], mask: Shaped[Tensor, "batch pos"],
+                     seq_weights: Float[Tensor, " batch"] | float) -> Float[Tensor, ""]:
     """Sequence-mean weighted GA on summed NLL (official instance/batch rule), -> scalar:
     F = -(1/B) sum_i w_i L_i = (1/B) sum_i w_i sum_t logp_it.   seq_weights: [batch] or a scalar.
     """
@@ -82,7 +86,8 @@ def instance_ga_loss(logp: torch.Tensor, mask: torch.Tensor, seq_weights: torch.
     return (w * lp.sum(dim=1)).mean()
 
 
-def npo_loss(logp: torch.Tensor, ref_logp: torch.Tensor, mask: torch.Tensor, beta: float) -> torch.Tensor:
+def npo_loss(logp: Float[Tensor, "batch pos"], ref_logp: Float[Tensor, "batch pos"],
+             mask: Shaped[Tensor, "batch pos"], beta: float) -> Float[Tensor, ""]:
     """NPO (official `npo`), -> scalar:  -(2/beta) (1/B) sum_i log sigma(beta (L_i - L_i^ref)).
 
     L_i, L_i^ref are SUMMED NLLs under the model and the frozen reference (ref_logp is detached).
@@ -97,7 +102,8 @@ def npo_loss(logp: torch.Tensor, ref_logp: torch.Tensor, mask: torch.Tensor, bet
     return -(2.0 / beta) * F_.logsigmoid(beta * (L - L_ref)).mean()
 
 
-def simnpo_loss(logp: torch.Tensor, mask: torch.Tensor, beta: float, gamma: float = 0.0) -> torch.Tensor:
+def simnpo_loss(logp: Float[Tensor, "batch pos"], mask: Shaped[Tensor, "batch pos"], beta: float,
+                gamma: float = 0.0) -> Float[Tensor, ""]:
     """SimNPO (official `simnpo`), -> scalar:  -(2/beta) (1/B) sum_i log sigma(beta (lbar_i - gamma)).
 
     lbar_i = mean token NLL of sequence i; reference-free. Written with the NLL, so minimising raises
@@ -119,12 +125,14 @@ def simnpo_loss(logp: torch.Tensor, mask: torch.Tensor, beta: float, gamma: floa
     return -(2.0 / beta) * F_.logsigmoid(beta * (lbar - gamma)).mean()
 
 
-def retain_nll_loss(logp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def retain_nll_loss(logp: Float[Tensor, "batch pos"],
+                    mask: Shaped[Tensor, "batch pos"]) -> Float[Tensor, ""]:
     """Retain NLL (GD's retain term), token mean over valid tokens: R = -(1/N) sum_t logp_t."""
     return -weighted_ga_loss(logp, mask)
 
 
-def kl_to_reference(logits: torch.Tensor, ref_logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def kl_to_reference(logits: Float[Tensor, "batch pos vocab"], ref_logits: Float[Tensor, "batch pos vocab"],
+                    mask: Shaped[Tensor, "batch pos"]) -> Float[Tensor, ""]:
     """KL(pi_ref || pi_theta) summed over the vocabulary, averaged over valid positions, -> scalar.
 
     logits, ref_logits: [batch, pos, vocab], aligned with logp positions; ref_logits are detached.
@@ -188,8 +196,8 @@ class ForgetTerm:
     the token weights (all ones for GA), for instance/batch methods the sequence/batch weight on every
     token, for NPO/SimNPO their implicit weights (weighting.npo_implicit_weights / simnpo_...).
     """
-    loss: torch.Tensor        # scalar, carries the graph of logp
-    weights: torch.Tensor     # [batch, pos], detached, 0 off the mask
+    loss: Float[Tensor, ""]               # scalar, carries the graph of logp
+    weights: Float[Tensor, "batch pos"]   # [batch, pos], detached, 0 off the mask
     reduction: str = "token"  # "token" (1/N) or "sequence" (1/B): how to read `weights`
 
 
@@ -246,9 +254,28 @@ class Method:
         return _required_params(self.forget, self.weighting, self.granularity)
 
     @property
+    def needs_reference_logprobs(self) -> bool:
+        """True when the forget term reads the reference model's per-token log-likelihoods of each
+        forget micro-batch (``ref_logp`` of :meth:`forget_term`: NPO); the loop runs that
+        reference forward pass only then."""
+        return self.forget == "npo"
+
+    @property
+    def needs_reference_distribution(self) -> bool:
+        """True when the retain term compares the model's next-token distribution with the
+        reference model's on each retain micro-batch (``logits`` and ``ref_logits`` of
+        :meth:`retain_term`: the KL retain term); the loop keeps both logits only then."""
+        return self.retain == "kl"
+
+    @property
+    def needs_retain_batch(self) -> bool:
+        """True when the method has a retain term (a retain micro-batch is drawn per forget one)."""
+        return self.retain != "none"
+
+    @property
     def needs_reference(self) -> bool:
-        """True when a frozen reference model is needed (NPO's forget term or the KL retain term)."""
-        return self.forget == "npo" or self.retain == "kl"
+        """True when a frozen reference model is needed: either reference pass above."""
+        return self.needs_reference_logprobs or self.needs_reference_distribution
 
     @property
     def needs_key_mask(self) -> bool:
@@ -259,7 +286,9 @@ class Method:
 
     # -- the forget term ------------------------------------------------------------------------
 
-    def token_weights(self, logp, mask, key_mask=None, generator=None) -> torch.Tensor:
+    def token_weights(self, logp: Float[Tensor, "batch pos"], mask: Shaped[Tensor, "batch pos"],
+                      key_mask: Shaped[Tensor, "batch pos"] | None = None,
+                      generator=None) -> Float[Tensor, "batch pos"]:
         """Token-level weights [batch, pos] of the weighting rule (before any granularity transform)."""
         P, kind = self.params, self.weighting
         if kind is None:
@@ -279,8 +308,10 @@ class Method:
             w = W.compose(w, W.satimp(logp, mask, P["beta_sat"], P["beta_imp"]))
         return w
 
-    def forget_term(self, logp: torch.Tensor, mask: torch.Tensor, key_mask: torch.Tensor | None = None,
-                    ref_logp: torch.Tensor | None = None, generator: torch.Generator | None = None) -> ForgetTerm:
+    def forget_term(self, logp: Float[Tensor, "batch pos"], mask: Shaped[Tensor, "batch pos"],
+                    key_mask: Shaped[Tensor, "batch pos"] | None = None,
+                    ref_logp: Float[Tensor, "batch pos"] | None = None,
+                    generator: torch.Generator | None = None) -> ForgetTerm:
         """Unscaled forget loss F (multiply by forget_weight yourself, or use total_loss) and its weights.
 
         logp, mask, key_mask, ref_logp: [batch, pos]. key_mask is required by annotated methods,
@@ -315,8 +346,10 @@ class Method:
 
     # -- the retain term and the total ----------------------------------------------------------
 
-    def retain_term(self, logp: torch.Tensor | None = None, mask: torch.Tensor | None = None,
-                    logits: torch.Tensor | None = None, ref_logits: torch.Tensor | None = None) -> torch.Tensor | None:
+    def retain_term(self, logp: Float[Tensor, "batch pos"] | None = None,
+                    mask: Shaped[Tensor, "batch pos"] | None = None,
+                    logits: Float[Tensor, "batch pos vocab"] | None = None,
+                    ref_logits: Float[Tensor, "batch pos vocab"] | None = None) -> Float[Tensor, ""] | None:
         """Unscaled retain loss R on a retain micro-batch: None ("none"), token-mean NLL ("nll", needs
         logp and mask) or KL(pi_ref || pi_theta) over valid positions ("kl", needs logits, ref_logits, mask)."""
         if self.retain == "none":
@@ -329,7 +362,8 @@ class Method:
             raise ValueError(f"method {self.name!r} needs retain logits, ref_logits and mask for its KL retain term")
         return kl_to_reference(logits, ref_logits, mask)
 
-    def total_loss(self, forget_loss: torch.Tensor, retain_loss: torch.Tensor | None = None) -> torch.Tensor:
+    def total_loss(self, forget_loss: Float[Tensor, ""],
+                   retain_loss: Float[Tensor, ""] | None = None) -> Float[Tensor, ""]:
         """forget_weight * F + retain_weight * R; retain_loss is required unless retain == "none"."""
         if self.retain != "none" and retain_loss is None:
             raise ValueError(f"method {self.name!r} has retain={self.retain!r}: retain_loss is required")

@@ -21,6 +21,7 @@ from pathlib import Path
 from .errors import InputError
 from .resources import shipped_path
 from .store import atomic_write
+from .tiers import PRETRAINED_TIERS  # noqa: F401 (declared there; importable from here)
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colour codes in tracebacks
 
@@ -120,10 +121,6 @@ def execute_notebook(path: str | Path, output: str | Path, parameters: dict,
         return {"name": path.stem, "status": status, "seconds": seconds, "error": error, "output": ""}
     atomic_write(output, lambda tmp: nbformat.write(nb, str(tmp)))
     return {"name": path.stem, "status": status, "seconds": seconds, "error": error, "output": str(output)}
-
-
-PRETRAINED_TIERS = ("small", "paper")
-"""Tiers whose sweep cells take longer than any fixed limit suits (a SmolLM2 run: ~2 CPU minutes)."""
 
 
 def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: str | None = None,

@@ -13,7 +13,7 @@ import copy
 import json
 import math
 import warnings
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ from .models import linear_schedule
 from .benchmark import retain_split_for
 from .objectives import Method, get_method
 from .store import atomic_write
+from .tiers import PRESETS as _PRESET_FIELDS
 from .tracing import TokenTrace
 
 
@@ -94,28 +95,24 @@ class UnlearnConfig:
             raise InputError(f"{own}.method_params must be a dict, got {self.method_params!r}")
         try:  # names: the split and the method (with its hyper-parameters)
             retain_split_for(self.forget_split)
-            self.resolved_method()
+            # not a field: out of eq, repr, asdict and the cache keys
+            object.__setattr__(self, "_method", get_method(self.method, **self.method_params))
         except InputError:
             raise
         except ValueError as err:
             raise InputError(f"{own}: {err}") from None
 
     def resolved_method(self) -> Method:
-        return get_method(self.method, **self.method_params)
+        """The :class:`~satimp_lab.objectives.Method` this config runs, looked up in the registry
+        once, when the config is built (and validated), then reused."""
+        return self._method
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-PRESETS = {
-    "tiny": UnlearnConfig(),
-    # The official TOFU recipe (docs/methods.md#training-recipes): lr 1e-5 (Llama-2-7B; 2e-5 for
-    # Phi-1.5), 5 epochs, effective batch 16 (2 x 8 accumulation), warm-up one epoch, bf16.
-    "paper": UnlearnConfig(lr=1e-5, epochs=5.0, batch_size=2, gradient_accumulation_steps=8,
-                           warmup_epochs=1.0, mixed_precision="bf16", eval_every=None),
-    "paper_phi": UnlearnConfig(lr=2e-5, epochs=5.0, batch_size=4, gradient_accumulation_steps=4,
-                               warmup_epochs=1.0, mixed_precision="bf16", eval_every=None),
-}
+PRESETS = {name: UnlearnConfig(**fields) for name, fields in _PRESET_FIELDS.items()}
+"""Named recipes of a standalone run (``tiny``, ``paper``, ``paper_phi``), declared in ``tiers.PRESETS``."""
 
 
 @dataclass
@@ -244,7 +241,8 @@ def _real_rows(accelerator, n_examples: int, batch_size: int, batch_index: int,
 
 
 def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress: bool = True,
-            eval_fn=None, accelerator=None, eval_cache: dict | None = None) -> UnlearnRun:
+            eval_fn=None, accelerator=None, eval_cache: dict | None = None,
+            method: Method | None = None) -> UnlearnRun:
     """Run ``config.method`` on a copy of ``target.model`` (a ``models.ModelBundle``).
 
     benchmark: a DatasetDict holding ``config.forget_split`` and its retain split.
@@ -253,13 +251,22 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
     eval_cache: optional dict that the caller keeps between runs of ``target`` on ``benchmark``:
         the step-0 evaluation (of the target itself, the same for every method and seed) is
         computed once and then reused from it (the same numbers; without ``eval_fn`` only).
+    method: the :class:`~satimp_lab.objectives.Method` of ``config`` when the caller resolved it
+        already (``Lab.run``); default ``config.resolved_method()``. Raises InputError when it is
+        not the config's method with the config's hyper-parameters. The reference forward passes
+        run only where the method declares them (``Method.needs_reference_logprobs``,
+        ``Method.needs_reference_distribution``).
     Same seed -> bit-identical trace and model on CPU. A non-finite loss stops the run with
     ``status="diverged"`` and a message; everything recorded so far is kept.
     """
     from accelerate import Accelerator
     from accelerate.utils import gather_object, set_seed
 
-    method = config.resolved_method()
+    if method is None:
+        method = config.resolved_method()
+    elif method != config.resolved_method():
+        raise InputError(f"unlearn: method {method.name!r} with params {method.params} is not the "
+                         f"config's ({config.method!r} with method_params {config.method_params})")
     retain_split = retain_split_for(config.forget_split)
     for split in (config.forget_split, retain_split):
         if split not in benchmark:
@@ -354,16 +361,16 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
             with accelerator.accumulate(model):
                 out = token_logprobs(model, forget_batch, keep_logits=False)
                 ref_logp = None
-                if method.forget == "npo":
+                if method.needs_reference_logprobs:
                     with torch.no_grad():
                         ref_logp = token_logprobs(reference, forget_batch).logp
                 term = method.forget_term(out.logp, out.mask, out.key_mask, ref_logp, hard_gen)
                 retain_loss = None
-                if method.retain != "none":
+                if method.needs_retain_batch:
                     retain_batch = next(retain_iter)
-                    r_out = token_logprobs(model, retain_batch, keep_logits=method.retain == "kl")
+                    r_out = token_logprobs(model, retain_batch, keep_logits=method.needs_reference_distribution)
                     ref_logits = None
-                    if method.retain == "kl":
+                    if method.needs_reference_distribution:
                         with torch.no_grad():
                             ref_logits = token_logprobs(reference, retain_batch, keep_logits=True).logits
                     retain_loss = method.retain_term(r_out.logp, r_out.mask, r_out.logits, ref_logits)
@@ -433,15 +440,6 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
 # ----------------------------------------------------------------------------------------------
 
 
-def _parse_value(text: str):
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
 def before_after_lines(evals: pd.DataFrame) -> list[str]:
     """The CLI's summary of a run's evaluations (:attr:`UnlearnRun.evaluations`): one line per
     column, first evaluation -> last one, each labelled with its step. A run with a single
@@ -457,45 +455,3 @@ def before_after_lines(evals: pd.DataFrame) -> list[str]:
                 *(f"{col:24s} {first[col]:9.4f}" for col in cols)]
     return [f"{'':24s} {f'step {int(first.step)}':>9s}    {f'step {int(last.step)}':>9s}",
             *(f"{col:24s} {first[col]:9.4f} -> {last[col]:9.4f}" for col in cols)]
-
-
-def run_from_cli(args) -> int:
-    """``satimp-lab unlearn``: one method on the cached target, printing the before/after summary."""
-    from .benchmark import load_benchmark
-    from .models import get_model
-
-    params = {}
-    for item in args.param:
-        if "=" not in item:
-            raise InputError(f"--param expects NAME=VALUE, got {item!r}")
-        name, value = item.split("=", 1)
-        params[name] = _parse_value(value)
-    overrides = {k: v for k, v in {"steps": args.steps, "epochs": args.epochs, "lr": args.lr,
-                                   "batch_size": args.batch_size}.items() if v is not None}
-    config = UnlearnConfig(method=args.method, method_params=params, forget_split=args.forget_split,
-                           seed=args.seed, **overrides)
-    from accelerate import PartialState
-
-    from .models import get_tier, subset_benchmark
-
-    get_tier(args.tier)  # every name is checked (the config checked the rest) before any work
-
-    # under ``accelerate launch`` / ``torchrun``: one of several processes (gloo on CPU-only machines;
-    # the Accelerator made in unlearn() joins this same state)
-    state = PartialState(cpu=not torch.cuda.is_available())
-    bench = load_benchmark(splits=["full", config.forget_split, retain_split_for(config.forget_split),
-                                   "holdout", "world_facts"], data_dir=getattr(args, "data_dir", None))
-    bench = subset_benchmark(bench, get_tier(args.tier))  # the small tier's author subset
-    with state.main_process_first():  # train (or load) the target once; the others load the cache
-        target = get_model(bench, "target", forget_split=args.forget_split, tier=args.tier)
-    run = unlearn(target, bench, config)
-    if not state.is_main_process:  # the trace and metrics are gathered on every process
-        return 0 if run.status == "completed" else 1
-    for line in before_after_lines(run.evaluations):
-        print(line)
-    n_steps = int(run.history["lr"].notna().sum())  # history also has evaluation-only rows
-    print(f"{run.status}: {n_steps} steps, {len(run.trace)} traced tokens"
-          f"{f' ({state.num_processes} processes)' if state.num_processes > 1 else ''}. {run.message}")
-    if args.out:
-        print(f"saved to {run.save(args.out)}")
-    return 0 if run.status == "completed" else 1

@@ -26,6 +26,8 @@ import math
 import numbers
 
 import torch
+from jaxtyping import Float, Shaped
+from torch import Tensor
 
 __all__ = [
     "saturation",
@@ -141,7 +143,8 @@ def _finish(w: torch.Tensor, mask: torch.Tensor, dtype: torch.dtype) -> torch.Te
 # -----------------------------------------------------------------------------
 # the token-level weight family
 
-def satimp(logp: torch.Tensor, mask: torch.Tensor, beta_sat: float = 5.0, beta_imp: float = 0.1) -> torch.Tensor:
+def satimp(logp: Float[Tensor, "batch pos"], mask: Shaped[Tensor, "batch pos"], beta_sat: float = 5.0,
+           beta_imp: float = 0.1) -> Float[Tensor, "batch pos"]:
     """SatImp weight, [batch, pos] -> [batch, pos]:  w = p^beta_sat * (1 - p)^beta_imp,  p = sg[exp(logp)].
 
     Peaks at p* = beta_sat / (beta_sat + beta_imp) (0.980 for the recommended (5, 0.1)).
@@ -157,7 +160,8 @@ def satimp(logp: torch.Tensor, mask: torch.Tensor, beta_sat: float = 5.0, beta_i
     return _finish(w, mask, logp.dtype)
 
 
-def saturation(logp: torch.Tensor, mask: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
+def saturation(logp: Float[Tensor, "batch pos"], mask: Shaped[Tensor, "batch pos"],
+               beta: float = 1.0) -> Float[Tensor, "batch pos"]:
     """SimSat (= WGA) weight, [batch, pos] -> [batch, pos]:  w = p^beta.
 
     Small on tokens that are already unlearned (low p). Official `simsat_ga` ignores its beta and uses
@@ -168,7 +172,8 @@ def saturation(logp: torch.Tensor, mask: torch.Tensor, beta: float = 1.0) -> tor
     return _finish(_likelihood(logp).pow(beta), mask, logp.dtype)
 
 
-def importance(logp: torch.Tensor, mask: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
+def importance(logp: Float[Tensor, "batch pos"], mask: Shaped[Tensor, "batch pos"],
+               beta: float = 1.0) -> Float[Tensor, "batch pos"]:
     """SimImp weight, [batch, pos] -> [batch, pos]:  w = (1 - p)^beta.
 
     Large on low-likelihood tokens, the likelihood proxy for "important" tokens.
@@ -181,7 +186,8 @@ def importance(logp: torch.Tensor, mask: torch.Tensor, beta: float = 1.0) -> tor
 # -----------------------------------------------------------------------------
 # granularity transforms (docs/methods.md#granularity)
 
-def group_average(weights: torch.Tensor, mask: torch.Tensor, group_size: int) -> torch.Tensor:
+def group_average(weights: Float[Tensor, "batch pos"], mask: Shaped[Tensor, "batch pos"],
+                  group_size: int) -> Float[Tensor, "batch pos"]:
     """Rank-bucket averaging, [batch, pos] -> [batch, pos] (the official `group_and_average`).
 
     Within each sequence: sort the valid tokens by weight, descending; cut the sorted list into
@@ -228,8 +234,8 @@ def _check_kind(kind: str) -> str:
     return kind
 
 
-def instance_weights(logp: torch.Tensor, mask: torch.Tensor, beta: float, kind: str = "saturation",
-                     length_normalised: bool = False) -> torch.Tensor:
+def instance_weights(logp: Float[Tensor, "batch pos"], mask: Shaped[Tensor, "batch pos"], beta: float,
+                     kind: str = "saturation", length_normalised: bool = False) -> Float[Tensor, " batch"]:
     """Sequence weights, [batch, pos] -> [batch].
 
     Official rule (length_normalised=False): P_i = exp(sum_t logp_it) = prod_t p_it (the sequence
@@ -254,8 +260,8 @@ def instance_weights(logp: torch.Tensor, mask: torch.Tensor, beta: float, kind: 
     return w.to(logp.dtype).detach()
 
 
-def batch_weights(logp: torch.Tensor, mask: torch.Tensor, beta: float, kind: str = "saturation",
-                  length_normalised: bool = False) -> torch.Tensor:
+def batch_weights(logp: Float[Tensor, "batch pos"], mask: Shaped[Tensor, "batch pos"], beta: float,
+                  kind: str = "saturation", length_normalised: bool = False) -> Float[Tensor, ""]:
     """One weight for the whole micro-batch, [batch, pos] -> scalar: W = mean_i instance_weights_i.
 
     Official rule (with the official P_i = prod_t p_it). The mean runs over sequences with at least one
@@ -268,7 +274,8 @@ def batch_weights(logp: torch.Tensor, mask: torch.Tensor, beta: float, kind: str
     return w[nonempty].mean().detach()
 
 
-def broadcast_to_tokens(seq_weights: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def broadcast_to_tokens(seq_weights: Float[Tensor, " batch"] | float,
+                        mask: Shaped[Tensor, "batch pos"]) -> Float[Tensor, "batch pos"]:
     """[batch] (or a scalar) -> [batch, pos]: the sequence weight on each of its valid tokens, 0 elsewhere."""
     if not isinstance(seq_weights, torch.Tensor):
         seq_weights = torch.as_tensor(seq_weights, dtype=torch.get_default_dtype())
@@ -286,8 +293,9 @@ def broadcast_to_tokens(seq_weights: torch.Tensor, mask: torch.Tensor) -> torch.
 # -----------------------------------------------------------------------------
 # selection and annotation weights (docs/methods.md#hard-sampling, docs/methods.md#annotation-weighting)
 
-def hard_sample(logp: torch.Tensor, mask: torch.Tensor, k: float, mode: str = "top", soft: float = 1.0,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+def hard_sample(logp: Float[Tensor, "batch pos"], mask: Shaped[Tensor, "batch pos"], k: float,
+                mode: str = "top", soft: float = 1.0,
+                generator: torch.Generator | None = None) -> Float[Tensor, "batch pos"]:
     """Hard token selection as weights, [batch, pos] -> [batch, pos] (the official `*_topk/bottomk/rand`).
 
     Per sequence: CE = -logp, tau = quantile(valid CE, 1 - k) with linear interpolation (torch.quantile).
@@ -334,7 +342,8 @@ def hard_sample(logp: torch.Tensor, mask: torch.Tensor, k: float, mode: str = "t
     return _finish(w, mask, logp.dtype)
 
 
-def annotated(key_mask: torch.Tensor, mask: torch.Tensor, p_imp: float = 1.0) -> torch.Tensor:
+def annotated(key_mask: Shaped[Tensor, "batch pos"], mask: Shaped[Tensor, "batch pos"],
+              p_imp: float = 1.0) -> Float[Tensor, "batch pos"]:
     """Annotation-based importance, [batch, pos] -> [batch, pos]: key tokens p_imp, other valid 1 - p_imp.
 
     p_imp = 1 trains only on annotated key tokens (the official `att_` hard mask); p_imp = 0.5 is
@@ -364,7 +373,8 @@ def annotated(key_mask: torch.Tensor, mask: torch.Tensor, p_imp: float = 1.0) ->
 # i.e. the loss has the gradient of the sequence-mean weighted GA  -(1/B) sum_i sum_t sg[u_it] CE_it.
 # To compare with the token-mean methods (-(1/N) sum w_t grad CE_t) multiply by N/B.
 
-def npo_implicit_weights(logp: torch.Tensor, ref_logp: torch.Tensor, mask: torch.Tensor, beta: float) -> torch.Tensor:
+def npo_implicit_weights(logp: Float[Tensor, "batch pos"], ref_logp: Float[Tensor, "batch pos"],
+                         mask: Shaped[Tensor, "batch pos"], beta: float) -> Float[Tensor, "batch pos"]:
     """NPO's implicit weight on each token, [batch, pos] -> [batch, pos]:  u_it = w_i = 2 sigma(-beta (L_i - L_i^ref)).
 
     L_i = -sum_t logp_it is the SUMMED NLL under the model, L_i^ref under the reference. For the
@@ -385,7 +395,8 @@ def npo_implicit_weights(logp: torch.Tensor, ref_logp: torch.Tensor, mask: torch
     return broadcast_to_tokens(w.to(logp.dtype), mask)
 
 
-def simnpo_implicit_weights(logp: torch.Tensor, mask: torch.Tensor, beta: float, gamma: float = 0.0) -> torch.Tensor:
+def simnpo_implicit_weights(logp: Float[Tensor, "batch pos"], mask: Shaped[Tensor, "batch pos"], beta: float,
+                            gamma: float = 0.0) -> Float[Tensor, "batch pos"]:
     """SimNPO's implicit weight on each token, [batch, pos] -> [batch, pos]:  u_it = w_i / n_i.
 
     w_i = 2 sigma(-beta (lbar_i - gamma)), lbar_i = L_i / n_i the mean token NLL of sequence i.
@@ -411,7 +422,7 @@ def simnpo_implicit_weights(logp: torch.Tensor, mask: torch.Tensor, beta: float,
 
 # -----------------------------------------------------------------------------
 
-def compose(*weights: torch.Tensor) -> torch.Tensor:
+def compose(*weights: Float[Tensor, "batch pos"]) -> Float[Tensor, "batch pos"]:
     """Elementwise product of weight tensors of one shape (e.g. annotated x satimp), detached.
 
     Zeros at masked positions survive the product, so the result is still 0 off the mask.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..experiments import RunSpec
 from ..objectives import METHODS, get_method
 from ..params import PARAMS
 
@@ -34,8 +35,10 @@ def _fmt_num(v) -> str:
     return f"{float(v):g}"
 
 
-def spec(method: str, label: str | None = None, **params) -> dict:
-    """One ``lab.sweep`` spec, written canonically so identical runs share a cache entry.
+def spec(method: str, label: str | None = None, **params) -> RunSpec:
+    """One ``lab.sweep`` spec (a :class:`~satimp_lab.experiments.RunSpec`, which reads as the dict
+    ``{"method", "params" (when any), "label"}``), written canonically so identical runs share a
+    cache entry.
 
     ``beta`` is resolved to the method's own exponent (``beta_sat`` or ``beta_imp``); integers
     and floats are stored as floats (``group_size``, as int); parameters equal to the registry
@@ -47,20 +50,16 @@ def spec(method: str, label: str | None = None, **params) -> dict:
     for key, value in resolved.items():
         if value != default.params.get(key):
             changed[key] = int(value) if key == "group_size" else float(value)
-    out = {"method": method}
-    if changed:
-        out["params"] = changed
-    out["label"] = label or (method if not changed else
-                             method + "(" + ", ".join(f"{k}={_fmt_num(v)}" for k, v in changed.items()) + ")")
-    return out
+    return RunSpec(method, changed, label or (method if not changed else
+                   method + "(" + ", ".join(f"{k}={_fmt_num(v)}" for k, v in changed.items()) + ")"))
 
 
-def spec_params(specs: list[dict]) -> pd.DataFrame:
+def spec_params(specs: list[RunSpec | dict]) -> pd.DataFrame:
     """One row per spec: ``label``, ``method`` and every resolved hyper-parameter of the method."""
     rows = []
-    for s in specs:
-        m = get_method(s["method"], **s.get("params", {}))
-        rows.append({"label": s.get("label", s["method"]), "method": s["method"], **m.params})
+    for s in map(RunSpec.of, specs):
+        m = get_method(s.method, **s.params)
+        rows.append({"label": s.label or s.method, "method": s.method, **m.params})
     return pd.DataFrame(rows)
 
 
@@ -68,12 +67,12 @@ OBS1_METHODS = ("ga", "simsat", "simimp", "annotated", "satimp")
 """Observation (i): GA, SimSat, SimImp, annotation-based importance and SatImp."""
 
 
-def obs1_specs() -> list[dict]:
+def obs1_specs() -> list[RunSpec]:
     """The observation (i) runs: one spec per :data:`OBS1_METHODS`, at the registry defaults."""
     return [spec(n) for n in OBS1_METHODS]
 
 
-def reference_specs() -> list[dict]:
+def reference_specs() -> list[RunSpec]:
     """NPO and SimNPO: references the notebooks show next to the observation (i) runs (their
     implicit per-token weights); no study decides a claim on them."""
     return [spec("npo"), spec("simnpo")]
@@ -83,7 +82,7 @@ def beta_label(method: str, beta: float) -> str:
     return f"{method}(β={_fmt_num(beta)})"
 
 
-def beta_specs(methods: tuple[str, ...] = ("simsat", "simimp"), betas: tuple[float, ...] = BETAS) -> list[dict]:
+def beta_specs(methods: tuple[str, ...] = ("simsat", "simimp"), betas: tuple[float, ...] = BETAS) -> list[RunSpec]:
     """Observation (iii-a): SimSat and SimImp at every beta (beta = 1 is the observation (i) run)."""
     return [spec(m, beta_label(m, b), beta=b) for m in methods for b in betas]
 
@@ -92,7 +91,7 @@ def hard_label(mode: str, fraction: float) -> str:
     return f"{mode}-{round(100 * fraction)}%"
 
 
-def hard_specs(fractions: tuple[float, ...] = HARD_FRACTIONS) -> list[dict]:
+def hard_specs(fractions: tuple[float, ...] = HARD_FRACTIONS) -> list[RunSpec]:
     """Hard sampling at matched token counts: each keeps ``fraction`` of every answer's tokens.
 
     top: the highest-CE (lowest-likelihood) ``fraction`` (k = fraction); bottom: the lowest-CE
@@ -111,7 +110,7 @@ GRANULARITY_LEVELS = ("token", "group", "instance", "instance_norm", "batch")
 
 
 def granularity_specs(families: tuple[str, ...] = ("simsat", "simimp"),
-                      group_sizes: tuple[int, ...] = GROUP_SIZES) -> list[dict]:
+                      group_sizes: tuple[int, ...] = GROUP_SIZES) -> list[RunSpec]:
     """Observation (iii-b): token, group(G), instance (official), instance (length-normalised,
     ours) and batch weights for each family at its default beta. Labels are ``family/level`` with
     level ``token``, ``G=<group size>``, ``instance`` (official), ``instance-norm`` (ours) or
@@ -136,7 +135,7 @@ def grid_label(beta_sat: float, beta_imp: float) -> str:
     return f"satimp({_fmt_num(beta_sat)}, {_fmt_num(beta_imp)})"
 
 
-def grid_spec(beta_sat: float, beta_imp: float) -> dict:
+def grid_spec(beta_sat: float, beta_imp: float) -> RunSpec:
     """One cell of the SatImp grid, written as the run it is identical to: (0, 0) is GA,
     (b, 0) SimSat(b), (0, b) SimImp(b), (5, 0.1) the default SatImp -- so those cells reuse the
     observation (i) and smoothness runs from the cache."""
@@ -151,5 +150,5 @@ def grid_spec(beta_sat: float, beta_imp: float) -> dict:
 
 
 def satimp_grid_specs(beta_sats: tuple[float, ...] = GRID_BETA_SAT,
-                      beta_imps: tuple[float, ...] = GRID_BETA_IMP) -> list[dict]:
+                      beta_imps: tuple[float, ...] = GRID_BETA_IMP) -> list[RunSpec]:
     return [grid_spec(a, b) for b in beta_imps for a in beta_sats]

@@ -70,6 +70,35 @@ def test_run_is_cached_and_keyed_by_config(lab):
     assert lab.run("satimp", seed=0, lr=5e-4).folder != first.folder
 
 
+def test_runspec_keys_are_the_dict_keys_and_a_run_looks_its_method_up_once(private_lab, monkeypatch):
+    import json
+    from pathlib import Path
+
+    import satimp_lab.objectives as O
+    import satimp_lab.unlearn as U
+    from satimp_lab.experiments import RunSpec, _default_label
+    from satimp_lab.models import cache_dir
+
+    lab = private_lab
+    frozen = json.loads((Path(__file__).parents[1] / "unit" / "main_run_specs.json").read_text(encoding="utf-8"))
+    for d in [d for specs in frozen["studies"].values() for d in specs] + frozen["references"]:
+        # main's Lab._entry, inline: config, label, key text, folder of a spec dict
+        extra = {k: v for k, v in d.items() if k not in ("method", "params", "label")}
+        config = lab.config(d["method"], 2, d.get("params"), **extra)
+        key_text, digest = lab._key(config)
+        old = (config, d.get("label") or _default_label(d["method"], d.get("params")), key_text,
+               cache_dir() / "runs" / f"{d['method']}-{digest[:16]}")
+        assert lab._entry(RunSpec.of(d), 2) == old
+    lookups = []
+    real = O.get_method
+    monkeypatch.setattr(U, "get_method", lambda *a, **k: lookups.append(a[0]) or real(*a, **k))
+    lab.run("simsat", seed=0, params={"beta_sat": 2.0})  # computed: main looked it up 3 times
+    assert lookups == ["simsat"]
+    lookups.clear()
+    lab.sweep([RunSpec("simimp", {"beta_imp": 2.0})], seeds=(1,), executor="serial")  # main: 5
+    assert lookups == ["simimp"]
+
+
 def test_more_final_metrics_recompute_the_same_run(private_lab):
     lab = private_lab
     few = lab.run("ga", seed=0)

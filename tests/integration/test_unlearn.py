@@ -191,3 +191,57 @@ def test_evaluation_reads_the_answer_positions_only_with_the_same_numbers(micro_
     finally:
         del model.forward
     assert fast == full and 0 < fast["es"] < 1
+
+
+def _count_reference_forwards(monkeypatch):
+    """Patch the loop's token_logprobs to count the passes of the frozen reference model (the one
+    model that is neither training nor differentiable)."""
+    import satimp_lab.unlearn as U
+
+    counts = {"reference": 0}
+    real = U.token_logprobs
+
+    def counting(model, batch, keep_logits=True):
+        if not model.training and not any(p.requires_grad for p in model.parameters()):
+            counts["reference"] += 1
+        return real(model, batch, keep_logits=keep_logits)
+
+    monkeypatch.setattr(U, "token_logprobs", counting)
+    return counts
+
+
+@pytest.mark.parametrize("method", ["ga", "gd", "simsat", "npo", "simnpo", "ga_kl", "npo_gd"])
+def test_reference_passes_are_the_ones_the_method_declares(method, micro_target, small_benchmark,
+                                                           monkeypatch):
+    # one reference pass per micro-batch (here one per step) for each pass the method declares
+    counts = _count_reference_forwards(monkeypatch)
+    m = METHODS[method]
+    unlearn(micro_target, small_benchmark, UnlearnConfig(method=method, **DIRECTION), progress=False)
+    declared = int(m.needs_reference_logprobs) + int(m.needs_reference_distribution)
+    assert counts["reference"] == declared * DIRECTION["steps"]
+    assert m.needs_reference == (declared > 0)
+
+
+def test_a_method_declaring_no_reference_pass_runs_none(micro_target, small_benchmark, monkeypatch):
+    # the loop reads the declaration, not the method's name: NPO's forget term with its reference
+    # pass declared away runs no reference forward (and then fails for want of ref_logp)
+    import satimp_lab.objectives as O
+
+    counts = _count_reference_forwards(monkeypatch)
+    monkeypatch.setattr(O.Method, "needs_reference_logprobs", property(lambda self: False))
+    with pytest.raises(ValueError, match="needs ref_logp"):
+        unlearn(micro_target, small_benchmark, UnlearnConfig(method="npo", **DIRECTION), progress=False)
+    assert counts["reference"] == 0
+
+
+def test_the_method_handed_down_must_be_the_configs(micro_target, small_benchmark):
+    from satimp_lab.errors import InputError
+    from satimp_lab.objectives import get_method
+
+    config = UnlearnConfig(method="simsat", method_params={"beta_sat": 2.0}, **DIRECTION)
+    assert config.resolved_method() is config.resolved_method()  # looked up once, when built
+    with pytest.raises(InputError, match="is not the config's"):
+        unlearn(micro_target, small_benchmark, config, progress=False, method=get_method("simsat"))
+    run = unlearn(micro_target, small_benchmark, config, progress=False,
+                  method=get_method("simsat", beta_sat=2.0))
+    assert run.method.params["beta_sat"] == 2.0

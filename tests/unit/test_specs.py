@@ -58,8 +58,8 @@ before the hyper-parameters were declared in satimp_lab.params (see its "source"
 
 
 def _exact(obj) -> str:
-    """JSON text that tells 5 from 5.0: the run cache key does."""
-    return json.dumps(obj, ensure_ascii=False, sort_keys=True)
+    """JSON text that tells 5 from 5.0: the run cache key does (a RunSpec as its dict form)."""
+    return json.dumps(obj, ensure_ascii=False, sort_keys=True, default=lambda o: o.to_dict())
 
 
 @pytest.mark.parametrize("study", [s.id for s in STUDIES])

