@@ -20,6 +20,14 @@ profiled (cProfile, CPU time) and broken down into:
 The first run of a Lab is reported apart: it builds what the Lab's later runs reuse.
 Models come from ``$SATIMP_LAB_CACHE`` (trained there if missing); runs go to a temporary folder.
 
+    python benchmarks/run_breakdown.py --population           # a population run instead
+
+``--population`` times the kind of run the population sweeps on the target models other than
+the Lab's own (``Lab.population_lab``: no final metrics, the run ends at the evaluation that
+brackets its matched point; a checkout without ``experiments.POPULATION_OVERRIDES`` gets
+``final_metrics=()`` only, as it swept them). The main job's studies make ~4 of these per run
+of the first kind (README, "Speed").
+
     python benchmarks/run_breakdown.py --options              # what cheaper settings would change
 
 ``--options`` measures changes that would move numbers, so that they are chosen knowingly: for
@@ -65,7 +73,16 @@ PARTS = {
 # worker: one checkout, commands on stdin, one JSON line per answer on stdout
 
 
-def _worker(size: str, threads: int) -> None:
+def _population_overrides() -> dict:
+    """The Setting overrides of a population run in the checkout being measured."""
+    try:
+        from satimp_lab.experiments import POPULATION_OVERRIDES
+    except ImportError:  # before the population runs stopped at their matched point
+        return {"final_metrics": ()}
+    return dict(POPULATION_OVERRIDES)
+
+
+def _worker(size: str, threads: int, population: bool = False) -> None:
     import cProfile
     import pstats
 
@@ -75,7 +92,7 @@ def _worker(size: str, threads: int) -> None:
     from satimp_lab.experiments import Lab
 
     models = Path(os.environ["SATIMP_LAB_CACHE"]) / "models"
-    lab = Lab(size, progress=False)
+    lab = Lab(size, progress=False, **(_population_overrides() if population else {}))
     _ = (lab.target, lab.retain_model)  # trains them if the cache lacks them
     tmp = Path(tempfile.mkdtemp(prefix="run_breakdown-"))
     (tmp / "models").symlink_to(models.resolve(), target_is_directory=True)
@@ -86,7 +103,7 @@ def _worker(size: str, threads: int) -> None:
         nonlocal seed
         shutil.rmtree(tmp / "runs", ignore_errors=True)
         seed += 1
-        lab.run(seed=seed % 3, **RUN)
+        return int(lab.run(seed=seed % 3, **RUN).history["lr"].notna().sum())  # optimiser steps
 
     def answer(obj):
         print(json.dumps(obj), flush=True)
@@ -96,8 +113,8 @@ def _worker(size: str, threads: int) -> None:
         cmd = line.strip()
         if cmd == "run":
             wall, cpu = time.perf_counter(), time.process_time()
-            one_run()
-            answer({"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu})
+            steps = one_run()
+            answer({"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu, "steps": steps})
         elif cmd == "profile":
             prof = cProfile.Profile(time.process_time)
             prof.enable()
@@ -189,11 +206,11 @@ def options(size: str, seeds: tuple[int, ...], budgets: tuple[int, ...]) -> None
 
 
 class Checkout:
-    def __init__(self, name: str, root: Path, size: str, threads: int):
+    def __init__(self, name: str, root: Path, size: str, threads: int, population: bool = False):
         env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": str(threads),
                "MKL_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
         self.name = name
-        self.proc = subprocess.Popen([sys.executable, __file__, "--worker", size, str(threads)], env=env,
+        self.proc = subprocess.Popen([sys.executable, __file__, "--worker", size, str(threads)] + (["population"] if population else []), env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                      stderr=subprocess.DEVNULL, cwd=root)
         ready = self._read()
@@ -221,6 +238,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5, help="timed runs per checkout (default 5)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--size", default="full")
+    ap.add_argument("--population", action="store_true",
+                    help="time a population run (no final metrics, ends at its matched point) instead")
     ap.add_argument("--options", action="store_true",
                     help="measure evaluation schedules and generation budgets instead (see above)")
     ap.add_argument("--seeds", type=int, default=3, help="--options: unlearning seeds per method")
@@ -232,8 +251,9 @@ def main() -> None:
         return
 
     roots = {"after": ROOT} if args.before is None else {"before": args.before.resolve(), "after": ROOT}
-    checkouts = {name: Checkout(name, root, args.size, args.threads) for name, root in roots.items()}
-    print(f"{args.size} setting, {args.runs} timed runs each, {args.threads} torch thread(s), "
+    checkouts = {name: Checkout(name, root, args.size, args.threads, args.population)
+                 for name, root in roots.items()}
+    print(f"{args.size} setting, {'population runs, ' if args.population else ''}{args.runs} timed runs each, {args.threads} torch thread(s), "
           f"load average {os.getloadavg()[0]:.1f} at the start")
     for c in checkouts.values():
         print(f"  {c.name}: {c.module}")
@@ -249,7 +269,8 @@ def main() -> None:
     print(f"\n{'seconds':28s}" + "".join(f"{n:>10s}" for n in checkouts))
     rows = [("first run of the Lab, wall", lambda n: first[n]["wall"]),
             ("run, wall (median)", lambda n: statistics.median(t["wall"] for t in times[n])),
-            ("run, CPU (median)", lambda n: statistics.median(t["cpu"] for t in times[n]))]
+            ("run, CPU (median)", lambda n: statistics.median(t["cpu"] for t in times[n])),
+            ("optimiser steps (mean)", lambda n: statistics.mean(t.get("steps", float("nan")) for t in times[n]))]
     for label, get in rows:
         print(f"{label:28s}" + "".join(f"{get(n):10.3f}" for n in checkouts))
     print("profiled run (CPU s, cProfile):")
@@ -275,6 +296,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        _worker(sys.argv[2], int(sys.argv[3]))
+        _worker(sys.argv[2], int(sys.argv[3]), sys.argv[4:] == ["population"])
     else:
         main()

@@ -67,6 +67,13 @@ class UnlearnConfig:
     """Examples per split in those evaluations (a fixed deterministic subset)."""
     eval_batch_size: int = 64
     """Rows per forward pass in those evaluations; smaller for big vocabularies (SmolLM2: 8)."""
+    stop_below: float | None = None
+    """End the run at the first periodic evaluation whose retain ES is at or below this share of
+    its step-0 value (None: run every step). The evaluations up to that one, hence the forget ES
+    at matched retain quality (``experiments.forget_at_matched_retain`` with this level), are
+    those of the whole run to the last bit; the steps after it are not taken, so the final model
+    and the curves end there. For runs whose final model nobody reads (docs/methods.md,
+    "Population runs"). Single-process runs only."""
     mixed_precision: str = "no"
     """"no", "bf16" or "fp16" (GPU)."""
     gradient_checkpointing: bool = False
@@ -89,6 +96,10 @@ class UnlearnConfig:
         check_int(own, "eval_every", self.eval_every, minimum=1, none_ok=True)
         check_int(own, "eval_max_examples", self.eval_max_examples, minimum=1, none_ok=True)
         check_int(own, "eval_batch_size", self.eval_batch_size, minimum=1)
+        check_real(own, "stop_below", self.stop_below, low=0, high=1, low_open=True, none_ok=True)
+        if self.stop_below is not None and self.eval_every is None:
+            raise InputError(f"{own}.stop_below={self.stop_below!r} needs periodic evaluations "
+                             f"(eval_every is None)")
         check_choice(own, "mixed_precision", self.mixed_precision, ("no", "bf16", "fp16"))
         if not isinstance(self.method_params, dict):
             raise InputError(f"{own}.method_params must be a dict, got {self.method_params!r}")
@@ -104,7 +115,10 @@ class UnlearnConfig:
         return get_method(self.method, **self.method_params)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        if out["stop_below"] is None:  # unset: the cache keys of runs made before the field stay
+            del out["stop_below"]
+        return out
 
 
 PRESETS = {
@@ -243,6 +257,16 @@ def _real_rows(accelerator, n_examples: int, batch_size: int, batch_index: int,
     return min(max(remainder - accelerator.process_index * per_process, 0), per_process)
 
 
+def _reached_stop(evals: list[dict], share: float | None) -> bool:
+    """True when ``share`` is set and the last evaluation's retain ES is at or below ``share`` x
+    the first's: the test of ``experiments.forget_at_matched_retain`` (the first evaluation at or
+    below the level ends the bracket of the crossing). Evaluations without ``retain_es`` (a custom
+    ``eval_fn`` only) never stop a run."""
+    if share is None or len(evals) < 2 or "retain_es" not in evals[0] or "retain_es" not in evals[-1]:
+        return False
+    return float(evals[-1]["retain_es"]) <= share * float(evals[0]["retain_es"])
+
+
 def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress: bool = True,
             eval_fn=None, accelerator=None, eval_cache: dict | None = None) -> UnlearnRun:
     """Run ``config.method`` on a copy of ``target.model`` (a ``models.ModelBundle``).
@@ -270,6 +294,9 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
     accelerator = accelerator or Accelerator(
         cpu=not torch.cuda.is_available(), mixed_precision=config.mixed_precision,
         gradient_accumulation_steps=config.gradient_accumulation_steps)
+    if config.stop_below is not None and accelerator.num_processes > 1:
+        raise InputError(f"UnlearnConfig.stop_below={config.stop_below!r} needs a single-process run "
+                         f"(this one has {accelerator.num_processes} processes)")
     set_seed(config.seed)
     check_model_tokenizer(target.model, target.tokenizer)
     tokenizer, pad = target.tokenizer, target.tokenizer.pad_token_id
@@ -411,6 +438,8 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
             if (config.eval_every is not None and accelerator.is_main_process
                     and (step % config.eval_every == 0 or step == total_steps)):
                 evals.append(evaluate(step))
+                if _reached_stop(evals, config.stop_below):
+                    total_steps = step
             if step >= total_steps:
                 break
     bar.close()

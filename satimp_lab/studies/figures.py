@@ -185,11 +185,14 @@ def curves_over_steps(curves: pd.DataFrame, labels: list[str] | None = None, nam
     of the population means, with both 95 % intervals at the last step as a cross.
 
     ``curves``: one row per evaluation step per run (``Sweep.curves``): ``label``, ``step``,
-    ``forget_es``, ``retain_es``, ``target_seed``, ``seed``."""
+    ``forget_es``, ``retain_es``, ``target_seed``, ``seed``. Each label is drawn up to the last
+    step that every one of its runs reached (:func:`common_steps`): the population's runs on
+    the other target models end at their matched point (``experiments.POPULATION_OVERRIDES``), and
+    a mean over the runs still going would not be the population's."""
     import seaborn as sns
 
     labels = labels or list(dict.fromkeys(curves["label"]))
-    sel = curves[curves["label"].isin(labels)]
+    sel = common_steps(curves[curves["label"].isin(labels)])
     order = [l for l in labels if l in set(sel["label"])]
     _require(sel, str(labels), list(curves["label"]))
     shown = dict(zip(order, _names(order, names)))
@@ -223,6 +226,15 @@ def curves_over_steps(curves: pd.DataFrame, labels: list[str] | None = None, nam
     fig.suptitle(title or f"Unlearning curves: {INTERVAL_NOTE} at each step (bands, crosses); "
                  f"{population_note(sel)}", fontsize=10)
     return fig
+
+
+def common_steps(curves: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``curves`` (``label``, ``step``, ``target_seed``, ``seed``) at steps up to the
+    last one that every run of their label reached (the smallest of the runs' last steps)."""
+    if curves.empty:
+        return curves
+    last = curves.groupby(["label", "target_seed", "seed"])["step"].max().groupby("label").min()
+    return curves[curves["step"] <= curves["label"].map(last)]
 
 
 def _err(frame: pd.DataFrame) -> np.ndarray:
@@ -443,7 +455,7 @@ def png_bytes(fig, dpi: int = 110) -> bytes:
     return buffer.getvalue()
 
 
-__all__ = ["FIGURES", "beta_sweep", "cluster_means", "curves_over_steps", "granularity", "grid_heatmap",
+__all__ = ["FIGURES", "beta_sweep", "cluster_means", "common_steps", "curves_over_steps", "granularity", "grid_heatmap",
            "hard_sampling", "interval95", "label_points", "paired_groups", "png_bytes", "population_intervals",
            "study_figures"]
 

@@ -132,3 +132,35 @@ def test_sweep_population_runs_every_spec_on_every_unit(lab):
         lab.sweep_population(specs, target_seeds=(0,), no_such_keyword=1)
     with pytest.raises(ValueError, match="target_seeds is empty"):
         lab.sweep_population(specs, target_seeds=())
+
+
+def test_population_runs_end_at_their_matched_point_with_the_same_numbers(lab):
+    """A population run (POPULATION_OVERRIDES: stop at the evaluation that brackets the matched
+    point) has the whole run's evaluations up to there and its matched numbers to the last bit;
+    a run that never reaches the level runs every step."""
+    from satimp_lab.experiments import POPULATION_OVERRIDES
+
+    whole = Lab("fast", progress=False, final_metrics=())
+    stopping = Lab("fast", progress=False, **POPULATION_OVERRIDES)
+    stopped_any = False
+    for method in ("ga", "simsat", "satimp"):
+        a, b = whole.run(method, seed=0), stopping.run(method, seed=0)
+        assert b.folder != a.folder  # another experiment: another cache entry
+        for key in ("matched_forget", "matched_retain", "matched_step", "reached"):
+            assert b.summary[key] == a.summary[key], (method, key)
+        evals = ["step", "forget_es", "retain_es", "forget_mean_logp", "retain_mean_logp"]
+        ea, eb = (r.history.dropna(subset=["retain_es"])[evals].reset_index(drop=True) for r in (a, b))
+        last = eb["step"].iloc[-1]
+        pd.testing.assert_frame_equal(eb, ea[ea["step"] <= last].reset_index(drop=True))
+        steps = b.history["lr"].notna().sum()
+        if a.summary["reached"]:
+            assert last == np.ceil(a.summary["matched_step"]) or last == a.summary["matched_step"]
+            assert eb["retain_es"].iloc[-1] <= 0.9 * eb["retain_es"].iloc[0] < eb["retain_es"].iloc[-2]
+            stopped_any |= bool(steps < a.history["lr"].notna().sum())
+        else:
+            assert steps == a.history["lr"].notna().sum()
+    assert stopped_any, "no run reached its matched point: the test checks nothing"
+    with pytest.raises(Exception, match="stop_at_match"):
+        Lab("fast", progress=False, stop_at_match=True)  # the final metrics would read a cut model
+    # the Lab's own target keeps every step; the others stop
+    assert lab.population_lab(0) is lab and lab.population_lab(1).setting.stop_at_match
