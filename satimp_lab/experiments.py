@@ -320,7 +320,10 @@ class Lab:
     # -- runs ------------------------------------------------------------------------------------
 
     def config(self, method: str, seed: int = 0, params: dict | None = None, **overrides) -> UnlearnConfig:
-        stop = {"stop_below": self.setting.match_level} if self.setting.stop_at_match else {}
+        stop = {}
+        if self.setting.stop_at_match:  # evaluated every 2 x eval_every steps until the level is passed
+            stop = {"stop_below": self.setting.match_level,
+                    "search_every": 2 * (self.setting.base.eval_every or 1)}
         return replace(self.setting.base, method=method, method_params=dict(params or {}), seed=seed,
                        forget_split=self.setting.forget_split, **{**stop, **overrides})
 

@@ -185,10 +185,10 @@ def curves_over_steps(curves: pd.DataFrame, labels: list[str] | None = None, nam
     of the population means, with both 95 % intervals at the last step as a cross.
 
     ``curves``: one row per evaluation step per run (``Sweep.curves``): ``label``, ``step``,
-    ``forget_es``, ``retain_es``, ``target_seed``, ``seed``. Each label is drawn up to the last
-    step that every one of its runs reached (:func:`common_steps`): the population's runs on
-    the other target models end at their matched point (``experiments.POPULATION_OVERRIDES``), and
-    a mean over the runs still going would not be the population's."""
+    ``forget_es``, ``retain_es``, ``target_seed``, ``seed``. Each label is drawn at the steps
+    that every one of its runs evaluated (:func:`common_steps`): the population's runs on the
+    other target models are evaluated every 4 steps and end at their matched point
+    (``experiments.POPULATION_OVERRIDES``)."""
     import seaborn as sns
 
     labels = labels or list(dict.fromkeys(curves["label"]))
@@ -229,12 +229,17 @@ def curves_over_steps(curves: pd.DataFrame, labels: list[str] | None = None, nam
 
 
 def common_steps(curves: pd.DataFrame) -> pd.DataFrame:
-    """The rows of ``curves`` (``label``, ``step``, ``target_seed``, ``seed``) at steps up to the
-    last one that every run of their label reached (the smallest of the runs' last steps)."""
+    """The rows of ``curves`` (``label``, ``step``, ``target_seed``, ``seed``) at the steps that
+    every run of their label evaluated: the population's runs on the other target models are
+    evaluated more sparsely and end at their matched point (``experiments.POPULATION_OVERRIDES``),
+    and a mean over some of the runs would not be the population's."""
     if curves.empty:
         return curves
-    last = curves.groupby(["label", "target_seed", "seed"])["step"].max().groupby("label").min()
-    return curves[curves["step"] <= curves["label"].map(last)]
+    unit = curves["target_seed"].astype(str) + "/" + curves["seed"].astype(str)
+    runs = unit.groupby(curves["label"]).nunique()
+    at_step = unit.groupby([curves["label"], curves["step"]]).nunique()
+    full = at_step[at_step.to_numpy() == runs.reindex(at_step.index.get_level_values(0)).to_numpy()].index
+    return curves[pd.MultiIndex.from_arrays([curves["label"], curves["step"]]).isin(full)]
 
 
 def _err(frame: pd.DataFrame) -> np.ndarray:
