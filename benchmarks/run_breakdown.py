@@ -28,6 +28,15 @@ brackets its matched point; a checkout without ``experiments.POPULATION_OVERRIDE
 ``final_metrics=()`` only, as it swept them). The main job's studies make ~4 of these per run
 of the first kind (README, "Speed").
 
+    python benchmarks/run_breakdown.py --replay CACHE_DIR     # the population's schedule, replayed
+
+``--replay`` re-reads every cached run's history under ``CACHE_DIR/runs`` (runs evaluated every
+2 steps, e.g. a main job's run cache) and replays the population runs' schedule on it: search
+every 4 steps, then the steps inside the last interval, stop at the bracket (with ``--search``
+other widths). It prints how many runs would get other matched numbers (forget ES, step, reached)
+and the mean evaluations and optimiser steps per run: every 2 steps to the end, every 2 steps
+stopping at the bracket, and the search.
+
     python benchmarks/run_breakdown.py --options              # what cheaper settings would change
 
 ``--options`` measures changes that would move numbers, so that they are chosen knowingly: for
@@ -201,6 +210,50 @@ def options(size: str, seeds: tuple[int, ...], budgets: tuple[int, ...]) -> None
     print(df.round(4).to_string())
 
 
+def replay(cache: Path, widths: tuple[int, ...], level: float = 0.9) -> None:
+    """``--replay``: the population's stop-and-search schedule on cached every-2-step histories."""
+    import numpy as np
+    import pandas as pd
+
+    from satimp_lab.experiments import forget_at_matched_retain
+
+    histories = []
+    for f in sorted(cache.glob("runs/*/history.csv")):
+        ev = pd.read_csv(f).dropna(subset=["retain_es", "forget_es"]).sort_values("step")
+        steps = ev["step"].to_numpy(int)
+        if len(steps) > 1 and (np.diff(steps)[:-1] == 2).all():
+            histories.append(ev)
+    print(f"{len(histories)} cached runs evaluated every 2 steps under {cache}")
+    whole = [len(ev) - 1 for ev in histories]
+    print(f"{'schedule':34s}{'differ':>8s}{'evals':>8s}{'steps':>8s}")
+    print(f"{'every 2, to the end':34s}{0:8d}{np.mean(whole):8.2f}{np.mean([ev['step'].iloc[-1] for ev in histories]):8.2f}")
+    for width in (2,) + tuple(widths):
+        differ, evals, steps = 0, [], []
+        for ev in histories:
+            step, retain = ev["step"].to_numpy(int), ev["retain_es"].to_numpy(float)
+            threshold, last = level * retain[0], step[-1]
+            chosen, stop = [0], last
+            for i in range(1, len(step)):
+                if step[i] % width and step[i] != last:
+                    continue
+                inside = [j for j in range(i) if step[j] > step[chosen[-1]]]
+                chosen.append(i)
+                if retain[i] <= threshold:
+                    for j in inside:
+                        chosen.append(j)
+                        if retain[j] <= threshold:
+                            break
+                    stop = step[i]
+                    break
+            a = forget_at_matched_retain(ev, level)
+            b = forget_at_matched_retain(ev.iloc[sorted(chosen)], level)
+            differ += not all(a[k] == b[k] for k in ("matched_forget", "matched_step", "reached"))
+            evals.append(len(chosen) - 1)
+            steps.append(stop)
+        name = "every 2, stop at the bracket" if width == 2 else f"search every {width}, stop"
+        print(f"{name:34s}{differ:8d}{np.mean(evals):8.2f}{np.mean(steps):8.2f}")
+
+
 # ----------------------------------------------------------------------------------------------
 # driver
 
@@ -240,12 +293,18 @@ def main() -> None:
     ap.add_argument("--size", default="full")
     ap.add_argument("--population", action="store_true",
                     help="time a population run (no final metrics, ends at its matched point) instead")
+    ap.add_argument("--replay", type=Path, metavar="CACHE_DIR",
+                    help="replay the population's stop-and-search schedule on the cached runs there")
+    ap.add_argument("--search", default="4,6,8", help="--replay: search widths in steps (default 4,6,8)")
     ap.add_argument("--options", action="store_true",
                     help="measure evaluation schedules and generation budgets instead (see above)")
     ap.add_argument("--seeds", type=int, default=3, help="--options: unlearning seeds per method")
     ap.add_argument("--budgets", default="48,32,24", help="--options: generation budgets to compare")
     argv = sys.argv[1:]
     args = ap.parse_args([] if argv[:1] == ["bench"] else argv)  # or `satimp-lab bench NAME`
+    if args.replay is not None:
+        replay(args.replay, tuple(int(w) for w in args.search.split(",")))
+        return
     if args.options:
         options(args.size, tuple(range(args.seeds)), tuple(int(b) for b in args.budgets.split(",")))
         return

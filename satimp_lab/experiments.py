@@ -336,6 +336,7 @@ class Lab:
         # choose other runs, not this one's result (both left out, so older entries stay valid)
         setting = {k: v for k, v in (asdict(self.setting) | ignored).items()
                    if k not in ("target_seed", "target_seeds", "stop_at_match")}  # stop: in the run config
+        setting["base"] = self.setting.base.to_dict()  # without its unset new fields: older keys stay
         payload = {"format": CACHE_FORMAT, "run": config.to_dict(), "target": self.target.digest or str(self.target.path),
                    "setting": setting,
                    "target_report": {k: v for k, v in self.target.report.items() if k != "loss_history"}}

@@ -164,5 +164,8 @@ def test_population_runs_end_at_their_matched_point_with_the_same_numbers(lab):
     assert stopped_any and refined_any, "no run stopped, or none evaluated a kept copy: the test checks too little"
     with pytest.raises(Exception, match="stop_at_match"):
         Lab("fast", progress=False, stop_at_match=True)  # the final metrics would read a cut model
+    # a run without the new fields keeps the cache key it had before they existed
+    key_text = lab._key(lab.config("ga"))[0]
+    assert "stop_below" not in key_text and "search_every" not in key_text and "stop_at_match" not in key_text
     # the Lab's own target keeps every step; the others stop
     assert lab.population_lab(0) is lab and lab.population_lab(1).setting.stop_at_match
