@@ -135,9 +135,11 @@ def test_sweep_population_runs_every_spec_on_every_unit(lab):
 
 
 def test_population_runs_end_at_their_matched_point_with_the_same_numbers(lab):
-    """A population run (POPULATION_OVERRIDES: stop at the evaluation that brackets the matched
-    point) has the whole run's evaluations up to there and its matched numbers to the last bit;
-    a run that never reaches the level runs every step."""
+    """A population run (POPULATION_OVERRIDES: searched every 2 evaluations, then the kept weights
+    inside the last interval; stopped at the evaluation that closes the bracket) has the whole
+    run's evaluations at the steps it evaluated and its matched numbers, to the last bit; a run
+    that never reaches the level runs every step. Skipping the kept weights' evaluation moves the
+    bracket of a run whose crossing falls between two searched steps (ga here)."""
     from satimp_lab.experiments import POPULATION_OVERRIDES
 
     whole = Lab("fast", progress=False, final_metrics=())
