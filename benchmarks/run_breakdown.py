@@ -20,6 +20,23 @@ profiled (cProfile, CPU time) and broken down into:
 The first run of a Lab is reported apart: it builds what the Lab's later runs reuse.
 Models come from ``$SATIMP_LAB_CACHE`` (trained there if missing); runs go to a temporary folder.
 
+    python benchmarks/run_breakdown.py --population           # a population run instead
+
+``--population`` times the kind of run the population sweeps on the target models other than
+the Lab's own (``Lab.population_lab``: no final metrics, the run ends at the evaluation that
+brackets its matched point; a checkout without ``experiments.POPULATION_OVERRIDES`` gets
+``final_metrics=()`` only, as it swept them). The main job's studies make ~4 of these per run
+of the first kind (README, "Speed").
+
+    python benchmarks/run_breakdown.py --replay CACHE_DIR     # the population's schedule, replayed
+
+``--replay`` re-reads every cached run's history under ``CACHE_DIR/runs`` (runs evaluated every
+2 steps, e.g. a main job's run cache) and replays the population runs' schedule on it: search
+every 4 steps, then the steps inside the last interval, stop at the bracket (with ``--search``
+other widths). It prints how many runs would get other matched numbers (forget ES, step, reached)
+and the mean evaluations and optimiser steps per run: every 2 steps to the end, every 2 steps
+stopping at the bracket, and the search.
+
     python benchmarks/run_breakdown.py --options              # what cheaper settings would change
 
 ``--options`` measures changes that would move numbers, so that they are chosen knowingly: for
@@ -65,7 +82,16 @@ PARTS = {
 # worker: one checkout, commands on stdin, one JSON line per answer on stdout
 
 
-def _worker(size: str, threads: int) -> None:
+def _population_overrides() -> dict:
+    """The Setting overrides of a population run in the checkout being measured."""
+    try:
+        from satimp_lab.experiments import POPULATION_OVERRIDES
+    except ImportError:  # before the population runs stopped at their matched point
+        return {"final_metrics": ()}
+    return dict(POPULATION_OVERRIDES)
+
+
+def _worker(size: str, threads: int, population: bool = False) -> None:
     import cProfile
     import pstats
 
@@ -75,7 +101,7 @@ def _worker(size: str, threads: int) -> None:
     from satimp_lab.experiments import Lab
 
     models = Path(os.environ["SATIMP_LAB_CACHE"]) / "models"
-    lab = Lab(size, progress=False)
+    lab = Lab(size, progress=False, **(_population_overrides() if population else {}))
     _ = (lab.target, lab.retain_model)  # trains them if the cache lacks them
     tmp = Path(tempfile.mkdtemp(prefix="run_breakdown-"))
     (tmp / "models").symlink_to(models.resolve(), target_is_directory=True)
@@ -86,7 +112,7 @@ def _worker(size: str, threads: int) -> None:
         nonlocal seed
         shutil.rmtree(tmp / "runs", ignore_errors=True)
         seed += 1
-        lab.run(seed=seed % 3, **RUN)
+        return int(lab.run(seed=seed % 3, **RUN).history["lr"].notna().sum())  # optimiser steps
 
     def answer(obj):
         print(json.dumps(obj), flush=True)
@@ -96,8 +122,8 @@ def _worker(size: str, threads: int) -> None:
         cmd = line.strip()
         if cmd == "run":
             wall, cpu = time.perf_counter(), time.process_time()
-            one_run()
-            answer({"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu})
+            steps = one_run()
+            answer({"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu, "steps": steps})
         elif cmd == "profile":
             prof = cProfile.Profile(time.process_time)
             prof.enable()
@@ -184,16 +210,60 @@ def options(size: str, seeds: tuple[int, ...], budgets: tuple[int, ...]) -> None
     print(df.round(4).to_string())
 
 
+def replay(cache: Path, widths: tuple[int, ...], level: float = 0.9) -> None:
+    """``--replay``: the population's stop-and-search schedule on cached every-2-step histories."""
+    import numpy as np
+    import pandas as pd
+
+    from satimp_lab.experiments import forget_at_matched_retain
+
+    histories = []
+    for f in sorted(cache.glob("runs/*/history.csv")):
+        ev = pd.read_csv(f).dropna(subset=["retain_es", "forget_es"]).sort_values("step")
+        steps = ev["step"].to_numpy(int)
+        if len(steps) > 1 and (np.diff(steps)[:-1] == 2).all():
+            histories.append(ev)
+    print(f"{len(histories)} cached runs evaluated every 2 steps under {cache}")
+    whole = [len(ev) - 1 for ev in histories]
+    print(f"{'schedule':34s}{'differ':>8s}{'evals':>8s}{'steps':>8s}")
+    print(f"{'every 2, to the end':34s}{0:8d}{np.mean(whole):8.2f}{np.mean([ev['step'].iloc[-1] for ev in histories]):8.2f}")
+    for width in (2,) + tuple(widths):
+        differ, evals, steps = 0, [], []
+        for ev in histories:
+            step, retain = ev["step"].to_numpy(int), ev["retain_es"].to_numpy(float)
+            threshold, last = level * retain[0], step[-1]
+            chosen, stop = [0], last
+            for i in range(1, len(step)):
+                if step[i] % width and step[i] != last:
+                    continue
+                inside = [j for j in range(i) if step[j] > step[chosen[-1]]]
+                chosen.append(i)
+                if retain[i] <= threshold:
+                    for j in inside:
+                        chosen.append(j)
+                        if retain[j] <= threshold:
+                            break
+                    stop = step[i]
+                    break
+            a = forget_at_matched_retain(ev, level)
+            b = forget_at_matched_retain(ev.iloc[sorted(chosen)], level)
+            differ += not all(a[k] == b[k] for k in ("matched_forget", "matched_step", "reached"))
+            evals.append(len(chosen) - 1)
+            steps.append(stop)
+        name = "every 2, stop at the bracket" if width == 2 else f"search every {width}, stop"
+        print(f"{name:34s}{differ:8d}{np.mean(evals):8.2f}{np.mean(steps):8.2f}")
+
+
 # ----------------------------------------------------------------------------------------------
 # driver
 
 
 class Checkout:
-    def __init__(self, name: str, root: Path, size: str, threads: int):
+    def __init__(self, name: str, root: Path, size: str, threads: int, population: bool = False):
         env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": str(threads),
                "MKL_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
         self.name = name
-        self.proc = subprocess.Popen([sys.executable, __file__, "--worker", size, str(threads)], env=env,
+        self.proc = subprocess.Popen([sys.executable, __file__, "--worker", size, str(threads)] + (["population"] if population else []), env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                      stderr=subprocess.DEVNULL, cwd=root)
         ready = self._read()
@@ -221,19 +291,28 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5, help="timed runs per checkout (default 5)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--size", default="full")
+    ap.add_argument("--population", action="store_true",
+                    help="time a population run (no final metrics, ends at its matched point) instead")
+    ap.add_argument("--replay", type=Path, metavar="CACHE_DIR",
+                    help="replay the population's stop-and-search schedule on the cached runs there")
+    ap.add_argument("--search", default="4,6,8", help="--replay: search widths in steps (default 4,6,8)")
     ap.add_argument("--options", action="store_true",
                     help="measure evaluation schedules and generation budgets instead (see above)")
     ap.add_argument("--seeds", type=int, default=3, help="--options: unlearning seeds per method")
     ap.add_argument("--budgets", default="48,32,24", help="--options: generation budgets to compare")
     argv = sys.argv[1:]
     args = ap.parse_args([] if argv[:1] == ["bench"] else argv)  # or `satimp-lab bench NAME`
+    if args.replay is not None:
+        replay(args.replay, tuple(int(w) for w in args.search.split(",")))
+        return
     if args.options:
         options(args.size, tuple(range(args.seeds)), tuple(int(b) for b in args.budgets.split(",")))
         return
 
     roots = {"after": ROOT} if args.before is None else {"before": args.before.resolve(), "after": ROOT}
-    checkouts = {name: Checkout(name, root, args.size, args.threads) for name, root in roots.items()}
-    print(f"{args.size} setting, {args.runs} timed runs each, {args.threads} torch thread(s), "
+    checkouts = {name: Checkout(name, root, args.size, args.threads, args.population)
+                 for name, root in roots.items()}
+    print(f"{args.size} setting, {'population runs, ' if args.population else ''}{args.runs} timed runs each, {args.threads} torch thread(s), "
           f"load average {os.getloadavg()[0]:.1f} at the start")
     for c in checkouts.values():
         print(f"  {c.name}: {c.module}")
@@ -249,7 +328,8 @@ def main() -> None:
     print(f"\n{'seconds':28s}" + "".join(f"{n:>10s}" for n in checkouts))
     rows = [("first run of the Lab, wall", lambda n: first[n]["wall"]),
             ("run, wall (median)", lambda n: statistics.median(t["wall"] for t in times[n])),
-            ("run, CPU (median)", lambda n: statistics.median(t["cpu"] for t in times[n]))]
+            ("run, CPU (median)", lambda n: statistics.median(t["cpu"] for t in times[n])),
+            ("optimiser steps (mean)", lambda n: statistics.mean(t.get("steps", float("nan")) for t in times[n]))]
     for label, get in rows:
         print(f"{label:28s}" + "".join(f"{get(n):10.3f}" for n in checkouts))
     print("profiled run (CPU s, cProfile):")
@@ -275,6 +355,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        _worker(sys.argv[2], int(sys.argv[3]))
+        _worker(sys.argv[2], int(sys.argv[3]), sys.argv[4:] == ["population"])
     else:
         main()

@@ -106,8 +106,7 @@ def main() -> None:
 def _population_labs(args, targets: tuple[int, ...]) -> list:
     """A fresh Lab's population (as ``sweep_population`` builds it), models loaded."""
     lab = Lab(args.size, progress=False)
-    labs = [lab if t == lab.setting.target_seed else lab.with_target_seed(t, final_metrics=())
-            for t in targets]
+    labs = [lab.population_lab(t) for t in targets]
     for other in labs:  # models are loaded before the clock starts
         _ = other.target
         if other.setting.final_metrics:

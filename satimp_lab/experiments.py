@@ -71,6 +71,12 @@ class Setting:
     ``satimp_lab.verdicts``). The tiny tier's five are shipped in ``data/models``."""
     match_level: float = 0.9
     """Compare forget ES where retain ES first falls to this share of its starting value."""
+    stop_at_match: bool = False
+    """End each run at the evaluation that brackets the matched point (the first one whose retain
+    ES is at or below :attr:`match_level` x its start; ``UnlearnConfig.stop_below``): its forget
+    ES at matched retain is the whole run's to the last bit, its final model and curves end
+    there. Needs ``final_metrics=()``; set for the population's runs on the other target models
+    (:data:`POPULATION_OVERRIDES`)."""
     final_metrics: tuple[str, ...] = ("es", "es_paraphrased", "em", "probability", "truth_ratio",
                                       "forget_quality", "model_utility", "mia_loss")
     """Metrics computed on each run's final model (``()`` for none): see ``satimp_lab.metrics``.
@@ -98,6 +104,9 @@ class Setting:
         check_int(own, "final_max_examples", self.final_max_examples, minimum=1, none_ok=True)
         check_int(own, "max_new_tokens", self.max_new_tokens, minimum=1)
         check_int(own, "metrics_batch_size", self.metrics_batch_size, minimum=1)
+        if self.stop_at_match and self.final_metrics:
+            raise InputError(f"{own}.stop_at_match=True ends runs before their last step: the final metrics "
+                             f"{self.final_metrics!r} would read a truncated model; set final_metrics=()")
         try:  # names: tier, split, metrics
             get_tier(self.tier)
             retain_split_for(self.forget_split)
@@ -124,6 +133,13 @@ SETTINGS = {name: replace(Setting(), name=name, **_setting_fields(f)) for name, 
 TIER_RECIPES = {tier: _setting_fields(f) for tier, f in _TIER_RECIPE_FIELDS.items()}
 """Setting fields a tier needs whatever the size (``Lab(SIZE, tier="small")``), declared in
 ``tiers.TIER_RECIPES``; fields passed explicitly to :func:`get_setting` win."""
+
+
+POPULATION_OVERRIDES = {"final_metrics": (), "stop_at_match": True}
+""":class:`Setting` fields of the population's runs on target models other than the Lab's own
+(:meth:`Lab.population_lab`): no final metrics, and each run ends at the evaluation that brackets
+its matched point. The studies read forget ES at matched retain from these runs, nothing else;
+the notebooks' tables and curves read the Lab's own target's runs, which run every step."""
 
 
 def get_setting(size: str | Setting = "full", **overrides) -> Setting:
@@ -360,6 +376,12 @@ class Lab:
                                             progress=self.progress)
         return self._by_target_seed[key]
 
+    def population_lab(self, seed: int) -> "Lab":
+        """The Lab of the population's runs on target ``seed``: this Lab for its own target, else
+        :meth:`with_target_seed` with :data:`POPULATION_OVERRIDES` (no final metrics; runs end at
+        their matched point)."""
+        return self if seed == self.setting.target_seed else self.with_target_seed(seed, **POPULATION_OVERRIDES)
+
     @cached_property
     def reference_metrics(self) -> dict:
         """Final metrics of the target and retain models themselves (the two ends of the scale)."""
@@ -399,8 +421,12 @@ class Lab:
     # -- runs ------------------------------------------------------------------------------------
 
     def config(self, method: str, seed: int = 0, params: dict | None = None, **overrides) -> UnlearnConfig:
+        stop = {}
+        if self.setting.stop_at_match:  # evaluated every 2 x eval_every steps until the level is passed
+            stop = {"stop_below": self.setting.match_level,
+                    "search_every": 2 * (self.setting.base.eval_every or 1)}
         return replace(self.setting.base, method=method, method_params=dict(params or {}), seed=seed,
-                       forget_split=self.setting.forget_split, **overrides)
+                       forget_split=self.setting.forget_split, **{**stop, **overrides})
 
     def _key(self, config: UnlearnConfig) -> tuple[str, str]:
         # Everything that changes the trained model or the metric values is in the key; which
@@ -410,7 +436,8 @@ class Lab:
         # the target seed is in the key through the target model's digest; the population
         # choose other runs, not this one's result (both left out, so older entries stay valid)
         setting = {k: v for k, v in (asdict(self.setting) | ignored).items()
-                   if k not in ("target_seed", "target_seeds")}
+                   if k not in ("target_seed", "target_seeds", "stop_at_match")}  # stop: in the run config
+        setting["base"] = self.setting.base.to_dict()  # without its unset new fields: older keys stay
         payload = {"format": CACHE_FORMAT, "run": config.to_dict(), "target": self.target.digest or str(self.target.path),
                    "setting": setting,
                    "target_report": {k: v for k, v in self.target.report.items() if k != "loss_history"}}
@@ -516,10 +543,11 @@ class Lab:
         specs, seeds; the input of ``satimp_lab.verdicts``. ``executor`` as in :meth:`sweep`:
         the runs of every target go to it in one pass (one pool, one progress bar).
 
-        Runs on the other targets skip the final metrics (``final_metrics=()``, no retain model
-        needed): the studies decide on forget ES at matched retain, read from the training curves,
-        and the final metrics were ~40 % of a run; the Lab's own target keeps them, because the
-        notebooks' tables read them from the same cached runs."""
+        Runs on the other targets (:meth:`population_lab`) skip the final metrics (no retain model
+        needed) and end at the evaluation that brackets their matched point
+        (:data:`POPULATION_OVERRIDES`): the studies decide on forget ES at matched retain, read
+        from the training curves up to that point; the Lab's own target's runs keep every step
+        and the final metrics, because the notebooks' tables and curves read them."""
         return self.sweep_groups({desc: specs}, seeds, target_seeds, desc, executor)[desc]
 
     def sweep_groups(self, groups: dict[str, list[RunSpec | dict]], seeds: tuple[int, ...] | None = None,
@@ -536,8 +564,7 @@ class Lab:
         target_seeds = self.setting.target_seeds if target_seeds is None else tuple(target_seeds)
         if not target_seeds:
             raise InputError("target_seeds is empty: a population needs at least one target model")
-        labs = [self if t == self.setting.target_seed else self.with_target_seed(t, final_metrics=())
-                for t in target_seeds]
+        labs = [self.population_lab(t) for t in target_seeds]
         layout = {name: [(lab, RunSpec.of(spec), seed) for lab in labs for spec in specs
                          for seed in (lab.setting.seeds if seeds is None else seeds)]
                   for name, specs in groups.items()}

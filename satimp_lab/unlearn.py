@@ -68,6 +68,20 @@ class UnlearnConfig:
     """Examples per split in those evaluations (a fixed deterministic subset)."""
     eval_batch_size: int = 64
     """Rows per forward pass in those evaluations; smaller for big vocabularies (SmolLM2: 8)."""
+    stop_below: float | None = None
+    """End the run at the first periodic evaluation whose retain ES is at or below this share of
+    its step-0 value (None: run every step). The evaluations up to that one, hence the forget ES
+    at matched retain quality (``experiments.forget_at_matched_retain`` with this level), are
+    those of the whole run to the last bit; the steps after it are not taken, so the final model
+    and the curves end there. For runs whose final model nobody reads (docs/methods.md,
+    "Population runs"). Single-process runs only."""
+    search_every: int | None = None
+    """With ``stop_below``: evaluate only every this many steps (a multiple of ``eval_every``)
+    until retain ES is at or below the level, then, from copies of the model kept meanwhile, the
+    ``eval_every`` steps inside that last interval up to the first at or below it: the bracket
+    that evaluating every ``eval_every`` steps finds, unless retain ES dipped below the level
+    and rose above it again between two of these evaluations (none of the 655 runs of the main
+    job did). The curves have fewer points; None: every ``eval_every`` steps."""
     mixed_precision: str = "no"
     """"no", "bf16" or "fp16" (GPU)."""
     gradient_checkpointing: bool = False
@@ -90,6 +104,15 @@ class UnlearnConfig:
         check_int(own, "eval_every", self.eval_every, minimum=1, none_ok=True)
         check_int(own, "eval_max_examples", self.eval_max_examples, minimum=1, none_ok=True)
         check_int(own, "eval_batch_size", self.eval_batch_size, minimum=1)
+        check_real(own, "stop_below", self.stop_below, low=0, high=1, low_open=True, none_ok=True)
+        if self.stop_below is not None and self.eval_every is None:
+            raise InputError(f"{own}.stop_below={self.stop_below!r} needs periodic evaluations "
+                             f"(eval_every is None)")
+        check_int(own, "search_every", self.search_every, minimum=1, none_ok=True)
+        if self.search_every is not None and (self.stop_below is None
+                                              or self.search_every % self.eval_every):
+            raise InputError(f"{own}.search_every={self.search_every!r} needs stop_below and a multiple of "
+                             f"eval_every (stop_below={self.stop_below!r}, eval_every={self.eval_every!r})")
         check_choice(own, "mixed_precision", self.mixed_precision, ("no", "bf16", "fp16"))
         if not isinstance(self.method_params, dict):
             raise InputError(f"{own}.method_params must be a dict, got {self.method_params!r}")
@@ -108,7 +131,11 @@ class UnlearnConfig:
         return self._method
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        for name in ("stop_below", "search_every"):
+            if out[name] is None:  # unset: the cache keys of runs made before the fields stay
+                del out[name]
+        return out
 
 
 PRESETS = {name: UnlearnConfig(**fields) for name, fields in _PRESET_FIELDS.items()}
@@ -240,6 +267,16 @@ def _real_rows(accelerator, n_examples: int, batch_size: int, batch_index: int,
     return min(max(remainder - accelerator.process_index * per_process, 0), per_process)
 
 
+def _reached_stop(evals: list[dict], share: float | None) -> bool:
+    """True when ``share`` is set and the last evaluation's retain ES is at or below ``share`` x
+    the first's: the test of ``experiments.forget_at_matched_retain`` (the first evaluation at or
+    below the level ends the bracket of the crossing). Evaluations without ``retain_es`` (a custom
+    ``eval_fn`` only) never stop a run."""
+    if share is None or len(evals) < 2 or "retain_es" not in evals[0] or "retain_es" not in evals[-1]:
+        return False
+    return float(evals[-1]["retain_es"]) <= share * float(evals[0]["retain_es"])
+
+
 def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress: bool = True,
             eval_fn=None, accelerator=None, eval_cache: dict | None = None,
             method: Method | None = None) -> UnlearnRun:
@@ -277,6 +314,9 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
     accelerator = accelerator or Accelerator(
         cpu=not torch.cuda.is_available(), mixed_precision=config.mixed_precision,
         gradient_accumulation_steps=config.gradient_accumulation_steps)
+    if config.stop_below is not None and accelerator.num_processes > 1:
+        raise InputError(f"UnlearnConfig.stop_below={config.stop_below!r} needs a single-process run "
+                         f"(this one has {accelerator.num_processes} processes)")
     set_seed(config.seed)
     check_model_tokenizer(target.model, target.tokenizer)
     tokenizer, pad = target.tokenizer, target.tokenizer.pad_token_id
@@ -324,8 +364,8 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
     eval_sets = {"forget": _subset(forget, config.eval_max_examples),
                  "retain": _subset(retain, config.eval_max_examples)}
 
-    def evaluate(step: int) -> dict:
-        unwrapped = accelerator.unwrap_model(model)
+    def evaluate(step: int, unwrapped=None) -> dict:
+        unwrapped = unwrapped if unwrapped is not None else accelerator.unwrap_model(model)
         row = {"step": step}
         unwrapped.eval()  # once for both splits
         for name, encoded in eval_sets.items():
@@ -351,6 +391,7 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
                disable=not progress or not accelerator.is_local_main_process, leave=False)
     step = micro = step_micro = 0
     step_sums = torch.zeros(5, dtype=torch.float64)  # loss, forget, retain, weight sum, tokens
+    kept, scratch = [], None  # search_every: (step, weights) not evaluated yet; a model to load them
     retain_iter = iter(retain_loader)
     while step < total_steps and status == "completed":
         for batch_index, forget_batch in enumerate(forget_loader):
@@ -417,7 +458,20 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
             bar.set_postfix(loss=f"{loss.item():.3f}")
             if (config.eval_every is not None and accelerator.is_main_process
                     and (step % config.eval_every == 0 or step == total_steps)):
-                evals.append(evaluate(step))
+                if config.search_every is None or step % config.search_every == 0 or step == total_steps:
+                    evals.append(evaluate(step))
+                    if _reached_stop(evals, config.stop_below):
+                        for kept_step, state in kept:  # the bracket inside the last interval
+                            scratch = scratch or copy.deepcopy(accelerator.unwrap_model(model))
+                            scratch.load_state_dict(state)
+                            evals.append(evaluate(kept_step, scratch))
+                            if _reached_stop(evals, config.stop_below):
+                                break
+                        total_steps = step
+                    kept = []
+                else:  # search_every: a copy to evaluate if the next evaluation crosses the level
+                    kept.append((step, {k: v.detach().clone()
+                                        for k, v in accelerator.unwrap_model(model).state_dict().items()}))
             if step >= total_steps:
                 break
     bar.close()

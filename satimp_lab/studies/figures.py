@@ -185,11 +185,14 @@ def curves_over_steps(curves: pd.DataFrame, labels: list[str] | None = None, nam
     of the population means, with both 95 % intervals at the last step as a cross.
 
     ``curves``: one row per evaluation step per run (``Sweep.curves``): ``label``, ``step``,
-    ``forget_es``, ``retain_es``, ``target_seed``, ``seed``."""
+    ``forget_es``, ``retain_es``, ``target_seed``, ``seed``. Each label is drawn at the steps
+    that every one of its runs evaluated (:func:`common_steps`): the population's runs on the
+    other target models are evaluated every 4 steps and end at their matched point
+    (``experiments.POPULATION_OVERRIDES``)."""
     import seaborn as sns
 
     labels = labels or list(dict.fromkeys(curves["label"]))
-    sel = curves[curves["label"].isin(labels)]
+    sel = common_steps(curves[curves["label"].isin(labels)])
     order = [l for l in labels if l in set(sel["label"])]
     _require(sel, str(labels), list(curves["label"]))
     shown = dict(zip(order, _names(order, names)))
@@ -223,6 +226,20 @@ def curves_over_steps(curves: pd.DataFrame, labels: list[str] | None = None, nam
     fig.suptitle(title or f"Unlearning curves: {INTERVAL_NOTE} at each step (bands, crosses); "
                  f"{population_note(sel)}", fontsize=10)
     return fig
+
+
+def common_steps(curves: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``curves`` (``label``, ``step``, ``target_seed``, ``seed``) at the steps that
+    every run of their label evaluated: the population's runs on the other target models are
+    evaluated more sparsely and end at their matched point (``experiments.POPULATION_OVERRIDES``),
+    and a mean over some of the runs would not be the population's."""
+    if curves.empty:
+        return curves
+    unit = curves["target_seed"].astype(str) + "/" + curves["seed"].astype(str)
+    runs = unit.groupby(curves["label"]).nunique()
+    at_step = unit.groupby([curves["label"], curves["step"]]).nunique()
+    full = at_step[at_step.to_numpy() == runs.reindex(at_step.index.get_level_values(0)).to_numpy()].index
+    return curves[pd.MultiIndex.from_arrays([curves["label"], curves["step"]]).isin(full)]
 
 
 def _err(frame: pd.DataFrame) -> np.ndarray:
@@ -443,7 +460,7 @@ def png_bytes(fig, dpi: int = 110) -> bytes:
     return buffer.getvalue()
 
 
-__all__ = ["FIGURES", "beta_sweep", "cluster_means", "curves_over_steps", "granularity", "grid_heatmap",
+__all__ = ["FIGURES", "beta_sweep", "cluster_means", "common_steps", "curves_over_steps", "granularity", "grid_heatmap",
            "hard_sampling", "interval95", "label_points", "paired_groups", "png_bytes", "population_intervals",
            "study_figures"]
 

@@ -99,7 +99,7 @@ def measure(lab, executor="processes") -> pd.DataFrame:
     sweep = lab.sweep_population(specs(), seeds=seeds, desc="relearning: runs", executor=executor)
     items = []  # (target lab, run or None)
     for t in lab.setting.target_seeds:
-        tlab = lab if t == lab.setting.target_seed else lab.with_target_seed(t, final_metrics=())
+        tlab = lab.population_lab(t)
         items += [(tlab, r) for r in sweep.results if r.target_seed == t] + [(tlab, None)]
     rows = [cached_attack(tlab, run, config) for tlab, run in items]
     todo = [i for i, r in enumerate(rows) if r is None]

@@ -161,3 +161,42 @@ def test_sweep_population_runs_every_spec_on_every_unit(lab):
         lab.sweep_population(specs, target_seeds=(0,), no_such_keyword=1)
     with pytest.raises(ValueError, match="target_seeds is empty"):
         lab.sweep_population(specs, target_seeds=())
+
+
+def test_population_runs_end_at_their_matched_point_with_the_same_numbers(lab):
+    """A population run (POPULATION_OVERRIDES: searched every 2 evaluations, then the kept weights
+    inside the last interval; stopped at the evaluation that closes the bracket) has the whole
+    run's evaluations at the steps it evaluated and its matched numbers, to the last bit; a run
+    that never reaches the level runs every step. Skipping the kept weights' evaluation moves the
+    bracket of a run whose crossing falls between two searched steps (ga here)."""
+    from satimp_lab.experiments import POPULATION_OVERRIDES
+
+    whole = Lab("fast", progress=False, final_metrics=())
+    stopping = Lab("fast", progress=False, **POPULATION_OVERRIDES)
+    stopped_any = refined_any = False
+    for method in ("ga", "simsat", "satimp"):
+        a, b = whole.run(method, seed=0), stopping.run(method, seed=0)
+        assert b.folder != a.folder  # another experiment: another cache entry
+        for key in ("matched_forget", "matched_retain", "matched_step", "reached"):
+            assert b.summary[key] == a.summary[key], (method, key)
+        evals = ["step", "forget_es", "retain_es", "forget_mean_logp", "retain_mean_logp"]
+        ea, eb = (r.history.dropna(subset=["retain_es"])[evals].reset_index(drop=True) for r in (a, b))
+        # every evaluation the stopped run made is the whole run's at that step, to the last bit
+        pd.testing.assert_frame_equal(eb, ea[ea["step"].isin(eb["step"])].reset_index(drop=True))
+        steps = b.history["lr"].notna().sum()
+        if a.summary["reached"]:
+            # searched every 2 steps, then the step inside the last interval: both bracket ends made
+            assert {np.floor(a.summary["matched_step"]), np.ceil(a.summary["matched_step"])} <= set(eb["step"])
+            assert steps == eb["step"].iloc[-1] and steps <= np.ceil(a.summary["matched_step"]) + 1
+            stopped_any |= bool(steps < a.history["lr"].notna().sum())
+            refined_any |= bool((eb["step"] % 2 == 1).any())  # a kept copy of the weights evaluated
+        else:
+            assert steps == a.history["lr"].notna().sum()
+    assert stopped_any and refined_any, "no run stopped, or none evaluated a kept copy: the test checks too little"
+    with pytest.raises(Exception, match="stop_at_match"):
+        Lab("fast", progress=False, stop_at_match=True)  # the final metrics would read a cut model
+    # a run without the new fields keeps the cache key it had before they existed
+    key_text = lab._key(lab.config("ga"))[0]
+    assert "stop_below" not in key_text and "search_every" not in key_text and "stop_at_match" not in key_text
+    # the Lab's own target keeps every step; the others stop
+    assert lab.population_lab(0) is lab and lab.population_lab(1).setting.stop_at_match

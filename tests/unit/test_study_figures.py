@@ -174,3 +174,16 @@ def test_a_summary_without_the_expected_labels_is_an_error_naming_them():
     summary = population({"ga": 0.5, "simsat": 0.3})
     with pytest.raises(ValueError, match=r"satimp\(β_sat, β_imp\).*'ga'"):
         figures.grid_heatmap(summary)
+
+
+def test_curves_keep_the_steps_every_run_of_a_label_evaluated():
+    # a population run (target 1) evaluated every 4 steps and stopped at step 8; the Lab's own
+    # target's run (target 0) every 2 steps to 12: the mean is drawn at 0, 4, 8 only
+    rows = [(0, s) for s in range(0, 13, 2)] + [(1, s) for s in (0, 4, 6, 8)]
+    curves = pd.DataFrame([{"label": "ga", "target_seed": t, "seed": 0, "step": s,
+                            "forget_es": 0.5, "retain_es": 0.8} for t, s in rows])
+    other = curves[curves["target_seed"] == 0].assign(label="npo")
+    kept = figures.common_steps(pd.concat([curves, other], ignore_index=True))
+    assert sorted(set(kept.loc[kept["label"] == "ga", "step"])) == [0, 4, 6, 8]
+    assert len(kept[kept["label"] == "ga"]) == 8
+    assert sorted(set(kept.loc[kept["label"] == "npo", "step"])) == list(range(0, 13, 2))

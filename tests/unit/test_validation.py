@@ -25,7 +25,9 @@ BAD_FIELDS = [
     (UnlearnConfig, "max_grad_norm", NAN), (UnlearnConfig, "seed", -1), (UnlearnConfig, "seed", 1.5),
     (UnlearnConfig, "eval_every", 0), (UnlearnConfig, "eval_max_examples", 0),
     (UnlearnConfig, "eval_batch_size", 0), (UnlearnConfig, "mixed_precision", "fp8"),
-    (UnlearnConfig, "batch_size", True),
+    (UnlearnConfig, "batch_size", True), (UnlearnConfig, "stop_below", 0), (UnlearnConfig, "stop_below", 1.5),
+    (UnlearnConfig, "search_every", 4),  # without stop_below
+    (Setting, "stop_at_match", True),  # with final metrics, which would read a model cut short
     (TrainConfig, "epochs", -1), (TrainConfig, "epochs", 2.5), (TrainConfig, "lr", NAN),
     (TrainConfig, "batch_size", 0), (TrainConfig, "warmup_ratio", 1.5), (TrainConfig, "max_grad_norm", 0),
     (TrainConfig, "stop_key_accuracy", 0), (TrainConfig, "check_batch_size", 0), (TrainConfig, "seed", -3),
@@ -164,3 +166,11 @@ def test_lab_refuses_a_bad_run_config_before_any_work():
         with pytest.raises(InputError, match=next(iter(bad))):
             lab.config("ga", **bad)
     assert "target" not in vars(lab)  # no model was built
+
+
+def test_search_every_is_a_multiple_of_eval_every():
+    UnlearnConfig(eval_every=2, stop_below=0.9, search_every=4)
+    with pytest.raises(InputError, match="search_every=3"):
+        UnlearnConfig(eval_every=2, stop_below=0.9, search_every=3)
+    with pytest.raises(InputError, match="stop_below"):
+        UnlearnConfig(eval_every=None, stop_below=0.9)
