@@ -147,7 +147,8 @@ def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: 
     The report is never lost: the selection is checked before anything in ``out_dir`` is touched
     (``ValueError``/``FileNotFoundError`` from :func:`select_notebooks`); a broken notebook is an
     error row of the report while the others run; an interrupted run (Ctrl-C) still writes
-    ``runs.json`` and ``report.md`` for the notebooks done (the rest are "not run") and re-raises.
+    ``runs.json`` and ``report.md`` for the notebooks done (the rest are "not run") and re-raises
+    (a Ctrl-C in a terminal reaches the worker processes too, which stop their notebooks).
     The report lists the notebooks in their order whatever order they finished in."""
     from .errors import check_int
     from .experiments import cpu_cores, default_workers
@@ -203,9 +204,9 @@ def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: 
 
 def _notebook_pool(at_once: int) -> concurrent.futures.Executor:
     """The pool that executes notebooks side by side: ``at_once`` worker processes started with
-    ``spawn``, so that no two kernels share a process (its zmq context, event loop, jupyter_client
-    singletons): started from threads of one process, two nbclient kernels sometimes left one
-    notebook waiting, idle, until its cell timeout."""
+    ``spawn``, so that no two kernels' clients share a process (zmq context, event loop,
+    jupyter_client's port cache). Executed from threads of one process instead, one notebook of a
+    CI run once waited, idle, until its cell timeout (cause not found; README, "The main job")."""
     import multiprocessing
 
     return concurrent.futures.ProcessPoolExecutor(at_once, mp_context=multiprocessing.get_context("spawn"),
