@@ -173,8 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cell-timeout", type=int, default=None, metavar="SECONDS",
                    help="limit per notebook cell; 0 for none (default: 1200, none for --tier small/paper)")
     p.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="runs computed at once (default: one per CPU core, or $SATIMP_LAB_WORKERS) "
-                        "and, when given, notebooks executed at once (default: one at a time); 1 runs "
+                   help="runs computed at once and notebooks executed at once, each notebook in its "
+                        "own process (default: one per CPU core, or $SATIMP_LAB_WORKERS); 1 runs "
                         "everything one after the other")
     p.set_defaults(func=_cmd_reproduce)
 

@@ -2,9 +2,10 @@
 
 Each notebook has one cell tagged ``parameters`` (``SIZE``, ``TIER``, ``OUT_DIR``); like papermill,
 we insert a cell after it that overrides those values, execute the notebook with nbclient, and
-save the executed copy. Notebooks run side by side, one per core by default, each kernel pinned
-to its share of the cores (one torch thread each on two cores: two kernels of two threads each
-slow each other many times over, two of one thread do not). Sweeps are cached
+save the executed copy. Notebooks run side by side, one per core by default, each in its own
+worker process (nothing of one kernel's client is shared with another's) and each kernel pinned to
+its share of the cores (one torch thread each on two cores: two kernels of two threads each slow
+each other many times over, two of one thread do not). Sweeps are cached
 (``satimp_lab.experiments``), so a second run is fast.
 """
 
@@ -73,7 +74,10 @@ def inject_parameters(nb, parameters: dict) -> None:
     nb.cells.insert(index + 1, cell)
 
 
-KERNEL_STARTUP = ("import sys; sys.modules.setdefault('rfc3987_syntax', None)",)
+SKIPPED_IMPORTS = ("rfc3987_syntax",)
+"""Modules that the notebook kernels and workers mark as absent (see :data:`KERNEL_STARTUP`)."""
+
+KERNEL_STARTUP = tuple(f"import sys; sys.modules.setdefault({name!r}, None)" for name in SKIPPED_IMPORTS)
 """Lines each kernel runs before the notebook, invisible in it. Displaying a plotly figure
 imports nbformat, hence jsonschema, whose optional IRI format checker ``rfc3987_syntax`` builds
 some twenty Earley parsers at import (~2 CPU seconds per kernel); nothing a notebook does
@@ -130,18 +134,18 @@ def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: 
     ``out_dir/report.md``. ``tier`` None keeps each size's own tier (tiny for the full run,
     micro for ``fast``). ``cell_timeout``: seconds per notebook cell, None for no limit;
     ``"auto"`` is 1200 s (a stuck tiny-tier cell) and no limit for the pretrained tiers.
-    ``workers``: runs computed at once by the studies' sweep (default:
-    ``experiments.default_workers()``, one per core) and, only when given, notebooks executed at
-    once, each kernel with cores / notebooks-at-once torch threads (at least one). By default the
-    notebooks run one after the other: with two kernels started side by side, a CI run once
-    waited, idle, until the 1200 s cell timeout (2026-11-30, 1 of 5 runs; cause not found), so
-    side by side is opt-in. ``workers=1`` runs everything one after the other. Returns 0 if every
+    ``workers``: runs computed at once by the studies' sweep and notebooks executed at once
+    (default: ``experiments.default_workers()``, one per core or ``$SATIMP_LAB_WORKERS``); side by
+    side, each notebook runs in its own ``spawn`` worker process (:func:`_notebook_pool`) and each
+    kernel gets cores / notebooks-at-once torch threads (at least one, :func:`kernel_env`).
+    ``workers=1`` runs everything one after the other in this process. Returns 0 if every
     notebook ran, 1 otherwise.
 
     The report is never lost: the selection is checked before anything in ``out_dir`` is touched
     (``ValueError``/``FileNotFoundError`` from :func:`select_notebooks`); a broken notebook is an
     error row of the report while the others run; an interrupted run (Ctrl-C) still writes
-    ``runs.json`` and ``report.md`` for the notebooks done (the rest are "not run") and re-raises.
+    ``runs.json`` and ``report.md`` for the notebooks done (the rest are "not run") and re-raises
+    (a Ctrl-C in a terminal reaches the worker processes too, which stop their notebooks).
     The report lists the notebooks in their order whatever order they finished in."""
     from .errors import check_int
     from .experiments import cpu_cores, default_workers
@@ -149,7 +153,7 @@ def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: 
     selected = select_notebooks(notebooks, notebook_dir)  # before anything is touched
     check_int("reproduce", "workers", workers, minimum=1, none_ok=True)
     default_workers()  # a bad $SATIMP_LAB_WORKERS raises here, before the output is touched
-    at_once = min(workers or 1, len(selected))  # notebooks side by side only when asked (see above)
+    at_once = min(workers or default_workers(), len(selected))
     threads = max(1, cpu_cores() // at_once)
     env = kernel_env(threads) if at_once > 1 else None  # one at a time: this process's environment
     out_dir = Path(out_dir).resolve()
@@ -163,27 +167,19 @@ def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: 
     params = {"SIZE": size, "TIER": tier, "OUT_DIR": str(out_dir)}
     if cell_timeout == "auto":
         cell_timeout = None if tier in PRETRAINED_TIERS else 1200
-    runs, start = [], time.perf_counter()
+    runs, start = [], time.monotonic()
     try:
         studies = _run_studies(size, tier, [p.stem for p in selected], out_dir, workers)
         runs += [studies] if studies else []
-
-        def execute(path: Path) -> dict:
-            print(f"[{time.perf_counter() - start:6.1f}s] running {path.name} ...", flush=True)
-            run = execute_notebook(path, out_dir / "notebooks" / path.name, params, cell_timeout, env=env)
-            run["output"] = str(Path(run["output"]).relative_to(out_dir)) if run["output"] else ""
-            print(f"[{time.perf_counter() - start:6.1f}s] {path.stem}: {run['status']} in "
-                  f"{run['seconds']:.1f}s {run['error']}", flush=True)
-            return run
-
+        jobs = [(path, out_dir, params, cell_timeout, env, start) for path in selected]
         if at_once == 1:
-            for path in selected:
-                runs.append(execute(path))
+            for job in jobs:
+                runs.append(_execute_and_log(*job))
         else:
-            print(f"executing {len(selected)} notebooks, {at_once} at a time, {threads} torch "
-                  f"thread(s) each", flush=True)
-            with concurrent.futures.ThreadPoolExecutor(at_once) as pool:
-                futures = [pool.submit(execute, path) for path in selected]
+            print(f"executing {len(selected)} notebooks, {at_once} at a time (one process each), "
+                  f"{threads} torch thread(s) each", flush=True)
+            with _notebook_pool(at_once) as pool:
+                futures = [pool.submit(_execute_and_log, *job) for job in jobs]
                 try:
                     for future in futures:
                         future.result()  # raises a notebook's interruption here
@@ -198,9 +194,41 @@ def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: 
                   "error": f"interrupted ({type(err).__name__})"} for p in selected if p.stem not in done]
         order = {p.stem: i for i, p in enumerate(selected)}
         runs.sort(key=lambda r: order.get(r["name"], -1))  # the studies' row first
-        _write_report(out_dir, runs, size, tier, time.perf_counter() - start)
+        _write_report(out_dir, runs, size, tier, time.monotonic() - start)
         raise
-    return _write_report(out_dir, runs, size, tier, time.perf_counter() - start)
+    return _write_report(out_dir, runs, size, tier, time.monotonic() - start)
+
+
+def _notebook_pool(at_once: int) -> concurrent.futures.Executor:
+    """The pool that executes notebooks side by side: ``at_once`` worker processes started with
+    ``spawn``, so that no two kernels' clients share a process (zmq context, event loop,
+    jupyter_client's port cache). Executed from threads of one process instead, one notebook of a
+    CI run once waited, idle, until its cell timeout (cause not found; README, "The main job")."""
+    import multiprocessing
+
+    return concurrent.futures.ProcessPoolExecutor(at_once, mp_context=multiprocessing.get_context("spawn"),
+                                                  initializer=_worker_startup)
+
+
+def _worker_startup() -> None:
+    """A notebook worker skips the kernels' slow imports too (:data:`SKIPPED_IMPORTS`): it reads
+    and writes notebooks with nbformat, whose notebook schema checks no IRI."""
+    for name in SKIPPED_IMPORTS:
+        sys.modules.setdefault(name, None)
+
+
+def _execute_and_log(path: Path, out_dir: Path, params: dict, cell_timeout: int | None,
+                     env: dict | None, start: float) -> dict:
+    """:func:`execute_notebook` into ``out_dir/notebooks/``, with a progress line before and after
+    (seconds since ``start``, a ``time.monotonic()`` reading: the same clock in every process).
+    Returns its record with ``output`` relative to ``out_dir``. A function of this module (not a
+    closure) so that a worker process can run it."""
+    print(f"[{time.monotonic() - start:6.1f}s] running {path.name} ...", flush=True)
+    run = execute_notebook(path, out_dir / "notebooks" / path.name, params, cell_timeout, env=env)
+    run["output"] = str(Path(run["output"]).relative_to(out_dir)) if run["output"] else ""
+    print(f"[{time.monotonic() - start:6.1f}s] {path.stem}: {run['status']} in "
+          f"{run['seconds']:.1f}s {run['error']}", flush=True)
+    return run
 
 
 def _write_report(out_dir: Path, runs: list[dict], size: str, tier: str | None, total: float) -> int:

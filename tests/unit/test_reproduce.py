@@ -4,7 +4,9 @@ notebook is an error row while the others run and the report is written. Tiny sy
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
+import os
 
 import nbformat
 import pytest
@@ -97,6 +99,7 @@ def test_an_interrupted_run_still_writes_the_report(notebooks, tmp_path, monkeyp
         return {"name": path.stem, "status": "ok", "seconds": 0.1, "error": "", "output": ""}
 
     monkeypatch.setattr(rep, "execute_notebook", execute)
+    monkeypatch.setattr(rep, "_notebook_pool", concurrent.futures.ThreadPoolExecutor)  # sees the fake
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
         rep.reproduce(out, fast=True, notebook_dir=notebooks, workers=1)
@@ -130,6 +133,7 @@ def test_notebooks_side_by_side_keep_their_order_and_get_one_thread_each(noteboo
                 "seconds": 0.1, "error": "boom" if "raises" in path.stem else "", "output": ""}
 
     monkeypatch.setattr(rep, "execute_notebook", execute)
+    monkeypatch.setattr(rep, "_notebook_pool", concurrent.futures.ThreadPoolExecutor)  # sees the fake
     monkeypatch.setattr(rep, "_run_studies", lambda *args: None)
     monkeypatch.setattr("satimp_lab.experiments.cpu_cores", lambda: 2)
     out = tmp_path / "side"
@@ -140,3 +144,60 @@ def test_notebooks_side_by_side_keep_their_order_and_get_one_thread_each(noteboo
     assert {(threads, workers) for _, threads, workers in seen} == {("1", "1")}
     with pytest.raises(ValueError, match="workers"):
         rep.reproduce(out, fast=True, notebook_dir=notebooks, workers=0)
+
+
+def _printed(path):
+    """What an executed notebook's last cell printed (its stream outputs joined: the kernel may
+    send one print in several messages)."""
+    cell = nbformat.read(path, as_version=4).cells[-1]
+    return "".join(o["text"] for o in cell.outputs if o["output_type"] == "stream")
+
+
+MEET = """import os, time
+from pathlib import Path
+mine, other = Path(OUT_DIR) / "{mine}.started", Path(OUT_DIR) / "{other}.started"
+mine.write_text(os.environ["JPY_PARENT_PID"] + " " + os.environ["OMP_NUM_THREADS"])
+deadline = time.monotonic() + 120
+while not other.exists() and time.monotonic() < deadline:  # waits for the other notebook's kernel
+    time.sleep(0.05)
+print("met" if other.exists() else "alone", {value} * 7)
+"""
+
+
+def test_real_kernels_side_by_side_run_in_their_own_processes(tmp_path):
+    """Through the real code path (spawn workers, nbclient, ipykernel): two notebooks that each
+    wait for the other to start both finish (so they ran at the same time), with their own
+    outputs, in notebook order; each kernel's parent (``JPY_PARENT_PID``) is its own worker
+    process, not this one (threads of one process once left a kernel idle until its timeout)."""
+    from satimp_lab.experiments import cpu_cores
+
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    params = ('SIZE = "full"\nTIER = None\nOUT_DIR = None\n', ["parameters"])
+    _notebook(folder / "01_first.ipynb", [params, (MEET.format(mine="01", other="02", value=1), [])])
+    _notebook(folder / "02_second.ipynb", [params, (MEET.format(mine="02", other="01", value=2), [])])
+    out = tmp_path / "out"
+    assert reproduce(out, fast=True, notebook_dir=folder, cell_timeout=300, workers=2) == 0
+    runs = json.loads((out / "runs.json").read_text())
+    assert [(r["name"], r["status"]) for r in runs] == [("01_first", "ok"), ("02_second", "ok")]
+    for run, value in zip(runs, (7, 14)):
+        assert _printed(out / run["output"]) == f"met {value}\n"
+    started = [(out / f"{n}.started").read_text().split() for n in ("01", "02")]
+    parents = {int(pid) for pid, _ in started}
+    assert len(parents) == 2 and os.getpid() not in parents
+    assert {threads for _, threads in started} == {str(max(1, cpu_cores() // 2))}
+
+
+def test_a_stuck_notebook_is_an_error_row_while_the_other_finishes(tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    params = ('SIZE = "full"\nTIER = None\nOUT_DIR = None\n', ["parameters"])
+    _notebook(folder / "01_stuck.ipynb", [params, ("import time\ntime.sleep(600)\n", [])])
+    _notebook(folder / "02_quick.ipynb", [params, ("print(6 * 7)\n", [])])
+    out = tmp_path / "out"
+    assert reproduce(out, fast=True, notebook_dir=folder, cell_timeout=5, workers=2) == 1
+    runs = json.loads((out / "runs.json").read_text())
+    assert [(r["name"], r["status"]) for r in runs] == [("01_stuck", "error"), ("02_quick", "ok")]
+    assert "CellTimeoutError" in runs[0]["error"]
+    assert _printed(out / runs[1]["output"]) == "42\n"
+    assert "| 01_stuck | error |" in (out / "report.md").read_text()
