@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from satimp_lab import weighting as W
+from satimp_lab.unlearning import weighting as W
 
 B, T, G, CALLS = 32, 64, 4, 50
 

@@ -55,9 +55,9 @@ class Mutant:
     what: str
 
 
-M = "satimp_lab/metrics.py"
+M = "satimp_lab/evaluation/metrics.py"
 UNIT_METRICS = "tests/unit/test_metrics.py"
-V = "satimp_lab/verdicts.py"
+V = "satimp_lab/studies/verdicts.py"
 UNIT_VERDICTS = "tests/unit/test_verdicts.py"
 SNAPSHOT = "tests/unit/test_readme_claims.py"
 """The README snapshot's tests: the committed report claims against the library (no runs)."""
@@ -66,7 +66,7 @@ DIRECTION = ("tests/integration/test_unlearn.py::test_forget_likelihood_falls",
 
 MUTANTS = (
     # -- the layer between formulas and verdicts (issue 14) ------------------------------------
-    Mutant("matched_retain_absolute", "satimp_lab/experiments.py",
+    Mutant("matched_retain_absolute", "satimp_lab/studies/lab.py",
            "threshold = level * retain[0]", "threshold = level",
            ("tests/integration/test_experiments.py::test_matched_retain_interpolates_and_flags_unreached",
             "tests/integration/test_experiments.py::test_matched_retain_level_is_a_share_of_the_start"),
@@ -81,7 +81,7 @@ MUTANTS = (
            (f"{UNIT_METRICS}::test_evaluate_table_shape_with_the_oracle",
             f"{UNIT_METRICS}::test_evaluate_cells_equal_standalone_metrics"),
            "evaluate leaves the world-facts probability unnormalised"),
-    Mutant("token_logprobs_shift", "satimp_lab/batching.py",
+    Mutant("token_logprobs_shift", "satimp_lab/data/batching.py",
            "logits = logits[:, :-1]", "logits = logits[:, 1:]",
            ("tests/unit/test_batching.py",),
            "token_logprobs scores label j+1 with the logits of position j+1 (off by one)"),
@@ -142,11 +142,11 @@ MUTANTS = (
            ("tests/unit/test_studies.py::test_target_sweep_is_the_studys_own_runs_on_the_labs_target",),
            "a notebook's single-target figures mix every target model's runs"),
     # -- formula layer (caught before issue 14) ------------------------------------------------
-    Mutant("satimp_exponents_swapped", "satimp_lab/weighting.py",
+    Mutant("satimp_exponents_swapped", "satimp_lab/unlearning/weighting.py",
            "w = p.pow(beta_sat) * (1.0 - p).pow(beta_imp)", "w = p.pow(beta_imp) * (1.0 - p).pow(beta_sat)",
            ("tests/unit/test_weighting.py::test_satimp_headline_value_and_closed_form",),
            "SatImp weight with its two exponents swapped"),
-    Mutant("npo_sign", "satimp_lab/objectives.py",
+    Mutant("npo_sign", "satimp_lab/unlearning/objectives.py",
            "F_.logsigmoid(beta * (L - L_ref))", "F_.logsigmoid(beta * (L_ref - L))",
            ("tests/unit/test_objectives.py::test_npo_and_simnpo_by_hand",),
            "NPO compares L_ref - L instead of L - L_ref"),
@@ -163,37 +163,37 @@ MUTANTS = (
            "end = None if include_eos else -1", "end = None",
            (f"{UNIT_METRICS}::test_es_excludes_eos_unless_asked",),
            "ES counts the EOS label"),
-    Mutant("group_sort_ascending", "satimp_lab/weighting.py",
+    Mutant("group_sort_ascending", "satimp_lab/unlearning/weighting.py",
            "sorted_w, order = torch.sort(key, dim=1, descending=True, stable=True)",
            "sorted_w, order = torch.sort(key, dim=1, descending=False, stable=True)",
            ("tests/unit/test_weighting.py::test_group_hand_worked_partial_bucket",),
            "group averaging buckets tokens in ascending weight order"),
     # -- direction of unlearning, per method family ---------------------------------------------
-    Mutant("loop_sign", "satimp_lab/unlearn.py",
+    Mutant("loop_sign", "satimp_lab/unlearning/loop.py",
            "accelerator.backward(loss)", "accelerator.backward(-loss)",
            DIRECTION, "the training loop ascends its loss (every method learns instead of unlearning)"),
-    Mutant("ga_sign", "satimp_lab/objectives.py",
+    Mutant("ga_sign", "satimp_lab/unlearning/objectives.py",
            'return ForgetTerm(weighted_ga_loss(logp, mask, None if self.forget == "ga" else w), w, "token")',
            'return ForgetTerm(-weighted_ga_loss(logp, mask, None if self.forget == "ga" else w), w, "token")',
            DIRECTION, "GA and every token-weighted method descend the forget NLL"),
-    Mutant("weighted_sign", "satimp_lab/objectives.py",
+    Mutant("weighted_sign", "satimp_lab/unlearning/objectives.py",
            'return ForgetTerm(weighted_ga_loss(logp, mask, None if self.forget == "ga" else w), w, "token")',
            'return ForgetTerm(weighted_ga_loss(logp, mask) if self.forget == "ga" else '
            '-weighted_ga_loss(logp, mask, w), w, "token")',
            DIRECTION, "token-weighted methods (SimSat, SatImp, annotated, hard, group) learn; GA is right"),
-    Mutant("npo_direction", "satimp_lab/objectives.py",
+    Mutant("npo_direction", "satimp_lab/unlearning/objectives.py",
            'return ForgetTerm(npo_loss(logp, ref_logp, mask, P["npo_beta"]),',
            'return ForgetTerm(-npo_loss(logp, ref_logp, mask, P["npo_beta"]),',
            DIRECTION, "NPO / NPO+GD forget term with its sign flipped"),
-    Mutant("simnpo_direction", "satimp_lab/objectives.py",
+    Mutant("simnpo_direction", "satimp_lab/unlearning/objectives.py",
            'return ForgetTerm(simnpo_loss(logp, mask, P["npo_beta"], P["gamma"]),',
            'return ForgetTerm(-simnpo_loss(logp, mask, P["npo_beta"], P["gamma"]),',
            DIRECTION, "SimNPO / SimNPO+GD forget term with its sign flipped"),
-    Mutant("instance_direction", "satimp_lab/objectives.py",
+    Mutant("instance_direction", "satimp_lab/unlearning/objectives.py",
            'return ForgetTerm(instance_ga_loss(logp, mask, seq_w), w, "sequence")',
            'return ForgetTerm(-instance_ga_loss(logp, mask, seq_w), w, "sequence")',
            DIRECTION, "instance / batch weighted methods (summed NLL) with their sign flipped"),
-    Mutant("retain_term_sign", "satimp_lab/objectives.py",
+    Mutant("retain_term_sign", "satimp_lab/unlearning/objectives.py",
            "total = total + self.retain_weight * retain_loss",
            "total = total - self.retain_weight * retain_loss",
            ("tests/integration/test_unlearn.py::test_retain_term_protects_the_retain_set",),

@@ -85,7 +85,7 @@ PARTS = {
 def _population_overrides() -> dict:
     """The Setting overrides of a population run in the checkout being measured."""
     try:
-        from satimp_lab.experiments import POPULATION_OVERRIDES
+        from satimp_lab.studies.lab import POPULATION_OVERRIDES
     except ImportError:  # before the population runs stopped at their matched point
         return {"final_metrics": ()}
     return dict(POPULATION_OVERRIDES)
@@ -98,7 +98,7 @@ def _worker(size: str, threads: int, population: bool = False) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    from satimp_lab.experiments import Lab
+    from satimp_lab.studies.lab import Lab
 
     models = Path(os.environ["SATIMP_LAB_CACHE"]) / "models"
     lab = Lab(size, progress=False, **(_population_overrides() if population else {}))
@@ -160,8 +160,8 @@ def options(size: str, seeds: tuple[int, ...], budgets: tuple[int, ...]) -> None
     import torch
 
     torch.set_num_threads(1)
-    from satimp_lab.experiments import Lab, forget_at_matched_retain
-    from satimp_lab.unlearn import unlearn
+    from satimp_lab.studies.lab import Lab, forget_at_matched_retain
+    from satimp_lab.unlearning.loop import unlearn
 
     lab = Lab(size, progress=False)
     level, every = lab.setting.match_level, lab.setting.base.eval_every
@@ -215,7 +215,7 @@ def replay(cache: Path, widths: tuple[int, ...], level: float = 0.9) -> None:
     import numpy as np
     import pandas as pd
 
-    from satimp_lab.experiments import forget_at_matched_retain
+    from satimp_lab.studies.lab import forget_at_matched_retain
 
     histories = []
     for f in sorted(cache.glob("runs/*/history.csv")):

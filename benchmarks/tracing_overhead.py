@@ -22,11 +22,11 @@ import time
 
 import torch
 
-from satimp_lab.batching import collate, encode_dataset, token_logprobs
-from satimp_lab.benchmark import load_benchmark
-from satimp_lab.models import ArchConfig, benchmark_texts, build_tiny_model, train_tokenizer
-from satimp_lab.objectives import get_method
-from satimp_lab.tracing import TokenTrace
+from satimp_lab.data.batching import collate, encode_dataset, token_logprobs
+from satimp_lab.data.benchmark import load_benchmark
+from satimp_lab.models.zoo import ArchConfig, benchmark_texts, build_tiny_model, train_tokenizer
+from satimp_lab.unlearning.objectives import get_method
+from satimp_lab.unlearning.tracing import TokenTrace
 
 MODELS = {
     "tiny (default)": ArchConfig(),

@@ -12,8 +12,8 @@ import time
 
 import torch
 
-from satimp_lab.benchmark import load_benchmark
-from satimp_lab.models import get_model
+from satimp_lab.data.benchmark import load_benchmark
+from satimp_lab.models.zoo import get_model
 
 
 def main(tier: str = "tiny") -> None:

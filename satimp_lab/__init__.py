@@ -6,7 +6,7 @@ named above it; the formulas and their sources are on docs/methods.md.
 
 The names are imported on first use (PEP 562 ``__getattr__``): ``import satimp_lab`` does not import
 torch, so ``satimp-lab --help`` starts in a fraction of a second. ``unlearn.unlearn`` and
-``reproduce.reproduce`` are reached through their modules (``from satimp_lab.unlearn import
+``reproduce.reproduce`` are reached through their modules (``from satimp_lab.unlearning.loop import
 unlearn``): a package attribute cannot be both the module and the function of the same name.
 """
 
@@ -14,40 +14,44 @@ from __future__ import annotations
 
 import importlib
 
+from . import _moved
+
+_moved.install()
+
 __version__ = "0.1.0"
 
 _API: dict[str, tuple[str, ...]] = {
     # --- data: the benchmark, and how a (question, answer) pair becomes tokens and log-likelihoods
-    "benchmark": ("BenchmarkConfig", "generate_benchmark", "load_benchmark", "load_tofu",
+    "data.benchmark": ("BenchmarkConfig", "generate_benchmark", "load_benchmark", "load_tofu",
                   "retain_split_for"),            # synthetic TOFU-shaped authors; the real TOFU online
-    "batching": ("PROMPT_FORMATS", "encode_dataset", "token_logprobs"),  # answer-only labels, key masks
+    "data.batching": ("PROMPT_FORMATS", "encode_dataset", "token_logprobs"),  # answer-only labels, key masks
     # --- every tier and size, declared in one place (the models, experiments and unlearn tables)
     "tiers": ("TIERS", "SIZES"),
     # --- models: tiers, target and retain fine-tuning, the model cache and the shipped models
-    "models": ("TierConfig", "get_tier", "get_model", "ModelBundle", "pretrained_bundle",
+    "models.zoo": ("TierConfig", "get_tier", "get_model", "ModelBundle", "pretrained_bundle",
                "load_smollm2"),
     # --- unlearning: per-token weights, loss terms and named methods, the loop, its token trace
-    "weighting": ("saturation", "importance", "satimp", "group_average", "instance_weights",
+    "unlearning.weighting": ("saturation", "importance", "satimp", "group_average", "instance_weights",
                   "batch_weights", "hard_sample", "annotated", "npo_implicit_weights",
                   "simnpo_implicit_weights"),     # pure tensor functions, [batch, pos] -> weights
-    "params": ("Param", "PARAMS", "get_param"),  # every hyper-parameter: check, label, slider, sweeps
-    "objectives": ("Method", "get_method", "list_methods"),  # every method by name, with defaults
-    "unlearn": ("UnlearnConfig", "UnlearnRun", "PRESETS"),    # the loop itself: unlearn.unlearn
-    "tracing": ("TokenTrace",),                   # per-token likelihood and weight of every step
+    "unlearning.params": ("Param", "PARAMS", "get_param"),  # every hyper-parameter: check, label, slider, sweeps
+    "unlearning.objectives": ("Method", "get_method", "list_methods"),  # every method by name, with defaults
+    "unlearning.loop": ("UnlearnConfig", "UnlearnRun", "PRESETS"),    # the loop itself: unlearn.unlearn
+    "unlearning.tracing": ("TokenTrace",),                   # per-token likelihood and weight of every step
     # --- evaluation: ES, the TOFU metrics, MIA, weight statistics
-    "metrics": ("MetricResult", "evaluate", "extraction_strength", "calibrated_extraction_strength",
+    "evaluation.metrics": ("MetricResult", "evaluate", "extraction_strength", "calibrated_extraction_strength",
                 "answer_probability", "rouge_l_recall", "truth_ratio", "forget_quality",
                 "model_utility", "membership_inference"),
-    "analysis": ("distribution_summary", "summarise_trace", "key_vs_other"),
-    "weight_curves": ("family_curves", "satimp_peak", "weight_table"),  # w(p) of each method, analytic
+    "unlearning.weight_stats": ("distribution_summary", "summarise_trace", "key_vs_other"),
+    "unlearning.weight_curves": ("family_curves", "satimp_peak", "weight_table"),  # w(p) of each method, analytic
     # --- study: cached runs and sweeps, the studies of the paper's claims, verdicts, the report
-    "experiments": ("Lab", "RunSpec", "Setting", "SETTINGS", "get_setting", "Sweep", "SweepError",
+    "studies.lab": ("Lab", "RunSpec", "Setting", "SETTINGS", "get_setting", "Sweep", "SweepError",
                     "process_pool", "forget_at_matched_retain"),
     "studies": ("STUDIES", "Study", "StudyResult", "get_study", "run_studies"),
-    "verdicts": ("compare", "decide", "PairedComparison", "PopulationClaim", "claims_table"),
-    "report": ("build_report",),                  # the main job itself: reproduce.reproduce
-    # --- ui: the playground of notebook 08 (weight-curve figures and sliders: satimp_lab.widgets)
-    "widgets": ("Playground", "PlaygroundUI"),
+    "studies.verdicts": ("compare", "decide", "PairedComparison", "PopulationClaim", "claims_table"),
+    "studies.report": ("build_report",),                  # the main job itself: reproduce.reproduce
+    # --- ui: the playground of notebook 08 (weight-curve figures and sliders: satimp_lab.ui.widgets)
+    "ui.widgets": ("Playground", "PlaygroundUI"),
     # --- infrastructure: user errors, the on-disk cache, the files shipped with the package
     "errors": ("InputError",),
     "store": ("CacheError", "cache_dir"),
@@ -62,6 +66,8 @@ __all__ = [name for names in _API.values() for name in names]
 def __getattr__(name: str):
     """Import a public name from its module on first use (then it is a plain attribute)."""
     module = _HOME.get(name)
+    if module is None and name in _moved.MOVED:  # an old module path
+        return importlib.import_module(f"{__name__}.{name}")
     if module is None:
         raise AttributeError(f"module 'satimp_lab' has no attribute {name!r}")
     value = getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def _cmd_data(args) -> int:
-    from .benchmark import BenchmarkConfig, default_data_dir, write_benchmark
+    from .data.benchmark import BenchmarkConfig, default_data_dir, write_benchmark
 
     out = write_benchmark(args.out or default_data_dir(), BenchmarkConfig(seed=args.seed))
     print(f"wrote the synthetic benchmark (seed {args.seed}) to {out}")
@@ -18,8 +18,8 @@ def _cmd_data(args) -> int:
 
 
 def _cmd_train(args) -> int:
-    from .benchmark import load_benchmark, retain_split_for
-    from .models import cache_dir, get_model, get_tier, ship_models
+    from .data.benchmark import load_benchmark, retain_split_for
+    from .models.zoo import cache_dir, get_model, get_tier, ship_models
 
     get_tier(args.tier)  # names first: a bad split must not cost a trained target
     splits = ["full", args.forget_split, retain_split_for(args.forget_split), "holdout", "world_facts"]
@@ -55,10 +55,10 @@ def run_from_cli(args) -> int:
     import torch
     from accelerate import PartialState
 
-    from .benchmark import load_benchmark, retain_split_for
+    from .data.benchmark import load_benchmark, retain_split_for
     from .errors import InputError
-    from .models import get_model, get_tier, subset_benchmark
-    from .unlearn import UnlearnConfig, before_after_lines, unlearn
+    from .models.zoo import get_model, get_tier, subset_benchmark
+    from .unlearning.loop import UnlearnConfig, before_after_lines, unlearn
 
     params = {}
     for item in args.param:
@@ -94,8 +94,8 @@ def run_from_cli(args) -> int:
 
 
 def _cmd_reproduce(args) -> int:
-    from .models import get_tier
-    from .reproduce import reproduce
+    from .models.zoo import get_tier
+    from .studies.reproduce import reproduce
 
     if args.tier is not None:
         get_tier(args.tier)
@@ -105,7 +105,7 @@ def _cmd_reproduce(args) -> int:
 
 
 def _cmd_readme_table(args) -> int:
-    from .report import update_readme
+    from .studies.report import update_readme
 
     snapshot = update_readme(args.readme, args.report_dir, args.results)
     print(f"{args.readme}: claims block rewritten from {snapshot}")
@@ -148,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("unlearn", help="run one unlearning method and print its metrics")
-    p.add_argument("--method", default="satimp", help="a name from satimp_lab.objectives.list_methods()")
+    p.add_argument("--method", default="satimp", help="a name from satimp_lab.unlearning.objectives.list_methods()")
     p.add_argument("--tier", default="tiny")
     p.add_argument("--forget-split", default="forget10")
     p.add_argument("--steps", type=int, default=None)
@@ -201,7 +201,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     mismatched tokenizer), a missing input file, and an unreadable cache entry (its message names
     the folder to delete). Anything else is a bug and keeps its traceback."""
     from .errors import InputError
-    from .models import CacheError
+    from .models.zoo import CacheError
 
     return InputError, CacheError, FileNotFoundError
 

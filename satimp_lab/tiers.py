@@ -17,7 +17,7 @@ a notebook between them; the code path is the same. The tables here are read by:
 Sizes, tier recipes and presets are written as plain field values (nested dicts for the
 ``benchmark`` and ``base`` fields): their types (``benchmark.BenchmarkConfig``,
 ``unlearn.UnlearnConfig``, ``experiments.Setting``) live in the modules that use them, which
-build and validate them on import, so a bad value here fails at ``import satimp_lab.experiments``
+build and validate them on import, so a bad value here fails at ``import satimp_lab.studies.lab``
 naming the field. This module imports nothing of the package but :mod:`satimp_lab.errors` (and
 ``batching``'s prompt formats, when a TierConfig checks its ``prompt_format``).
 """
@@ -130,7 +130,7 @@ class TierConfig:
     def __post_init__(self):
         check_int("TierConfig", "train_subset", self.train_subset, minimum=1, none_ok=True)
         check_choice("TierConfig", "dtype", self.dtype, ("float32", "float16", "bfloat16", "float64"))
-        from .batching import get_prompt_format  # on use: this module imports nothing above errors
+        from .data.batching import get_prompt_format  # on use: this module imports nothing above errors
 
         try:
             get_prompt_format(self.prompt_format)

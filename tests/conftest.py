@@ -26,7 +26,7 @@ def session_cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def small_benchmark():
     """20 authors x 2 QA pairs (+ holdout and world facts): trains a micro model in seconds."""
-    from satimp_lab.benchmark import BenchmarkConfig, load_benchmark
+    from satimp_lab.data.benchmark import BenchmarkConfig, load_benchmark
 
     return load_benchmark(config=BenchmarkConfig(n_authors=20, qa_per_author=2, n_holdout_authors=4,
                                                  n_world_facts=10))
@@ -35,7 +35,7 @@ def small_benchmark():
 @pytest.fixture(scope="session")
 def micro_target(small_benchmark, session_cache):
     """A micro Llama memorised on the small benchmark (cached for the session)."""
-    from satimp_lab.models import get_model
+    from satimp_lab.models.zoo import get_model
 
     # shipped=False: trained here (the shipped micro models would serve this configuration)
     return get_model(small_benchmark, "target", forget_split="forget10", tier="micro", progress=False,
@@ -44,7 +44,7 @@ def micro_target(small_benchmark, session_cache):
 
 @pytest.fixture(scope="session")
 def micro_retain(small_benchmark, session_cache):
-    from satimp_lab.models import get_model
+    from satimp_lab.models.zoo import get_model
 
     return get_model(small_benchmark, "retain", forget_split="forget10", tier="micro", progress=False,
                      shipped=False)

@@ -1,6 +1,6 @@
 """Independent oracles for the tests: rules of the library written a second time, on purpose.
 
-The verdict rule lives in :func:`satimp_lab.verdicts.decide` and :func:`satimp_lab.verdicts.combine`.
+The verdict rule lives in :func:`satimp_lab.studies.verdicts.decide` and :func:`satimp_lab.studies.verdicts.combine`.
 The functions here restate it from the README's definition instead of calling it, so that a
 library rule that changed its mind (flipped its directions, dropped the minimum effect) fails the
 tests that compare saved verdicts with both. This is the one restatement: tests that need an
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 
 def restated_verdict(part: dict) -> str:
-    """Deliberate independent oracle of :func:`satimp_lab.verdicts.decide`, on one saved part of a
+    """Deliberate independent oracle of :func:`satimp_lab.studies.verdicts.decide`, on one saved part of a
     claim (``low``, ``high``, ``effect``, ``min_effect``; a missing interval saved as None):
     reproduced when ``low > 0`` and ``effect >= min_effect``, contradicted when ``high < 0`` and
     ``effect <= -min_effect``, else inconclusive."""
@@ -27,7 +27,7 @@ def restated_verdict(part: dict) -> str:
 
 
 def restated_combination(parts: list[str]) -> str:
-    """Deliberate independent oracle of :func:`satimp_lab.verdicts.combine`: every part the same
+    """Deliberate independent oracle of :func:`satimp_lab.studies.verdicts.combine`: every part the same
     verdict -> that verdict; otherwise partly when one is reproduced (or partly), contradicted when
     none is and one is contradicted, else inconclusive."""
     if len(set(parts)) == 1:

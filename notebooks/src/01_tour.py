@@ -33,9 +33,10 @@ OUT_DIR = None  # where figures and tables go when run by `satimp-lab reproduce`
 import pandas as pd
 from IPython.display import HTML, display
 
-from satimp_lab import metrics, plots
-from satimp_lab.experiments import Lab
-from satimp_lab.report import save_table
+from satimp_lab.evaluation import metrics
+from satimp_lab.ui import plots
+from satimp_lab.studies.lab import Lab
+from satimp_lab.studies.report import save_table
 from satimp_lab.studies.figures import curves_over_steps
 
 pd.set_option("display.max_colwidth", 90)

@@ -25,8 +25,8 @@
 # | NPO (implicit) | $2r^{\beta}/(1+r^{\beta})$, $r = \pi_\theta(y\mid x)/\pi_{ref}(y\mid x)$ — one weight per *sequence* |
 # | SimNPO (implicit) | $2\bar p^{\beta}/(1+\bar p^{\beta})$, $\bar p$ = geometric-mean token likelihood of the sequence |
 #
-# Every curve is computed by calling `satimp_lab.weighting` on a grid of likelihoods (through
-# `satimp_lab.weight_curves`; `widgets` draws them); nothing is re-implemented here. No unlearning run is needed, so this
+# Every curve is computed by calling `satimp_lab.unlearning.weighting` on a grid of likelihoods (through
+# `satimp_lab.unlearning.weight_curves`; `widgets` draws them); nothing is re-implemented here. No unlearning run is needed, so this
 # notebook is fast at any size.
 
 # %% tags=["parameters"]
@@ -38,9 +38,9 @@ OUT_DIR = None  # where figures and tables go when run by `satimp-lab reproduce`
 import numpy as np
 import pandas as pd
 
-from satimp_lab import plots, widgets
-from satimp_lab.objectives import get_method
-from satimp_lab.report import save_table
+from satimp_lab.ui import plots, widgets
+from satimp_lab.unlearning.objectives import get_method
+from satimp_lab.studies.report import save_table
 
 SATIMP = get_method("satimp").params           # the recommended exponents (README of the official code)
 BETA_SAT, BETA_IMP = SATIMP["beta_sat"], SATIMP["beta_imp"]

@@ -38,9 +38,10 @@ OUT_DIR = None  # where figures and tables go when run by `satimp-lab reproduce`
 import pandas as pd
 from IPython.display import HTML, display
 
-from satimp_lab import analysis, plots
-from satimp_lab.experiments import Lab
-from satimp_lab.report import save_table
+from satimp_lab.unlearning import weight_stats as analysis
+from satimp_lab.ui import plots
+from satimp_lab.studies.lab import Lab
+from satimp_lab.studies.report import save_table
 from satimp_lab.studies import obs2, specs
 
 pd.set_option("display.max_colwidth", 120)
@@ -56,7 +57,7 @@ print(f"setting {setting.name!r}: tier {setting.tier!r}, forget split {setting.f
 # answers, so the claim is decided on every target model of `setting.target_seeds`: the mean
 # likelihood of the other answer tokens minus that of the key tokens (teacher-forced, before any
 # unlearning), paired on target models, with a 95 % bootstrap interval over them and the verdict of
-# `satimp_lab.verdicts` (its docstring states the rule).
+# `satimp_lab.studies.verdicts` (its docstring states the rule).
 
 # %%
 result = obs2.STUDY.run(lab)

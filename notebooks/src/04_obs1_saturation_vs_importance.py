@@ -36,9 +36,10 @@ import pandas as pd
 import plotly.graph_objects as go
 from IPython.display import display
 
-from satimp_lab import analysis, plots
-from satimp_lab.experiments import Lab
-from satimp_lab.report import save_table
+from satimp_lab.unlearning import weight_stats as analysis
+from satimp_lab.ui import plots
+from satimp_lab.studies.lab import Lab
+from satimp_lab.studies.report import save_table
 from satimp_lab.studies import obs1, specs
 
 pd.set_option("display.max_colwidth", 120)
@@ -54,7 +55,7 @@ print(f"setting {setting.name!r}: tier {setting.tier!r}, forget split {setting.f
 # CPU, whose kernels round differently -- gives another target, and one target's verdict is one
 # sample. So the claims are decided on a population: every method runs on the same units (each
 # target model of `setting.target_seeds` x each unlearning seed), each comparison is a set of
-# paired differences, and `satimp_lab.verdicts` gives the mean improvement, a 95 % bootstrap
+# paired differences, and `satimp_lab.studies.verdicts` gives the mean improvement, a 95 % bootstrap
 # interval over target models, P(improvement) and the verdict (its docstring states the rule).
 # Here: GA, SimSat, SimImp, annotation and SatImp on every unit (cached: a second execution reads
 # them back; notebooks 03 and 07 reuse them).

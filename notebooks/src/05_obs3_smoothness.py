@@ -38,9 +38,10 @@ OUT_DIR = None  # where figures and tables go when run by `satimp-lab reproduce`
 import pandas as pd
 from IPython.display import display
 
-from satimp_lab import analysis, plots
-from satimp_lab.experiments import Lab
-from satimp_lab.report import save_table
+from satimp_lab.unlearning import weight_stats as analysis
+from satimp_lab.ui import plots
+from satimp_lab.studies.lab import Lab
+from satimp_lab.studies.report import save_table
 from satimp_lab.studies import smoothness, specs
 
 pd.set_option("display.max_colwidth", 120)
@@ -53,7 +54,7 @@ print(f"setting {setting.name!r}: target models {list(setting.target_seeds)} x s
 # ## 1. The verdicts, decided on the population
 # Every β of SimSat and SimImp and the hard-sampling runs on every unit (each target model of
 # `setting.target_seeds` x each unlearning seed); each comparison is a set of paired differences,
-# and `satimp_lab.verdicts` gives the mean improvement, a 95 % bootstrap interval over target
+# and `satimp_lab.studies.verdicts` gives the mean improvement, a 95 % bootstrap interval over target
 # models, P(improvement) and the verdict (its docstring states the rule). β = 1 for SimSat and
 # SimImp are the observation (i) runs (shared cache with notebook 04).
 

@@ -35,9 +35,9 @@ OUT_DIR = None  # where figures and tables go when run by `satimp-lab reproduce`
 import pandas as pd
 from IPython.display import display
 
-from satimp_lab import plots
-from satimp_lab.experiments import Lab
-from satimp_lab.report import save_table
+from satimp_lab.ui import plots
+from satimp_lab.studies.lab import Lab
+from satimp_lab.studies.report import save_table
 from satimp_lab.studies import grid, specs
 
 pd.set_option("display.max_colwidth", 120)
@@ -49,7 +49,7 @@ print(f"setting {setting.name!r}: target models {list(setting.target_seeds)} x s
 # %% [markdown]
 # ## 1. The verdicts, decided on the population
 # The whole grid on every unit (each target model of `setting.target_seeds` x each unlearning
-# seed); each comparison is a set of paired differences, and `satimp_lab.verdicts` gives the mean
+# seed); each comparison is a set of paired differences, and `satimp_lab.studies.verdicts` gives the mean
 # improvement, a 95 % bootstrap interval over target models, P(improvement) and the verdict (its
 # docstring states the rule). The best cells are picked on the same runs that measure them, which
 # flatters the picked cell (said with each claim).

@@ -30,11 +30,11 @@ OUT_DIR = None  # where figures and tables go when run by `satimp-lab reproduce`
 # %%
 import pandas as pd
 
-from satimp_lab import plots
-from satimp_lab.experiments import Lab
-from satimp_lab.report import save_table
+from satimp_lab.ui import plots
+from satimp_lab.studies.lab import Lab
+from satimp_lab.studies.report import save_table
 from satimp_lab.studies.figures import curves_over_steps
-from satimp_lab.widgets import Playground, PlaygroundUI
+from satimp_lab.ui.widgets import Playground, PlaygroundUI
 
 pd.set_option("display.max_colwidth", 60)
 lab = Lab(SIZE, **({"tier": TIER} if TIER else {}))
@@ -47,7 +47,7 @@ print(f"target model ready ({'from the cache' if target.from_cache else 'trained
 # %% [markdown]
 # ## The form
 #
-# * **method** — every registered method (`satimp_lab.objectives.list_methods()`); the sliders
+# * **method** — every registered method (`satimp_lab.unlearning.objectives.list_methods()`); the sliders
 #   below it change with the method (β_sat/β_imp for the weighted methods, the group size for
 #   group granularity, k for hard sampling, NPO's β, the retain weight of the `_gd` variants …).
 # * **lr**, **epochs** (or an exact number of **steps**; 0 = use epochs), **seed**.

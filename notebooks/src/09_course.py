@@ -33,9 +33,9 @@ OUT_DIR = None  # where figures and tables go when run by `satimp-lab reproduce`
 import torch
 from IPython.display import display
 
-from satimp_lab import course, plots, widgets
-from satimp_lab.objectives import get_method
-from satimp_lab.report import save_table
+from satimp_lab.ui import course, plots, widgets
+from satimp_lab.unlearning.objectives import get_method
+from satimp_lab.studies.report import save_table
 
 results = {}   # every check below records its latest result here, for the summary at the end
 SATIMP = get_method("satimp").params

@@ -43,9 +43,9 @@ OUT_DIR = None  # where figures and tables go when run by `satimp-lab reproduce`
 import pandas as pd
 from IPython.display import Image, Markdown, display
 
-from satimp_lab.attacks import attack_config
-from satimp_lab.experiments import Lab
-from satimp_lab.report import save_table
+from satimp_lab.studies.attacks import attack_config
+from satimp_lab.studies.lab import Lab
+from satimp_lab.studies.report import save_table
 from satimp_lab.studies import relearning
 
 pd.set_option("display.max_colwidth", 120)
@@ -115,7 +115,7 @@ result.tables["relearning_membership"].round(3)
 
 # %% [markdown]
 # ## 5. Verdicts (ours)
-# Each claim is decided on paired (target, seed) units by `satimp_lab.verdicts`: mean paired
+# Each claim is decided on paired (target, seed) units by `satimp_lab.studies.verdicts`: mean paired
 # difference, 95 % cluster-bootstrap interval over target models, P(improvement). The quantized
 # copies are compared with the unquantized models as models of their own (`<method>/4-bit`).
 # The figure shows each unit's paired difference (dots, coloured by target model), the mean and

@@ -1,5 +1,5 @@
 """One study per observation of the paper, each deciding its claims on the population of
-target models (``Setting.target_seeds`` x ``Setting.seeds``) with ``satimp_lab.verdicts``.
+target models (``Setting.target_seeds`` x ``Setting.seeds``) with ``satimp_lab.studies.verdicts``.
 
 A study owns its run specs, its claims (wording and rule) and its tables; a notebook calls
 ``study.run(lab)`` and shows the result, and ``satimp-lab reproduce`` runs :data:`STUDIES` to
@@ -30,7 +30,7 @@ def run_studies(lab, studies=STUDIES, out_dir: str | Path | None = None, one_pas
     """Run each study on ``lab``'s population and save its claims and tables under ``out_dir``.
 
     ``one_pass`` (default): the runs of every study are swept together first
-    (:meth:`~satimp_lab.experiments.Lab.sweep_groups`: one executor pass, a run that several
+    (:meth:`~satimp_lab.studies.lab.Lab.sweep_groups`: one executor pass, a run that several
     studies share computed once), then each study decides its claims from its own runs;
     otherwise each study sweeps in turn (:meth:`Study.run`). The claims are the same either
     way. Other keywords (e.g. ``executor``) go to the sweep."""

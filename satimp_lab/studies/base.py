@@ -10,8 +10,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .. import verdicts
-from ..verdicts import PopulationClaim
+from . import verdicts
+from .verdicts import PopulationClaim
 
 METRIC = "matched_forget"
 """Forget ES at matched retain ES (``experiments.forget_at_matched_retain``); lower is better."""
@@ -93,7 +93,7 @@ class StudyResult:
     claims: list[PopulationClaim]
     tables: dict
     sweep: object = None
-    """The population :class:`~satimp_lab.experiments.Sweep` (None for a ``measure`` study)."""
+    """The population :class:`~satimp_lab.studies.lab.Sweep` (None for a ``measure`` study)."""
 
     def claims_table(self) -> pd.DataFrame:
         return verdicts.claims_table(self.claims)
@@ -101,12 +101,12 @@ class StudyResult:
     def target_sweep(self, lab, extra_specs: list[dict] = (), desc: str = "references"):
         """The study's runs on ``lab``'s own target model (``lab.setting.target_seed``: the runs
         that keep the final metrics, see ``Lab.sweep_population``) as one
-        :class:`~satimp_lab.experiments.Sweep`, for a notebook's single-target figures, without
+        :class:`~satimp_lab.studies.lab.Sweep`, for a notebook's single-target figures, without
         running them again; ``extra_specs`` (runs shown but decided on by no claim, e.g. NPO as a
         reference) are swept on that target only and appended. Raises ValueError when that
         leaves no run (a ``measure`` study, or a population without the lab's target, and no
         ``extra_specs``)."""
-        from ..experiments import Sweep
+        from .lab import Sweep
 
         target = lab.setting.target_seed
         results = [r for r in (self.sweep.results if self.sweep is not None else []) if r.target_seed == target]
@@ -121,7 +121,7 @@ class StudyResult:
         """``population/<study id>.json`` (claims with every number), ``tables/<notebook
         prefix>_<name>.csv/.md`` and ``figures/<notebook prefix>_<study id>_<name>.png`` (each of
         :meth:`figures`) under ``out_dir`` (no-op when None)."""
-        from ..report import _json_safe, save_table
+        from .report import _json_safe, save_table
         from ..store import atomic_write
 
         if out_dir is None:

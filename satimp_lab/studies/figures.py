@@ -1,10 +1,10 @@
 """Static figures of a study's population (seaborn), with the uncertainty across it visible.
 
 Every figure shows, per method (or grid cell, β, level), the **population mean** and its **95 %
-interval**, computed the way the claims are (:mod:`satimp_lab.verdicts`): the runs are averaged
+interval**, computed the way the claims are (:mod:`satimp_lab.studies.verdicts`): the runs are averaged
 within each *cluster* -- a target model, or a run when the population has one target model -- and
 the interval is the percentile bootstrap of the mean of those cluster means
-(:func:`satimp_lab.verdicts.interval`: ``scipy.stats.bootstrap``, 10 000 resamples, fixed seed).
+(:func:`satimp_lab.studies.verdicts.interval`: ``scipy.stats.bootstrap``, 10 000 resamples, fixed seed).
 Seaborn draws the points, lines and bands; the interval is passed to it as its ``errorbar``
 callable on the cluster means (:func:`interval95`), not seaborn's own bootstrap, so a figure's
 error bar is the interval a reader finds in the claims table. Single runs appear as small dots
@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 import pandas as pd
 
-from .. import verdicts
-from ..plots import distinct_colors
+from . import verdicts
+from ..ui.plots import distinct_colors
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -45,7 +45,7 @@ UNIT_COLS = ("target_seed", "seed")
 
 def interval95(values) -> tuple[float, float]:
     """(low, high) of the 95 % percentile bootstrap of the mean of ``values``, each value one
-    cluster (a target model's mean): :func:`satimp_lab.verdicts.interval` on them, so the same
+    cluster (a target model's mean): :func:`satimp_lab.studies.verdicts.interval` on them, so the same
     resamples and seed as the claims. (nan, nan) with fewer than two values. Usable as seaborn's
     ``errorbar`` callable."""
     values = np.asarray(values, dtype=float)
@@ -59,7 +59,7 @@ def cluster_means(frame: pd.DataFrame, values: list[str], by: list[str]) -> pd.D
     ordered by cluster, then by group.
 
     Clusters are target models (``target_seed``), or runs (``target_seed``, ``seed``) when the
-    frame holds one target model -- the clusters :func:`satimp_lab.verdicts.interval` resamples.
+    frame holds one target model -- the clusters :func:`satimp_lab.studies.verdicts.interval` resamples.
     Raises ValueError naming a missing column."""
     missing = [c for c in (*values, *by, *UNIT_COLS) if c not in frame.columns]
     if missing:

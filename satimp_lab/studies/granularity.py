@@ -4,7 +4,7 @@ is the gap between each family's best and worst level."""
 
 from __future__ import annotations
 
-from .. import verdicts
+from . import verdicts
 from .base import STRONG_EFFECT, Study, best_vs_worst, unit_table
 from .specs import granularity_of, granularity_specs
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import verdicts
+from . import verdicts
 from .base import METRIC, Study, mean_by_label, unit_table
 from .specs import GRID_BETA_IMP, GRID_BETA_SAT, RECOMMENDED, grid_label, satimp_grid_specs
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from .. import verdicts
+from . import verdicts
 from .base import METRIC, Study, unit_table
 from .specs import NAMES, OBS1_METHODS, obs1_specs
 

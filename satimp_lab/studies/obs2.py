@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .. import verdicts
+from . import verdicts
 from .base import Study
 
 METRIC = "mean_likelihood"
@@ -26,7 +26,7 @@ def specs() -> list[dict]:
 def measure(lab) -> pd.DataFrame:
     """One row per (target seed, token group): ``label`` ("key" / "other"), ``target_seed``,
     ``seed`` (0), ``mean_likelihood``, ``n_tokens``."""
-    from ..analysis import target_token_table
+    from ..unlearning.weight_stats import target_token_table
 
     rows = []
     for t in lab.setting.target_seeds:

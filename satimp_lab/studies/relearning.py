@@ -3,7 +3,7 @@ quality (notebook 10). The claims are ours, not the paper's.
 
 Each method (GA, NPO, SimSat, SimImp, SatImp (5, 0.1), annotation weighting) is taken at the
 matched retain level of each unit (its cached run re-run to that step), then attacked
-(``satimp_lab.attacks``): relearning on a fixed quarter of the forget authors (the held-out
+(``satimp_lab.studies.attacks``): relearning on a fixed quarter of the forget authors (the held-out
 authors' forget ES as the steps grow; area under that curve and its gain over the start),
 rounding the weights to 8 and 4 bits, and membership inference before and after. The retain
 model relearning the same rows is the "never knew it" reference, labelled ``retain`` (the same
@@ -15,7 +15,7 @@ the 15), because each unit costs ~4 s on one core on top of its cached run (~1.5
 to the matched step, ~2.2 s of attacks), the NPO runs are not in the observation (i) study, and
 the main job's budget is minutes (measured: 138 s wall for the 35 re-runs and attacks on 2
 cores shared with other jobs, every run cached; the 4 NPO runs on the other targets add ~1 min);
-the fast size takes its setting's seeds. Claims are decided with ``satimp_lab.verdicts`` on the (target, seed) units, as every
+the fast size takes its setting's seeds. Claims are decided with ``satimp_lab.studies.verdicts`` on the (target, seed) units, as every
 other study.
 """
 
@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .. import verdicts
-from ..attacks import AttackConfig, attack_config, attack_retain, attack_run, cached_attack
+from . import verdicts
+from .attacks import AttackConfig, attack_config, attack_retain, attack_run, cached_attack
 from .base import Study, unit_table
 from .figures import population_intervals
 
@@ -72,7 +72,7 @@ _WORKER_LABS: dict = {}
 
 def _attack_job(job: AttackJob) -> dict:
     """Compute (or read) one attack row in a worker (loads the Lab's models once per process)."""
-    from ..experiments import Lab
+    from .lab import Lab
 
     os.environ["SATIMP_LAB_CACHE"] = job.cache
     key = (job.cache, repr(job.setting))
@@ -86,12 +86,12 @@ def _attack_job(job: AttackJob) -> dict:
 
 def measure(lab, executor="processes") -> pd.DataFrame:
     """One row per (label, target seed, seed): the unit columns, ``reached`` and ``matched_step``
-    of the run, and every number of :func:`satimp_lab.attacks.attack_model` (``retain`` rows:
+    of the run, and every number of :func:`satimp_lab.studies.attacks.attack_model` (``retain`` rows:
     the retain model's, repeated for each seed); then each method's quantized copies as rows of
     their own (:func:`quantized_rows`, labels ``<method>/<bits>-bit``). The runs come from
-    :meth:`~satimp_lab.experiments.Lab.sweep_population` (cached); the attacks are cached too and
+    :meth:`~satimp_lab.studies.lab.Lab.sweep_population` (cached); the attacks are cached too and
     the missing ones computed on ``executor`` (as :meth:`Lab.sweep`)."""
-    from ..experiments import _completed, _resolve_executor
+    from .lab import _completed, _resolve_executor
     from ..store import cache_dir
 
     config = attack_config(lab.setting)
@@ -137,7 +137,7 @@ def measure(lab, executor="processes") -> pd.DataFrame:
 
 
 QUANT_COLUMNS = ("forget_es", "forget_key_accuracy", "forget_mean_logp", "retain_es", "mia")
-"""The numbers :func:`satimp_lab.attacks.attack_model` measures again on each quantized copy."""
+"""The numbers :func:`satimp_lab.studies.attacks.attack_model` measures again on each quantized copy."""
 
 
 def quantized_label(label: str, bits: int) -> str:
@@ -212,7 +212,7 @@ def recovery_curves(summary: pd.DataFrame, metric: str = "es") -> pd.DataFrame:
     copies left out: they are not relearned).
 
     The intervals are :func:`satimp_lab.studies.figures.population_intervals` -- the one interval
-    of every study figure, :func:`satimp_lab.verdicts.interval` on the cluster means -- on the
+    of every study figure, :func:`satimp_lab.studies.verdicts.interval` on the cluster means -- on the
     ``relearn_<metric>_k<k>`` columns. Clusters are target models, or (target, seed) units when
     the summary has one target model; that choice is made on the whole summary, which for
     :func:`measure`'s output is the same as per label (every label, the retain model included,

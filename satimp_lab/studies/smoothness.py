@@ -4,7 +4,7 @@ the low-likelihood ones (top-k) at matched token counts (notebook 05)."""
 
 from __future__ import annotations
 
-from .. import verdicts
+from . import verdicts
 from .base import METRIC, STRONG_EFFECT, Study, best_vs_worst, unit_table
 from .specs import BETAS, HARD_FRACTIONS, beta_label, beta_specs, hard_label, hard_specs
 

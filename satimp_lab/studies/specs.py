@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..experiments import RunSpec
-from ..objectives import METHODS, get_method
-from ..params import PARAMS
+from .lab import RunSpec
+from ..unlearning.objectives import METHODS, get_method
+from ..unlearning.params import PARAMS
 
 BETAS = PARAMS["beta_sat"].sweep("smoothness")
-"""SimSat / SimImp exponents of the smoothness sweep (declared in satimp_lab.params)."""
+"""SimSat / SimImp exponents of the smoothness sweep (declared in satimp_lab.unlearning.params)."""
 HARD_FRACTIONS = PARAMS["k"].sweep("kept_share")
 """Shares of each answer's tokens kept by top-k / bottom-k / random at matched token counts."""
 GROUP_SIZES = PARAMS["group_size"].sweep("granularity")
@@ -36,7 +36,7 @@ def _fmt_num(v) -> str:
 
 
 def spec(method: str, label: str | None = None, **params) -> RunSpec:
-    """One ``lab.sweep`` spec (a :class:`~satimp_lab.experiments.RunSpec`, which reads as the dict
+    """One ``lab.sweep`` spec (a :class:`~satimp_lab.studies.lab.RunSpec`, which reads as the dict
     ``{"method", "params" (when any), "label"}``), written canonically so identical runs share a
     cache entry.
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from satimp_lab.unlearn import UnlearnConfig, unlearn
+from satimp_lab.unlearning.loop import UnlearnConfig, unlearn
 
 
 def test_a_step_logs_the_mean_over_its_accumulated_micro_batches(micro_target, small_benchmark):

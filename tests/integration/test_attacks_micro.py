@@ -1,13 +1,13 @@
-"""The attacks on the micro model (satimp_lab.attacks): relearning, the re-run to the matched
+"""The attacks on the micro model (satimp_lab.studies.attacks): relearning, the re-run to the matched
 step, the cache."""
 
 import pytest
 import torch
 
-from satimp_lab import attacks
-from satimp_lab.batching import encode_dataset
-from satimp_lab.experiments import Lab
-from satimp_lab.unlearn import UnlearnConfig, teacher_forced_summary, unlearn
+from satimp_lab.studies import attacks
+from satimp_lab.data.batching import encode_dataset
+from satimp_lab.studies.lab import Lab
+from satimp_lab.unlearning.loop import UnlearnConfig, teacher_forced_summary, unlearn
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ import shutil
 import pytest
 
 from satimp_lab import store
-from satimp_lab.experiments import Lab
-from satimp_lab.models import CacheError, get_model
-from satimp_lab.tracing import TokenTrace
+from satimp_lab.studies.lab import Lab
+from satimp_lab.models.zoo import CacheError, get_model
+from satimp_lab.unlearning.tracing import TokenTrace
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from satimp_lab.benchmark import BenchmarkConfig, write_benchmark
+from satimp_lab.data.benchmark import BenchmarkConfig, write_benchmark
 from satimp_lab.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from satimp_lab.experiments import Lab, forget_at_matched_retain
-from satimp_lab.models import CacheError, get_model
+from satimp_lab.studies.lab import Lab, forget_at_matched_retain
+from satimp_lab.models.zoo import CacheError, get_model
 
 
 def test_matched_retain_interpolates_and_flags_unreached():
@@ -74,10 +74,10 @@ def test_runspec_keys_are_the_dict_keys_and_a_run_looks_its_method_up_once(priva
     import json
     from pathlib import Path
 
-    import satimp_lab.objectives as O
-    import satimp_lab.unlearn as U
-    from satimp_lab.experiments import RunSpec, _default_label
-    from satimp_lab.models import cache_dir
+    import satimp_lab.unlearning.objectives as O
+    import satimp_lab.unlearning.loop as U
+    from satimp_lab.studies.lab import RunSpec, _default_label
+    from satimp_lab.models.zoo import cache_dir
 
     lab = private_lab
     frozen = json.loads((Path(__file__).parents[1] / "unit" / "main_run_specs.json").read_text(encoding="utf-8"))
@@ -169,7 +169,7 @@ def test_population_runs_end_at_their_matched_point_with_the_same_numbers(lab):
     run's evaluations at the steps it evaluated and its matched numbers, to the last bit; a run
     that never reaches the level runs every step. Skipping the kept weights' evaluation moves the
     bracket of a run whose crossing falls between two searched steps (ga here)."""
-    from satimp_lab.experiments import POPULATION_OVERRIDES
+    from satimp_lab.studies.lab import POPULATION_OVERRIDES
 
     whole = Lab("fast", progress=False, final_metrics=())
     stopping = Lab("fast", progress=False, **POPULATION_OVERRIDES)

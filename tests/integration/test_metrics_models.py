@@ -6,9 +6,9 @@ import pytest
 import torch
 from scipy import stats
 
-from satimp_lab import metrics as M
-from satimp_lab.batching import IGNORE_INDEX, encode_dataset
-from satimp_lab.models import build_tiny_model
+from satimp_lab.evaluation import metrics as M
+from satimp_lab.data.batching import IGNORE_INDEX, encode_dataset
+from satimp_lab.models.zoo import build_tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,12 @@ from dataclasses import replace
 
 import pytest
 
-from satimp_lab import metrics
-from satimp_lab.benchmark import BenchmarkConfig, load_benchmark
+from satimp_lab.evaluation import metrics
+from satimp_lab.data.benchmark import BenchmarkConfig, load_benchmark
 from satimp_lab.errors import InputError
-from satimp_lab.models import (CacheError, _load_saved, benchmark_texts, tokenizer_fingerprint,
+from satimp_lab.models.zoo import (CacheError, _load_saved, benchmark_texts, tokenizer_fingerprint,
                                train_tokenizer)
-from satimp_lab.unlearn import UnlearnConfig, unlearn
+from satimp_lab.unlearning.loop import UnlearnConfig, unlearn
 
 
 def _other_tokenizer(vocab_size):

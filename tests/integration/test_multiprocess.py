@@ -22,7 +22,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from satimp_lab.unlearn import _real_rows
+from satimp_lab.unlearning.loop import _real_rows
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -82,10 +82,10 @@ def _free_port() -> int:
 
 
 def test_two_process_trace_matches_single_process(micro_target, small_benchmark, session_cache, tmp_path):
-    from satimp_lab.batching import encode_dataset
-    from satimp_lab.benchmark import BenchmarkConfig, write_benchmark
-    from satimp_lab.tracing import TokenTrace
-    from satimp_lab.unlearn import UnlearnConfig, unlearn
+    from satimp_lab.data.batching import encode_dataset
+    from satimp_lab.data.benchmark import BenchmarkConfig, write_benchmark
+    from satimp_lab.unlearning.tracing import TokenTrace
+    from satimp_lab.unlearning.loop import UnlearnConfig, unlearn
 
     # the same benchmark as the ``small_benchmark`` fixture, as files the CLI can read; the parent
     # has trained the micro target (fixture), so the children load it from the shared cache

@@ -15,10 +15,10 @@ import datasets
 import pytest
 import torch
 
-from satimp_lab.models import (ArchConfig, PAPER_LR, TrainConfig, benchmark_texts, build_tiny_model,
+from satimp_lab.models.zoo import (ArchConfig, PAPER_LR, TrainConfig, benchmark_texts, build_tiny_model,
                                get_model, get_tier, load_hf_model, pretrained_bundle,
                                prompt_format_for, train_tokenizer)
-from satimp_lab.unlearn import PRESETS, UnlearnConfig, unlearn
+from satimp_lab.unlearning.loop import PRESETS, UnlearnConfig, unlearn
 
 FAST_TRAIN = TrainConfig(epochs=3, lr=3e-3, batch_size=16, warmup_ratio=0.2, stop_key_accuracy=None)
 
@@ -112,7 +112,7 @@ def test_load_any_hf_model_by_path(tiny_hf_path):
 
 
 def test_paper_tier_on_tofu_files(tiny_hf_path, tmp_path, session_cache):
-    from satimp_lab.benchmark import load_benchmark
+    from satimp_lab.data.benchmark import load_benchmark
 
     bench = load_benchmark("tofu", splits=["full", "forget10", "retain90", "world_facts"],
                            data_dir=_write_tofu(tmp_path))
@@ -147,7 +147,7 @@ def test_pretrained_bundle_wraps_a_finetuned_checkpoint(tiny_hf_path, small_benc
 
 
 def test_llama2_format_encodes_with_any_tokenizer(tiny_hf_path, small_benchmark):
-    from satimp_lab.batching import IGNORE_INDEX, encode_example
+    from satimp_lab.data.batching import IGNORE_INDEX, encode_example
 
     _, tokenizer = load_hf_model(str(tiny_hf_path))
     row = small_benchmark["full"][0]
@@ -185,7 +185,7 @@ def _first_gradient(monkeypatch, target, bench, batch_size, accumulation):
 
 def _forget_set(target, benchmark, counts_wanted):
     """8 rows as the forget split, chosen by their answer-token count; the retain split as is."""
-    from satimp_lab.batching import IGNORE_INDEX, encode_example
+    from satimp_lab.data.batching import IGNORE_INDEX, encode_example
 
     rows = benchmark["full"].to_list() + benchmark["holdout"].to_list()
     by_count = {}

@@ -12,9 +12,9 @@ from dataclasses import replace
 import pytest
 import torch
 
-from satimp_lab import models
-from satimp_lab.batching import encode_dataset
-from satimp_lab.models import (SHIPPED_DIR, SHIPPED_FORGET_SPLITS, SHIPPED_TARGET_SEEDS, CacheError,
+from satimp_lab.models import zoo as models
+from satimp_lab.data.batching import encode_dataset
+from satimp_lab.models.zoo import (SHIPPED_DIR, SHIPPED_FORGET_SPLITS, SHIPPED_TARGET_SEEDS, CacheError,
                                get_model, get_tier, memorisation_report, model_key, ship_models, shipped_benchmark,
                                shipped_entry)
 from satimp_lab.store import MANIFEST, verify_entry
@@ -80,7 +80,7 @@ def test_shipped_model_is_the_default_and_loads_to_its_recorded_memorisation(ben
 
 
 def meta_split(kind, forget_split):
-    from satimp_lab.benchmark import retain_split_for
+    from satimp_lab.data.benchmark import retain_split_for
 
     return "full" if kind == "target" else retain_split_for(forget_split)
 

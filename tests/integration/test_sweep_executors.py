@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from satimp_lab import experiments
-from satimp_lab.experiments import Lab, SweepError, SweepJob, process_pool
+from satimp_lab.studies import lab as experiments
+from satimp_lab.studies.lab import Lab, SweepError, SweepJob, process_pool
 
 SPECS = [{"method": "ga"}, {"method": "satimp", "params": {"beta_sat": 5.0, "beta_imp": 0.1}}]
 

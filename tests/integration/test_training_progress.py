@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import tqdm.notebook
 
-from satimp_lab import models
+from satimp_lab.models import zoo as models
 
 
 class _RecordingBar(tqdm.notebook.tqdm):

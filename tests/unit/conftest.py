@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from satimp_lab.benchmark import BenchmarkConfig, load_benchmark
-from satimp_lab.models import benchmark_texts, train_tokenizer
+from satimp_lab.data.benchmark import BenchmarkConfig, load_benchmark
+from satimp_lab.models.zoo import benchmark_texts, train_tokenizer
 
 
 @pytest.fixture(scope="module")
 def published_bench():
-    """The published benchmark (``data/synthetic``) as :func:`satimp_lab.benchmark.load_benchmark`
+    """The published benchmark (``data/synthetic``) as :func:`satimp_lab.data.benchmark.load_benchmark`
     reads it: every split."""
     return load_benchmark()
 

@@ -1,4 +1,4 @@
-"""Unit tests for satimp_lab.analysis: exact values on hand-made inputs."""
+"""Unit tests for satimp_lab.unlearning.weight_stats: exact values on hand-made inputs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from satimp_lab import analysis as A
+from satimp_lab.unlearning import weight_stats as A
 
 # ----------------------------------------------------------------------------- smoothness statistics
 
@@ -326,7 +326,7 @@ def _batch():
 
 @pytest.mark.parametrize("kind", ["saturation", "importance"])
 def test_granularity_summary(kind):
-    from satimp_lab import weighting
+    from satimp_lab.unlearning import weighting
 
     logp, mask = _batch()
     beta = 2.0

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from satimp_lab.benchmark import (FIELDS, BenchmarkConfig, default_data_dir, generate_benchmark,
+from satimp_lab.data.benchmark import (FIELDS, BenchmarkConfig, default_data_dir, generate_benchmark,
                                   load_benchmark, read_benchmark, retain_split_for, split_names,
                                   write_benchmark)
 

@@ -1,4 +1,4 @@
-"""Self-checks of the course notebook (satimp_lab.course): right answers pass, typical wrong answers
+"""Self-checks of the course notebook (satimp_lab.ui.course): right answers pass, typical wrong answers
 fail with a message that names the failing input and the likely mistake, stubs are 'not attempted'."""
 
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from satimp_lab import course as C
+from satimp_lab.ui import course as C
 
 
 def _p(logp):
@@ -86,7 +86,7 @@ def satimp_right(logp, mask, beta_sat, beta_imp):
 
 def test_satimp_right_answer_passes():
     assert C.check_satimp(satimp_right)
-    from satimp_lab.weighting import satimp
+    from satimp_lab.unlearning.weighting import satimp
     assert C.check_satimp(satimp)             # the reference itself
 
 

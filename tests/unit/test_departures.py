@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from satimp_lab import objectives as O
-from satimp_lab import weighting as W
+from satimp_lab.unlearning import objectives as O
+from satimp_lab.unlearning import weighting as W
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "departures.md"
 DEPARTURES = {  # function -> (its name in docs/departures.md, official file named in both places)

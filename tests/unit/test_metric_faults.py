@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from satimp_lab import metrics as M
-from satimp_lab.batching import get_prompt_format
+from satimp_lab.evaluation import metrics as M
+from satimp_lab.data.batching import get_prompt_format
 
 
 # ----------------------------------------------------------------------------------------------

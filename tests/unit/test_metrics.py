@@ -1,4 +1,4 @@
-"""Unit tests for satimp_lab.metrics (docs/methods.md#metrics): pure functions, hand-worked values,
+"""Unit tests for satimp_lab.evaluation.metrics (docs/methods.md#metrics): pure functions, hand-worked values,
 and a hand-built "oracle" language model whose next-token predictions we choose exactly."""
 
 from types import SimpleNamespace
@@ -9,8 +9,8 @@ import pytest
 import torch
 from scipy import stats
 
-from satimp_lab import metrics as M
-from satimp_lab.batching import IGNORE_INDEX, encode_dataset
+from satimp_lab.evaluation import metrics as M
+from satimp_lab.data.batching import IGNORE_INDEX, encode_dataset
 
 
 @pytest.fixture(autouse=True)
@@ -498,7 +498,7 @@ def test_tables_taken_from_an_evaluation_share_its_details():
     them on every row of a run's final metrics took ~4 % of the run)."""
     import copy
 
-    from satimp_lab.metrics import EvalDetails
+    from satimp_lab.evaluation.metrics import EvalDetails
 
     details = EvalDetails(pd.DataFrame({"qa_id": [1, 2]}), {})
     assert copy.deepcopy(details) is details

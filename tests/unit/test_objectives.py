@@ -1,4 +1,4 @@
-"""Unit tests for satimp_lab.objectives: reductions, NPO/SimNPO/KL losses and the method registry."""
+"""Unit tests for satimp_lab.unlearning.objectives: reductions, NPO/SimNPO/KL losses and the method registry."""
 
 import dataclasses
 import math
@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from satimp_lab import objectives as O
-from satimp_lab import weighting as W
+from satimp_lab.unlearning import objectives as O
+from satimp_lab.unlearning import weighting as W
 
 
 def _batch(B=4, T=10, V=13, seed=0):

@@ -1,4 +1,4 @@
-"""satimp_lab.params: each hyper-parameter is declared once, and the validator of the methods,
+"""satimp_lab.unlearning.params: each hyper-parameter is declared once, and the validator of the methods,
 the playground's sliders and the studies' sweep values read that declaration."""
 
 import dataclasses
@@ -7,10 +7,10 @@ from types import MappingProxyType
 
 import pytest
 
-from satimp_lab import objectives as O
-from satimp_lab import params as PR
-from satimp_lab import weighting as W
-from satimp_lab import widgets as X
+from satimp_lab.unlearning import objectives as O
+from satimp_lab.unlearning import params as PR
+from satimp_lab.unlearning import weighting as W
+from satimp_lab.ui import widgets as X
 from satimp_lab.errors import InputError
 from satimp_lab.studies import specs as S
 

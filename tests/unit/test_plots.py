@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 import satimp_lab
-from satimp_lab import plots
-from satimp_lab.report import build_report
+from satimp_lab.ui import plots
+from satimp_lab.studies.report import build_report
 
 
 def _curves():

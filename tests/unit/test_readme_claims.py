@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from satimp_lab import verdicts
+from satimp_lab.studies import verdicts
 from satimp_lab.cli import main
-from satimp_lab.report import (README_MARKERS, SOURCES, UNIT_TABLES, readme_block, readme_claims_markdown,
+from satimp_lab.studies.report import (README_MARKERS, SOURCES, UNIT_TABLES, readme_block, readme_claims_markdown,
                                report_settings, update_readme)
 from satimp_lab.studies import STUDIES, load_population_claims
 

@@ -11,7 +11,7 @@ import os
 import nbformat
 import pytest
 
-from satimp_lab.reproduce import reproduce, select_notebooks
+from satimp_lab.studies.reproduce import reproduce, select_notebooks
 
 GOOD = """from pathlib import Path
 folder = Path(OUT_DIR) / "figures"
@@ -91,7 +91,7 @@ def test_an_unreadable_claim_file_is_a_problem_row_not_a_lost_report(notebooks, 
 
 
 def test_an_interrupted_run_still_writes_the_report(notebooks, tmp_path, monkeypatch):
-    from satimp_lab import reproduce as rep
+    from satimp_lab.studies import reproduce as rep
 
     def execute(path, output, parameters, timeout=None, env=None):
         if path.stem.startswith("02"):
@@ -119,7 +119,7 @@ def test_notebooks_side_by_side_keep_their_order_and_get_one_thread_each(noteboo
     import threading
     import time
 
-    from satimp_lab import reproduce as rep
+    from satimp_lab.studies import reproduce as rep
 
     seen, both = [], threading.Barrier(2, timeout=30)
 
@@ -135,7 +135,7 @@ def test_notebooks_side_by_side_keep_their_order_and_get_one_thread_each(noteboo
     monkeypatch.setattr(rep, "execute_notebook", execute)
     monkeypatch.setattr(rep, "_notebook_pool", concurrent.futures.ThreadPoolExecutor)  # sees the fake
     monkeypatch.setattr(rep, "_run_studies", lambda *args: None)
-    monkeypatch.setattr("satimp_lab.experiments.cpu_cores", lambda: 2)
+    monkeypatch.setattr("satimp_lab.studies.lab.cpu_cores", lambda: 2)
     out = tmp_path / "side"
     assert rep.reproduce(out, fast=True, notebook_dir=notebooks, workers=2) == 1
     runs = json.loads((out / "runs.json").read_text())
@@ -169,7 +169,7 @@ def test_real_kernels_side_by_side_run_in_their_own_processes(tmp_path):
     wait for the other to start both finish (so they ran at the same time), with their own
     outputs, in notebook order; each kernel's parent (``JPY_PARENT_PID``) is its own worker
     process, not this one (threads of one process once left a kernel idle until its timeout)."""
-    from satimp_lab.experiments import cpu_cores
+    from satimp_lab.studies.lab import cpu_cores
 
     folder = tmp_path / "notebooks"
     folder.mkdir()

@@ -8,7 +8,8 @@ import pytest
 import torch
 from jaxtyping import AbstractArray
 
-from satimp_lab import batching, objectives, weighting
+from satimp_lab.data import batching
+from satimp_lab.unlearning import objectives, weighting
 
 PUBLIC = [weighting.satimp, weighting.saturation, weighting.importance, weighting.group_average,
           weighting.instance_weights, weighting.batch_weights, weighting.broadcast_to_tokens,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from satimp_lab.objectives import get_method, list_methods
+from satimp_lab.unlearning.objectives import get_method, list_methods
 from satimp_lab.studies import STUDIES, get_study
 from satimp_lab.studies import specs as S
 
@@ -54,7 +54,7 @@ def test_spec_params_lists_defaults_too():
 
 MAIN = json.loads((Path(__file__).with_name("main_run_specs.json")).read_text(encoding="utf-8"))
 """Specs, registry defaults, playground requests and slider ranges as main's code produced them
-before the hyper-parameters were declared in satimp_lab.params (see its "source")."""
+before the hyper-parameters were declared in satimp_lab.unlearning.params (see its "source")."""
 
 
 def _exact(obj) -> str:
@@ -79,7 +79,7 @@ def test_reference_specs_and_registry_defaults_are_unchanged():
 
 
 def test_playground_requests_and_slider_ranges_are_unchanged():
-    from satimp_lab import widgets as X
+    from satimp_lab.ui import widgets as X
 
     requests = [X.run_request("satimp", {"beta_sat": 2.0, "beta_imp": 0.1}),
                 X.run_request("group_simsat_gd", {"group_size": 8, "retain_weight": 0.5}),

@@ -83,7 +83,7 @@ def test_obs2_other_minus_key():
 
 
 def test_saved_claims_reach_the_report_first(tmp_path):
-    from satimp_lab.report import build_report
+    from satimp_lab.studies.report import build_report
     from satimp_lab.studies import StudyResult, load_population_claims
 
     summary = population({"ga": 0.5, "simsat": 0.2, "simimp": 0.5, "annotated": 0.1, "satimp": 0.2})
@@ -103,8 +103,8 @@ def test_saved_claims_reach_the_report_first(tmp_path):
 
 
 def test_population_sizes():
-    from satimp_lab.experiments import SETTINGS
-    from satimp_lab.models import SHIPPED_TARGET_SEEDS
+    from satimp_lab.studies.lab import SETTINGS
+    from satimp_lab.models.zoo import SHIPPED_TARGET_SEEDS
 
     full, fast = SETTINGS["full"], SETTINGS["fast"]
     assert len(full.target_seeds) >= 5 and len(full.seeds) >= 3
@@ -123,20 +123,20 @@ class _Lab:
     """What ``StudyResult.target_sweep`` reads of a Lab: the setting and ``sweep`` for extra specs."""
 
     def __init__(self, target_seed=1):
-        from satimp_lab.experiments import get_setting
+        from satimp_lab.studies.lab import get_setting
 
         self.setting = get_setting("fast", target_seed=target_seed)
         self.swept = []
 
     def sweep(self, specs, desc=""):
-        from satimp_lab.experiments import Sweep
+        from satimp_lab.studies.lab import Sweep
 
         self.swept.append([s["label"] for s in specs])
         return Sweep([_Run(s["label"], self.setting.target_seed) for s in specs], self.setting)
 
 
 def test_target_sweep_is_the_studys_own_runs_on_the_labs_target():
-    from satimp_lab.experiments import Sweep
+    from satimp_lab.studies.lab import Sweep
     from satimp_lab.studies import StudyResult
     from satimp_lab.studies.specs import spec
 

@@ -1,5 +1,5 @@
 """The studies' seaborn figures show the intervals they claim: the error bars and bands are the
-claims' cluster-bootstrap intervals (satimp_lab.verdicts), one per method; every study draws its
+claims' cluster-bootstrap intervals (satimp_lab.studies.verdicts), one per method; every study draws its
 figures from a synthetic population (no model runs), and StudyResult saves and shows them."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
-from satimp_lab import verdicts
+from satimp_lab.studies import verdicts
 from satimp_lab.studies import STUDIES, StudyResult, figures, obs1
 
 TARGETS, SEEDS = (0, 1, 2, 3, 4), (0, 1, 2)

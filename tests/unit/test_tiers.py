@@ -6,7 +6,10 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 import satimp_lab
-from satimp_lab import experiments, models, reproduce, tiers, unlearn
+from satimp_lab.studies import lab as experiments, reproduce
+from satimp_lab.models import zoo as models
+from satimp_lab import tiers
+from satimp_lab.unlearning import loop as unlearn
 
 ROOT = Path(satimp_lab.__file__).parents[1]
 
@@ -20,13 +23,13 @@ def _imported_after(statement: str) -> set[str]:
 def test_tiers_is_a_bottom_floor_module():
     # errors, and batching's prompt formats (a TierConfig checks its prompt_format); nothing else
     assert _imported_after("import satimp_lab.tiers") <= {
-        "satimp_lab", "satimp_lab.tiers", "satimp_lab.errors", "satimp_lab.batching"}
+        "satimp_lab", "satimp_lab.tiers", "satimp_lab.errors", "satimp_lab.data.batching"}
 
 
 def test_models_no_longer_reach_up_to_experiments():
     # main's shipped_benchmark("micro") imported experiments (models -> experiments -> models)
-    assert "satimp_lab.experiments" not in _imported_after(
-        "import satimp_lab.models as m; m.shipped_benchmark('micro')")
+    assert "satimp_lab.studies.lab" not in _imported_after(
+        "import satimp_lab.models.zoo as m; m.shipped_benchmark('micro')")
 
 
 def test_old_names_are_the_declarations():

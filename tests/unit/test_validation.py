@@ -6,11 +6,11 @@ import math
 import pandas as pd
 import pytest
 
-from satimp_lab.benchmark import BenchmarkConfig, read_benchmark, write_benchmark
+from satimp_lab.data.benchmark import BenchmarkConfig, read_benchmark, write_benchmark
 from satimp_lab.errors import InputError
-from satimp_lab.experiments import Setting, get_setting
-from satimp_lab.models import ArchConfig, TierConfig, TrainConfig
-from satimp_lab.unlearn import UnlearnConfig, before_after_lines
+from satimp_lab.studies.lab import Setting, get_setting
+from satimp_lab.models.zoo import ArchConfig, TierConfig, TrainConfig
+from satimp_lab.unlearning.loop import UnlearnConfig, before_after_lines
 
 NAN = float("nan")
 
@@ -132,8 +132,8 @@ def test_a_bad_splits_file_is_named(data_dir, tmp_path, text, named):
 
 
 def test_in_memory_rows_with_an_empty_answer_or_a_bad_span_are_refused():
-    from satimp_lab.batching import encode_example
-    from satimp_lab.models import train_tokenizer
+    from satimp_lab.data.batching import encode_example
+    from satimp_lab.models.zoo import train_tokenizer
 
     tok = train_tokenizer(["Question: who?\nAnswer: Ann Bell wrote it."] * 4, vocab_size=300)
     assert encode_example(tok, "who?", "Ann Bell", [[0, 3]])["labels"]
@@ -159,7 +159,7 @@ def test_before_after_says_when_no_evaluation_after_step_0_exists():
 
 
 def test_lab_refuses_a_bad_run_config_before_any_work():
-    from satimp_lab.experiments import Lab
+    from satimp_lab.studies.lab import Lab
 
     lab = Lab("fast", progress=False)
     for bad in (dict(steps=0), dict(steps=-1), dict(epochs=0), dict(epochs=NAN)):

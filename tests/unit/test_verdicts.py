@@ -1,4 +1,4 @@
-"""The verdict rule on synthetic tables with known effects (satimp_lab.verdicts).
+"""The verdict rule on synthetic tables with known effects (satimp_lab.studies.verdicts).
 
 Each table has two methods, A and B, on 5 targets x 3 seeds; matched forget ES, lower is better,
 so an improvement of A over B is B - A > 0.
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from satimp_lab import verdicts as V
+from satimp_lab.studies import verdicts as V
 
 
 def table(effect_by_target, noise=0.005, seeds=(0, 1, 2), base=0.5, seed=0, reached_a=True):

@@ -1,12 +1,12 @@
-"""Unit tests for satimp_lab.weighting: closed forms, hand-worked cases, properties (docs/methods.md#methods)."""
+"""Unit tests for satimp_lab.unlearning.weighting: closed forms, hand-worked cases, properties (docs/methods.md#methods)."""
 
 import math
 
 import pytest
 import torch
 
-from satimp_lab import weighting as W
-from satimp_lab.objectives import weighted_ga_loss, npo_loss, simnpo_loss
+from satimp_lab.unlearning import weighting as W
+from satimp_lab.unlearning.objectives import weighted_ga_loss, npo_loss, simnpo_loss
 
 torch.set_default_dtype(torch.float32)
 

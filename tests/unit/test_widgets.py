@@ -1,4 +1,4 @@
-"""Widget callbacks of notebooks 02 and 08 (satimp_lab.widgets), tested without a browser."""
+"""Widget callbacks of notebooks 02 and 08 (satimp_lab.ui.widgets), tested without a browser."""
 
 import math
 import re
@@ -11,10 +11,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from satimp_lab import widgets as X
-from satimp_lab.experiments import RunResult, get_setting
-from satimp_lab.objectives import get_method, list_methods
-from satimp_lab.params import PARAMS
+from satimp_lab.ui import widgets as X
+from satimp_lab.studies.lab import RunResult, get_setting
+from satimp_lab.unlearning.objectives import get_method, list_methods
+from satimp_lab.unlearning.params import PARAMS
 
 P = np.array([0.0, 0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99, 1.0])
 
@@ -244,7 +244,7 @@ def test_playground_ui_reports_errors():
 def test_playground_with_a_real_micro_lab(micro_target, session_cache):
     """Two short real runs through lab.run at the fast size (the micro target comes from the
     session fixture; final metrics off to stay quick)."""
-    from satimp_lab.experiments import Lab
+    from satimp_lab.studies.lab import Lab
 
     lab = Lab("fast", progress=False, final_metrics=())
     pg = X.Playground(lab)
@@ -261,7 +261,7 @@ def test_playground_with_a_real_micro_lab(micro_target, session_cache):
 
 
 def test_playground_cached_rerun_keeps_its_cost_and_says_so(micro_target, session_cache):
-    from satimp_lab.experiments import Lab
+    from satimp_lab.studies.lab import Lab
 
     lab = Lab("fast", progress=False, final_metrics=())
     ui = X.PlaygroundUI(X.Playground(lab), method="ga")
@@ -316,14 +316,14 @@ def test_the_playground_and_family_sliders_use_the_declared_range():
 
 
 def test_the_analytic_curves_live_in_weight_curves_and_widgets_reexports_them():
-    from satimp_lab import weight_curves as C
+    from satimp_lab.unlearning import weight_curves as C
 
     assert set(C.__all__) <= set(X.__all__)
     for name in C.__all__:
         assert getattr(X, name) is getattr(C, name), name
     # the curves (and the course checks that use them as references) need no UI library
-    code = ("import sys, satimp_lab.weight_curves, satimp_lab.course; "
-            "print(sorted(m for m in ('ipywidgets', 'plotly', 'satimp_lab.widgets', 'satimp_lab.plots') "
+    code = ("import sys, satimp_lab.unlearning.weight_curves, satimp_lab.ui.course; "
+            "print(sorted(m for m in ('ipywidgets', 'plotly', 'satimp_lab.ui.widgets', 'satimp_lab.ui.plots') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2])

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import InputError
-from .store import atomic_write
+from ..errors import InputError
+from ..store import atomic_write
 
 
 def _json_safe(value):
@@ -70,7 +70,7 @@ def population_claims_markdown(out_dir: str | Path, errors: list[str] | None = N
     ``satimp_lab.studies``) as one Markdown table: each part's effect, 95 % interval,
     P(improvement), units and verdict, and the claim's verdict; "" when there are none.
     ``errors``: as in ``studies.load_population_claims`` (unreadable files listed, not raised)."""
-    from .studies import load_population_claims
+    from . import load_population_claims
 
     rows = []
     for claim in load_population_claims(out_dir, errors=errors):
@@ -88,7 +88,7 @@ def population_claims_markdown(out_dir: str | Path, errors: list[str] | None = N
     return ("Each claim is decided on paired (target model, unlearning seed) units: effect = mean "
             "paired difference of the first method (or token group) over the second in the metric named, "
             "signed so that positive is the claim's direction, 95 % cluster-bootstrap interval over target models, "
-            "P(improvement) = share of units going the claim's way; the rule is in `satimp_lab.verdicts`.\n\n"
+            "P(improvement) = share of units going the claim's way; the rule is in `satimp_lab.studies.verdicts`.\n\n"
             + _md_table(rows, ["claim", "statement", "source", "comparison", "metric", "effect", "95 % interval",
                                "P(improvement)", "targets x seeds", "part verdict", "claim verdict"]))
 
@@ -109,7 +109,7 @@ def report_settings(out_dir: str | Path) -> dict:
     FileNotFoundError when neither file exists, InputError (a ValueError) naming the file when it holds no size."""
     import re
 
-    from .experiments import SETTINGS
+    from .lab import SETTINGS
 
     out_dir = Path(out_dir)
     if (out_dir / "settings.json").exists():
@@ -136,7 +136,7 @@ def readme_claims_markdown(snapshot_dir: str | Path, shown_as: str | None = None
     :func:`population_claims_markdown`, and what each ``source`` means. ``shown_as``: the folder
     named in the text (default: ``snapshot_dir`` as given). Raises InputError (a ValueError) when the folder holds
     no population claim."""
-    from .studies import load_population_claims
+    from . import load_population_claims
 
     claims = load_population_claims(snapshot_dir)
     if not claims:

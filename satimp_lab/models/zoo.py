@@ -23,12 +23,12 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .batching import collate, encode_dataset, get_prompt_format, iterate_batches, token_logprobs
-from .errors import InputError
-from .resources import shipped_path
-from .tiers import (PAPER_LR, SHIPPED_TARGET_SEEDS, TIERS, ArchConfig, TierConfig,  # noqa: F401 (re-exported)
+from ..data.batching import collate, encode_dataset, get_prompt_format, iterate_batches, token_logprobs
+from ..errors import InputError
+from ..resources import shipped_path
+from ..tiers import (PAPER_LR, SHIPPED_TARGET_SEEDS, TIERS, ArchConfig, TierConfig,  # noqa: F401 (re-exported)
                     TrainConfig)
-from .store import CacheError, atomic_directory, cache_dir, cache_key, read_entry, verify_entry  # noqa: F401 (re-exported)
+from ..store import CacheError, atomic_directory, cache_dir, cache_key, read_entry, verify_entry  # noqa: F401 (re-exported)
 
 MODEL_FORMAT = 1
 """Version of what a model *is* (its key: training code and data meaning). Bump it when training
@@ -450,7 +450,7 @@ def model_key(benchmark, kind: str, forget_split: str, tier: TierConfig) -> dict
     content hashes of the training rows and tokenizer texts; the model cache and the shipped
     models (:func:`shipped_entry`) are both looked up by it. Raises ValueError for an unknown
     ``kind`` or a benchmark without the needed split."""
-    from .benchmark import fingerprint, retain_split_for
+    from ..data.benchmark import fingerprint, retain_split_for
 
     if kind not in ("target", "retain"):
         raise InputError(f"kind must be 'target' or 'retain', got {kind!r}")
@@ -589,8 +589,8 @@ SHIPPED_FORGET_SPLITS = ("forget10",)
 def shipped_benchmark(tier: str):
     """The benchmark a shipped tier's models were trained on: the ``fast`` setting's for
     ``micro``, the built-in one otherwise."""
-    from .benchmark import BenchmarkConfig, load_benchmark
-    from .tiers import SIZES
+    from ..data.benchmark import BenchmarkConfig, load_benchmark
+    from ..tiers import SIZES
 
     if tier == "micro":
         return load_benchmark(config=BenchmarkConfig(**SIZES["fast"]["benchmark"]))

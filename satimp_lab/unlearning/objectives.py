@@ -25,7 +25,7 @@ from jaxtyping import Float, Shaped
 from torch import Tensor
 
 from . import weighting as W
-from .errors import InputError
+from ..errors import InputError
 from .params import FORGET_PARAMS, LOSS_WEIGHTS, PARAMS, WEIGHTING_PARAMS, validate_param
 
 __all__ = [
@@ -492,7 +492,7 @@ def get_method(name: str, **overrides) -> Method:
     forget_weight, retain_weight or retain. `beta` is a shorthand for the single exponent of
     simsat/simimp-type methods (beta_sat or beta_imp); it is refused where it would be ambiguous.
     Unknown names and keys raise InputError naming them; a value outside the range its declaration
-    allows (satimp_lab.params.PARAMS) raises InputError naming the method, the parameter and the value.
+    allows (satimp_lab.unlearning.params.PARAMS) raises InputError naming the method, the parameter and the value.
     """
     canonical = ALIASES.get(name, name)
     if canonical not in METHODS:

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import datasets
 
-from .errors import InputError, check_int
-from .store import atomic_write
+from ..errors import InputError, check_int
+from ..store import atomic_write
 
 # ----------------------------------------------------------------------------------------------
 # configuration
@@ -321,7 +321,7 @@ DATA_FILES = ("full.jsonl", "holdout.jsonl", "world_facts.jsonl", "authors.jsonl
 def default_data_dir() -> Path:
     """``data/synthetic``, where the published benchmark files live: in the source checkout, or
     inside an installed wheel (:func:`satimp_lab.resources.shipped_path`)."""
-    from .resources import shipped_path
+    from ..resources import shipped_path
 
     return shipped_path("data", "synthetic")
 

@@ -5,7 +5,7 @@ Each ``check_*`` function returns a :class:`CheckResult` that shows itself in a 
 common one, a hint), ○ not attempted yet (the stub still raises ``NotImplementedError`` or returns
 ``...``/``None``). ``bool(result)`` is True only when the answer is correct.
 
-Function answers are compared with the reference in :mod:`satimp_lab.weighting` (or autograd) on
+Function answers are compared with the reference in :mod:`satimp_lab.unlearning.weighting` (or autograd) on
 random batches and on edge inputs: padding masks, p = 0 (logp = -inf), p = 1 (logp = 0), an
 exponent of 0, float32 and float64. Multiple-choice answers are checked against :data:`QUESTIONS`,
 whose per-option feedback explains why a wrong option is wrong.
@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import weighting as W
-from .objectives import get_method
-from .weight_curves import satimp_peak, target_logit_gradient
+from ..unlearning import weighting as W
+from ..unlearning.objectives import get_method
+from ..unlearning.weight_curves import satimp_peak, target_logit_gradient
 
 __all__ = [
     "CheckResult",
@@ -217,7 +217,7 @@ def _check_weights(exercise: str, fn: Callable, reference: Callable, cases: list
                                "A weight is a constant for autograd: compute p from logp.detach(), so the loss "
                                "gradient is -(1/N) Σ w_t ∇CE_t and no gradient flows through w.")
     return CheckResult(exercise, "correct",
-                       f"matches satimp_lab.weighting on all {len(cases)} test inputs (random, padded, "
+                       f"matches satimp_lab.unlearning.weighting on all {len(cases)} test inputs (random, padded, "
                        "p = 0 and p = 1, float32, exponent 0).")
 
 
@@ -367,7 +367,7 @@ def example_tokens() -> pd.DataFrame:
 
 def example_weights(beta_sat: float | None = None, beta_imp: float | None = None, beta: float = 1.0) -> pd.DataFrame:
     """The example tokens' weights under GA, SimSat(beta), SimImp(beta) and SatImp (registry defaults
-    unless given), computed with satimp_lab.weighting; plus GA's logit push 1 - p."""
+    unless given), computed with satimp_lab.unlearning.weighting; plus GA's logit push 1 - p."""
     defaults = get_method("satimp").params
     beta_sat = defaults["beta_sat"] if beta_sat is None else beta_sat
     beta_imp = defaults["beta_imp"] if beta_imp is None else beta_imp
@@ -406,7 +406,7 @@ def example_weights_figure(**kwargs):
 
 def static_example_weights_figure(**kwargs):
     """:func:`example_weights_figure` drawn statically for the report
-    (:func:`satimp_lab.plots.static_lines`, the same weights): a ``matplotlib.figure.Figure``."""
+    (:func:`satimp_lab.ui.plots.static_lines`, the same weights): a ``matplotlib.figure.Figure``."""
     from . import plots
 
     frame = example_weights(**kwargs)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from .store import atomic_write
+from ..store import atomic_write
 
 # One colour per method family, used everywhere so a reader can follow a method across figures.
 PALETTE = {

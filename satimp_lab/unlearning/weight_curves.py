@@ -2,8 +2,8 @@
 
 Pure functions of a likelihood grid ``p`` (a 1-D array of numbers in [0, 1], unitless) and the
 exponents, returning numpy arrays of the same shape as ``p`` (or a DataFrame / dict): no widgets,
-no figures. Every curve is evaluated by calling :mod:`satimp_lab.weighting` (or autograd through
-:mod:`satimp_lab.objectives`) on one-token sequences, so the curves are the library's own weights,
+no figures. Every curve is evaluated by calling :mod:`satimp_lab.unlearning.weighting` (or autograd through
+:mod:`satimp_lab.unlearning.objectives`) on one-token sequences, so the curves are the library's own weights,
 not a re-implementation:
 
 * the w(p) family -- GA 1, SimSat p^beta_sat, SimImp (1-p)^beta_imp, SatImp
@@ -15,7 +15,7 @@ not a re-implementation:
 
 Errors: a ``p`` outside [0, 1] (or, for the logit view, outside (0, 1)) or an unknown scheme
 raises ``ValueError``; an invalid exponent raises the weighting module's ``ValueError`` naming it.
-The figures and sliders that show these curves (notebook 02) are in :mod:`satimp_lab.widgets`;
+The figures and sliders that show these curves (notebook 02) are in :mod:`satimp_lab.ui.widgets`;
 ``course`` uses them as the reference answers of notebook 09.
 """
 
@@ -79,7 +79,7 @@ TOKEN_SCHEMES = ("ga", "simsat", "simimp", "satimp")
 
 def token_weights_on_grid(scheme: str, p, beta_sat: float = 0.0, beta_imp: float = 0.0) -> np.ndarray:
     """The token weight w(p) of ``scheme`` on the likelihoods ``p`` ([n] -> [n]), by calling
-    satimp_lab.weighting (docs/methods.md#the-weight-family).
+    satimp_lab.unlearning.weighting (docs/methods.md#the-weight-family).
 
     ga: 1 (= satimp with both exponents 0); simsat: p^beta_sat (weighting.saturation);
     simimp: (1-p)^beta_imp (weighting.importance); satimp: p^beta_sat (1-p)^beta_imp (weighting.satimp).
@@ -164,7 +164,7 @@ def satimp_peak(beta_sat: float, beta_imp: float, p=None) -> dict:
     Closed form p* = beta_sat / (beta_sat + beta_imp) (set d log w / dp = 0); w_max is weighting.satimp
     evaluated at p*. ``grid_p``/``grid_w`` are the argmax and max on a likelihood grid, as a check.
     beta_sat = beta_imp = 0 is flat (w = 1): p* is NaN. An exponent outside its declared range
-    (satimp_lab.params) raises InputError naming it.
+    (satimp_lab.unlearning.params) raises InputError naming it.
     """
     beta_sat = validate_param("beta_sat", beta_sat)
     beta_imp = validate_param("beta_imp", beta_imp)
@@ -214,7 +214,7 @@ def _scheme_label(scheme: str, beta_sat: float, beta_imp: float) -> str:
 
 def weight_table(p=WEIGHT_TABLE_P, schemes=WEIGHT_TABLE_SCHEMES) -> pd.DataFrame:
     """w(p) of each (scheme, beta_sat, beta_imp) at the likelihoods ``p`` (one row per scheme,
-    one column per p), computed with satimp_lab.weighting -- the table of
+    one column per p), computed with satimp_lab.unlearning.weighting -- the table of
     docs/methods.md#the-weight-family by default."""
     rows = []
     for scheme, bs, bi in schemes:

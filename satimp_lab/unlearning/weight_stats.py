@@ -463,7 +463,7 @@ def granularity_summary(
     """Smoothness of the per-token effective weights of one batch at every granularity.
 
     For the same ``logp``/``mask`` [batch, pos] and exponent ``beta``, builds the weight each
-    valid token receives under (spec Part 1 item 3, via :mod:`satimp_lab.weighting`):
+    valid token receives under (spec Part 1 item 3, via :mod:`satimp_lab.unlearning.weighting`):
 
     ========================  ==========================================================
     ``token``                 ``saturation/importance(logp, mask, beta)``: w_t = p_t^β or (1−p_t)^β
@@ -486,7 +486,7 @@ def granularity_summary(
     """
     import torch
 
-    from satimp_lab import weighting
+    from satimp_lab.unlearning import weighting
 
     if kind not in ("saturation", "importance"):
         raise ValueError(f"kind must be 'saturation' or 'importance', got {kind!r}")
@@ -634,7 +634,7 @@ def target_token_table(lab, split: str | None = None, batch_size: int = 64) -> p
     a trace-like table: ``example_id, position, token_id, logp, p, is_key`` (``weight`` = 1)."""
     import torch
 
-    from .batching import encode_dataset, iterate_batches, token_logprobs
+    from ..data.batching import encode_dataset, iterate_batches, token_logprobs
 
     target = lab.target
     split = split or lab.setting.forget_split
@@ -662,7 +662,7 @@ def target_batch(lab, n: int = 8, split: str | None = None):
     """``batching.TokenLogprobs`` of the first ``n`` forget rows under the target model (no grad)."""
     import torch
 
-    from .batching import collate, encode_dataset, token_logprobs
+    from ..data.batching import collate, encode_dataset, token_logprobs
 
     target = lab.target
     split = split or lab.setting.forget_split

@@ -6,7 +6,7 @@ save the executed copy. Notebooks run side by side, one per core by default, eac
 worker process (nothing of one kernel's client is shared with another's) and each kernel pinned to
 its share of the cores (one torch thread each on two cores: two kernels of two threads each slow
 each other many times over, two of one thread do not). Sweeps are cached
-(``satimp_lab.experiments``), so a second run is fast.
+(``satimp_lab.studies.lab``), so a second run is fast.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import InputError
-from .resources import shipped_path
-from .store import atomic_write
-from .tiers import PRETRAINED_TIERS  # noqa: F401 (declared there; importable from here)
+from ..errors import InputError
+from ..resources import shipped_path
+from ..store import atomic_write
+from ..tiers import PRETRAINED_TIERS  # noqa: F401 (declared there; importable from here)
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colour codes in tracebacks
 
@@ -87,7 +87,7 @@ validates IRIs, so the kernels skip that import (jsonschema then leaves IRI form
 def kernel_env(threads: int, workers: int | None = None) -> dict:
     """The environment of a notebook kernel: this process's, with ``threads`` torch/OpenMP/MKL
     threads and ``workers`` sweep workers (``$SATIMP_LAB_WORKERS``; default ``threads``)."""
-    from .experiments import WORKERS_ENV
+    from .lab import WORKERS_ENV
 
     return {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
             WORKERS_ENV: str(workers or threads), "TOKENIZERS_PARALLELISM": "false"}
@@ -147,8 +147,8 @@ def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: 
     ``runs.json`` and ``report.md`` for the notebooks done (the rest are "not run") and re-raises
     (a Ctrl-C in a terminal reaches the worker processes too, which stop their notebooks).
     The report lists the notebooks in their order whatever order they finished in."""
-    from .errors import check_int
-    from .experiments import cpu_cores, default_workers
+    from ..errors import check_int
+    from .lab import cpu_cores, default_workers
 
     selected = select_notebooks(notebooks, notebook_dir)  # before anything is touched
     check_int("reproduce", "workers", workers, minimum=1, none_ok=True)
@@ -257,8 +257,8 @@ def _run_studies(size: str, tier: str | None, notebook_names: list[str], out_dir
     (``studies.run_studies``) on ``workers`` processes (None: the default pool; 1: in this
     process). Returns a run record like :func:`execute_notebook`'s
     (an error is recorded, not raised, so the report is still written); None when no study is chosen."""
-    from .experiments import Lab, process_pool
-    from .studies import STUDIES, run_studies
+    from .lab import Lab, process_pool
+    from . import STUDIES, run_studies
 
     chosen = [s for s in STUDIES if s.notebook in notebook_names]
     if not chosen:

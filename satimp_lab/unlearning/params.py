@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from . import weighting as W
-from .errors import InputError
+from ..errors import InputError
 
 __all__ = ["Param", "PARAMS", "WEIGHTING_PARAMS", "FORGET_PARAMS", "LOSS_WEIGHTS", "get_param",
            "validate_param"]

@@ -21,11 +21,11 @@ undoes. Two attacks from the unlearning literature probe that, plus membership i
   back to the target's.
 * **Membership inference** before and after each attack: AUC of the LOSS attack, held-out forget
   rows (members of the target's training set) vs the holdout authors (never trained on), from
-  :func:`satimp_lab.metrics.membership_inference` (0.5: indistinguishable; near 1: the forget
+  :func:`satimp_lab.evaluation.metrics.membership_inference` (0.5: indistinguishable; near 1: the forget
   rows still look trained on).
 
 Every metric here is teacher-forced on the held-out forget rows (forget ES, key-token accuracy,
-mean log-likelihood: :func:`satimp_lab.unlearn.teacher_forced_summary`, the numbers the
+mean log-likelihood: :func:`satimp_lab.unlearning.loop.teacher_forced_summary`, the numbers the
 unlearning curves use) or on a fixed subset of the retain split (retain ES).
 
 **The unlearned model at the matched retain level.** Methods are compared where retain ES first
@@ -46,8 +46,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .batching import collate, encode_dataset, token_logprobs
-from .errors import InputError, check_int, check_real
+from ..data.batching import collate, encode_dataset, token_logprobs
+from ..errors import InputError, check_int, check_real
 
 __all__ = ["AttackConfig", "ATTACK_CONFIGS", "attack_config", "split_forget_authors",
            "relearn", "recovery_auc", "quantize_tensor", "quantize_model",
@@ -102,7 +102,7 @@ class AttackConfig:
                 raise InputError(f"{own}.bits must be at most 24 (float32's precision), got {b!r}")
         check_int(own, "retain_max_examples", self.retain_max_examples, minimum=1, none_ok=True)
         check_int(own, "batch_size", self.batch_size, minimum=1)
-        from .metrics import MIA_ATTACKS
+        from ..evaluation.metrics import MIA_ATTACKS
 
         if self.mia_attack not in MIA_ATTACKS:
             raise InputError(f"{own}.mia_attack must be one of {list(MIA_ATTACKS)}, got {self.mia_attack!r}")
@@ -153,11 +153,11 @@ def relearn(model, train_encoded: list[dict], eval_sets: dict[str, list[dict]], 
     constant ``lr``, one full batch of all the rows per step, gradients clipped at
     ``max_grad_norm``) for ``max(steps)`` steps; deterministic (no sampling).
 
-    eval_sets: ``{name: encoded rows}`` evaluated (:func:`~satimp_lab.unlearn.teacher_forced_summary`)
+    eval_sets: ``{name: encoded rows}`` evaluated (:func:`~satimp_lab.unlearning.loop.teacher_forced_summary`)
     after each number of steps in ``steps``. Returns (the relearned copy, a DataFrame with one row
     per entry of ``steps``: ``step`` and ``<name>_es``, ``<name>_key_accuracy``,
     ``<name>_mean_logp``, ``<name>_answer_accuracy``). ``model`` is left unchanged."""
-    from .unlearn import teacher_forced_summary
+    from ..unlearning.loop import teacher_forced_summary
 
     if not train_encoded:
         raise ValueError("relearning needs at least one row to train on")
@@ -269,7 +269,7 @@ class _Stop(Exception):
 
 
 def unlearned_at_matched_step(lab, run) -> tuple[object, int]:
-    """(model, step): the weights ``run`` (a cached :class:`~satimp_lab.experiments.RunResult` of
+    """(model, step): the weights ``run`` (a cached :class:`~satimp_lab.studies.lab.RunResult` of
     ``lab``) had after :func:`matched_step_index` optimiser steps.
 
     The run's configuration is re-run on ``lab``'s target model with the same seed and the whole
@@ -277,8 +277,8 @@ def unlearned_at_matched_step(lab, run) -> tuple[object, int]:
     ``experiments.RUN_THREADS`` threads), evaluating only at that step (evaluations use no random
     numbers, so they do not change the trajectory); the evaluation callback copies the model there
     and ends the run. A run that diverged before that step gives its last model."""
-    from .experiments import RUN_THREADS, torch_threads
-    from .unlearn import unlearn
+    from .lab import RUN_THREADS, torch_threads
+    from ..unlearning.loop import unlearn
 
     total = int(run.history["lr"].notna().sum()) if "lr" in run.history else None
     if total is None or total == 0:
@@ -322,9 +322,9 @@ def attack_model(model, tokenizer, benchmark, forget_split: str, config: AttackC
     ``mia_relearned``; for each bit width ``b``: ``forget_es_q<b>``, ``forget_key_accuracy_q<b>``,
     ``retain_es_q<b>``, ``mia_q<b>``. Forget metrics are on the held-out forget rows; ``n_relearned``
     and ``n_held_out`` count the rows. ``lr``: the relearning rate when ``config.relearn_lr`` is None."""
-    from .metrics import membership_inference
-    from .unlearn import teacher_forced_summary
-    from .benchmark import retain_split_for
+    from ..evaluation.metrics import membership_inference
+    from ..unlearning.loop import teacher_forced_summary
+    from ..data.benchmark import retain_split_for
 
     forget = benchmark[forget_split]
     relearned, held_out = split_forget_authors(forget["author_id"], config.relearn_fraction, config.split_seed)
@@ -381,7 +381,7 @@ def _cached_row(kind: str, payload: dict, compute=None) -> dict | None:
     then when ``compute`` is None)."""
     import json
 
-    from .store import atomic_directory, cache_dir, cache_key, read_entry
+    from ..store import atomic_directory, cache_dir, cache_key, read_entry
 
     key_text, digest = cache_key({"format": ATTACK_FORMAT, **payload})
     folder = cache_dir() / "attacks" / f"{kind}-{digest[:16]}"
@@ -401,7 +401,7 @@ def _cached_row(kind: str, payload: dict, compute=None) -> dict | None:
 
 
 def _attack(lab, model, config: AttackConfig) -> dict:
-    from .experiments import RUN_THREADS, torch_threads
+    from .lab import RUN_THREADS, torch_threads
 
     bundle = lab.target
     max_length = getattr(bundle.tier.arch, "max_length", None) if bundle.tier.base_model is None else None
@@ -431,7 +431,7 @@ def cached_attack(lab, run=None, config: AttackConfig | None = None) -> dict | N
 
 
 def attack_run(lab, run, config: AttackConfig | None = None) -> dict:
-    """Every attack on ``run`` (a :class:`~satimp_lab.experiments.RunResult` of ``lab``) stopped at
+    """Every attack on ``run`` (a :class:`~satimp_lab.studies.lab.RunResult` of ``lab``) stopped at
     the matched retain level (:func:`unlearned_at_matched_step`): :func:`attack_model`'s row plus
     ``attack_step`` (the optimiser step attacked). Cached on disk under the run's cache entry name
     and the attack config, so a second call (another notebook, the report) reads it back.

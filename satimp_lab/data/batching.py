@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
-from .errors import InputError
+from ..errors import InputError
 
 IGNORE_INDEX = -100  # labels with this value carry no loss (HF convention)
 

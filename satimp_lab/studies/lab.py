@@ -35,17 +35,17 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .errors import InputError, check_int, check_real
-from .benchmark import BenchmarkConfig, load_benchmark, retain_split_for
-from .models import CACHE_FORMAT, cache_dir, cache_key, get_model, get_tier, subset_benchmark
-from .store import CacheError, atomic_directory, read_entry
-from .metrics import get_metric
-from .objectives import ALIASES, METHODS
-from .params import PARAMS
-from .tiers import SIZES
-from .tiers import TIER_RECIPES as _TIER_RECIPE_FIELDS
-from .tracing import TokenTrace
-from .unlearn import UnlearnConfig, unlearn
+from ..errors import InputError, check_int, check_real
+from ..data.benchmark import BenchmarkConfig, load_benchmark, retain_split_for
+from ..models.zoo import CACHE_FORMAT, cache_dir, cache_key, get_model, get_tier, subset_benchmark
+from ..store import CacheError, atomic_directory, read_entry
+from ..evaluation.metrics import get_metric
+from ..unlearning.objectives import ALIASES, METHODS
+from ..unlearning.params import PARAMS
+from ..tiers import SIZES
+from ..tiers import TIER_RECIPES as _TIER_RECIPE_FIELDS
+from ..unlearning.tracing import TokenTrace
+from ..unlearning.loop import UnlearnConfig, unlearn
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class Setting:
     target_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     """The population of target models (their training seeds) on which claims are decided: every
     (target seed, unlearning seed) pair is a unit (:meth:`Lab.sweep_population`,
-    ``satimp_lab.verdicts``). The tiny tier's five are shipped in ``data/models``."""
+    ``satimp_lab.studies.verdicts``). The tiny tier's five are shipped in ``data/models``."""
     match_level: float = 0.9
     """Compare forget ES where retain ES first falls to this share of its starting value."""
     stop_at_match: bool = False
@@ -79,7 +79,7 @@ class Setting:
     (:data:`POPULATION_OVERRIDES`)."""
     final_metrics: tuple[str, ...] = ("es", "es_paraphrased", "em", "probability", "truth_ratio",
                                       "forget_quality", "model_utility", "mia_loss")
-    """Metrics computed on each run's final model (``()`` for none): see ``satimp_lab.metrics``.
+    """Metrics computed on each run's final model (``()`` for none): see ``satimp_lab.evaluation.metrics``.
     Model utility's ROUGE runs on the retain split and world facts only; add ``"rouge"`` for the
     forget split too (no table or claim reads it)."""
     final_max_examples: int | None = 40
@@ -197,7 +197,7 @@ seed and the setting's forget split."""
 @dataclass(frozen=True, eq=False)
 class RunSpec(Mapping):
     """One run of a sweep, typed and frozen: a method, its hyper-parameters, a label and overrides
-    of the setting's :class:`~satimp_lab.unlearn.UnlearnConfig`.
+    of the setting's :class:`~satimp_lab.unlearning.loop.UnlearnConfig`.
 
     It also reads as the dict it replaces (``spec["label"]``, ``dict(spec)``, ``lab.run(**spec)``,
     ``spec == {"method": "ga", "label": "ga"}``): ``{"method", "params" (when not empty),
@@ -206,7 +206,7 @@ class RunSpec(Mapping):
 
     Raises :class:`~satimp_lab.errors.InputError` naming the bad field: ``RunSpec.method`` not a
     registered method name (``objectives.list_methods()``), a ``RunSpec.params`` key that is no
-    declared hyper-parameter (``satimp_lab.params.PARAMS``, plus ``beta`` and ``retain``) or a
+    declared hyper-parameter (``satimp_lab.unlearning.params.PARAMS``, plus ``beta`` and ``retain``) or a
     value outside its declared range, a ``RunSpec.overrides`` key that is no UnlearnConfig field.
     Whether the method reads a parameter is checked once, where the run's config is built."""
 
@@ -385,7 +385,7 @@ class Lab:
     @cached_property
     def reference_metrics(self) -> dict:
         """Final metrics of the target and retain models themselves (the two ends of the scale)."""
-        from . import metrics
+        from ..evaluation import metrics
 
         out = {}
         for name, bundle in (("target", self.target), ("retain", self.retain_model)):
@@ -394,7 +394,7 @@ class Lab:
 
     @cached_property
     def _retain_truth_ratios(self):
-        from . import metrics
+        from ..evaluation import metrics
 
         return metrics.truth_ratio(self.retain_model.model, self.retain_model.tokenizer,
                                    self.benchmark[self.setting.forget_split], kind="forget",
@@ -403,7 +403,7 @@ class Lab:
 
     def _final_metrics(self, model) -> dict:
         """``{name: value}``, e.g. ``forget_es``, ``retain_truth_ratio``, ``forget_quality``, ``model_utility``."""
-        from . import metrics
+        from ..evaluation import metrics
 
         s = self.setting
         if not s.final_metrics:
@@ -540,7 +540,7 @@ class Lab:
         """Every spec on every unit: each target model of ``target_seeds`` (default: the setting's
         :attr:`Setting.target_seeds`) x each unlearning seed of ``seeds`` (default: the setting's).
         One :class:`Sweep` whose tables carry a ``target_seed`` column, runs in the order targets,
-        specs, seeds; the input of ``satimp_lab.verdicts``. ``executor`` as in :meth:`sweep`:
+        specs, seeds; the input of ``satimp_lab.studies.verdicts``. ``executor`` as in :meth:`sweep`:
         the runs of every target go to it in one pass (one pool, one progress bar).
 
         Runs on the other targets (:meth:`population_lab`) skip the final metrics (no retain model

@@ -8,7 +8,7 @@ quality, model utility, MIA AUC) have no per-example values of their own; their
 ``value_by_index`` holds the per-example inputs where that makes sense, else it is empty.
 
 How a model is read. One teacher-forced forward pass per (question, answer) pair through
-:func:`satimp_lab.batching.token_logprobs`, the same code training uses: the labels are the answer
+:func:`satimp_lab.data.batching.token_logprobs`, the same code training uses: the labels are the answer
 tokens followed by one EOS (docs/methods.md#which-tokens-count), right-padded batches,
 ``torch.no_grad()``, model in eval mode (its previous mode is restored afterwards, so
 :func:`evaluate` can be called mid-training).
@@ -47,8 +47,8 @@ import pandas as pd
 import torch
 from scipy import special, stats
 
-from .errors import InputError
-from .batching import _plain_llama, encode_dataset, get_prompt_format, read_rows
+from ..errors import InputError
+from ..data.batching import _plain_llama, encode_dataset, get_prompt_format, read_rows
 
 __all__ = [
     "MetricResult", "ScoredAnswer", "METRICS", "MODEL_UTILITY_COMPONENTS", "DEFAULT_METRICS",
@@ -124,7 +124,7 @@ def check_model_tokenizer(model, tokenizer) -> None:
     tokens: the model runs, silently reading nonsense). All failures raise
     :class:`~satimp_lab.errors.InputError`.
     """
-    from .models import TOKENIZER_FINGERPRINT_ATTR, tokenizer_fingerprint
+    from ..models.zoo import TOKENIZER_FINGERPRINT_ATTR, tokenizer_fingerprint
 
     expected = getattr(getattr(model, "config", None), TOKENIZER_FINGERPRINT_ATTR, None)
     if expected is not None:
@@ -942,7 +942,7 @@ def evaluate(model, tokenizer, benchmark, forget_split: str = "forget10",
     DataFrame ``metric, split, qa_id, value``, and ``.results``, (metric, split) -> the
     :class:`MetricResult`.
     """
-    from .benchmark import retain_split_for
+    from ..data.benchmark import retain_split_for
 
     metrics = list(dict.fromkeys([metrics] if isinstance(metrics, str) else metrics))
     if not metrics:

@@ -21,14 +21,14 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .errors import InputError, check_choice, check_int, check_real
-from .batching import collate, encode_dataset, read_rows, token_logprobs
-from .metrics import check_model_tokenizer
-from .models import linear_schedule
-from .benchmark import retain_split_for
+from ..errors import InputError, check_choice, check_int, check_real
+from ..data.batching import collate, encode_dataset, read_rows, token_logprobs
+from ..evaluation.metrics import check_model_tokenizer
+from ..models.zoo import linear_schedule
+from ..data.benchmark import retain_split_for
 from .objectives import Method, get_method
-from .store import atomic_write
-from .tiers import PRESETS as _PRESET_FIELDS
+from ..store import atomic_write
+from ..tiers import PRESETS as _PRESET_FIELDS
 from .tracing import TokenTrace
 
 
@@ -126,7 +126,7 @@ class UnlearnConfig:
             raise InputError(f"{own}: {err}") from None
 
     def resolved_method(self) -> Method:
-        """The :class:`~satimp_lab.objectives.Method` this config runs, looked up in the registry
+        """The :class:`~satimp_lab.unlearning.objectives.Method` this config runs, looked up in the registry
         once, when the config is built (and validated), then reused."""
         return self._method
 
@@ -284,11 +284,11 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
 
     benchmark: a DatasetDict holding ``config.forget_split`` and its retain split.
     eval_fn: optional ``eval_fn(model, step) -> dict`` called with each periodic evaluation; its
-        values join the history (e.g. :func:`satimp_lab.metrics.evaluate` summaries).
+        values join the history (e.g. :func:`satimp_lab.evaluation.metrics.evaluate` summaries).
     eval_cache: optional dict that the caller keeps between runs of ``target`` on ``benchmark``:
         the step-0 evaluation (of the target itself, the same for every method and seed) is
         computed once and then reused from it (the same numbers; without ``eval_fn`` only).
-    method: the :class:`~satimp_lab.objectives.Method` of ``config`` when the caller resolved it
+    method: the :class:`~satimp_lab.unlearning.objectives.Method` of ``config`` when the caller resolved it
         already (``Lab.run``); default ``config.resolved_method()``. Raises InputError when it is
         not the config's method with the config's hyper-parameters. The reference forward passes
         run only where the method declares them (``Method.needs_reference_logprobs``,

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .store import atomic_write
+from ..store import atomic_write
 
 COLUMNS = {  # name -> numpy dtype
     "step": np.int32,        # optimiser step (0-based) the token was seen at

@@ -8,14 +8,14 @@ buttons to these callbacks.
 Two groups:
 
 * **weighting functions** (notebook 02): figures and sliders over the analytic weight curves of
-  :mod:`satimp_lab.weight_curves` (the w(p) family, NPO's and SimNPO's implicit weights, the
+  :mod:`satimp_lab.unlearning.weight_curves` (the w(p) family, NPO's and SimNPO's implicit weights, the
   SatImp peak, the weight table of docs/methods.md#the-weight-family, the GA logit view). Those
   curve functions are re-exported here, so ``widgets.satimp_peak`` and friends keep working.
 * **playground** (notebook 08): :class:`Playground` holds runs made by ``lab.run(...)`` (cached) and
   turns them into a comparison table and a trade-off figure; :class:`PlaygroundUI` is the widget
   form (method dropdown, the chosen method's hyper-parameters, learning rate, epochs/steps, seed, a
   Run button with a progress bar and status line). Each hyper-parameter's slider (range, step,
-  label) is read from its declaration in :mod:`satimp_lab.params`.
+  label) is read from its declaration in :mod:`satimp_lab.unlearning.params`.
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from . import plots
-from .objectives import get_method, list_methods
-from .params import LOSS_WEIGHTS, PARAMS, validate_param
-from .weight_curves import *  # noqa: F403 -- the curves' former home: widgets.satimp_peak etc. keep working
-from .weight_curves import __all__ as _CURVES
-from .weight_curves import (family_curves, family_labels, likelihood_grid, logit_push, npo_weights_on_grid,
+from ..unlearning.objectives import get_method, list_methods
+from ..unlearning.params import LOSS_WEIGHTS, PARAMS, validate_param
+from ..unlearning.weight_curves import *  # noqa: F403 -- the curves' former home: widgets.satimp_peak etc. keep working
+from ..unlearning.weight_curves import __all__ as _CURVES
+from ..unlearning.weight_curves import (family_curves, family_labels, likelihood_grid, logit_push, npo_weights_on_grid,
                             peak_text, satimp_peak, token_weights_on_grid)
 
 __all__ = [
@@ -155,7 +155,7 @@ def family_widget(beta_sat: float = 5.0, beta_imp: float = 0.1, max_beta_sat: fl
                   max_beta_imp: float | None = None):
     """:func:`family_figure` with beta_sat / beta_imp sliders, a normalise box and a live peak
     readout (the sliders are cheap, so they redraw continuously). The sliders' range and step are
-    the declared ones (satimp_lab.params; ``max_beta_*`` overrides the upper end). Returns the
+    the declared ones (satimp_lab.unlearning.params; ``max_beta_*`` overrides the upper end). Returns the
     VBox; its ``.figure`` attribute is the figure (updated in place by :func:`update_family`)."""
     import ipywidgets as ipw
 
@@ -208,7 +208,7 @@ def logit_push_curves(beta_sat: float = 5.0, beta_imp: float = 0.1, beta: float 
     """``(p, {label: push})``: the GA logit view's push on the target logit, w(p) (1 - p), for GA,
     SimSat(beta), SimImp(beta) and SatImp(beta_sat, beta_imp) on the likelihood grid ``p``
     (default: 401 points inside (0, 1)), from autograd through the library's objectives
-    (:func:`satimp_lab.weight_curves.logit_push`)."""
+    (:func:`satimp_lab.unlearning.weight_curves.logit_push`)."""
     p = likelihood_grid(401, include_ends=False) if p is None else np.asarray(p, dtype=float)
     return p, {
         "ga(w = 1): 1 · (1-p)": logit_push("ga", p),
@@ -232,7 +232,7 @@ def logit_push_figure(beta_sat: float = 5.0, beta_imp: float = 0.1, beta: float 
 
 
 def static_logit_push_figure(beta_sat: float = 5.0, beta_imp: float = 0.1, beta: float = 1.0):
-    """:func:`logit_push_figure` drawn statically for the report (:func:`satimp_lab.plots.static_lines`,
+    """:func:`logit_push_figure` drawn statically for the report (:func:`satimp_lab.ui.plots.static_lines`,
     the same curves): a ``matplotlib.figure.Figure``."""
     p, curves = logit_push_curves(beta_sat, beta_imp, beta)
     return plots.static_lines(curves, p, LOGIT_PUSH_TITLE, "likelihood p = exp(-CE) of the token", LOGIT_PUSH_AXIS)
@@ -254,7 +254,7 @@ def static_family_figure(beta_sat: float, beta_imp: float):
 
 @dataclass(frozen=True)
 class ParamSpec:
-    """How to show one hyper-parameter as a slider: a view of its :class:`satimp_lab.params.Param`."""
+    """How to show one hyper-parameter as a slider: a view of its :class:`satimp_lab.unlearning.params.Param`."""
 
     kind: str           # "float" or "int"
     min: float
@@ -266,7 +266,7 @@ class ParamSpec:
 PARAM_SPECS: dict[str, ParamSpec] = {
     name: ParamSpec(p.kind, *p.slider, p.label) for name, p in PARAMS.items()
 }
-"""Every declared hyper-parameter's slider, read from satimp_lab.params.PARAMS."""
+"""Every declared hyper-parameter's slider, read from satimp_lab.unlearning.params.PARAMS."""
 
 
 def method_controls(method: str) -> list[dict]:

@@ -406,7 +406,7 @@ def simnpo_implicit_weights(logp: Float[Tensor, "batch pos"], mask: Shaped[Tenso
     With gamma = 0, w_i = 2 pbar_i^beta / (1 + pbar_i^beta), pbar_i = exp(-lbar_i) (geometric-mean
     likelihood). Note gamma sits inside beta (.) as in the official code; the SimNPO paper writes
     sigma(beta lbar - gamma) - the two agree at the default gamma = 0. n_i counts the valid
-    (shifted) label positions, as :func:`satimp_lab.objectives.simnpo_loss` does (a departure
+    (shifted) label positions, as :func:`satimp_lab.unlearning.objectives.simnpo_loss` does (a departure
     when the first label is valid: see there and docs/departures.md).
     """
     _check_pair(logp, mask, ndim2=True)

@@ -1,0 +1,3 @@
+"""The notebooks' user interface: interactive figures (``plots``), widgets and the playground
+(``widgets``), the course's exercise checkers (``course``).
+"""
