@@ -121,14 +121,14 @@ class StudyResult:
         """``population/<study id>.json`` (claims with every number), ``tables/<notebook
         prefix>_<name>.csv/.md`` and ``figures/<notebook prefix>_<study id>_<name>.png`` (each of
         :meth:`figures`) under ``out_dir`` (no-op when None)."""
-        from .report import _json_safe, save_table
+        from .tables import json_safe, save_table
         from ..store import atomic_write
 
         if out_dir is None:
             return
         prefix = self.study.notebook.split("_")[0]
         atomic_write(Path(out_dir) / "population" / f"{self.study.id}.json",
-                     json.dumps(_json_safe([c.to_dict() for c in self.claims]), indent=1))
+                     json.dumps(json_safe([c.to_dict() for c in self.claims]), indent=1))
         save_table(self.claims_table(), out_dir, f"{prefix}_{self.study.id}_claims")
         for name, table in self.tables.items():
             save_table(table, out_dir, f"{prefix}_{name}")

@@ -9,36 +9,12 @@ figures every notebook saved, into one Markdown report.
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 
-import pandas as pd
 
 from ..errors import InputError
 from ..store import atomic_write
-
-
-def _json_safe(value):
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "item"):  # numpy scalars
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def save_table(frame: pd.DataFrame, out_dir: str | Path | None, name: str, floatfmt: str = ".3f") -> None:
-    """Write ``tables/<name>.csv`` and ``.md`` under ``out_dir`` (no-op when None)."""
-    if out_dir is None:
-        return
-    folder = Path(out_dir) / "tables"
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write(folder / f"{name}.csv", frame.to_csv(index=False))
-    atomic_write(folder / f"{name}.md", frame.to_markdown(index=False, floatfmt=floatfmt))
 
 
 def _md_table(rows: list[list[str]], header: list[str]) -> str:
@@ -70,7 +46,7 @@ def population_claims_markdown(out_dir: str | Path, errors: list[str] | None = N
     ``satimp_lab.studies``) as one Markdown table: each part's effect, 95 % interval,
     P(improvement), units and verdict, and the claim's verdict; "" when there are none.
     ``errors``: as in ``studies.load_population_claims`` (unreadable files listed, not raised)."""
-    from . import load_population_claims
+    from .base import load_population_claims
 
     rows = []
     for claim in load_population_claims(out_dir, errors=errors):
@@ -136,7 +112,7 @@ def readme_claims_markdown(snapshot_dir: str | Path, shown_as: str | None = None
     :func:`population_claims_markdown`, and what each ``source`` means. ``shown_as``: the folder
     named in the text (default: ``snapshot_dir`` as given). Raises InputError (a ValueError) when the folder holds
     no population claim."""
-    from . import load_population_claims
+    from .base import load_population_claims
 
     claims = load_population_claims(snapshot_dir)
     if not claims:
