@@ -68,6 +68,9 @@ class Study:
     measure: Callable | None = None
     """For a study that unlearns nothing: ``measure(lab) -> summary`` (one row per unit and
     label, as a sweep summary) replaces the sweep of ``specs``."""
+    figures: dict[str, Callable] | None = None
+    """Its population figures, name -> ``function(StudyResult) -> Figure or None``, for a study whose
+    figures live in its own module; None: those of ``studies.figures.FIGURES``."""
 
     def run(self, lab, sweep=None, **sweep_kwargs) -> "StudyResult":
         """Sweep ``specs`` over the lab's population (:meth:`Lab.sweep_population`; keywords

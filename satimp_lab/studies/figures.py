@@ -29,6 +29,7 @@ import pandas as pd
 
 from . import verdicts
 from ..ui.plots import distinct_colors
+from .specs import RECOMMENDED
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -412,18 +413,6 @@ def _curves_figure(result):
     return curves_over_steps(result.sweep.curves, names=_names_of(result))
 
 
-def _relearning():
-    from . import relearning
-
-    return relearning
-
-
-def _recommended():
-    from . import grid
-
-    return getattr(grid, "RECOMMENDED", None)
-
-
 FIGURES: dict[str, dict[str, Callable]] = {
     "obs1": {"matched_forget": lambda r: label_points(r.summary, names=_names_of(r)),
              "curves": _curves_figure},
@@ -433,11 +422,11 @@ FIGURES: dict[str, dict[str, Callable]] = {
     "smoothness": {"beta": lambda r: beta_sweep(r.summary, names=_names_of(r)),
                    "hard_sampling": lambda r: hard_sampling(r.summary)},
     "granularity": {"levels": lambda r: granularity(r.summary, names=_names_of(r))},
-    "grid": {"heatmap": lambda r: grid_heatmap(r.summary, highlight=_recommended())},
-    "relearning": {"recovery": lambda r: _relearning().recovery_figure(r.summary)},
+    "grid": {"heatmap": lambda r: grid_heatmap(r.summary, highlight=RECOMMENDED)},
 }
 """Study id -> {figure name: function(StudyResult) -> Figure, or None when the result lacks the
-data (the curves of a result without a sweep)}. A study not listed gets :func:`label_points` of
+data (the curves of a result without a sweep)}. A study that declares its own ``figures``
+(``studies.relearning``) gets those; one not listed gets :func:`label_points` of
 its summary's ``matched_forget`` when it has that column, ``label``, ``target_seed`` and ``seed``
 (else no population figure)."""
 
@@ -445,7 +434,7 @@ its summary's ``matched_forget`` when it has that column, ``label``, ``target_se
 def study_figures(result) -> dict:
     """``{name: Figure}`` of :data:`FIGURES` for ``result`` (a StudyResult). Raises ValueError
     when its summary lacks what a figure needs (e.g. no label of the expected form)."""
-    table = FIGURES.get(result.study.id)
+    table = result.study.figures if result.study.figures is not None else FIGURES.get(result.study.id)
     if table is None:
         drawable = {"label", METRIC, *UNIT_COLS} <= set(result.summary.columns)
         return {"points": label_points(result.summary)} if drawable else {}

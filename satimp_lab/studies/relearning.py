@@ -296,4 +296,4 @@ def recovery_png(summary: pd.DataFrame, metric: str = "es", dpi: int = 110) -> b
 
 
 STUDY = Study("relearning", "10_really_forgotten", "Is it really forgotten? (ours)", specs, decide, tables,
-              measure=measure)
+              measure=measure, figures={"recovery": lambda result: recovery_figure(result.summary)})
