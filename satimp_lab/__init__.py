@@ -5,9 +5,11 @@ importable from ``satimp_lab`` (``from satimp_lab import Lab, get_method``) and 
 named above it; the formulas and their sources are on docs/methods.md.
 
 The names are imported on first use (PEP 562 ``__getattr__``): ``import satimp_lab`` does not import
-torch, so ``satimp-lab --help`` starts in a fraction of a second. ``unlearn.unlearn`` and
-``reproduce.reproduce`` are reached through their modules (``from satimp_lab.unlearning.loop import
-unlearn``): a package attribute cannot be both the module and the function of the same name.
+torch, so ``satimp-lab --help`` starts in a fraction of a second. The keys of the table are the
+modules, by stage folder (README, "What is inside"). ``unlearning.loop.unlearn`` and
+``studies.reproduce.reproduce`` are reached through their modules (``from satimp_lab.unlearning.loop
+import unlearn``): ``satimp_lab.unlearn`` and ``satimp_lab.reproduce`` still name the old modules
+(``satimp_lab/_moved.py`` keeps every module path from before the stage folders working).
 """
 
 from __future__ import annotations
@@ -21,38 +23,38 @@ _moved.install()
 __version__ = "0.1.0"
 
 _API: dict[str, tuple[str, ...]] = {
-    # --- data: the benchmark, and how a (question, answer) pair becomes tokens and log-likelihoods
+    # --- data/: the benchmark, and how a (question, answer) pair becomes tokens and log-likelihoods
     "data.benchmark": ("BenchmarkConfig", "generate_benchmark", "load_benchmark", "load_tofu",
-                  "retain_split_for"),            # synthetic TOFU-shaped authors; the real TOFU online
+                       "retain_split_for"),  # synthetic TOFU-shaped authors; the real TOFU online
     "data.batching": ("PROMPT_FORMATS", "encode_dataset", "token_logprobs"),  # answer-only labels, key masks
-    # --- every tier and size, declared in one place (the models, experiments and unlearn tables)
+    # --- tiers: every tier and size, declared in one place
     "tiers": ("TIERS", "SIZES"),
-    # --- models: tiers, target and retain fine-tuning, the model cache and the shipped models
-    "models.zoo": ("TierConfig", "get_tier", "get_model", "ModelBundle", "pretrained_bundle",
-               "load_smollm2"),
-    # --- unlearning: per-token weights, loss terms and named methods, the loop, its token trace
+    # --- models/: tiers, target and retain fine-tuning, the model cache and the shipped models
+    "models.zoo": ("TierConfig", "get_tier", "get_model", "ModelBundle", "pretrained_bundle", "load_smollm2"),
+    # --- evaluation/: ES, the TOFU metrics, MIA (the unlearning loop evaluates with them)
+    "evaluation.metrics": ("MetricResult", "evaluate", "extraction_strength", "calibrated_extraction_strength",
+                           "answer_probability", "rouge_l_recall", "truth_ratio", "forget_quality",
+                           "model_utility", "membership_inference"),
+    # --- unlearning/: per-token weights, hyper-parameters, loss terms and named methods, the loop,
+    #     its token trace, and what the weights look like (analytic curves, statistics)
     "unlearning.weighting": ("saturation", "importance", "satimp", "group_average", "instance_weights",
-                  "batch_weights", "hard_sample", "annotated", "npo_implicit_weights",
-                  "simnpo_implicit_weights"),     # pure tensor functions, [batch, pos] -> weights
+                             "batch_weights", "hard_sample", "annotated", "npo_implicit_weights",
+                             "simnpo_implicit_weights"),  # pure tensor functions, [batch, pos] -> weights
     "unlearning.params": ("Param", "PARAMS", "get_param"),  # every hyper-parameter: check, label, slider, sweeps
     "unlearning.objectives": ("Method", "get_method", "list_methods"),  # every method by name, with defaults
-    "unlearning.loop": ("UnlearnConfig", "UnlearnRun", "PRESETS"),    # the loop itself: unlearn.unlearn
-    "unlearning.tracing": ("TokenTrace",),                   # per-token likelihood and weight of every step
-    # --- evaluation: ES, the TOFU metrics, MIA, weight statistics
-    "evaluation.metrics": ("MetricResult", "evaluate", "extraction_strength", "calibrated_extraction_strength",
-                "answer_probability", "rouge_l_recall", "truth_ratio", "forget_quality",
-                "model_utility", "membership_inference"),
-    "unlearning.weight_stats": ("distribution_summary", "summarise_trace", "key_vs_other"),
+    "unlearning.loop": ("UnlearnConfig", "UnlearnRun", "PRESETS"),  # the loop itself: loop.unlearn
+    "unlearning.tracing": ("TokenTrace",),  # per-token likelihood and weight of every step
     "unlearning.weight_curves": ("family_curves", "satimp_peak", "weight_table"),  # w(p) of each method, analytic
-    # --- study: cached runs and sweeps, the studies of the paper's claims, verdicts, the report
+    "unlearning.weight_stats": ("distribution_summary", "summarise_trace", "key_vs_other"),
+    # --- ui/: the playground of notebook 08 (weight-curve figures and sliders: satimp_lab.ui.widgets)
+    "ui.widgets": ("Playground", "PlaygroundUI"),
+    # --- studies/: cached runs and sweeps, the studies of the paper's claims, verdicts, the report
     "studies.lab": ("Lab", "RunSpec", "Setting", "SETTINGS", "get_setting", "Sweep", "SweepError",
                     "process_pool", "forget_at_matched_retain"),
     "studies": ("STUDIES", "Study", "StudyResult", "get_study", "run_studies"),
     "studies.verdicts": ("compare", "decide", "PairedComparison", "PopulationClaim", "claims_table"),
-    "studies.report": ("build_report",),                  # the main job itself: reproduce.reproduce
-    # --- ui: the playground of notebook 08 (weight-curve figures and sliders: satimp_lab.ui.widgets)
-    "ui.widgets": ("Playground", "PlaygroundUI"),
-    # --- infrastructure: user errors, the on-disk cache, the files shipped with the package
+    "studies.report": ("build_report",),  # the main job itself: studies.reproduce.reproduce
+    # --- the bottom floor: user errors, the on-disk cache, the files shipped with the package
     "errors": ("InputError",),
     "store": ("CacheError", "cache_dir"),
     "resources": ("shipped_path",),
