@@ -3,7 +3,7 @@ less likely under the fine-tuned target model than the other answer tokens (note
 
 Nothing is unlearned: each target model of the population is one unit, and its value per token
 group is the mean likelihood of that group's forget-answer tokens (teacher-forced, before any
-unlearning; ``analysis.target_token_table``). The comparison "other tokens more likely than key
+unlearning; ``tables.target_token_table``). The comparison "other tokens more likely than key
 tokens" is paired on the target models (``seed`` is 0: there is no unlearning seed).
 """
 
@@ -26,7 +26,7 @@ def specs() -> list[dict]:
 def measure(lab) -> pd.DataFrame:
     """One row per (target seed, token group): ``label`` ("key" / "other"), ``target_seed``,
     ``seed`` (0), ``mean_likelihood``, ``n_tokens``."""
-    from ..unlearning.weight_stats import target_token_table
+    from .tables import target_token_table
 
     rows = []
     for t in lab.setting.target_seeds:

@@ -144,7 +144,7 @@ def heatmap(frame: pd.DataFrame, x: str, y: str, z: str, title: str = "", x_titl
 
 
 def binned_weights(frame: pd.DataFrame, label: str = "label", title: str = "Mean weight per likelihood bin") -> go.Figure:
-    """Lines of mean weight per likelihood bin (``analysis.binned_mean_weight`` output + a label)."""
+    """Lines of mean weight per likelihood bin (``unlearning.weight_stats.binned_mean_weight`` output + a label)."""
     fig = go.Figure()
     for i, (name, rows) in enumerate(frame.groupby(label, sort=False)):
         fig.add_trace(go.Scatter(x=rows["centre"], y=rows["mean_weight"], mode="lines+markers",

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
+from satimp_lab.studies import tables as T
 from satimp_lab.unlearning import weight_stats as A
 
 # ----------------------------------------------------------------------------- smoothness statistics
@@ -379,22 +380,22 @@ def seed_summary(spec: dict[str, list[float]]) -> pd.DataFrame:
 
 def test_results_table_and_fmt():
     s = seed_summary({"a": [0.1, 0.3], "b": [0.2]})
-    t = A.results_table(s, columns=("matched_forget",)).set_index("label")
+    t = T.results_table(s, columns=("matched_forget",)).set_index("label")
     assert t.loc["a", "matched_forget_mean"] == pytest.approx(0.2)
     assert t.loc["a", "matched_forget_std"] == pytest.approx(np.std([0.1, 0.3], ddof=1))
     assert math.isnan(t.loc["b", "matched_forget_std"]) and t.loc["a", "reached"] == 2
-    txt = A.results_table(s, columns=("matched_forget",), text=True).set_index("label")
+    txt = T.results_table(s, columns=("matched_forget",), text=True).set_index("label")
     assert txt.loc["a", "matched_forget"] == "0.200 ± 0.141" and txt.loc["b", "matched_forget"] == "0.200"
-    assert A.fmt_pm(float("nan"), 0.1) == "n/a"
+    assert T.fmt_pm(float("nan"), 0.1) == "n/a"
 
 
 def test_relative_weights_and_binning():
     tr = pd.DataFrame({"method": ["m"] * 4, "seed": 0, "step": [0, 0, 1, 1], "weight": [1.0, 3.0, 0.0, 0.0],
                        "p": [0.05, 0.95, 0.5, 0.5], "logp": np.log([0.05, 0.95, 0.5, 0.5])})
-    rel = A.relative_weights(tr)
+    rel = T.relative_weights(tr)
     assert rel["relative_weight"].iloc[:2].tolist() == [0.5, 1.5]
     assert rel["relative_weight"].iloc[2:].isna().all()       # all-zero step: no distribution
-    b = A.binned_by_method(rel, n_bins=2)
+    b = T.binned_by_method(rel, n_bins=2)
     assert b.set_index("bin")["mean_weight"].tolist() == [0.5, 1.5]
-    b = A.binned_by_method(rel, n_bins=2, scale="max")
+    b = T.binned_by_method(rel, n_bins=2, scale="max")
     assert b["mean_weight"].tolist() == pytest.approx([1 / 3, 1.0]) and b["mean_weight_raw"].tolist() == [0.5, 1.5]
