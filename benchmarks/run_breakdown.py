@@ -98,7 +98,7 @@ def _worker(size: str, threads: int, population: bool = False) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    from satimp_lab.studies.lab import Lab
+    from satimp_lab import Lab  # the one-page API: the same in a --before checkout of the flat layout
 
     models = Path(os.environ["SATIMP_LAB_CACHE"]) / "models"
     lab = Lab(size, progress=False, **(_population_overrides() if population else {}))
@@ -160,8 +160,11 @@ def options(size: str, seeds: tuple[int, ...], budgets: tuple[int, ...]) -> None
     import torch
 
     torch.set_num_threads(1)
-    from satimp_lab.studies.lab import Lab, forget_at_matched_retain
-    from satimp_lab.unlearning.loop import unlearn
+    from satimp_lab import Lab, forget_at_matched_retain  # the same in a --before checkout of the flat layout
+    try:
+        from satimp_lab.unlearning.loop import unlearn
+    except ModuleNotFoundError:  # a --before checkout from before the stage folders
+        from satimp_lab.unlearn import unlearn
 
     lab = Lab(size, progress=False)
     level, every = lab.setting.match_level, lab.setting.base.eval_every
