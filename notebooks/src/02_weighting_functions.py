@@ -40,7 +40,7 @@ import pandas as pd
 
 from satimp_lab.ui import plots, widgets
 from satimp_lab.unlearning.objectives import get_method
-from satimp_lab.studies.report import save_table
+from satimp_lab.studies.tables import save_table
 
 SATIMP = get_method("satimp").params           # the recommended exponents (README of the official code)
 BETA_SAT, BETA_IMP = SATIMP["beta_sat"], SATIMP["beta_imp"]

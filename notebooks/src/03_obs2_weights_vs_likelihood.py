@@ -38,10 +38,11 @@ OUT_DIR = None  # where figures and tables go when run by `satimp-lab reproduce`
 import pandas as pd
 from IPython.display import HTML, display
 
-from satimp_lab.unlearning import weight_stats as analysis
+from satimp_lab.unlearning import weight_stats
 from satimp_lab.ui import plots
 from satimp_lab.studies.lab import Lab
-from satimp_lab.studies.report import save_table
+from satimp_lab.studies import tables
+from satimp_lab.studies.tables import save_table
 from satimp_lab.studies import obs2, specs
 
 pd.set_option("display.max_colwidth", 120)
@@ -72,7 +73,7 @@ result.show()
 
 # %%
 sweep = lab.sweep(specs.obs1_specs() + specs.reference_specs(), desc="observation (i) runs and references")
-traces = analysis.relative_weights(sweep.traces())
+traces = tables.relative_weights(sweep.traces())
 print(f"{len(traces):,} token records from {traces.groupby(['method', 'seed']).ngroups} runs "
       f"({traces.step.nunique()} steps each)")
 
@@ -87,7 +88,7 @@ print(f"{len(traces):,} token records from {traces.groupby(['method', 'seed']).n
 
 # %%
 schemes = ["ga", "simsat", "simimp", "satimp", "annotated", "npo", "simnpo"]
-binned = analysis.binned_by_method(traces[traces.method.isin(schemes)], n_bins=10, scale="max")
+binned = tables.binned_by_method(traces[traces.method.isin(schemes)], n_bins=10, scale="max")
 fig = plots.binned_weights(binned, label="method",
                            title="Which likelihoods each scheme weights (real traces, all steps and seeds)")
 fig.update_layout(yaxis_title="mean relative weight in the bin / its maximum")
@@ -104,7 +105,7 @@ fig
 # (+) and SimImp (−) follow from their formulas; GA's constant weights have no correlation (n/a).
 
 # %%
-rho = analysis.spearman_by_run(traces)
+rho = tables.spearman_by_run(traces)
 rho_table = (rho.groupby("method", sort=False)["spearman_weight_likelihood"]
              .agg(["mean", "std", "count"]).reset_index()
              .rename(columns={"mean": "spearman_mean", "std": "spearman_std", "count": "runs"}))
@@ -119,8 +120,8 @@ rho_table
 # view, each run's step 0 (the first micro-batch, still the target model).
 
 # %%
-key_table = analysis.key_vs_other(analysis.target_token_table(lab))
-step0 = analysis.key_vs_other(traces[traces.method == "ga"], by="seed", step=0)
+key_table = weight_stats.key_vs_other(tables.target_token_table(lab))
+step0 = weight_stats.key_vs_other(traces[traces.method == "ga"], by="seed", step=0)
 save_table(key_table, OUT_DIR, "03_key_vs_other_target")
 save_table(step0, OUT_DIR, "03_key_vs_other_step0")
 display(key_table)
@@ -131,7 +132,7 @@ step0
 # (relative weights, all steps and seeds):
 
 # %%
-shares = analysis.key_vs_other(traces.assign(weight=traces.relative_weight.fillna(0.0)), by="method")
+shares = weight_stats.key_vs_other(traces.assign(weight=traces.relative_weight.fillna(0.0)), by="method")
 key_share = shares[shares.token_group == "key"][["method", "n_tokens", "mean_weight", "weight_share"]]
 n_by_method = shares.groupby("method")["n_tokens"].sum()
 key_share = key_share.assign(token_share=key_share.n_tokens / key_share.method.map(n_by_method))
@@ -160,7 +161,7 @@ for method in ["simsat", "simimp", "satimp", "annotated", "npo"]:
 # the table gives each method's first and last value.
 
 # %%
-dyn = analysis.dynamics(traces[traces.method.isin(["simsat", "simimp", "satimp", "npo"])], "mean_weight")
+dyn = weight_stats.dynamics(traces[traces.method.isin(["simsat", "simimp", "satimp", "npo"])], "mean_weight")
 fig = plots.param_sweep(dyn, x="step", y="value", group="method", error="std",
                         title="Mean token weight on the forget batch during unlearning",
                         x_title="optimiser step", y_title="mean weight of the step's forget tokens")

@@ -36,10 +36,10 @@ import pandas as pd
 import plotly.graph_objects as go
 from IPython.display import display
 
-from satimp_lab.unlearning import weight_stats as analysis
 from satimp_lab.ui import plots
 from satimp_lab.studies.lab import Lab
-from satimp_lab.studies.report import save_table
+from satimp_lab.studies import tables
+from satimp_lab.studies.tables import save_table
 from satimp_lab.studies import obs1, specs
 
 pd.set_option("display.max_colwidth", 120)
@@ -111,14 +111,14 @@ fig
 # seeds: one target's numbers, for looking; the verdicts are the population's, above.
 
 # %%
-table = analysis.results_table(summary, labels)
-save_table(analysis.results_table(summary, labels, text=True), OUT_DIR, "04_matched_forget")
+table = tables.results_table(summary, labels)
+save_table(tables.results_table(summary, labels, text=True), OUT_DIR, "04_matched_forget")
 bar = plots.bar_with_errors(table, "matched_forget_mean", error="matched_forget_std",
                             title=f"Forget ES at matched retain ES on target {setting.target_seed} "
                                   f"(mean ± std over {len(setting.seeds)} seed(s))",
                             y_title="forget ES at matched retain", lower_is_better=True)
 plots.save_figure(bar, OUT_DIR, "04_matched_forget")
-display(analysis.results_table(summary, labels, columns=("matched_forget", "matched_step"), text=True))
+display(tables.results_table(summary, labels, columns=("matched_forget", "matched_step"), text=True))
 bar
 
 # %% [markdown]
@@ -132,7 +132,7 @@ bar
 # %%
 final_cols = ("eval_forget_es", "eval_forget_es_paraphrased", "eval_retain_es", "eval_forget_quality",
               "eval_model_utility", "eval_mia_loss")
-final = analysis.results_table(summary, labels, columns=final_cols, text=True)
+final = tables.results_table(summary, labels, columns=final_cols, text=True)
 ref_rows = pd.DataFrame([{"label": f"[{name}]", "seeds": 0, "reached": None,
                           **{c: f"{ref[name][c[len('eval_'):]]:.3f}" for c in final_cols if c[len('eval_'):] in ref[name]}}
                          for name in ("target", "retain")])
@@ -151,7 +151,7 @@ final
 
 # %%
 token_level = [l for l in labels if l != "npo"]
-spread = analysis.trace_statistics(sweep.traces(token_level), label="method").set_index("method")
+spread = tables.trace_statistics(sweep.traces(token_level), label="method").set_index("method")
 spread = spread.loc[token_level, ["mean_weight_mean", "ess_fraction_mean", "spearman_weight_likelihood_mean"]]
 spread = spread.join(table.set_index("label")[["reached", "seeds"]])
 save_table(spread.reset_index(), OUT_DIR, "04_weight_spread")

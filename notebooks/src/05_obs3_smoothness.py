@@ -38,10 +38,11 @@ OUT_DIR = None  # where figures and tables go when run by `satimp-lab reproduce`
 import pandas as pd
 from IPython.display import display
 
-from satimp_lab.unlearning import weight_stats as analysis
+from satimp_lab.unlearning import weight_stats
 from satimp_lab.ui import plots
 from satimp_lab.studies.lab import Lab
-from satimp_lab.studies.report import save_table
+from satimp_lab.studies import tables
+from satimp_lab.studies.tables import save_table
 from satimp_lab.studies import smoothness, specs
 
 pd.set_option("display.max_colwidth", 120)
@@ -76,7 +77,7 @@ satimp_row = [specs.grid_spec(b, specs.RECOMMENDED[1]) for b in specs.GRID_BETA_
 sweep = result.target_sweep(lab, satimp_row + [specs.spec("ga")], desc="SatImp row and GA")
 summary = sweep.summary
 beta_labels = [s["label"] for s in specs.beta_specs() + satimp_row]
-table = analysis.results_table(summary, beta_labels).merge(specs.spec_params(specs.beta_specs() + satimp_row), on="label")
+table = tables.results_table(summary, beta_labels).merge(specs.spec_params(specs.beta_specs() + satimp_row), on="label")
 table["family"] = table["method"]
 table["beta"] = table.apply(lambda r: r["beta_sat"] if r["family"] in ("simsat", "satimp") else r["beta_imp"], axis=1)
 table["unreached"] = table["reached"] < table["seeds"]
@@ -88,7 +89,7 @@ fig = plots.param_sweep(table, x="beta", y="matched_forget_mean", group="family"
                         y_title="forget ES at matched retain (lower = better forgotten)",
                         names={"simsat": "SimSat", "simimp": "SimImp", "satimp": f"SatImp (β_imp={specs.RECOMMENDED[1]:g})"})
 plots.save_figure(fig, OUT_DIR, "05_beta_sweep")
-shown = analysis.results_table(summary, beta_labels, columns=("matched_forget", "matched_step", "eval_model_utility"),
+shown = tables.results_table(summary, beta_labels, columns=("matched_forget", "matched_step", "eval_model_utility"),
                                text=True)
 save_table(shown, OUT_DIR, "05_beta_sweep")
 display(shown)
@@ -104,7 +105,7 @@ fig
 
 # %%
 stats = table[["label", "family", "beta", "matched_forget_mean"]].merge(
-    analysis.trace_statistics(sweep.traces(beta_labels), label="method").rename(columns={"method": "label"}), on="label")
+    tables.trace_statistics(sweep.traces(beta_labels), label="method").rename(columns={"method": "label"}), on="label")
 save_table(stats, OUT_DIR, "05_weight_distribution")
 fig2 = plots.param_sweep(stats, x="beta", y="ess_fraction_mean", group="family", error="ess_fraction_std",
                          title="Smoothness of the weights the runs used: effective share of tokens",
@@ -123,13 +124,13 @@ fig2
 
 # %%
 hard_labels = [s["label"] for s in specs.hard_specs()] + ["ga"]
-hbar = plots.bar_with_errors(analysis.results_table(summary, hard_labels), "matched_forget_mean",
+hbar = plots.bar_with_errors(tables.results_table(summary, hard_labels), "matched_forget_mean",
                              error="matched_forget_std",
                              title=f"Hard sampling on target {setting.target_seed}: forget ES at matched retain "
                                    f"(mean ± std, {len(setting.seeds)} seed(s))",
                              y_title="forget ES at matched retain", lower_is_better=True)
 plots.save_figure(hbar, OUT_DIR, "05_hard_sampling")
-hard_text = analysis.results_table(summary, hard_labels, columns=("matched_forget", "matched_step",
+hard_text = tables.results_table(summary, hard_labels, columns=("matched_forget", "matched_step",
                                                                   "eval_model_utility"), text=True)
 save_table(hard_text, OUT_DIR, "05_hard_sampling")
 display(hard_text)
@@ -142,7 +143,7 @@ hbar
 
 # %%
 hard_traces = sweep.traces(hard_labels)
-kv = analysis.key_vs_other(hard_traces, by="method")
+kv = weight_stats.key_vs_other(hard_traces, by="method")
 key_rows = kv[kv.token_group == "key"].set_index("method")
 selection = pd.DataFrame({"weight share on key tokens": key_rows["weight_share"],
                           "key share of tokens": key_rows["n_tokens"] / kv.groupby("method")["n_tokens"].sum(),

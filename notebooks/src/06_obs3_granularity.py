@@ -40,10 +40,11 @@ OUT_DIR = None  # where figures and tables go when run by `satimp-lab reproduce`
 import pandas as pd
 from IPython.display import display
 
-from satimp_lab.unlearning import weight_stats as analysis
+from satimp_lab.unlearning import weight_stats
 from satimp_lab.ui import plots
 from satimp_lab.studies.lab import Lab
-from satimp_lab.studies.report import save_table
+from satimp_lab.studies import tables
+from satimp_lab.studies.tables import save_table
 from satimp_lab.studies import granularity, specs
 
 pd.set_option("display.max_colwidth", 120)
@@ -79,10 +80,10 @@ result.show()
 # length-normalised variant keeps the weights on the token scale.
 
 # %%
-batch = analysis.target_batch(lab, n=setting.base.batch_size)
+batch = tables.target_batch(lab, n=setting.base.batch_size)
 n_tokens = batch.mask.sum(dim=1)
 print(f"{batch.mask.shape[0]} answers, {int(n_tokens.min())}-{int(n_tokens.max())} answer tokens each")
-gran = pd.concat([analysis.granularity_summary(batch.logp, batch.mask, beta=1.0, kind=kind,
+gran = pd.concat([weight_stats.granularity_summary(batch.logp, batch.mask, beta=1.0, kind=kind,
                                                group_sizes=specs.GROUP_SIZES).assign(kind=kind)
                   for kind in ("saturation", "importance")], ignore_index=True)
 gran["level"] = gran.apply(lambda r: f"G={r.group_size}" if r.granularity == "group" else r.granularity, axis=1)
@@ -101,10 +102,10 @@ gran[["kind", "level", "mean", "normalised_entropy", "ess_fraction", "gini", "sp
 # %%
 summary = result.target_sweep(lab).summary
 labels = [s["label"] for s in granularity.specs()]
-text = analysis.results_table(summary, labels, columns=("matched_forget", "matched_step", "eval_forget_es",
+text = tables.results_table(summary, labels, columns=("matched_forget", "matched_step", "eval_forget_es",
                                                         "eval_model_utility"), text=True)
 save_table(text, OUT_DIR, "06_granularity")
-table = analysis.results_table(summary, labels)
+table = tables.results_table(summary, labels)
 table[["family", "level"]] = table["label"].apply(lambda l: pd.Series(specs.granularity_of(l)))
 table["unreached"] = table["reached"] < table["seeds"]
 fig = plots.param_sweep(table, x="level", y="matched_forget_mean", group="family", error="matched_forget_std",

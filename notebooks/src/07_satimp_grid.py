@@ -37,7 +37,7 @@ from IPython.display import display
 
 from satimp_lab.ui import plots
 from satimp_lab.studies.lab import Lab
-from satimp_lab.studies.report import save_table
+from satimp_lab.studies.tables import save_table
 from satimp_lab.studies import grid, specs
 
 pd.set_option("display.max_colwidth", 120)

@@ -32,7 +32,7 @@ import pandas as pd
 
 from satimp_lab.ui import plots
 from satimp_lab.studies.lab import Lab
-from satimp_lab.studies.report import save_table
+from satimp_lab.studies.tables import save_table
 from satimp_lab.studies.figures import curves_over_steps
 from satimp_lab.ui.widgets import Playground, PlaygroundUI
 

@@ -35,7 +35,7 @@ from IPython.display import display
 
 from satimp_lab.ui import course, plots, widgets
 from satimp_lab.unlearning.objectives import get_method
-from satimp_lab.studies.report import save_table
+from satimp_lab.studies.tables import save_table
 
 results = {}   # every check below records its latest result here, for the summary at the end
 SATIMP = get_method("satimp").params

@@ -45,7 +45,7 @@ from IPython.display import Image, Markdown, display
 
 from satimp_lab.studies.attacks import attack_config
 from satimp_lab.studies.lab import Lab
-from satimp_lab.studies.report import save_table
+from satimp_lab.studies.tables import save_table
 from satimp_lab.studies import relearning
 
 pd.set_option("display.max_colwidth", 120)
