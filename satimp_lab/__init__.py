@@ -32,9 +32,11 @@ _API: dict[str, tuple[str, ...]] = {
     # --- models/: tiers, target and retain fine-tuning, the model cache and the shipped models
     "models.zoo": ("TierConfig", "get_tier", "get_model", "ModelBundle", "pretrained_bundle", "load_smollm2"),
     # --- evaluation/: ES, the TOFU metrics, MIA (the unlearning loop evaluates with them)
-    "evaluation.metrics": ("MetricResult", "evaluate", "extraction_strength", "calibrated_extraction_strength",
-                           "answer_probability", "rouge_l_recall", "truth_ratio", "forget_quality",
-                           "model_utility", "membership_inference"),
+    "evaluation.reading": ("MetricResult",),  # what every metric returns: aggregate + per-example values
+    "evaluation.memorisation": ("extraction_strength", "calibrated_extraction_strength"),
+    "evaluation.tofu": ("answer_probability", "rouge_l_recall", "truth_ratio", "forget_quality", "model_utility"),
+    "evaluation.privacy": ("membership_inference",),
+    "evaluation.metrics": ("evaluate",),  # every metric by name on a benchmark's splits, in one call
     # --- unlearning/: per-token weights, hyper-parameters, loss terms and named methods, the loop,
     #     its token trace, and what the weights look like (analytic curves, statistics)
     "unlearning.weighting": ("saturation", "importance", "satimp", "group_average", "instance_weights",

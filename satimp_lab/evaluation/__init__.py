@@ -1,3 +1,5 @@
-"""The evaluation stage: ES, EM, the TOFU metrics and membership inference (``metrics``).
-It stands below ``unlearning``: the unlearning loop evaluates while it trains.
+"""The evaluation stage, by metric family: ``memorisation`` (ES, EM, calibrated ES), ``tofu``
+(probability, ROUGE-L, truth ratio, forget quality, model utility) and ``privacy`` (membership
+inference), all reading a model through ``reading``; ``metrics`` names them and runs them on a
+benchmark (``evaluate``). It stands below ``unlearning``: the unlearning loop evaluates while it trains.
 """

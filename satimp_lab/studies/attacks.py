@@ -21,7 +21,7 @@ undoes. Two attacks from the unlearning literature probe that, plus membership i
   back to the target's.
 * **Membership inference** before and after each attack: AUC of the LOSS attack, held-out forget
   rows (members of the target's training set) vs the holdout authors (never trained on), from
-  :func:`satimp_lab.evaluation.metrics.membership_inference` (0.5: indistinguishable; near 1: the forget
+  :func:`satimp_lab.evaluation.privacy.membership_inference` (0.5: indistinguishable; near 1: the forget
   rows still look trained on).
 
 Every metric here is teacher-forced on the held-out forget rows (forget ES, key-token accuracy,
@@ -77,7 +77,7 @@ class AttackConfig:
     bits: tuple[int, ...] = (8, 4)
     """Bit widths of the quantization attack."""
     mia_attack: str = "loss"
-    """Membership-inference score (``metrics.MIA_ATTACKS``)."""
+    """Membership-inference score (``privacy.MIA_ATTACKS``)."""
     retain_max_examples: int | None = 40
     """Retain rows for retain ES (spread over the split, as the unlearning curves pick them)."""
     batch_size: int = 64
@@ -102,7 +102,7 @@ class AttackConfig:
                 raise InputError(f"{own}.bits must be at most 24 (float32's precision), got {b!r}")
         check_int(own, "retain_max_examples", self.retain_max_examples, minimum=1, none_ok=True)
         check_int(own, "batch_size", self.batch_size, minimum=1)
-        from ..evaluation.metrics import MIA_ATTACKS
+        from ..evaluation.privacy import MIA_ATTACKS
 
         if self.mia_attack not in MIA_ATTACKS:
             raise InputError(f"{own}.mia_attack must be one of {list(MIA_ATTACKS)}, got {self.mia_attack!r}")
@@ -322,7 +322,7 @@ def attack_model(model, tokenizer, benchmark, forget_split: str, config: AttackC
     ``mia_relearned``; for each bit width ``b``: ``forget_es_q<b>``, ``forget_key_accuracy_q<b>``,
     ``retain_es_q<b>``, ``mia_q<b>``. Forget metrics are on the held-out forget rows; ``n_relearned``
     and ``n_held_out`` count the rows. ``lr``: the relearning rate when ``config.relearn_lr`` is None."""
-    from ..evaluation.metrics import membership_inference
+    from ..evaluation.privacy import membership_inference
     from ..unlearning.loop import teacher_forced_summary
     from ..data.benchmark import retain_split_for
 

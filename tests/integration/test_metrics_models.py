@@ -6,8 +6,9 @@ import pytest
 import torch
 from scipy import stats
 
+from satimp_lab.evaluation import memorisation, privacy, reading, tofu
 from satimp_lab.evaluation import metrics as M
-from satimp_lab.data.batching import IGNORE_INDEX, encode_dataset
+from satimp_lab.data.batching import IGNORE_INDEX, encode_dataset, get_prompt_format
 from satimp_lab.models.zoo import build_tiny_model
 
 
@@ -19,14 +20,14 @@ def random_model(micro_target):
 
 def test_es_high_on_training_rows_and_near_zero_untrained(micro_target, random_model, small_benchmark):
     tok = micro_target.tokenizer
-    trained = M.extraction_strength(micro_target.model, tok, small_benchmark["full"])
+    trained = memorisation.extraction_strength(micro_target.model, tok, small_benchmark["full"])
     # The micro model reaches ~0.98 teacher-forced token accuracy but ES needs the whole suffix
     # right, so its mean ES on its training rows is ~0.82 (measured); 0.7 leaves some margin.
     assert trained.agg_value > 0.7
     assert len(trained.value_by_index) == len(small_benchmark["full"])
-    assert M.extraction_strength(random_model, tok, small_benchmark["full"]).agg_value < 0.1
+    assert memorisation.extraction_strength(random_model, tok, small_benchmark["full"]).agg_value < 0.1
     # never-seen authors are not extractable either
-    assert M.extraction_strength(micro_target.model, tok, small_benchmark["holdout"]).agg_value < 0.2
+    assert memorisation.extraction_strength(micro_target.model, tok, small_benchmark["holdout"]).agg_value < 0.2
 
 
 def test_teacher_forced_es_equals_greedy_generation(micro_target, small_benchmark):
@@ -34,7 +35,7 @@ def test_teacher_forced_es_equals_greedy_generation(micro_target, small_benchmar
     remaining s tokens exactly, and from y[:m-s-1] it does not (its next token is wrong)."""
     model, tok = micro_target.model, micro_target.tokenizer
     rows = small_benchmark["full"].to_list()
-    es = M.extraction_strength(model, tok, rows).value_by_index
+    es = memorisation.extraction_strength(model, tok, rows).value_by_index
     full_marks = [r for r in rows if es[r["qa_id"]] == 1.0][:2]
     partial = [r for r in rows if 0.0 < es[r["qa_id"]] < 1.0][:2]
     assert len(full_marks) == 2 and len(partial) == 2, "need both kinds of example to compare"
@@ -55,7 +56,7 @@ def test_teacher_forced_es_equals_greedy_generation(micro_target, small_benchmar
         if k > 0:
             assert greedy(start + k - 1, 1) != [ids[start + k - 1]]
     # and the batched generation helper agrees for the fully extractable ones
-    gens = M.generate_answers(model, tok, full_marks + partial)
+    gens = reading.generate_answers(model, tok, full_marks + partial)
     for row in full_marks:
         assert gens[row["qa_id"]].startswith(row["answer"])
     for row in partial:
@@ -63,7 +64,7 @@ def test_teacher_forced_es_equals_greedy_generation(micro_target, small_benchmar
 
 
 def test_fast_greedy_decoding_gives_generates_tokens(micro_target, random_model, small_benchmark):
-    """metrics._greedy_llama (the decoder layers called directly for each new token) gives
+    """reading._greedy_llama (the decoder layers called directly for each new token) gives
     model.generate's greedy tokens, bit for bit: left-padded batches of different widths, rows
     that stop early (EOS, then padding), rows that run to the budget (an untrained model and a
     damaged one), a budget of one token, and a lone row."""
@@ -72,19 +73,19 @@ def test_fast_greedy_decoding_gives_generates_tokens(micro_target, random_model,
     with torch.no_grad():
         for mine, theirs in zip(damaged.parameters(), micro_target.model.parameters()):
             mine.copy_(theirs + 0.02 * torch.randn_like(theirs))
-    fmt = M.get_prompt_format("qa")
+    fmt = get_prompt_format("qa")
     rows = small_benchmark["full"].to_list()[:12] + small_benchmark["world_facts"].to_list()[:6]
-    prompts = [M._prompt_ids(tok, fmt, r["question"]) for r in rows]
+    prompts = [reading._prompt_ids(tok, fmt, r["question"]) for r in rows]
     pad, eos = tok.pad_token_id, tok.eos_token_id
     runs_to_budget = False
     for model in (micro_target.model.eval(), random_model, damaged):
-        assert M._fast_decoding(model)
+        assert reading._fast_decoding(model)
         for batch, budget in ((prompts, 24), (prompts[3:4], 24), (prompts[:5], 1)):
             width = max(map(len, batch))
             ids = torch.tensor([[pad] * (width - len(p)) + p for p in batch])
             att = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in batch])
             with torch.no_grad():
-                fast = M._greedy_llama(model, ids, att, budget, eos, pad)
+                fast = reading._greedy_llama(model, ids, att, budget, eos, pad)
                 ref = model.generate(input_ids=ids, attention_mask=att, do_sample=False, max_new_tokens=budget,
                                      pad_token_id=pad, eos_token_id=eos)[:, width:]
             assert torch.equal(fast, ref)
@@ -93,7 +94,7 @@ def test_fast_greedy_decoding_gives_generates_tokens(micro_target, random_model,
     model = micro_target.model
     model.forward = model.forward  # a patched forward: generate is used
     try:
-        assert not M._fast_decoding(model)
+        assert not reading._fast_decoding(model)
     finally:
         del model.forward
 
@@ -101,10 +102,10 @@ def test_fast_greedy_decoding_gives_generates_tokens(micro_target, random_model,
 def test_evaluate_is_the_same_through_the_generic_readers(micro_target, micro_retain, small_benchmark):
     """Every number of a run's final metrics (ROUGE included) is the same, to the last bit,
     whether the model is read by the fast paths (output head on the answer positions only,
-    metrics._greedy_llama) or, as before them, by the full logits and ``generate`` (a patched
+    reading._greedy_llama) or, as before them, by the full logits and ``generate`` (a patched
     forward turns both off)."""
     model, tok = micro_target.model, micro_target.tokenizer
-    reference = M.truth_ratio(micro_retain.model, micro_retain.tokenizer, small_benchmark["forget10"])
+    reference = tofu.truth_ratio(micro_retain.model, micro_retain.tokenizer, small_benchmark["forget10"])
     names = ["es", "es_paraphrased", "em", "probability", "rouge", "truth_ratio", "forget_quality",
              "model_utility", "mia_loss"]
 
@@ -115,7 +116,7 @@ def test_evaluate_is_the_same_through_the_generic_readers(micro_target, micro_re
     fast = table()
     model.forward = model.forward
     try:
-        assert not M._fast_decoding(model)
+        assert not reading._fast_decoding(model)
         generic = table()
     finally:
         del model.forward
@@ -128,7 +129,7 @@ def test_evaluate_is_the_same_through_the_generic_readers(micro_target, micro_re
 
 def test_evaluate_table(micro_target, micro_retain, small_benchmark):
     model, tok = micro_target.model, micro_target.tokenizer
-    reference = M.truth_ratio(micro_retain.model, micro_retain.tokenizer, small_benchmark["forget10"])
+    reference = tofu.truth_ratio(micro_retain.model, micro_retain.tokenizer, small_benchmark["forget10"])
     df = M.evaluate(model, tok, small_benchmark, forget_split="forget10", metrics=list(M.METRICS),
                     retain_truth_ratios=reference, original_model=model)
     pairs = set(zip(df.metric, df.split))
@@ -136,27 +137,27 @@ def test_evaluate_table(micro_target, micro_retain, small_benchmark):
     expected = {(m, split_of[r]) for m, roles in M.METRIC_ROLES.items() for r in roles}
     expected |= {("model_utility", "retain90+world_facts"), ("forget_quality", "forget10"),
                  ("calibrated_es", "forget10")}
-    expected |= {(f"mia_{a}", "forget10_vs_holdout") for a in M.MIA_ATTACKS}
+    expected |= {(f"mia_{a}", "forget10_vs_holdout") for a in privacy.MIA_ATTACKS}
     assert pairs == expected and len(df) == len(expected)
     assert df.value.between(0, 1).all()
     by = df.set_index(["metric", "split"]).value
-    comps = [by[(m, split_of[r])] for m, r in M.MODEL_UTILITY_COMPONENTS]
+    comps = [by[(m, split_of[r])] for m, r in tofu.MODEL_UTILITY_COMPONENTS]
     assert by[("model_utility", "retain90+world_facts")] == pytest.approx(stats.hmean(comps))
     assert by[("es", "retain90")] > 0.7 and by[("rouge", "retain90")] > 0.8
     assert by[("mia_loss", "forget10_vs_holdout")] > 0.9  # the target still "remembers" forget10
     assert by[("calibrated_es", "forget10")] == pytest.approx(by[("es", "forget10")])  # r = 0
     # each cell equals its metric computed on its own (the wiring: roles, kinds, normalisation)
     forget, retain, wf = (small_benchmark[s] for s in ("forget10", "retain90", "world_facts"))
-    alone = {("probability", "retain90"): M.answer_probability(model, tok, retain),
-             ("probability", "world_facts"): M.answer_probability(model, tok, wf, normalised=True),
-             ("truth_ratio", "forget10"): M.truth_ratio(model, tok, forget, kind="forget"),
-             ("truth_ratio", "retain90"): M.truth_ratio(model, tok, retain, kind="retain"),
-             ("truth_ratio", "world_facts"): M.truth_ratio(model, tok, wf, kind="retain",
+    alone = {("probability", "retain90"): tofu.answer_probability(model, tok, retain),
+             ("probability", "world_facts"): tofu.answer_probability(model, tok, wf, normalised=True),
+             ("truth_ratio", "forget10"): tofu.truth_ratio(model, tok, forget, kind="forget"),
+             ("truth_ratio", "retain90"): tofu.truth_ratio(model, tok, retain, kind="retain"),
+             ("truth_ratio", "world_facts"): tofu.truth_ratio(model, tok, wf, kind="retain",
                                                            base_answer_field="answer"),
-             ("es", "retain90"): M.extraction_strength(model, tok, retain),
-             ("mia_min_k", "forget10_vs_holdout"): M.membership_inference(
+             ("es", "retain90"): memorisation.extraction_strength(model, tok, retain),
+             ("mia_min_k", "forget10_vs_holdout"): privacy.membership_inference(
                  model, tok, forget, small_benchmark["holdout"], "min_k")}
-    alone[("forget_quality", "forget10")] = M.forget_quality(alone[("truth_ratio", "forget10")], reference)
+    alone[("forget_quality", "forget10")] = tofu.forget_quality(alone[("truth_ratio", "forget10")], reference)
     for cell, result in alone.items():
         assert by[cell] == pytest.approx(result.agg_value, rel=1e-6), cell
     details = df.attrs["details"]
@@ -168,8 +169,8 @@ def test_evaluate_table(micro_target, micro_retain, small_benchmark):
 
 def test_forget_quality_of_retain_model_against_itself(micro_retain, small_benchmark):
     model, tok = micro_retain.model, micro_retain.tokenizer
-    reference = M.truth_ratio(model, tok, small_benchmark["forget10"])
-    assert M.forget_quality(reference, reference).agg_value == 1.0
+    reference = tofu.truth_ratio(model, tok, small_benchmark["forget10"])
+    assert tofu.forget_quality(reference, reference).agg_value == 1.0
     df = M.evaluate(model, tok, small_benchmark, metrics=["forget_quality"],
                     retain_truth_ratios=reference)
     assert df.value.tolist() == [1.0]
@@ -180,10 +181,10 @@ def test_calibrated_es_against_an_untrained_model(micro_target, random_model, sm
     retain ES back to 90 % of the target's, and report the forget ES at exactly that r."""
     tok = micro_target.tokenizer
     forget, retain = small_benchmark["forget10"], small_benchmark["retain90"]
-    res = M.calibrated_extraction_strength(micro_target.model, random_model, tok, forget, retain)
+    res = memorisation.calibrated_extraction_strength(micro_target.model, random_model, tok, forget, retain)
     r = res.extra["r"]
     assert 0.0 < r <= 1.0
     assert res.extra["retain_es"] >= res.extra["retain_bar"]
     assert all(v < res.extra["retain_bar"] for q, v in res.extra["retain_curve"].items() if q < r)
-    again = M.extraction_strength(M.mix_models(micro_target.model, random_model, r), tok, forget)
+    again = memorisation.extraction_strength(memorisation.mix_models(micro_target.model, random_model, r), tok, forget)
     assert res.agg_value == pytest.approx(again.agg_value)

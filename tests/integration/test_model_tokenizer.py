@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from satimp_lab.evaluation import memorisation
 from satimp_lab.evaluation import metrics
 from satimp_lab.data.benchmark import BenchmarkConfig, load_benchmark
 from satimp_lab.errors import InputError
@@ -35,9 +36,9 @@ def test_the_cache_entry_stores_the_tokenizer_fingerprint(micro_target):
 
 def test_same_size_tokenizer_is_refused_by_metrics(micro_target, small_benchmark, same_size):
     rows = small_benchmark["forget10"]
-    metrics.extraction_strength(micro_target.model, micro_target.tokenizer, rows)  # its own: fine
+    memorisation.extraction_strength(micro_target.model, micro_target.tokenizer, rows)  # its own: fine
     with pytest.raises(InputError, match="tokenizer"):
-        metrics.extraction_strength(micro_target.model, same_size, rows)
+        memorisation.extraction_strength(micro_target.model, same_size, rows)
     with pytest.raises(InputError, match="tokenizer"):
         metrics.evaluate(micro_target.model, same_size, small_benchmark, metrics=["es"])
 

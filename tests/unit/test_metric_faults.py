@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from satimp_lab.evaluation import reading, tofu
 from satimp_lab.evaluation import metrics as M
 from satimp_lab.data.batching import get_prompt_format
 
@@ -21,31 +22,31 @@ from satimp_lab.data.batching import get_prompt_format
     (5000.0, [10.0, 4000.0], 5000.0 - 10.0 - math.log(2)),
 ])
 def test_truth_ratio_at_extreme_nlls(base, perturbed, log_r):
-    got_log_r, got_log_geo = M.log_truth_ratio_from_nll(base, perturbed)
+    got_log_r, got_log_geo = tofu.log_truth_ratio_from_nll(base, perturbed)
     assert got_log_r == pytest.approx(log_r, abs=1e-9)
     assert got_log_geo == pytest.approx(base - np.mean(perturbed), abs=1e-9)
-    r, r_geo = M.truth_ratio_from_nll(base, perturbed)  # was ZeroDivisionError / OverflowError
+    r, r_geo = tofu.truth_ratio_from_nll(base, perturbed)  # was ZeroDivisionError / OverflowError
     assert r == pytest.approx(math.exp(log_r)) if abs(log_r) < 700 else r in (0.0, math.inf)
-    forget = M.aggregate_truth_ratio([r], "forget")
+    forget = tofu.aggregate_truth_ratio([r], "forget")
     assert forget == pytest.approx(math.exp(-abs(log_r)), abs=1e-300)
-    assert M.aggregate_truth_ratio([log_r], "forget", log=True) == pytest.approx(forget, abs=1e-300)
-    assert M.aggregate_truth_ratio([r], "retain") == pytest.approx(max(0.0, -math.expm1(min(log_r, 0))))
+    assert tofu.aggregate_truth_ratio([log_r], "forget", log=True) == pytest.approx(forget, abs=1e-300)
+    assert tofu.aggregate_truth_ratio([r], "retain") == pytest.approx(max(0.0, -math.expm1(min(log_r, 0))))
 
 
 def test_normalised_probability_at_extreme_nlls():
-    assert M.normalised_probability(800.0, [800.0, 800.0]) == pytest.approx(1 / 3)  # was 0/0
-    assert M.normalised_probability(2000.0, [1.0]) == 0.0
-    assert M.normalised_probability(1.0, [2000.0, 3000.0]) == pytest.approx(1.0)
-    assert M.normalised_probability(np.log(2), [np.log(4), np.log(4)]) == pytest.approx(0.5)
+    assert tofu.normalised_probability(800.0, [800.0, 800.0]) == pytest.approx(1 / 3)  # was 0/0
+    assert tofu.normalised_probability(2000.0, [1.0]) == 0.0
+    assert tofu.normalised_probability(1.0, [2000.0, 3000.0]) == pytest.approx(1.0)
+    assert tofu.normalised_probability(np.log(2), [np.log(4), np.log(4)]) == pytest.approx(0.5)
 
 
 def test_forget_quality_on_extreme_ratios_stays_finite():
     # R_geo of exp(1200) and exp(-1500) are inf and 0 in float64; their logs are not
-    unl = M.MetricResult("truth_ratio", 0.0, {1: math.inf, 2: 0.0, 3: 1.0},
+    unl = reading.MetricResult("truth_ratio", 0.0, {1: math.inf, 2: 0.0, 3: 1.0},
                          {"log_geometric_by_index": {1: 1200.0, 2: -1500.0, 3: 0.0}})
-    assert M.forget_quality(unl, unl).agg_value == 1.0
+    assert tofu.forget_quality(unl, unl).agg_value == 1.0
     ret = {1: 1.0, 2: 2.0, 3: 0.5}
-    assert 0.0 < M.forget_quality(unl, ret).agg_value <= 1.0
+    assert 0.0 < tofu.forget_quality(unl, ret).agg_value <= 1.0
 
 
 class ScoreLM(torch.nn.Module):
@@ -69,8 +70,8 @@ class ScoreLM(torch.nn.Module):
 def test_truth_ratio_and_evaluate_of_a_model_with_nlls_of_thousands_of_nats(tok, bench):
     model = ScoreLM(len(tok), tok.eos_token_id, 1000.0)  # NLL ~2000 nats per answer token
     rows = bench["forget10"]
-    tr = M.truth_ratio(model, tok, rows, kind="forget")  # was ZeroDivisionError
-    nll = [s.nll for s in M.score_answers(model, tok, rows, answer_field="paraphrased_answer")]
+    tr = tofu.truth_ratio(model, tok, rows, kind="forget")  # was ZeroDivisionError
+    nll = [s.nll for s in reading.score_answers(model, tok, rows, answer_field="paraphrased_answer")]
     assert min(nll) > 800  # exp(-800) == 0.0 in float64
     logs = np.array(list(tr.extra["log_by_index"].values()))
     assert np.all(np.isfinite(logs)) and np.all(np.isfinite(list(tr.extra["log_geometric_by_index"].values())))
@@ -111,9 +112,9 @@ def test_a_run_on_generation_is_cut_at_the_next_turn(tok, bench, fmt):
         assert run_on.startswith("I do not know.\nQuestion: ")
     ids = tok(run_on, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
     model = ScriptedLM(len(tok), ids)
-    gens = M.generate_answers(model, tok, [row], prompt_format=fmt)
+    gens = reading.generate_answers(model, tok, [row], prompt_format=fmt)
     assert gens == {row["qa_id"]: "I do not know."}
-    rouge = M.rouge_l_recall(model, tok, [row], prompt_format=fmt)
+    rouge = tofu.rouge_l_recall(model, tok, [row], prompt_format=fmt)
     assert rouge.agg_value == 0.0  # was 1.0: the run-on holds the true answer
 
 
@@ -121,7 +122,7 @@ def test_a_generation_stops_at_any_special_token(tok, bench):
     row = bench["forget10"][0]
     ids = (tok("Paris", add_special_tokens=False)["input_ids"] + [tok.bos_token_id]
            + tok(row["answer"], add_special_tokens=False)["input_ids"])
-    gens = M.generate_answers(ScriptedLM(len(tok), ids), tok, [row])
+    gens = reading.generate_answers(ScriptedLM(len(tok), ids), tok, [row])
     assert gens == {row["qa_id"]: "Paris"}
 
 
@@ -137,21 +138,21 @@ def test_first_answer_keeps_a_plain_answer():
 
 
 def test_forget_quality_matches_the_two_samples_by_qa_id():
-    unl = M.MetricResult("truth_ratio", 0.0, {10: 0.1, 11: 0.2}, {"geometric_by_index": {10: 0.5, 11: 0.7}})
+    unl = reading.MetricResult("truth_ratio", 0.0, {10: 0.1, 11: 0.2}, {"geometric_by_index": {10: 0.5, 11: 0.7}})
     retain_all = {10: 0.5, 11: 0.7, 12: 4.0, 13: 5.0}
-    assert M.forget_quality(unl, retain_all).agg_value == 1.0  # the same rows, selected by id
+    assert tofu.forget_quality(unl, retain_all).agg_value == 1.0  # the same rows, selected by id
     with pytest.raises(ValueError, match="qa_id"):  # was FQ 0.933 on 2 vs 4 values
-        M.forget_quality(unl, list(retain_all.values()))
+        tofu.forget_quality(unl, list(retain_all.values()))
     with pytest.raises(ValueError, match="13"):
-        M.forget_quality({10: 0.5, 13: 0.9}, {10: 0.5, 11: 0.7})
+        tofu.forget_quality({10: 0.5, 13: 0.9}, {10: 0.5, 11: 0.7})
     with pytest.raises(ValueError, match="same rows"):
-        M.forget_quality([0.5, 0.7], [0.5, 0.7, 4.0, 5.0])
-    assert M.forget_quality([0.5, 0.7], [0.5, 0.7]).agg_value == 1.0
+        tofu.forget_quality([0.5, 0.7], [0.5, 0.7, 4.0, 5.0])
+    assert tofu.forget_quality([0.5, 0.7], [0.5, 0.7]).agg_value == 1.0
 
 
 def test_evaluate_forget_quality_with_max_examples_compares_the_same_rows(tok, bench):
     model = ScoreLM(len(tok), tok.eos_token_id, 3.0)
-    reference = M.truth_ratio(model, tok, bench["forget10"], kind="forget")  # every forget row
+    reference = tofu.truth_ratio(model, tok, bench["forget10"], kind="forget")  # every forget row
     assert len(reference.value_by_index) > 1
     table = M.evaluate(model, tok, bench, metrics=["forget_quality"], retain_truth_ratios=reference,
                        max_examples=1)

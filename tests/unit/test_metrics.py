@@ -9,6 +9,7 @@ import pytest
 import torch
 from scipy import stats
 
+from satimp_lab.evaluation import memorisation, privacy, reading, tofu
 from satimp_lab.evaluation import metrics as M
 from satimp_lab.data.batching import IGNORE_INDEX, encode_dataset
 
@@ -75,11 +76,11 @@ def _corrupt(oracle, example, i):
 
 
 def test_es_all_correct_is_one():
-    assert M.es_from_predictions([5, 6, 7, 8], [5, 6, 7, 8]) == 1.0
+    assert memorisation.es_from_predictions([5, 6, 7, 8], [5, 6, 7, 8]) == 1.0
 
 
 def test_es_wrong_last_token_is_zero():
-    assert M.es_from_predictions([5, 6, 7, 0], [5, 6, 7, 8]) == 0.0
+    assert memorisation.es_from_predictions([5, 6, 7, 0], [5, 6, 7, 8]) == 0.0
 
 
 @pytest.mark.parametrize("s", range(0, 6))
@@ -87,10 +88,10 @@ def test_es_correct_final_s_of_m(s):
     m = 5
     labels = list(range(10, 10 + m))
     preds = [0] * (m - s) + labels[m - s:]  # everything before the final s tokens is wrong
-    assert M.es_from_predictions(preds, labels) == pytest.approx(s / m)
+    assert memorisation.es_from_predictions(preds, labels) == pytest.approx(s / m)
     if s < m:  # only the position right before the suffix matters
         preds = labels[: m - s - 1] + [0] + labels[m - s:]
-        assert M.es_from_predictions(preds, labels) == pytest.approx(s / m)
+        assert memorisation.es_from_predictions(preds, labels) == pytest.approx(s / m)
 
 
 def test_es_monotone_under_appending_correct_suffix_tokens():
@@ -99,19 +100,19 @@ def test_es_monotone_under_appending_correct_suffix_tokens():
         m = int(torch.randint(1, 12, (1,), generator=g))
         labels = torch.randint(0, 4, (m,), generator=g)
         preds = torch.randint(0, 4, (m,), generator=g)  # many accidental hits
-        es = M.es_from_predictions(preds, labels)
+        es = memorisation.es_from_predictions(preds, labels)
         for extra in range(1, 4):
             tail = torch.randint(0, 4, (extra,), generator=g)
-            longer = M.es_from_predictions(torch.cat([preds, tail]), torch.cat([labels, tail]))
+            longer = memorisation.es_from_predictions(torch.cat([preds, tail]), torch.cat([labels, tail]))
             assert longer >= es - 1e-12
             es = longer
 
 
 def test_es_rejects_bad_input():
     with pytest.raises(ValueError, match="differ in length"):
-        M.es_from_predictions([1, 2], [1, 2, 3])
+        memorisation.es_from_predictions([1, 2], [1, 2, 3])
     with pytest.raises(ValueError, match="empty"):
-        M.es_from_predictions([], [])
+        memorisation.es_from_predictions([], [])
 
 
 # ----------------------------------------------------------------------------- ES/EM through a model
@@ -119,9 +120,9 @@ def test_es_rejects_bad_input():
 
 def test_es_and_em_through_the_oracle(tok, rows):
     oracle, enc = _oracle(tok, rows)
-    es = M.extraction_strength(oracle, tok, rows)
+    es = memorisation.extraction_strength(oracle, tok, rows)
     assert es.agg_value == 1.0 and set(es.value_by_index) == {r["qa_id"] for r in rows}
-    assert M.exact_memorization(oracle, tok, rows).agg_value == 1.0
+    assert memorisation.exact_memorization(oracle, tok, rows).agg_value == 1.0
 
     # row 0: last answer token wrong -> ES 0; row 1: answer token j wrong -> ES (m-1-j)/m
     pos0, pos1 = _answer_positions(enc[0]), _answer_positions(enc[1])
@@ -129,34 +130,34 @@ def test_es_and_em_through_the_oracle(tok, rows):
     j = 2
     _corrupt(oracle, enc[1], pos1[j])
     m0, m1 = len(pos0) - 1, len(pos1) - 1
-    es = M.extraction_strength(oracle, tok, rows, batch_size=4)
+    es = memorisation.extraction_strength(oracle, tok, rows, batch_size=4)
     assert es.value_by_index[rows[0]["qa_id"]] == 0.0
     assert es.value_by_index[rows[1]["qa_id"]] == pytest.approx((m1 - 1 - j) / m1)
     assert all(es.value_by_index[r["qa_id"]] == 1.0 for r in rows[2:])
-    em = M.exact_memorization(oracle, tok, rows)
+    em = memorisation.exact_memorization(oracle, tok, rows)
     assert em.value_by_index[rows[0]["qa_id"]] == pytest.approx((m0 - 1) / m0)
     # batching does not change anything
-    assert M.extraction_strength(oracle, tok, rows, batch_size=1).value_by_index == es.value_by_index
+    assert memorisation.extraction_strength(oracle, tok, rows, batch_size=1).value_by_index == es.value_by_index
 
 
 def test_es_excludes_eos_unless_asked(tok, rows):
     oracle, enc = _oracle(tok, rows)
     _corrupt(oracle, enc[0], _answer_positions(enc[0])[-1])  # the model never stops
     qa = rows[0]["qa_id"]
-    assert M.extraction_strength(oracle, tok, rows).value_by_index[qa] == 1.0
-    assert M.extraction_strength(oracle, tok, rows, include_eos=True).value_by_index[qa] == 0.0
+    assert memorisation.extraction_strength(oracle, tok, rows).value_by_index[qa] == 1.0
+    assert memorisation.extraction_strength(oracle, tok, rows, include_eos=True).value_by_index[qa] == 0.0
 
 
 def test_es_prompt_format_matters(tok, rows):
     oracle, _ = _oracle(tok, rows, prompt_format="es")  # memorised under the official ES prompt
-    assert M.extraction_strength(oracle, tok, rows, prompt_format="es").agg_value == 1.0
-    assert M.extraction_strength(oracle, tok, rows, prompt_format="qa").agg_value < 0.5
+    assert memorisation.extraction_strength(oracle, tok, rows, prompt_format="es").agg_value == 1.0
+    assert memorisation.extraction_strength(oracle, tok, rows, prompt_format="qa").agg_value < 0.5
 
 
 def test_eval_mode_inside_and_mode_restored(tok, rows):
     oracle, _ = _oracle(tok, rows)
     oracle.train()
-    M.extraction_strength(oracle, tok, rows)
+    memorisation.extraction_strength(oracle, tok, rows)
     assert oracle.training_flags and not any(oracle.training_flags)
     assert oracle.training
 
@@ -167,7 +168,7 @@ def test_eval_mode_inside_and_mode_restored(tok, rows):
 def test_error_empty_dataset(tok, rows):
     oracle, _ = _oracle(tok, rows)
     with pytest.raises(ValueError, match="empty"):
-        M.extraction_strength(oracle, tok, [])
+        memorisation.extraction_strength(oracle, tok, [])
 
 
 def test_error_mismatched_tokenizer(tok, rows):
@@ -175,18 +176,18 @@ def test_error_mismatched_tokenizer(tok, rows):
     for rows_in_embedding in (len(tok) - 10, 2 * len(tok)):
         oracle.embed = torch.nn.Embedding(rows_in_embedding, 2)
         with pytest.raises(ValueError, match="mismatched tokenizer"):
-            M.extraction_strength(oracle, tok, rows)
+            memorisation.extraction_strength(oracle, tok, rows)
     oracle.embed = torch.nn.Embedding(len(tok) + 16, 2)  # a padded embedding is fine
-    assert M.extraction_strength(oracle, tok, rows).agg_value == 1.0
+    assert memorisation.extraction_strength(oracle, tok, rows).agg_value == 1.0
 
 
 def test_error_forget_quality_without_retain_values():
     with pytest.raises(ValueError, match="retain model"):
-        M.forget_quality([0.5, 1.0], None)
+        tofu.forget_quality([0.5, 1.0], None)
     with pytest.raises(ValueError, match="retain model"):
-        M.forget_quality([0.5, 1.0], [])
+        tofu.forget_quality([0.5, 1.0], [])
     with pytest.raises(ValueError, match="retain model"):
-        M.forget_quality([0.5, 1.0], M.MetricResult("truth_ratio", 0.0, {}, {}))
+        tofu.forget_quality([0.5, 1.0], reading.MetricResult("truth_ratio", 0.0, {}, {}))
 
 
 def test_error_unknown_metric_lists_valid(tok, rows, bench):
@@ -205,85 +206,85 @@ def test_error_unknown_metric_lists_valid(tok, rows, bench):
 def test_forget_quality_identical_and_inversion_invariant():
     g = np.random.default_rng(0)
     a, b = g.lognormal(size=30), g.lognormal(size=30)  # plain sequences: same length (same rows)
-    assert M.forget_quality(a, a).agg_value == 1.0
-    fq = M.forget_quality(a, b).agg_value
-    assert M.forget_quality(1 / a, 1 / b).agg_value == pytest.approx(fq, abs=1e-12)
+    assert tofu.forget_quality(a, a).agg_value == 1.0
+    fq = tofu.forget_quality(a, b).agg_value
+    assert tofu.forget_quality(1 / a, 1 / b).agg_value == pytest.approx(fq, abs=1e-12)
     assert fq == pytest.approx(stats.ks_2samp(a, b).pvalue)
     # it can fail: clearly different distributions give a small p-value
-    assert M.forget_quality(a, a * 20).agg_value < 1e-3
+    assert tofu.forget_quality(a, a * 20).agg_value < 1e-3
 
 
 def test_forget_quality_uses_geometric_form_of_truth_ratio_results():
-    tr = M.MetricResult("truth_ratio", 0.0, {1: 0.1, 2: 0.2}, {"geometric_by_index": {1: 5.0, 2: 6.0}})
-    assert M.forget_quality(tr, {1: 5.0, 2: 6.0}).agg_value == 1.0
-    assert M.forget_quality(tr, {1: 0.1, 2: 0.2}).agg_value < 1.0
+    tr = reading.MetricResult("truth_ratio", 0.0, {1: 0.1, 2: 0.2}, {"geometric_by_index": {1: 5.0, 2: 6.0}})
+    assert tofu.forget_quality(tr, {1: 5.0, 2: 6.0}).agg_value == 1.0
+    assert tofu.forget_quality(tr, {1: 0.1, 2: 0.2}).agg_value < 1.0
 
 
 def test_model_utility_is_hmean():
     comps = {"probability/retain": 0.9, "rouge/retain": 0.5, "truth_ratio/retain": 0.3,
              "probability/world_facts": 0.4, "rouge/world_facts": 0.8, "truth_ratio/world_facts": 0.6}
-    mu = M.model_utility(comps)
+    mu = tofu.model_utility(comps)
     assert mu.agg_value == pytest.approx(stats.hmean(list(comps.values())))
     assert mu.agg_value < np.mean(list(comps.values()))
-    assert M.model_utility([0.5, 0.0]).agg_value == 0.0
+    assert tofu.model_utility([0.5, 0.0]).agg_value == 0.0
     with pytest.raises(ValueError):
-        M.model_utility([])
+        tofu.model_utility([])
     with pytest.raises(ValueError):
-        M.model_utility([0.5, -0.1])
-    assert len(M.MODEL_UTILITY_COMPONENTS) == 6
+        tofu.model_utility([0.5, -0.1])
+    assert len(tofu.MODEL_UTILITY_COMPONENTS) == 6
 
 
 def test_truth_ratio_by_hand():
     # p(base) = 0.5, p(perturbed) = 0.25, 0.75 -> R = mean(0.25, 0.75)/0.5 = 1
-    r, r_geo = M.truth_ratio_from_nll(np.log(2), [np.log(4), np.log(4 / 3)])
+    r, r_geo = tofu.truth_ratio_from_nll(np.log(2), [np.log(4), np.log(4 / 3)])
     assert r == pytest.approx(1.0)
     assert r_geo == pytest.approx(np.sqrt(0.25 * 0.75) / 0.5)  # geometric mean of probabilities
     # p(base) = 0.5, p(perturbed) = 0.25, 0.125 -> R = 0.1875/0.5 = 0.375 (its inverse is 2.67):
     # the model prefers the true answer, so R < 1
-    r, r_geo = M.truth_ratio_from_nll(np.log(2), [np.log(4), np.log(8)])
+    r, r_geo = tofu.truth_ratio_from_nll(np.log(2), [np.log(4), np.log(8)])
     assert r == pytest.approx(0.375)
     assert r_geo == pytest.approx(np.sqrt(0.25 * 0.125) / 0.5)
     ratios = [0.5, 2.0, 1.0, 0.25]
-    assert M.aggregate_truth_ratio(ratios, "forget") == pytest.approx((0.5 + 0.5 + 1 + 0.25) / 4)
-    assert M.aggregate_truth_ratio(ratios, "retain") == pytest.approx((0.5 + 0 + 0 + 0.75) / 4)
-    assert M.aggregate_truth_ratio({7: 2.0}, "retain") == 0.0
+    assert tofu.aggregate_truth_ratio(ratios, "forget") == pytest.approx((0.5 + 0.5 + 1 + 0.25) / 4)
+    assert tofu.aggregate_truth_ratio(ratios, "retain") == pytest.approx((0.5 + 0 + 0 + 0.75) / 4)
+    assert tofu.aggregate_truth_ratio({7: 2.0}, "retain") == 0.0
     with pytest.raises(ValueError):
-        M.aggregate_truth_ratio(ratios, "world")
+        tofu.aggregate_truth_ratio(ratios, "world")
 
 
 def test_normalised_probability_by_hand():
-    assert M.normalised_probability(np.log(2), [np.log(4), np.log(4)]) == pytest.approx(0.5 / 1.0)
+    assert tofu.normalised_probability(np.log(2), [np.log(4), np.log(4)]) == pytest.approx(0.5 / 1.0)
 
 
 def test_rouge_l_recall_by_hand():
-    assert M.rouge_l_recall_scores(["The cat sat on the mat."], ["The cat sat on the mat."]) == [1.0]
-    assert M.rouge_l_recall_scores(["the cat"], ["the cat sat down"]) == [pytest.approx(0.5)]
-    assert M.rouge_l_recall_scores(["the cats running"], ["the cat runs"]) == [1.0]  # stemmer on
+    assert tofu.rouge_l_recall_scores(["The cat sat on the mat."], ["The cat sat on the mat."]) == [1.0]
+    assert tofu.rouge_l_recall_scores(["the cat"], ["the cat sat down"]) == [pytest.approx(0.5)]
+    assert tofu.rouge_l_recall_scores(["the cats running"], ["the cat runs"]) == [1.0]  # stemmer on
     with pytest.raises(ValueError):
-        M.rouge_l_recall_scores(["a"], [])
+        tofu.rouge_l_recall_scores(["a"], [])
 
 
 def test_generation_and_rouge_through_the_oracle(tok, rows):
     oracle, _ = _oracle(tok, rows)
-    gens = M.generate_answers(oracle, tok, rows, batch_size=4)  # left-padded, mixed lengths
+    gens = reading.generate_answers(oracle, tok, rows, batch_size=4)  # left-padded, mixed lengths
     assert gens == {r["qa_id"]: r["answer"] for r in rows}
-    assert M.rouge_l_recall(oracle, tok, rows).agg_value == 1.0
+    assert tofu.rouge_l_recall(oracle, tok, rows).agg_value == 1.0
 
 
 def test_probability_and_truth_ratio_through_the_oracle(tok, bench):
     rows = bench["world_facts"].to_list()
     oracle, _ = _oracle(tok, rows)
-    p = M.answer_probability(oracle, tok, rows)
+    p = tofu.answer_probability(oracle, tok, rows)
     assert p.agg_value == pytest.approx(1.0, abs=1e-6)  # logits +-10: p(label) ~ 1 - 3e-7 per token
-    pn = M.answer_probability(oracle, tok, rows, normalised=True)
+    pn = tofu.answer_probability(oracle, tok, rows, normalised=True)
     # recompute by hand: the perturbed answers scored as if they were the answers
     for r in rows:
         fake = [{**r, "answer": a, "qa_id": j} for j, a in enumerate(r["perturbed_answer"])]
-        p_pert = M.answer_probability(oracle, tok, fake).values()
+        p_pert = tofu.answer_probability(oracle, tok, fake).values()
         p_true = p.value_by_index[r["qa_id"]]
         assert pn.value_by_index[r["qa_id"]] == pytest.approx(p_true / (p_true + p_pert.sum()))
         assert p_pert.max() < 0.5  # they diverge from the memorised answer at the fact
-        tr = M.truth_ratio(oracle, tok, [r], kind="retain", base_answer_field="answer")
+        tr = tofu.truth_ratio(oracle, tok, [r], kind="retain", base_answer_field="answer")
         assert tr.value_by_index[r["qa_id"]] == pytest.approx(p_pert.mean() / p_true)
         assert tr.agg_value == pytest.approx(max(0.0, 1 - p_pert.mean() / p_true))
 
@@ -294,28 +295,28 @@ def test_probability_and_truth_ratio_through_the_oracle(tok, bench):
 def test_mia_auc():
     g = np.random.default_rng(1)
     x = g.normal(size=40)
-    assert M.mia_auc(x, x) == 0.5
-    assert M.mia_auc([1.0, 2.0, 3.0], [4.0, 5.0]) == 1.0  # members have the lower loss
-    assert M.mia_auc([4.0, 5.0], [1.0, 2.0, 3.0]) == 0.0
-    assert M.mia_auc([1.0, 2.0], [2.0, 3.0]) == pytest.approx(3.5 / 4)  # one tie counts half
-    assert M.mia_auc({1: 0.0}, {2: 0.0}) == 0.5
+    assert privacy.mia_auc(x, x) == 0.5
+    assert privacy.mia_auc([1.0, 2.0, 3.0], [4.0, 5.0]) == 1.0  # members have the lower loss
+    assert privacy.mia_auc([4.0, 5.0], [1.0, 2.0, 3.0]) == 0.0
+    assert privacy.mia_auc([1.0, 2.0], [2.0, 3.0]) == pytest.approx(3.5 / 4)  # one tie counts half
+    assert privacy.mia_auc({1: 0.0}, {2: 0.0}) == 0.5
     with pytest.raises(ValueError):
-        M.mia_auc([], [1.0])
+        privacy.mia_auc([], [1.0])
 
 
 def test_min_k_and_zlib_by_hand():
-    assert M.min_k_score([-1, -2, -3, -4, -5], k=0.4) == pytest.approx(4.5)  # int(0.4*5)=2 lowest
-    assert M.min_k_score([-1, -2, -3], k=0.2) == pytest.approx(3.0)  # at least one token
-    assert M.min_k_score([-1, -2, -3, -4, -5], k=1.0) == pytest.approx(3.0)
+    assert privacy.min_k_score([-1, -2, -3, -4, -5], k=0.4) == pytest.approx(4.5)  # int(0.4*5)=2 lowest
+    assert privacy.min_k_score([-1, -2, -3], k=0.2) == pytest.approx(3.0)  # at least one token
+    assert privacy.min_k_score([-1, -2, -3, -4, -5], k=1.0) == pytest.approx(3.0)
     # k*n not an integer: rounded down (open-unlearning's int), where ceil would take one more
-    assert M.min_k_score([-1, -2, -3, -4, -5], k=0.5) == pytest.approx(4.5)  # int(2.5)=2, not 3
-    assert M.min_k_score([-1, -3, -2, -4], k=0.3) == pytest.approx(4.0)      # int(1.2)=1, not 2
+    assert privacy.min_k_score([-1, -2, -3, -4, -5], k=0.5) == pytest.approx(4.5)  # int(2.5)=2, not 3
+    assert privacy.min_k_score([-1, -3, -2, -4], k=0.3) == pytest.approx(4.0)      # int(1.2)=1, not 2
     import zlib
 
     text = "The capital of France is Paris."
-    assert M.zlib_score(2.0, text) == pytest.approx(2.0 / len(zlib.compress(text.encode())))
+    assert privacy.zlib_score(2.0, text) == pytest.approx(2.0 / len(zlib.compress(text.encode())))
     with pytest.raises(ValueError):
-        M.min_k_score([], 0.2)
+        privacy.min_k_score([], 0.2)
 
 
 # ----------------------------------------------------------------------------- model mixing (E.18)
@@ -338,7 +339,7 @@ def test_mix_models_endpoints_exact_and_inputs_untouched():
     orig, unl = TiedLM(0), TiedLM(1)
     before_o = {k: v.clone() for k, v in orig.state_dict().items()}
     before_u = {k: v.clone() for k, v in unl.state_dict().items()}
-    m0, m1, mh = (M.mix_models(orig, unl, r) for r in (0.0, 1.0, 0.5))
+    m0, m1, mh = (memorisation.mix_models(orig, unl, r) for r in (0.0, 1.0, 0.5))
     for k in before_o:
         assert torch.equal(m0.state_dict()[k], before_u[k])
         assert torch.equal(m1.state_dict()[k], before_o[k])
@@ -349,11 +350,11 @@ def test_mix_models_endpoints_exact_and_inputs_untouched():
     assert m0 is not unl and m1 is not orig
     assert mh.head.weight is mh.embed.weight  # still tied
     # integer buffers come from the model with the larger share
-    assert M.mix_models(orig, unl, 0.4).steps.item() == 1 and mh.steps.item() == 0
+    assert memorisation.mix_models(orig, unl, 0.4).steps.item() == 1 and mh.steps.item() == 0
     with pytest.raises(ValueError, match="r must be in"):
-        M.mix_models(orig, unl, 1.5)
+        memorisation.mix_models(orig, unl, 1.5)
     with pytest.raises(ValueError, match="cannot mix"):
-        M.mix_models(torch.nn.Linear(2, 2), torch.nn.Linear(2, 3), 0.5)
+        memorisation.mix_models(torch.nn.Linear(2, 2), torch.nn.Linear(2, 3), 0.5)
 
 
 class MixableOracle(OracleLM):
@@ -394,8 +395,8 @@ def test_calibrated_es_picks_smallest_r_meeting_the_retain_bar(tok, rows):
     seqs = [e["input_ids"] for e in enc]
     original = MixableOracle(len(tok), seqs, tok.eos_token_id, wrong, w=1.0)
     unlearned = MixableOracle(len(tok), seqs, tok.eos_token_id, wrong, w=0.0)
-    assert M.extraction_strength(unlearned, tok, rows).agg_value == 0.0
-    res = M.calibrated_extraction_strength(original, unlearned, tok, forget, retain, share=0.9)
+    assert memorisation.extraction_strength(unlearned, tok, rows).agg_value == 0.0
+    res = memorisation.calibrated_extraction_strength(original, unlearned, tok, forget, retain, share=0.9)
     # retain answers come back for r > 2/12, forget answers only for r > 1/2
     assert res.extra["r"] == pytest.approx(0.2)
     assert res.extra["retain_es"] == 1.0 and res.extra["retain_bar"] == pytest.approx(0.9)
@@ -403,10 +404,10 @@ def test_calibrated_es_picks_smallest_r_meeting_the_retain_bar(tok, rows):
     assert res.agg_value == 0.0
     assert unlearned.w.item() == 0.0 and original.w.item() == 1.0  # inputs untouched
     # with no bar at all, r = 0 (the unlearned model itself) qualifies
-    assert M.calibrated_extraction_strength(original, unlearned, tok, forget, retain,
+    assert memorisation.calibrated_extraction_strength(original, unlearned, tok, forget, retain,
                                             share=0.0).extra["r"] == 0.0
     with pytest.raises(ValueError, match="share"):
-        M.calibrated_extraction_strength(original, unlearned, tok, forget, retain, share=1.5)
+        memorisation.calibrated_extraction_strength(original, unlearned, tok, forget, retain, share=1.5)
 
 
 # ----------------------------------------------------------------------------- evaluate
@@ -448,37 +449,37 @@ def test_evaluate_cells_equal_standalone_metrics(tok, bench):
     f, r, w, h = (bench[s].select(range(min(6, len(bench[s])))) for s in
                   ("forget10", "retain90", "world_facts", "holdout"))
     alone = {
-        ("es", "forget10"): M.extraction_strength(oracle, tok, f),
-        ("es", "retain90"): M.extraction_strength(oracle, tok, r),
-        ("es_paraphrased", "forget10"): M.extraction_strength(oracle, tok, f, "paraphrased_question"),
-        ("es_paraphrased", "retain90"): M.extraction_strength(oracle, tok, r, "paraphrased_question"),
-        ("em", "forget10"): M.exact_memorization(oracle, tok, f),
-        ("em", "retain90"): M.exact_memorization(oracle, tok, r),
-        ("probability", "forget10"): M.answer_probability(oracle, tok, f),
-        ("probability", "retain90"): M.answer_probability(oracle, tok, r),
-        ("probability", "world_facts"): M.answer_probability(oracle, tok, w, normalised=True),
-        ("rouge", "forget10"): M.rouge_l_recall(oracle, tok, f, max_new_tokens=24),
-        ("rouge", "retain90"): M.rouge_l_recall(oracle, tok, r, max_new_tokens=24),
-        ("rouge", "world_facts"): M.rouge_l_recall(oracle, tok, w, max_new_tokens=24),
-        ("truth_ratio", "forget10"): M.truth_ratio(oracle, tok, f, kind="forget"),
-        ("truth_ratio", "retain90"): M.truth_ratio(oracle, tok, r, kind="retain"),
-        ("truth_ratio", "world_facts"): M.truth_ratio(oracle, tok, w, kind="retain", base_answer_field="answer"),
+        ("es", "forget10"): memorisation.extraction_strength(oracle, tok, f),
+        ("es", "retain90"): memorisation.extraction_strength(oracle, tok, r),
+        ("es_paraphrased", "forget10"): memorisation.extraction_strength(oracle, tok, f, "paraphrased_question"),
+        ("es_paraphrased", "retain90"): memorisation.extraction_strength(oracle, tok, r, "paraphrased_question"),
+        ("em", "forget10"): memorisation.exact_memorization(oracle, tok, f),
+        ("em", "retain90"): memorisation.exact_memorization(oracle, tok, r),
+        ("probability", "forget10"): tofu.answer_probability(oracle, tok, f),
+        ("probability", "retain90"): tofu.answer_probability(oracle, tok, r),
+        ("probability", "world_facts"): tofu.answer_probability(oracle, tok, w, normalised=True),
+        ("rouge", "forget10"): tofu.rouge_l_recall(oracle, tok, f, max_new_tokens=24),
+        ("rouge", "retain90"): tofu.rouge_l_recall(oracle, tok, r, max_new_tokens=24),
+        ("rouge", "world_facts"): tofu.rouge_l_recall(oracle, tok, w, max_new_tokens=24),
+        ("truth_ratio", "forget10"): tofu.truth_ratio(oracle, tok, f, kind="forget"),
+        ("truth_ratio", "retain90"): tofu.truth_ratio(oracle, tok, r, kind="retain"),
+        ("truth_ratio", "world_facts"): tofu.truth_ratio(oracle, tok, w, kind="retain", base_answer_field="answer"),
     }
-    alone[("forget_quality", "forget10")] = M.forget_quality(alone[("truth_ratio", "forget10")], reference)
-    alone[("model_utility", "retain90+world_facts")] = M.model_utility(
+    alone[("forget_quality", "forget10")] = tofu.forget_quality(alone[("truth_ratio", "forget10")], reference)
+    alone[("model_utility", "retain90+world_facts")] = tofu.model_utility(
         [alone[(m, {"retain": "retain90", "world_facts": "world_facts"}[role])].agg_value
-         for m, role in M.MODEL_UTILITY_COMPONENTS])
-    for attack in M.MIA_ATTACKS:
-        alone[(f"mia_{attack}", "forget10_vs_holdout")] = M.membership_inference(oracle, tok, f, h, attack)
+         for m, role in tofu.MODEL_UTILITY_COMPONENTS])
+    for attack in privacy.MIA_ATTACKS:
+        alone[(f"mia_{attack}", "forget10_vs_holdout")] = privacy.membership_inference(oracle, tok, f, h, attack)
     assert set(alone) == set(by.index)
     for cell, result in alone.items():
         assert by[cell] == pytest.approx(result.agg_value, rel=1e-9, abs=1e-12), cell
     # the oracle makes the cells that a wiring slip would change far from their wrong values:
     # world facts, normalised: p(a) ~ 1 but the perturbed answers share its template
-    unnormalised = M.answer_probability(oracle, tok, w).agg_value
+    unnormalised = tofu.answer_probability(oracle, tok, w).agg_value
     assert abs(by[("probability", "world_facts")] - unnormalised) > 0.05
     tr_wf = alone[("truth_ratio", "world_facts")]
-    assert abs(by[("truth_ratio", "world_facts")] - M.aggregate_truth_ratio(tr_wf.value_by_index, "forget")) > 0.5
+    assert abs(by[("truth_ratio", "world_facts")] - tofu.aggregate_truth_ratio(tr_wf.value_by_index, "forget")) > 0.5
 
 
 def test_model_utility_alone_reads_its_components_on_their_splits_only(tok, bench):
@@ -487,7 +488,7 @@ def test_model_utility_alone_reads_its_components_on_their_splits_only(tok, benc
     df = M.evaluate(oracle, tok, bench, metrics=["model_utility"], max_examples=4, max_new_tokens=40)
     pairs = set(zip(df.metric, df.split))
     assert pairs == {(m, {"retain": "retain90", "world_facts": "world_facts"}[r])
-                     for m, r in M.MODEL_UTILITY_COMPONENTS} | {("model_utility", "retain90+world_facts")}
+                     for m, r in tofu.MODEL_UTILITY_COMPONENTS} | {("model_utility", "retain90+world_facts")}
     asked = M.evaluate(oracle, tok, bench, metrics=["model_utility", "rouge"], max_examples=4, max_new_tokens=40)
     assert ("rouge", "forget10") in set(zip(asked.metric, asked.split))
 

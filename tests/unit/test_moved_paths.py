@@ -62,3 +62,22 @@ def test_the_hook_keeps_import_satimp_lab_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=satimp_lab.__path__[0] + "/..")
     assert out.stdout.strip() == "False"
+
+
+def test_the_metric_families_stay_importable_from_metrics():
+    """evaluation/metrics.py was split by family (reading, memorisation, tofu, privacy): every name
+    it exported before still imports from it, and through the old path, as the family's object."""
+    from satimp_lab.evaluation import memorisation, metrics, privacy, reading, tofu
+
+    families = (reading, memorisation, tofu, privacy)
+    for name in metrics.__all__:
+        homes = [f for f in families if name in f.__all__]
+        assert len(homes) <= 1, name
+        if homes:
+            assert getattr(metrics, name) is getattr(homes[0], name), name
+    moved = {name for f in families for name in f.__all__}
+    assert moved - {"DEFAULT_MIX_GRID"} <= set(metrics.__all__)
+    from satimp_lab.metrics import _greedy_llama, extraction_strength, membership_inference, truth_ratio
+
+    assert (_greedy_llama, extraction_strength, membership_inference, truth_ratio) == (
+        reading._greedy_llama, memorisation.extraction_strength, privacy.membership_inference, tofu.truth_ratio)
