@@ -24,7 +24,8 @@ import torch
 
 from satimp_lab.data.batching import collate, encode_dataset, token_logprobs
 from satimp_lab.data.benchmark import load_benchmark
-from satimp_lab.models.zoo import ArchConfig, benchmark_texts, build_tiny_model, train_tokenizer
+from satimp_lab.models.build import benchmark_texts, build_tiny_model, train_tokenizer
+from satimp_lab.tiers import ArchConfig
 from satimp_lab.unlearning.objectives import get_method
 from satimp_lab.unlearning.tracing import TokenTrace
 

@@ -13,7 +13,7 @@ import time
 import torch
 
 from satimp_lab.data.benchmark import load_benchmark
-from satimp_lab.models.zoo import get_model
+from satimp_lab.models.cache import get_model
 
 
 def main(tier: str = "tiny") -> None:

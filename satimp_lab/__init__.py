@@ -28,9 +28,10 @@ _API: dict[str, tuple[str, ...]] = {
                        "retain_split_for"),  # synthetic TOFU-shaped authors; the real TOFU online
     "data.batching": ("PROMPT_FORMATS", "encode_dataset", "token_logprobs"),  # answer-only labels, key masks
     # --- tiers: every tier and size, declared in one place
-    "tiers": ("TIERS", "SIZES"),
-    # --- models/: tiers, target and retain fine-tuning, the model cache and the shipped models
-    "models.zoo": ("TierConfig", "get_tier", "get_model", "ModelBundle", "pretrained_bundle", "load_smollm2"),
+    "tiers": ("TIERS", "SIZES", "TierConfig"),
+    # --- models/: building a model, target and retain fine-tuning, the model cache and the shipped models
+    "models.build": ("get_tier", "ModelBundle", "pretrained_bundle", "load_smollm2"),
+    "models.cache": ("get_model",),  # shipped models, then the on-disk cache, then training
     # --- evaluation/: ES, the TOFU metrics, MIA (the unlearning loop evaluates with them)
     "evaluation.reading": ("MetricResult",),  # what every metric returns: aggregate + per-example values
     "evaluation.memorisation": ("extraction_strength", "calibrated_extraction_strength"),

@@ -5,8 +5,9 @@ Until the move, every module sat at the top of the package (``satimp_lab.experim
 :func:`install` (called by ``satimp_lab/__init__.py``) adds an import hook so that
 ``import satimp_lab.experiments`` returns the very module object ``satimp_lab.studies.lab``:
 ``from satimp_lab.experiments import Lab`` works, and patching an attribute through either name
-patches the one module. ``satimp_lab.models`` is a package now (``satimp_lab.models.zoo`` holds
-what the module held); its names stay importable from it, but patch them on ``zoo``.
+patches the one module. ``satimp_lab.models`` is a package now (``satimp_lab.models.zoo`` forwards
+what the module held); its names stay importable from it, but patch them on their home module
+(``models.build``, ``models.train``, ``models.cache``).
 """
 
 from __future__ import annotations

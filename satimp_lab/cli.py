@@ -19,7 +19,9 @@ def _cmd_data(args) -> int:
 
 def _cmd_train(args) -> int:
     from .data.benchmark import load_benchmark, retain_split_for
-    from .models.zoo import cache_dir, get_model, get_tier, ship_models
+    from .models.build import get_tier
+    from .models.cache import get_model, ship_models
+    from .store import cache_dir
 
     get_tier(args.tier)  # names first: a bad split must not cost a trained target
     splits = ["full", args.forget_split, retain_split_for(args.forget_split), "holdout", "world_facts"]
@@ -57,7 +59,9 @@ def run_from_cli(args) -> int:
 
     from .data.benchmark import load_benchmark, retain_split_for
     from .errors import InputError
-    from .models.zoo import get_model, get_tier, subset_benchmark
+    from .models.build import get_tier
+    from .models.cache import get_model
+    from .models.train import subset_benchmark
     from .unlearning.loop import UnlearnConfig, before_after_lines, unlearn
 
     params = {}
@@ -94,7 +98,7 @@ def run_from_cli(args) -> int:
 
 
 def _cmd_reproduce(args) -> int:
-    from .models.zoo import get_tier
+    from .models.build import get_tier
     from .studies.reproduce import reproduce
 
     if args.tier is not None:
@@ -201,7 +205,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     mismatched tokenizer), a missing input file, and an unreadable cache entry (its message names
     the folder to delete). Anything else is a bug and keeps its traceback."""
     from .errors import InputError
-    from .models.zoo import CacheError
+    from .store import CacheError
 
     return InputError, CacheError, FileNotFoundError
 

@@ -35,7 +35,7 @@ def small_benchmark():
 @pytest.fixture(scope="session")
 def micro_target(small_benchmark, session_cache):
     """A micro Llama memorised on the small benchmark (cached for the session)."""
-    from satimp_lab.models.zoo import get_model
+    from satimp_lab.models.cache import get_model
 
     # shipped=False: trained here (the shipped micro models would serve this configuration)
     return get_model(small_benchmark, "target", forget_split="forget10", tier="micro", progress=False,
@@ -44,7 +44,7 @@ def micro_target(small_benchmark, session_cache):
 
 @pytest.fixture(scope="session")
 def micro_retain(small_benchmark, session_cache):
-    from satimp_lab.models.zoo import get_model
+    from satimp_lab.models.cache import get_model
 
     return get_model(small_benchmark, "retain", forget_split="forget10", tier="micro", progress=False,
                      shipped=False)

@@ -97,7 +97,7 @@ def check_model_tokenizer(model, tokenizer) -> None:
     tokens: the model runs, silently reading nonsense). All failures raise
     :class:`~satimp_lab.errors.InputError`.
     """
-    from ..models.zoo import TOKENIZER_FINGERPRINT_ATTR, tokenizer_fingerprint
+    from ..models.build import TOKENIZER_FINGERPRINT_ATTR, tokenizer_fingerprint
 
     expected = getattr(getattr(model, "config", None), TOKENIZER_FINGERPRINT_ATTR, None)
     if expected is not None:

@@ -1,9 +1,11 @@
-"""The model stage: tiny Llama models and their tokenizer, pretrained models, target and
-retain fine-tuning and the model cache (``zoo``).
+"""The model stage, by job: ``build`` (tiny Llama models and their tokenizer, pretrained models,
+``ModelBundle``), ``train`` (target and retain fine-tuning) and ``cache`` (the model cache and the
+shipped models). ``zoo`` is the module before that split; it forwards every name it held.
 """
 
-# ``satimp_lab.models.zoo`` was the module that ``zoo`` is now; its names stay reachable here
-# (``from satimp_lab.models.zoo import get_model``). Patch them on ``satimp_lab.models.zoo.zoo``.
+# The names of ``satimp_lab.models`` (the flat module before the stage folders) stay reachable
+# here (``from satimp_lab.models import get_model``), through ``zoo``. Patch them on their home
+# module (``satimp_lab.models.cache.SHIPPED_DIR``, ``satimp_lab.models.train.tqdm``).
 
 
 import importlib

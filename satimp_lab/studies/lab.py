@@ -37,7 +37,10 @@ from tqdm.auto import tqdm
 
 from ..errors import InputError, check_int, check_real
 from ..data.benchmark import BenchmarkConfig, load_benchmark, retain_split_for
-from ..models.zoo import CACHE_FORMAT, cache_dir, cache_key, get_model, get_tier, subset_benchmark
+from ..models.build import get_tier
+from ..models.cache import CACHE_FORMAT, get_model
+from ..models.train import subset_benchmark
+from ..store import cache_dir, cache_key
 from ..store import CacheError, atomic_directory, read_entry
 from ..evaluation.metrics import get_metric
 from ..unlearning.objectives import ALIASES, METHODS

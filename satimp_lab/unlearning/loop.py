@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from ..errors import InputError, check_choice, check_int, check_real
 from ..data.batching import collate, encode_dataset, read_rows, token_logprobs
 from ..evaluation.reading import check_model_tokenizer
-from ..models.zoo import linear_schedule
+from ..models.train import linear_schedule
 from ..data.benchmark import retain_split_for
 from .objectives import Method, get_method
 from ..store import atomic_write

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from satimp_lab.studies.lab import Lab, forget_at_matched_retain
-from satimp_lab.models.zoo import CacheError, get_model
+from satimp_lab.models.cache import get_model
+from satimp_lab.store import CacheError
 
 
 def test_matched_retain_interpolates_and_flags_unreached():
@@ -77,7 +78,7 @@ def test_runspec_keys_are_the_dict_keys_and_a_run_looks_its_method_up_once(priva
     import satimp_lab.unlearning.objectives as O
     import satimp_lab.unlearning.loop as U
     from satimp_lab.studies.lab import RunSpec, _default_label
-    from satimp_lab.models.zoo import cache_dir
+    from satimp_lab.store import cache_dir
 
     lab = private_lab
     frozen = json.loads((Path(__file__).parents[1] / "unit" / "main_run_specs.json").read_text(encoding="utf-8"))

@@ -9,7 +9,7 @@ from scipy import stats
 from satimp_lab.evaluation import memorisation, privacy, reading, tofu
 from satimp_lab.evaluation import metrics as M
 from satimp_lab.data.batching import IGNORE_INDEX, encode_dataset, get_prompt_format
-from satimp_lab.models.zoo import build_tiny_model
+from satimp_lab.models.build import build_tiny_model
 
 
 @pytest.fixture(scope="module")

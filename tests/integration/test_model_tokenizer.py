@@ -10,8 +10,9 @@ from satimp_lab.evaluation import memorisation
 from satimp_lab.evaluation import metrics
 from satimp_lab.data.benchmark import BenchmarkConfig, load_benchmark
 from satimp_lab.errors import InputError
-from satimp_lab.models.zoo import (CacheError, _load_saved, benchmark_texts, tokenizer_fingerprint,
-                               train_tokenizer)
+from satimp_lab.models.build import benchmark_texts, tokenizer_fingerprint, train_tokenizer
+from satimp_lab.models.cache import _load_saved
+from satimp_lab.store import CacheError
 from satimp_lab.unlearning.loop import UnlearnConfig, unlearn
 
 

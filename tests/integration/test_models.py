@@ -5,7 +5,8 @@ import json
 import pytest
 import torch
 
-from satimp_lab.models.zoo import CacheError, get_model
+from satimp_lab.models.cache import get_model
+from satimp_lab.store import CacheError
 from satimp_lab.store import seal_entry
 
 
@@ -29,7 +30,7 @@ def test_fused_optimizer_and_check_batch_size(small_benchmark):
     memorisation check does not depend on its batch size."""
     from dataclasses import replace
 
-    from satimp_lab.models.zoo import get_tier
+    from satimp_lab.models.build import get_tier
 
     tier = get_tier("micro")
     short = replace(tier.train, epochs=2, stop_key_accuracy=None)
@@ -50,7 +51,7 @@ def test_retain_model_never_sees_forget_authors(micro_retain, small_benchmark):
     assert micro_retain.kind == "retain"
     # it memorised its own split but not the forget authors' facts
     from satimp_lab.data.batching import encode_dataset
-    from satimp_lab.models.zoo import memorisation_report
+    from satimp_lab.models.train import memorisation_report
 
     forget = encode_dataset(micro_retain.tokenizer, small_benchmark["forget10"])
     assert memorisation_report(micro_retain.model, micro_retain.tokenizer, forget)["key_accuracy"] < 0.5
@@ -68,7 +69,8 @@ def test_same_seed_same_model(small_benchmark, micro_target):
 
 
 def test_changed_config_is_a_different_entry(small_benchmark, micro_target, session_cache):
-    from satimp_lab.models.zoo import TrainConfig, get_tier
+    from satimp_lab.models.build import get_tier
+    from satimp_lab.tiers import TrainConfig
 
     tier = get_tier("micro")
     other = get_tier("micro", train=TrainConfig(**{**tier.train.__dict__, "epochs": 1}))

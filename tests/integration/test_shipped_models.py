@@ -12,11 +12,14 @@ from dataclasses import replace
 import pytest
 import torch
 
-from satimp_lab.models import zoo as models
+from satimp_lab.models import cache, train
 from satimp_lab.data.batching import encode_dataset
-from satimp_lab.models.zoo import (SHIPPED_DIR, SHIPPED_FORGET_SPLITS, SHIPPED_TARGET_SEEDS, CacheError,
-                               get_model, get_tier, memorisation_report, model_key, ship_models, shipped_benchmark,
-                               shipped_entry)
+from satimp_lab.models.build import get_tier
+from satimp_lab.models.cache import (SHIPPED_DIR, SHIPPED_FORGET_SPLITS, get_model, model_key, ship_models,
+                                     shipped_benchmark, shipped_entry)
+from satimp_lab.models.train import memorisation_report
+from satimp_lab.store import CacheError
+from satimp_lab.tiers import SHIPPED_TARGET_SEEDS
 from satimp_lab.store import MANIFEST, verify_entry
 
 KEY_ACCURACY_TOLERANCE = 0.002
@@ -69,7 +72,7 @@ def test_shipped_model_is_the_default_and_loads_to_its_recorded_memorisation(ben
                        **({} if seed == 0 else {"train": tier.train}))
     assert bundle.shipped and bundle.from_cache and bundle.path == shipped_entry(tier, kind, split)
     assert not any(tmp_path.iterdir()), "a shipped model must not be retrained or copied into the cache"
-    rows = models._training_rows(full_benchmark, meta_split(kind, split), tier)
+    rows = train._training_rows(full_benchmark, meta_split(kind, split), tier)
     encoded = encode_dataset(bundle.tokenizer, rows, tier.prompt_format, max_length=tier.arch.max_length)
     report = memorisation_report(bundle.model, bundle.tokenizer, encoded, tier.train.check_batch_size)
     assert report["n_examples"] == bundle.report["n_examples"]
@@ -93,7 +96,7 @@ def test_ship_then_load_and_tamper(small_benchmark, session_cache, tmp_path, mon
                           retrain=False, progress=False)
     assert [p.relative_to(root).as_posix() for p in written] == ["micro/seed0/target", "micro/seed0/retain-forget10"]
     trained = get_model(small_benchmark, "target", tier="micro", progress=False, shipped=False)  # the session cache's
-    monkeypatch.setattr(models, "SHIPPED_DIR", root)
+    monkeypatch.setattr(cache, "SHIPPED_DIR", root)
     monkeypatch.setenv("SATIMP_LAB_CACHE", str(tmp_path / "empty-cache"))
     shipped = get_model(small_benchmark, "target", tier="micro", progress=False)
     assert shipped.shipped and shipped.path == written[0] and shipped.digest == trained.digest

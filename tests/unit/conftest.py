@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from satimp_lab.data.benchmark import BenchmarkConfig, load_benchmark
-from satimp_lab.models.zoo import benchmark_texts, train_tokenizer
+from satimp_lab.models.build import benchmark_texts, train_tokenizer
 
 
 @pytest.fixture(scope="module")

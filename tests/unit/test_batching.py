@@ -3,7 +3,7 @@ import torch
 
 from satimp_lab.data.batching import (IGNORE_INDEX, collate, encode_dataset, encode_example,
                                  get_prompt_format, token_logprobs)
-from satimp_lab.models.zoo import benchmark_texts, train_tokenizer
+from satimp_lab.models.build import benchmark_texts, train_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,8 @@ def test_bad_inputs(published_bench, tokenizer):
 
 
 def test_collate_and_token_logprobs_shapes(published_bench, tokenizer):
-    from satimp_lab.models.zoo import ArchConfig, build_tiny_model
+    from satimp_lab.models.build import build_tiny_model
+    from satimp_lab.tiers import ArchConfig
 
     enc = encode_dataset(tokenizer, published_bench["full"].select(range(4)))
     batch = collate(enc, tokenizer.pad_token_id)
@@ -91,7 +92,8 @@ def test_token_logprobs_against_separate_prefix_passes(published_bench, tokenize
     """An oracle independent of token_logprobs' shifting: for every label at input position i,
     run the model alone on the unpadded prefix input_ids[:i] and read log-softmax of its last
     logits at that label. token_logprobs must hold it at [b, i - 1], under right padding too."""
-    from satimp_lab.models.zoo import ArchConfig, build_tiny_model
+    from satimp_lab.models.build import build_tiny_model
+    from satimp_lab.tiers import ArchConfig
 
     enc = encode_dataset(tokenizer, published_bench["full"].select(range(3)))
     batch = collate(enc, tokenizer.pad_token_id)
@@ -115,7 +117,8 @@ def test_labels_only_reading_equals_the_full_reading(published_bench, tokenizer)
     and metrics) gives bit-identical numbers to the full reading at those positions, on a plain
     Llama and through the generic path (a patched forward); ``read_rows`` splits them per row."""
     from satimp_lab.data.batching import _plain_llama, read_rows
-    from satimp_lab.models.zoo import ArchConfig, build_tiny_model
+    from satimp_lab.models.build import build_tiny_model
+    from satimp_lab.tiers import ArchConfig
 
     enc = encode_dataset(tokenizer, published_bench["full"].select(range(6)))
     batch = collate(enc, tokenizer.pad_token_id)
@@ -196,3 +199,4 @@ def test_encodings_are_remembered_per_tokenizer_and_returned_fresh(published_ben
     encode_dataset(tokenizer, rows, with_key_spans=False)
     encode_dataset(tokenizer, rows, "es")
     assert len(memo) == 20
+

@@ -81,3 +81,19 @@ def test_the_metric_families_stay_importable_from_metrics():
 
     assert (_greedy_llama, extraction_strength, membership_inference, truth_ratio) == (
         reading._greedy_llama, memorisation.extraction_strength, privacy.membership_inference, tofu.truth_ratio)
+
+
+def test_the_model_modules_stay_importable_from_zoo_and_models():
+    """models/zoo.py was split by job (build, train, cache): every public name of the three still
+    imports from ``satimp_lab.models.zoo`` and from ``satimp_lab.models`` (the flat module's path), as
+    its home's object."""
+    import satimp_lab.models as models
+    from satimp_lab.models import build, cache, train, zoo
+
+    for home in (build, train, cache):
+        for name in home.__all__:
+            assert getattr(zoo, name) is getattr(home, name), f"{home.__name__}.{name}"
+            assert getattr(models, name) is getattr(home, name), f"{home.__name__}.{name}"
+    from satimp_lab.models import CacheError, TierConfig  # the flat module's re-exports, too
+
+    assert (CacheError, TierConfig) == (satimp_lab.store.CacheError, satimp_lab.tiers.TierConfig)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from satimp_lab.studies.lab import SETTINGS, TIER_RECIPES, Lab, get_setting
-from satimp_lab.models.zoo import get_tier, subset_authors
+from satimp_lab.models.build import get_tier
+from satimp_lab.models.train import subset_authors
 
 
 def test_tier_recipe_applies_with_the_tier():

@@ -104,7 +104,7 @@ def test_saved_claims_reach_the_report_first(tmp_path):
 
 def test_population_sizes():
     from satimp_lab.studies.lab import SETTINGS
-    from satimp_lab.models.zoo import SHIPPED_TARGET_SEEDS
+    from satimp_lab.tiers import SHIPPED_TARGET_SEEDS
 
     full, fast = SETTINGS["full"], SETTINGS["fast"]
     assert len(full.target_seeds) >= 5 and len(full.seeds) >= 3

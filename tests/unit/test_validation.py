@@ -9,7 +9,7 @@ import pytest
 from satimp_lab.data.benchmark import BenchmarkConfig, read_benchmark, write_benchmark
 from satimp_lab.errors import InputError
 from satimp_lab.studies.lab import Setting, get_setting
-from satimp_lab.models.zoo import ArchConfig, TierConfig, TrainConfig
+from satimp_lab.tiers import ArchConfig, TierConfig, TrainConfig
 from satimp_lab.unlearning.loop import UnlearnConfig, before_after_lines
 
 NAN = float("nan")
@@ -133,7 +133,7 @@ def test_a_bad_splits_file_is_named(data_dir, tmp_path, text, named):
 
 def test_in_memory_rows_with_an_empty_answer_or_a_bad_span_are_refused():
     from satimp_lab.data.batching import encode_example
-    from satimp_lab.models.zoo import train_tokenizer
+    from satimp_lab.models.build import train_tokenizer
 
     tok = train_tokenizer(["Question: who?\nAnswer: Ann Bell wrote it."] * 4, vocab_size=300)
     assert encode_example(tok, "who?", "Ann Bell", [[0, 3]])["labels"]
