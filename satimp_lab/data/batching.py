@@ -236,6 +236,24 @@ def read_rows(model, encoded: Sequence[dict], pad_token_id: int, batch_size: int
     return out
 
 
+def token_accuracy(readings: Sequence[RowReading]) -> dict[str, float]:
+    """Teacher-forced token accuracy of :func:`read_rows`' readings: the share of all label
+    positions (answer tokens and the final EOS) whose argmax is the label (``answer_accuracy``),
+    and the same share over the key tokens alone (``key_accuracy``; NaN when there are none).
+    Pooled over tokens, not averaged per row (exact memorisation, ``evaluation.memorisation``,
+    is the per-row mean without the EOS). The one definition that the memorisation report of
+    training and the unlearning loop's evaluations share."""
+    hits = total = key_hits = key_total = 0
+    for r in readings:
+        correct = r.preds == r.labels
+        hits += int(correct.sum())
+        total += correct.numel()
+        key_hits += int((correct & r.key).sum())
+        key_total += int(r.key.sum())
+    return {"answer_accuracy": hits / max(total, 1),
+            "key_accuracy": key_hits / key_total if key_total else float("nan")}
+
+
 @dataclass
 class TokenLogprobs:
     """Per-token log-likelihoods of the label tokens, shifted so position j scores label j+1.

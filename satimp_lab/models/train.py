@@ -13,7 +13,7 @@ import math
 import torch
 from tqdm.auto import tqdm
 
-from ..data.batching import collate, iterate_batches, token_logprobs
+from ..data.batching import collate, read_rows, token_accuracy, token_logprobs
 from ..tiers import TierConfig, TrainConfig
 from .build import benchmark_texts, default_device, get_tier
 
@@ -77,21 +77,13 @@ def _tokenizer_texts(benchmark, tier: TierConfig) -> list[str]:
 # training and memorisation
 
 
-@torch.no_grad()
 def memorisation_report(model, tokenizer, encoded: list[dict], batch_size: int = 64) -> dict:
-    """Teacher-forced accuracy: share of answer tokens (and of key tokens) whose argmax is right."""
+    """Teacher-forced accuracy on ``encoded`` rows (:func:`satimp_lab.data.batching.token_accuracy`:
+    the share of answer tokens, and of key tokens, whose argmax is right) and ``n_examples``. The
+    model is left in eval mode."""
     model.eval()
-    hits = total = key_hits = key_total = 0
-    for batch in iterate_batches(encoded, batch_size, tokenizer.pad_token_id):
-        out = token_logprobs(model, batch, keep_logits=True)
-        correct = out.logits.argmax(-1) == out.labels
-        hits += (correct & out.mask).sum().item()
-        total += out.mask.sum().item()
-        key_hits += (correct & out.key_mask).sum().item()
-        key_total += out.key_mask.sum().item()
-    return {"answer_accuracy": hits / max(total, 1),
-            "key_accuracy": key_hits / key_total if key_total else float("nan"),
-            "n_examples": len(encoded)}
+    readings = read_rows(model, encoded, tokenizer.pad_token_id, batch_size)
+    return {**token_accuracy(readings), "n_examples": len(encoded)}
 
 
 def linear_schedule(optimizer, warmup_steps: int, total_steps: int):

@@ -200,3 +200,18 @@ def test_encodings_are_remembered_per_tokenizer_and_returned_fresh(published_ben
     encode_dataset(tokenizer, rows, "es")
     assert len(memo) == 20
 
+
+def test_token_accuracy_pools_tokens_over_rows():
+    """One definition of teacher-forced token accuracy (training's memorisation report reads it):
+    3 of 4 label positions right (pooled, not a mean of per-row shares 1/2 and 1), 1 of 2 keys."""
+    import math
+
+    from satimp_lab.data.batching import RowReading, token_accuracy
+
+    def row(labels, preds, key):
+        return RowReading(torch.tensor(labels), torch.tensor(preds), torch.zeros(len(labels)), torch.tensor(key))
+
+    readings = [row([5, 6], [5, 7], [False, True]), row([8, 9], [8, 9], [True, False])]
+    assert token_accuracy(readings) == {"answer_accuracy": 0.75, "key_accuracy": 0.5}
+    no_keys = token_accuracy([row([5], [5], [False])])
+    assert no_keys["answer_accuracy"] == 1.0 and math.isnan(no_keys["key_accuracy"])
