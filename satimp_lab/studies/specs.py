@@ -12,6 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .lab import RunSpec
+from ..unlearning.objectives import GRANULARITIES as GRANULARITY_LEVELS  # noqa: F401 (the methods' vocabulary)
 from ..unlearning.objectives import METHODS, get_method
 from ..unlearning.params import PARAMS
 
@@ -104,9 +105,6 @@ def hard_specs(fractions: tuple[float, ...] = HARD_FRACTIONS) -> list[RunSpec]:
                 spec("hard_bottom", hard_label("bottom", f), k=round(1.0 - f, 10), soft=1.0),
                 spec("hard_random", hard_label("random", f), k=f, soft=1.0)]
     return out
-
-
-GRANULARITY_LEVELS = ("token", "group", "instance", "instance_norm", "batch")
 
 
 def granularity_specs(families: tuple[str, ...] = ("simsat", "simimp"),

@@ -466,9 +466,9 @@ def granularity_summary(
     ========================  ==========================================================
     ``token``                 ``saturation/importance(logp, mask, beta)``: w_t = p_t^β or (1−p_t)^β
     ``group``  (one per G)    ``group_average(token weights, mask, G)``: rank-bucket means
-    ``instance_official``     ``instance_weights(..., length_normalised=False)`` broadcast:
-                              w_i = P_i^β or (1−P_i)^β with P_i = Π_t p_t
-    ``instance_length_norm``  the same with the geometric-mean likelihood (ours)
+    ``instance``              ``instance_weights(..., length_normalised=False)`` broadcast:
+                              w_i = P_i^β or (1−P_i)^β with P_i = Π_t p_t (official)
+    ``instance_norm``         the same with the geometric-mean likelihood (ours)
     ``batch``                 ``batch_weights(..., length_normalised=False)``: one scalar
     ========================  ==========================================================
 
@@ -479,6 +479,8 @@ def granularity_summary(
     length).  ``spearman_weight_likelihood`` is rho between the effective weight and the
     token likelihood p_t (nan for batch: constant weights).
 
+    The ``granularity`` names are the methods' own (``unlearning.objectives.GRANULARITIES``; until
+    2026-11-30 the instance rows were ``instance_official`` and ``instance_length_norm``).
     Columns: ``granularity, group_size`` (G for group rows, else <NA>), then
     ``SUMMARY_STATISTICS`` and ``spearman_weight_likelihood``.
     """
@@ -514,8 +516,8 @@ def granularity_summary(
     for g in group_sizes:
         levels.append(("group", int(g), weighting.group_average(token_w, mask_t, int(g))))
     levels += [
-        ("instance_official", pd.NA, seq(False)),
-        ("instance_length_norm", pd.NA, seq(True)),
+        ("instance", pd.NA, seq(False)),
+        ("instance_norm", pd.NA, seq(True)),
         ("batch", pd.NA, batch_w),
     ]
 

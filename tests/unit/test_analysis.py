@@ -332,7 +332,10 @@ def test_granularity_summary(kind):
     logp, mask = _batch()
     beta = 2.0
     df = A.granularity_summary(logp, mask, beta, kind=kind, group_sizes=(2, 5))
-    assert list(df["granularity"]) == ["token", "group", "group", "instance_official", "instance_length_norm", "batch"]
+    assert list(df["granularity"]) == ["token", "group", "group", "instance", "instance_norm", "batch"]
+    from satimp_lab.unlearning.objectives import GRANULARITIES
+
+    assert list(dict.fromkeys(df["granularity"])) == list(GRANULARITIES)  # one vocabulary: the methods'
     assert df["group_size"].iloc[1] == 2 and df["group_size"].iloc[2] == 5 and df["group_size"].isna().iloc[0]
 
     valid = mask.bool()
