@@ -6,11 +6,11 @@ notebook runs (benchmark size, unlearning recipe, seeds, final metrics). One con
 a notebook between them; the code path is the same. The tables here are read by:
 
 =============================  ===========================================================
-:data:`TIERS`, :data:`PAPER_LR`  ``models.get_tier`` (also importable from ``models``)
+:data:`TIERS`, :data:`PAPER_LR`  ``models.build.get_tier`` (also importable from ``models``)
 :data:`SIZES`                   ``experiments.SETTINGS`` / ``get_setting`` (``Setting`` fields)
 :data:`TIER_RECIPES`            ``experiments.get_setting`` (``experiments.TIER_RECIPES``)
 :data:`PRESETS`                 ``unlearn.PRESETS`` (``UnlearnConfig`` fields)
-:data:`SHIPPED_TARGET_SEEDS`    ``models.ship_models`` and the shipped models' tests
+:data:`SHIPPED_TARGET_SEEDS`    ``models.cache.ship_models`` and the shipped models' tests
 :data:`PRETRAINED_TIERS`        ``reproduce``'s cell time limit
 =============================  ===========================================================
 
@@ -167,7 +167,7 @@ TIERS = {
                                           weight_decay=0.0, stop_key_accuracy=None,
                                           check_batch_size=16, fused_optimizer=True)),
 }
-"""Tier name -> :class:`TierConfig` (``models.get_tier`` reads it; ``models.TIERS`` is this dict)."""
+"""Tier name -> :class:`TierConfig` (``models.build.get_tier`` reads it; ``models.TIERS`` is this dict)."""
 
 PAPER_LR = {"qa": 2e-5, "llama2": 1e-5}
 """Official TOFU fine-tuning learning rate per prompt format / family (Phi-1.5, Llama-2)."""

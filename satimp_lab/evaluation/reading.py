@@ -91,8 +91,8 @@ def check_model_tokenizer(model, tokenizer) -> None:
     raise. Models that expose neither ``get_input_embeddings`` nor ``config.vocab_size`` are not
     checked. Also requires a pad token (batching) and an EOS token (answer end).
 
-    A model made by this package (``models.get_model``, ``models.pretrained_bundle``) carries the
-    fingerprint of its tokenizer (``models.tokenizer_fingerprint``) on its config; another
+    A model made by this package (``models.cache.get_model``, ``models.build.pretrained_bundle``) carries
+    the fingerprint of its tokenizer (``models.build.tokenizer_fingerprint``) on its config; another
     tokenizer raises even when its vocabulary has the same size (its ids would mean other
     tokens: the model runs, silently reading nonsense). All failures raise
     :class:`~satimp_lab.errors.InputError`.

@@ -249,7 +249,7 @@ def tokenizer_fingerprint(tokenizer) -> str:
 
 def mark_tokenizer(model, tokenizer) -> str:
     """Record ``tokenizer``'s fingerprint on ``model.config`` (kept by ``save_pretrained`` and
-    ``copy.deepcopy``), so that ``metrics.check_model_tokenizer`` can refuse another tokenizer."""
+    ``copy.deepcopy``), so that ``evaluation.reading.check_model_tokenizer`` can refuse another tokenizer."""
     fp = tokenizer_fingerprint(tokenizer)
     if getattr(model, "config", None) is not None:
         setattr(model.config, TOKENIZER_FINGERPRINT_ATTR, fp)
