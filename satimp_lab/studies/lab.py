@@ -40,8 +40,7 @@ from ..data.benchmark import BenchmarkConfig, load_benchmark, retain_split_for
 from ..models.build import get_tier
 from ..models.cache import CACHE_FORMAT, get_model
 from ..models.train import subset_benchmark
-from ..store import cache_dir, cache_key
-from ..store import CacheError, atomic_directory, read_entry
+from ..store import CacheError, atomic_directory, cache_dir, cache_key, read_entry
 from ..evaluation.metrics import get_metric
 from ..unlearning.objectives import ALIASES, METHODS
 from ..unlearning.params import PARAMS
