@@ -24,7 +24,7 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cached_property
 from pathlib import Path
@@ -536,7 +536,8 @@ class Lab:
 
     def sweep_population(self, specs: list[RunSpec | dict], seeds: tuple[int, ...] | None = None,
                          target_seeds: tuple[int, ...] | None = None, desc: str = "population",
-                         executor: concurrent.futures.Executor | str | None = "processes") -> "Sweep":
+                         executor: concurrent.futures.Executor | str | None = "processes",
+                         lean: Callable[[RunSpec], bool] | None = None) -> "Sweep":
         """Every spec on every unit: each target model of ``target_seeds`` (default: the setting's
         :attr:`Setting.target_seeds`) x each unlearning seed of ``seeds`` (default: the setting's).
         One :class:`Sweep` whose tables carry a ``target_seed`` column, runs in the order targets,
@@ -547,12 +548,15 @@ class Lab:
         needed) and end at the evaluation that brackets their matched point
         (:data:`POPULATION_OVERRIDES`): the studies decide on forget ES at matched retain, read
         from the training curves up to that point; the Lab's own target's runs keep every step
-        and the final metrics, because the notebooks' tables and curves read them."""
-        return self.sweep_groups({desc: specs}, seeds, target_seeds, desc, executor)[desc]
+        and the final metrics, because the notebooks' tables and curves read them -- except the
+        specs for which ``lean(spec)`` is true (e.g. ``studies.specs.lean_on_target``: runs that
+        no notebook shows on this target), which run there as on the other targets."""
+        return self.sweep_groups({desc: specs}, seeds, target_seeds, desc, executor, lean)[desc]
 
     def sweep_groups(self, groups: dict[str, list[RunSpec | dict]], seeds: tuple[int, ...] | None = None,
                      target_seeds: tuple[int, ...] | None = None, desc: str = "population",
-                     executor: concurrent.futures.Executor | str | None = "processes") -> dict[str, "Sweep"]:
+                     executor: concurrent.futures.Executor | str | None = "processes",
+                     lean: Callable[[RunSpec], bool] | None = None) -> dict[str, "Sweep"]:
         """:meth:`sweep_population` of several groups of specs (``{name: specs}``, e.g. one per
         study) in ONE executor pass: every run of every group and target is submitted at once,
         so the workers stay busy until the last run, and a run that several groups share (the
@@ -565,7 +569,8 @@ class Lab:
         if not target_seeds:
             raise InputError("target_seeds is empty: a population needs at least one target model")
         labs = [self.population_lab(t) for t in target_seeds]
-        layout = {name: [(lab, RunSpec.of(spec), seed) for lab in labs for spec in specs
+        layout = {name: [(self._lean_lab(lab, spec, lean), spec, seed)
+                         for lab in labs for spec in map(RunSpec.of, specs)
                          for seed in (lab.setting.seeds if seeds is None else seeds)]
                   for name, specs in groups.items()}
         results = _sweep_units([u for units in layout.values() for u in units], desc, executor, self.progress)
@@ -574,6 +579,14 @@ class Lab:
             out[name] = Sweep(results[start:start + len(units)], self.setting)
             start += len(units)
         return out
+
+    def _lean_lab(self, lab: "Lab", spec: RunSpec, lean: Callable[[RunSpec], bool] | None) -> "Lab":
+        """The Lab that runs ``spec`` in a population sweep where ``lab`` is the unit's target
+        (:meth:`population_lab`): on this Lab's own target, a spec that ``lean`` marks runs with
+        :data:`POPULATION_OVERRIDES` too (no final metrics, ends at its matched point)."""
+        if lean is None or lab is not self or self.setting.stop_at_match or not lean(spec):
+            return lab
+        return self.with_target_seed(self.setting.target_seed, **POPULATION_OVERRIDES)
 
     def _describe(self, spec: RunSpec, seed: int) -> str:
         extra = dict(spec.overrides)

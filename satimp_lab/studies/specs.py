@@ -152,3 +152,30 @@ def grid_spec(beta_sat: float, beta_imp: float) -> RunSpec:
 def satimp_grid_specs(beta_sats: tuple[float, ...] = GRID_BETA_SAT,
                       beta_imps: tuple[float, ...] = GRID_BETA_IMP) -> list[RunSpec]:
     return [grid_spec(a, b) for b in beta_imps for a in beta_sats]
+
+
+def shown_on_target() -> list[RunSpec]:
+    """The runs whose results on the Lab's own target model a notebook shows beyond forget ES at
+    matched retain (final metrics, curves at every evaluation, final models): observation (i)
+    and the NPO / SimNPO references (notebooks 01, 03, 04, 10), the smoothness and hard-sampling
+    sweeps with GA (05) and the granularity sweep (06). The grid's other cells (notebook 07 shows
+    matched forget ES alone) are not among them: :func:`lean_on_target`."""
+    return (obs1_specs() + reference_specs() + beta_specs() + hard_specs() + granularity_specs()
+            + [spec("ga")])
+
+
+def _run_of(s: RunSpec | dict) -> tuple:
+    """What makes a spec's run (labels aside): method, hyper-parameters and overrides."""
+    s = RunSpec.of(s)
+    return s.method, tuple(sorted(s.params.items())), tuple(sorted(s.overrides.items()))
+
+
+def lean_on_target(s: RunSpec | dict) -> bool:
+    """True for a run that no notebook shows on the Lab's own target (not in
+    :func:`shown_on_target`): the studies read its forget ES at matched retain only, so its runs
+    there use the population's schedule too (``Lab.sweep_population(..., lean=lean_on_target)``:
+    no final metrics, ends at its matched point, which is the same to the last bit)."""
+    return _run_of(s) not in _SHOWN
+
+
+_SHOWN = frozenset(map(_run_of, shown_on_target()))

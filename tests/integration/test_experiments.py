@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from satimp_lab.studies.lab import Lab, forget_at_matched_retain
+from satimp_lab.studies.lab import POPULATION_OVERRIDES, Lab, forget_at_matched_retain
 from satimp_lab.models.zoo import CacheError, get_model
 
 
@@ -161,6 +161,41 @@ def test_sweep_population_runs_every_spec_on_every_unit(lab):
         lab.sweep_population(specs, target_seeds=(0,), no_such_keyword=1)
     with pytest.raises(ValueError, match="target_seeds is empty"):
         lab.sweep_population(specs, target_seeds=())
+
+
+def test_lean_specs_run_on_the_own_target_as_on_the_others(lab):
+    """``sweep_population(..., lean=...)``: on the Lab's own target, a spec that ``lean`` marks runs
+    as the population's other runs do (its own cache entry: stopped at the matched point, no final
+    metrics) with the same matched numbers to the last bit; the others keep the final metrics and
+    their entries; the other targets' runs are the same either way."""
+    specs = [{"method": "ga"}, {"method": "simsat"}]
+    lean = lambda spec: spec.method == "simsat"  # noqa: E731
+    plain = lab.sweep_population(specs, target_seeds=(0, 1))
+    leaner = lab.sweep_population(specs, target_seeds=(0, 1), lean=lean)
+    by_unit = {(r.label, r.target_seed): r for r in leaner.results}
+    before = {(r.label, r.target_seed): r for r in plain.results}
+    assert by_unit["ga", 0].folder == before["ga", 0].folder and "eval_forget_es" in by_unit["ga", 0].summary
+    assert by_unit["simsat", 1].folder == before["simsat", 1].folder
+    own = by_unit["simsat", 0]
+    assert own.folder != before["simsat", 0].folder and own.target_seed == 0
+    assert own.config.stop_below == lab.setting.match_level and not any(k.startswith("eval_") for k in own.summary)
+    for key in ("matched_forget", "matched_retain", "matched_step", "reached"):
+        assert own.summary[key] == before["simsat", 0].summary[key], key
+    # the same entry as the other targets' runs would have on this target
+    assert own.folder == lab.with_target_seed(0, **POPULATION_OVERRIDES).run("simsat").folder
+
+
+def test_lean_on_target_marks_the_grid_cells_no_notebook_shows():
+    """``specs.lean_on_target``: every run of the studies that the notebooks show on the Lab's own
+    target (observation (i), smoothness, hard sampling, granularity, relearning) keeps it; of the
+    grid only the cells that are no other study's run are lean."""
+    from satimp_lab.studies import STUDIES, specs
+
+    shown = [s for study in STUDIES if study.id != "grid" for s in study.specs()]
+    assert shown and not any(map(specs.lean_on_target, shown + specs.reference_specs()))
+    lean = [s["label"] for s in specs.satimp_grid_specs() if specs.lean_on_target(s)]
+    assert len(lean) == 12 and "satimp(5, 0.1)" not in lean and "satimp(0, 0)" not in lean
+    assert specs.lean_on_target(specs.spec("satimp", "another label", beta_sat=2.0, beta_imp=1.0))  # labels aside
 
 
 def test_population_runs_end_at_their_matched_point_with_the_same_numbers(lab):
