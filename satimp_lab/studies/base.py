@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from . import verdicts
-from .specs import lean_on_target
+from .specs import target_overrides
 from .verdicts import PopulationClaim
 
 METRIC = "matched_forget"
@@ -75,14 +75,14 @@ class Study:
 
     def run(self, lab, sweep=None, **sweep_kwargs) -> "StudyResult":
         """Sweep ``specs`` over the lab's population (:meth:`Lab.sweep_population`; keywords
-        forwarded; by default the runs no notebook shows on the lab's own target run there as on
-        the other targets, ``specs.lean_on_target``), or call ``measure``, and decide the claims. ``sweep``: the population sweep
+        forwarded; by default each run on the lab's own target gets the schedule of what the
+        notebooks show of it, ``specs.target_overrides``), or call ``measure``, and decide the claims. ``sweep``: the population sweep
         of ``specs`` already made (``studies.run_studies`` sweeps every study in one pass)."""
         if self.measure is not None:
             sweep, summary = None, self.measure(lab)
         else:
             if sweep is None:
-                sweep = lab.sweep_population(self.specs(), desc=self.id, **{"lean": lean_on_target, **sweep_kwargs})
+                sweep = lab.sweep_population(self.specs(), desc=self.id, **{"on_target": target_overrides, **sweep_kwargs})
             summary = sweep.summary
         claims = self.decide(summary)
         for claim in claims:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .lab import RunSpec
+from .lab import POPULATION_OVERRIDES, TABLE_OVERRIDES, RunSpec
 from ..unlearning.objectives import METHODS, get_method
 from ..unlearning.params import PARAMS
 
@@ -154,14 +154,19 @@ def satimp_grid_specs(beta_sats: tuple[float, ...] = GRID_BETA_SAT,
     return [grid_spec(a, b) for b in beta_imps for a in beta_sats]
 
 
+
+def curves_on_target() -> list[RunSpec]:
+    """The runs whose curves (every evaluation) on the Lab's own target a notebook shows:
+    observation (i) and the NPO / SimNPO references (notebook 04's trade-off curves)."""
+    return obs1_specs() + reference_specs()
+
+
 def shown_on_target() -> list[RunSpec]:
     """The runs whose results on the Lab's own target model a notebook shows beyond forget ES at
-    matched retain (final metrics, curves at every evaluation, final models): observation (i)
-    and the NPO / SimNPO references (notebooks 01, 03, 04, 10), the smoothness and hard-sampling
-    sweeps with GA (05) and the granularity sweep (06). The grid's other cells (notebook 07 shows
-    matched forget ES alone) are not among them: :func:`lean_on_target`."""
-    return (obs1_specs() + reference_specs() + beta_specs() + hard_specs() + granularity_specs()
-            + [spec("ga")])
+    matched retain (final metrics, curves, final models): :func:`curves_on_target` (notebooks 01,
+    03, 04, 10), the smoothness and hard-sampling sweeps with GA (05) and the granularity sweep
+    (06). The grid's other cells (notebook 07 shows matched forget ES alone) are not among them."""
+    return curves_on_target() + beta_specs() + hard_specs() + granularity_specs() + [spec("ga")]
 
 
 def _run_of(s: RunSpec | dict) -> tuple:
@@ -172,10 +177,22 @@ def _run_of(s: RunSpec | dict) -> tuple:
 
 def lean_on_target(s: RunSpec | dict) -> bool:
     """True for a run that no notebook shows on the Lab's own target (not in
-    :func:`shown_on_target`): the studies read its forget ES at matched retain only, so its runs
-    there use the population's schedule too (``Lab.sweep_population(..., lean=lean_on_target)``:
-    no final metrics, ends at its matched point, which is the same to the last bit)."""
+    :func:`shown_on_target`): the studies read its forget ES at matched retain only."""
     return _run_of(s) not in _SHOWN
 
 
+def target_overrides(s: RunSpec | dict) -> dict:
+    """The :class:`~satimp_lab.studies.lab.Setting` fields of a study's run on the Lab's own
+    target (``Lab.sweep_population(..., on_target=target_overrides)``), by what the notebooks
+    show of it: ``POPULATION_OVERRIDES`` (no final metrics, ends at its matched point) for a run
+    none shows (:func:`lean_on_target`); ``TABLE_OVERRIDES`` (searched for its matched point,
+    then run to the end unevaluated: the same final metrics) for one whose curves none shows;
+    ``{}`` (every evaluation) for the :func:`curves_on_target`. Matched forget ES, what the
+    studies decide on, is the same to the last bit under each."""
+    if lean_on_target(s):
+        return dict(POPULATION_OVERRIDES)
+    return {} if _run_of(s) in _CURVES else dict(TABLE_OVERRIDES)
+
+
 _SHOWN = frozenset(map(_run_of, shown_on_target()))
+_CURVES = frozenset(map(_run_of, curves_on_target()))

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from satimp_lab.studies.lab import POPULATION_OVERRIDES, Lab, forget_at_matched_retain
+from satimp_lab.studies.lab import POPULATION_OVERRIDES, TABLE_OVERRIDES, Lab, forget_at_matched_retain
 from satimp_lab.models.zoo import CacheError, get_model
 
 
@@ -163,33 +163,54 @@ def test_sweep_population_runs_every_spec_on_every_unit(lab):
         lab.sweep_population(specs, target_seeds=())
 
 
-def test_lean_specs_run_on_the_own_target_as_on_the_others(lab):
-    """``sweep_population(..., lean=...)``: on the Lab's own target, a spec that ``lean`` marks runs
-    as the population's other runs do (its own cache entry: stopped at the matched point, no final
-    metrics) with the same matched numbers to the last bit; the others keep the final metrics and
-    their entries; the other targets' runs are the same either way."""
-    specs = [{"method": "ga"}, {"method": "simsat"}]
-    lean = lambda spec: spec.method == "simsat"  # noqa: E731
+def test_on_target_gives_the_own_targets_runs_their_schedule(lab):
+    """``sweep_population(..., on_target=...)``: on the Lab's own target, a spec given
+    POPULATION_OVERRIDES runs as the other targets' runs do (its own cache entry: stopped at the
+    matched point, no final metrics) and one given TABLE_OVERRIDES is searched, then run to the
+    end unevaluated: the same final metrics, matched numbers and last evaluation to the last bit
+    with fewer evaluations; a spec given ``{}`` and the other targets' runs keep their entries."""
+    specs = [{"method": "ga"}, {"method": "simsat"}, {"method": "satimp"}]
+    schedule = {"ga": {}, "simsat": POPULATION_OVERRIDES, "satimp": TABLE_OVERRIDES}
     plain = lab.sweep_population(specs, target_seeds=(0, 1))
-    leaner = lab.sweep_population(specs, target_seeds=(0, 1), lean=lean)
-    by_unit = {(r.label, r.target_seed): r for r in leaner.results}
+    mixed = lab.sweep_population(specs, target_seeds=(0, 1), on_target=lambda spec: schedule[spec.method])
+    by_unit = {(r.label, r.target_seed): r for r in mixed.results}
     before = {(r.label, r.target_seed): r for r in plain.results}
     assert by_unit["ga", 0].folder == before["ga", 0].folder and "eval_forget_es" in by_unit["ga", 0].summary
-    assert by_unit["simsat", 1].folder == before["simsat", 1].folder
-    own = by_unit["simsat", 0]
-    assert own.folder != before["simsat", 0].folder and own.target_seed == 0
-    assert own.config.stop_below == lab.setting.match_level and not any(k.startswith("eval_") for k in own.summary)
-    for key in ("matched_forget", "matched_retain", "matched_step", "reached"):
-        assert own.summary[key] == before["simsat", 0].summary[key], key
-    # the same entry as the other targets' runs would have on this target
-    assert own.folder == lab.with_target_seed(0, **POPULATION_OVERRIDES).run("simsat").folder
+    assert all(by_unit[m, 1].folder == before[m, 1].folder for m in schedule)
+    matched = ("matched_forget", "matched_retain", "matched_step", "reached")
+    lean = by_unit["simsat", 0]
+    assert lean.folder != before["simsat", 0].folder and lean.target_seed == 0
+    assert lean.config.stop_below == lab.setting.match_level and not any(k.startswith("eval_") for k in lean.summary)
+    assert all(lean.summary[k] == before["simsat", 0].summary[k] for k in matched)
+    assert lean.folder == lab.with_target_seed(0, **POPULATION_OVERRIDES).run("simsat").folder
+    table, whole = by_unit["satimp", 0], before["satimp", 0]
+    assert table.folder != whole.folder and table.config.run_on
+    for key in matched + tuple(k for k in whole.summary if k.startswith(("eval_", "final_"))):
+        assert table.summary[key] == whole.summary[key], key
+    evals = ["step", "forget_es", "retain_es", "forget_mean_logp", "retain_mean_logp"]
+    et, ew = (r.history.dropna(subset=["retain_es"])[evals].reset_index(drop=True) for r in (table, whole))
+    assert whole.summary["reached"] and et["step"].iloc[-1] == ew["step"].iloc[-1]
+    # after the searched evaluation that closed the bracket, only the last step is evaluated
+    every = table.config.search_every
+    closed = every * np.ceil(np.ceil(whole.summary["matched_step"]) / every)
+    assert closed < ew["step"].iloc[-1] and list(et["step"][et["step"] > closed]) == [ew["step"].iloc[-1]]
+    pd.testing.assert_frame_equal(et, ew[ew["step"].isin(et["step"])].reset_index(drop=True))
+    assert table.history["lr"].notna().sum() == whole.history["lr"].notna().sum()  # every step taken
 
 
-def test_lean_on_target_marks_the_grid_cells_no_notebook_shows():
-    """``specs.lean_on_target``: every run of the studies that the notebooks show on the Lab's own
-    target (observation (i), smoothness, hard sampling, granularity, relearning) keeps it; of the
-    grid only the cells that are no other study's run are lean."""
-    from satimp_lab.studies import STUDIES, specs
+def test_target_overrides_follow_what_the_notebooks_show():
+    """``specs.target_overrides``: the runs whose curves notebook 04 shows (observation (i), NPO,
+    SimNPO; relearning attacks the same runs) keep every evaluation; the other runs the notebooks'
+    tables show (smoothness, hard sampling, granularity) run to the end; of the grid only the cells
+    that are no other study's run are lean (the population's schedule)."""
+    from satimp_lab.studies import STUDIES, obs1, relearning, specs
+
+    for s in obs1.specs() + specs.reference_specs() + relearning.specs():
+        assert specs.target_overrides(s) == {}, s
+    for s in specs.beta_specs() + specs.hard_specs() + specs.granularity_specs():
+        assert specs.target_overrides(s) in ({}, TABLE_OVERRIDES), s
+    assert specs.target_overrides(specs.spec("simsat", beta=2.0)) == TABLE_OVERRIDES
+    assert specs.target_overrides(specs.spec("satimp", beta_sat=2.0, beta_imp=1.0)) == POPULATION_OVERRIDES
 
     shown = [s for study in STUDIES if study.id != "grid" for s in study.specs()]
     assert shown and not any(map(specs.lean_on_target, shown + specs.reference_specs()))
