@@ -19,7 +19,11 @@ replayed on its own history):
     population          the runs on the other target models stop at their matched point,
                         searched every --search steps (``POPULATION_OVERRIDES``)
     + lean grid         and the grid cells no notebook shows run so on the Lab's own target
-                        too (``specs.lean_on_target``), without final metrics
+                        too (``specs.target_overrides``: ``POPULATION_OVERRIDES``), without
+                        final metrics
+    + tables            and the runs whose tables but no curves a notebook shows are searched
+                        so, then run to the end with the last step evaluated
+                        (``TABLE_OVERRIDES``), with their final metrics
 
 The studies' wall time is the worker-seconds over ``--workers`` plus ``--rest`` (relearning
 attacks, starting the workers: what the recorded main job spent outside these runs, in worker
@@ -40,14 +44,15 @@ import pandas as pd
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]  # this checkout
 from run_breakdown import searched  # noqa: E402
 
-from satimp_lab.studies.lab import RunSpec  # noqa: E402
-from satimp_lab.studies.specs import lean_on_target  # noqa: E402
+from satimp_lab.studies.lab import POPULATION_OVERRIDES, TABLE_OVERRIDES, RunSpec  # noqa: E402
+from satimp_lab.studies.specs import target_overrides  # noqa: E402
 
 
 def read_runs(cache: Path, level: float = 0.9) -> pd.DataFrame:
     """One row per cached run evaluated every 2 steps: ``own`` (it has final metrics: a run on
-    the Lab's own target), ``lean`` (:func:`lean_on_target` of its method and parameters),
-    ``seconds``, ``steps``, ``evals`` (after step 0) and the history (``ev``)."""
+    the Lab's own target), ``kind`` (what :func:`target_overrides` gives its method and
+    parameters: ``curves``, ``table`` or ``lean``), ``seconds``, ``steps``, ``evals`` (after
+    step 0) and the history (``ev``)."""
     rows = []
     for folder in sorted((cache / "runs").glob("*")):
         try:
@@ -59,8 +64,9 @@ def read_runs(cache: Path, level: float = 0.9) -> pd.DataFrame:
         if len(steps) < 2 or (np.diff(steps)[:-1] != 2).any() or "seconds" not in meta:
             continue
         run = json.loads(meta["key"])["run"]
-        rows.append({"run": folder.name, "own": bool(meta.get("final_metrics")),
-                     "lean": lean_on_target(RunSpec(run["method"], run.get("method_params") or {})),
+        overrides = target_overrides(RunSpec(run["method"], run.get("method_params") or {}))
+        kind = {repr(POPULATION_OVERRIDES): "lean", repr(TABLE_OVERRIDES): "table"}.get(repr(overrides), "curves")
+        rows.append({"run": folder.name, "own": bool(meta.get("final_metrics")), "kind": kind,
                      "seconds": float(meta["seconds"]), "steps": int(steps[-1]), "evals": len(steps) - 1, "ev": ev})
     return pd.DataFrame(rows)
 
@@ -97,10 +103,13 @@ def main() -> None:
     loop = step * runs["steps"] + evaluation * runs["evals"]
     runs["final"] = runs["seconds"] - loop  # what the run spent beyond its loop (final metrics, saving)
     searched_cost = step * runs["search_steps"] + evaluation * runs["search_evals"]
-    pop, own, lean = ~runs["own"], runs["own"] & ~runs["lean"], runs["own"] & runs["lean"]
+    run_on_cost = step * runs["steps"] + evaluation * (runs["search_evals"] + (runs["search_steps"] < runs["steps"]))
+    pop = ~runs["own"]
+    curves, table, lean = (runs["own"] & (runs["kind"] == k) for k in ("curves", "table", "lean"))
 
     print(f"{len(runs)} runs under {args.cache}: {int(runs['own'].sum())} on the Lab's own target "
-          f"(final metrics; {int(lean.sum())} of them lean grid cells), {int(pop.sum())} on the others")
+          f"(final metrics; {int(curves.sum())} curves shown, {int(table.sum())} tables only, {int(lean.sum())} "
+          f"lean grid cells), {int(pop.sum())} on the others")
     print(f"fitted prices: step {step:.4f} s, evaluation {evaluation:.4f} s, final metrics {final:.2f} s "
           f"(recorded median: own {runs.loc[runs.own, 'seconds'].median():.2f} s, "
           f"others {runs.loc[pop, 'seconds'].median():.2f} s)")
@@ -110,15 +119,17 @@ def main() -> None:
     scenarios = {
         "recorded": runs["seconds"],
         "population": runs["seconds"].where(runs["own"], searched_cost),
-        "+ lean grid": runs["seconds"].where(own, searched_cost),
+        "+ lean grid": runs["seconds"].where(curves | table, searched_cost),
+        "+ tables": runs["seconds"].where(curves | table, searched_cost).where(~table, run_on_cost + runs["final"]),
     }
-    print(f"\n{'schedule':14s}{'own':>9s}{'lean':>9s}{'others':>9s}{'runs':>9s}{'studies':>10s}{'main job':>12s}")
+    print(f"\n{'schedule':14s}{'curves':>8s}{'tables':>8s}{'lean':>8s}{'others':>8s}{'runs':>8s}"
+          f"{'studies':>10s}{'main job':>12s}")
     for name, cost in scenarios.items():
         total = float(cost.sum())
         studies = (total + args.rest) / args.workers
         job = studies + args.notebooks
-        print(f"{name:14s}{cost[own].sum():9.0f}{cost[lean].sum():9.0f}{cost[pop].sum():9.0f}{total:9.0f}"
-              f"{studies:9.0f} s{job:8.0f} s ({job / 60:.1f} min)")
+        print(f"{name:14s}" + "".join(f"{cost[m].sum():8.0f}" for m in (curves, table, lean, pop))
+              + f"{total:8.0f}{studies:8.0f} s{job:8.0f} s ({job / 60:.1f} min)")
     print(f"\n(worker-seconds; studies = (runs + {args.rest:.0f} rest) / {args.workers} workers; "
           f"main job = studies + {args.notebooks:.0f} s of notebooks)")
 
