@@ -18,11 +18,11 @@ replayed on its own history):
     recorded            every run as it was made (every 2 steps to the end)
     population          the runs on the other target models stop at their matched point,
                         searched every --search steps (``POPULATION_OVERRIDES``)
-    + lean grid         and the grid cells no notebook shows run so on the Lab's own target
-                        too (``specs.target_overrides``: ``POPULATION_OVERRIDES``), without
-                        final metrics
-    + tables            and the runs whose tables but no curves a notebook shows are searched
-                        so, then run to the end with the last step evaluated
+    + lean grid         and the grid cells no notebook shows end at their bracket on the Lab's
+                        own target, evaluated every 2 steps up to it, without final metrics
+                        (``specs.target_overrides``: ``LEAN_OVERRIDES``)
+    + tables            and the runs whose tables but no curves a notebook shows are evaluated
+                        so up to the bracket, then run to the end with the last step evaluated
                         (``TABLE_OVERRIDES``), with their final metrics
 
 The studies' wall time is the worker-seconds over ``--workers`` plus ``--rest`` (relearning
@@ -44,7 +44,7 @@ import pandas as pd
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]  # this checkout
 from run_breakdown import searched  # noqa: E402
 
-from satimp_lab.studies.lab import POPULATION_OVERRIDES, TABLE_OVERRIDES, RunSpec  # noqa: E402
+from satimp_lab.studies.lab import LEAN_OVERRIDES, TABLE_OVERRIDES, RunSpec  # noqa: E402
 from satimp_lab.studies.specs import target_overrides  # noqa: E402
 
 
@@ -65,7 +65,7 @@ def read_runs(cache: Path, level: float = 0.9) -> pd.DataFrame:
             continue
         run = json.loads(meta["key"])["run"]
         overrides = target_overrides(RunSpec(run["method"], run.get("method_params") or {}))
-        kind = {repr(POPULATION_OVERRIDES): "lean", repr(TABLE_OVERRIDES): "table"}.get(repr(overrides), "curves")
+        kind = {repr(LEAN_OVERRIDES): "lean", repr(TABLE_OVERRIDES): "table"}.get(repr(overrides), "curves")
         rows.append({"run": folder.name, "own": bool(meta.get("final_metrics")), "kind": kind,
                      "seconds": float(meta["seconds"]), "steps": int(steps[-1]), "evals": len(steps) - 1, "ev": ev})
     return pd.DataFrame(rows)
@@ -103,7 +103,11 @@ def main() -> None:
     loop = step * runs["steps"] + evaluation * runs["evals"]
     runs["final"] = runs["seconds"] - loop  # what the run spent beyond its loop (final metrics, saving)
     searched_cost = step * runs["search_steps"] + evaluation * runs["search_evals"]
-    run_on_cost = step * runs["steps"] + evaluation * (runs["search_evals"] + (runs["search_steps"] < runs["steps"]))
+    exact = [searched(ev, 2) for ev in runs["ev"]]  # every 2 steps up to the bracket
+    exact_steps = pd.Series([stop for _, stop in exact], index=runs.index)
+    exact_evals = pd.Series([len(chosen) - 1 for chosen, _ in exact], index=runs.index)
+    lean_cost = step * exact_steps + evaluation * exact_evals
+    run_on_cost = step * runs["steps"] + evaluation * (exact_evals + (exact_steps < runs["steps"]))
     pop = ~runs["own"]
     curves, table, lean = (runs["own"] & (runs["kind"] == k) for k in ("curves", "table", "lean"))
 
@@ -119,8 +123,9 @@ def main() -> None:
     scenarios = {
         "recorded": runs["seconds"],
         "population": runs["seconds"].where(runs["own"], searched_cost),
-        "+ lean grid": runs["seconds"].where(curves | table, searched_cost),
-        "+ tables": runs["seconds"].where(curves | table, searched_cost).where(~table, run_on_cost + runs["final"]),
+        "+ lean grid": runs["seconds"].where(runs["own"], searched_cost).where(~lean, lean_cost),
+        "+ tables": runs["seconds"].where(runs["own"], searched_cost).where(~lean, lean_cost)
+                                   .where(~table, run_on_cost + runs["final"]),
     }
     print(f"\n{'schedule':14s}{'curves':>8s}{'tables':>8s}{'lean':>8s}{'others':>8s}{'runs':>8s}"
           f"{'studies':>10s}{'main job':>12s}")

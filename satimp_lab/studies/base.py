@@ -105,7 +105,8 @@ class StudyResult:
 
     def target_sweep(self, lab, extra_specs: list[dict] = (), desc: str = "references"):
         """The study's runs on ``lab``'s own target model (``lab.setting.target_seed``: the runs
-        that keep the final metrics, see ``Lab.sweep_population``) as one
+        that keep the final metrics, except the grid cells that no notebook shows, see
+        ``specs.target_overrides``) as one
         :class:`~satimp_lab.studies.lab.Sweep`, for a notebook's single-target figures, without
         running them again; ``extra_specs`` (runs shown but decided on by no claim, e.g. NPO as a
         reference) are swept on that target only and appended. Raises ValueError when that

@@ -77,6 +77,12 @@ class Setting:
     ES at matched retain is the whole run's to the last bit, its final model and curves end
     there. Needs ``final_metrics=()``; set for the population's runs on the other target models
     (:data:`POPULATION_OVERRIDES`)."""
+    search_matched: bool = True
+    """With :attr:`stop_at_match`: evaluate every 2 x ``eval_every`` steps while searching, the
+    kept weights in between closing the bracket (``UnlearnConfig.search_every``): the whole run's
+    bracket unless retain ES dips below the level and rises above it again between two searched
+    steps. False: every ``eval_every`` step up to the bracket, the whole run's by construction
+    (the runs on the Lab's own target: :data:`TABLE_OVERRIDES`, :data:`LEAN_OVERRIDES`)."""
     run_on: bool = False
     """With :attr:`stop_at_match`: searched for the bracket of the matched point as a population
     run is, then the run goes on to its last step without evaluations but the last
@@ -150,11 +156,16 @@ POPULATION_OVERRIDES = {"final_metrics": (), "stop_at_match": True}
 its matched point. The studies read forget ES at matched retain from these runs, nothing else;
 the notebooks' tables and curves read the Lab's own target's runs, which run every step."""
 
-TABLE_OVERRIDES = {"stop_at_match": True, "run_on": True}
+TABLE_OVERRIDES = {"stop_at_match": True, "search_matched": False, "run_on": True}
 """:class:`Setting` fields of runs on the Lab's own target whose final metrics and matched numbers
-a notebook's table shows but no figure their curves: searched for the matched point as the
-population's runs are, then run to the last step unevaluated (the same final model and numbers,
-curves without the points between the bracket and the last step)."""
+a notebook's table shows but no figure their curves: evaluated every ``eval_every`` steps up to
+the bracket of the matched point, then run to the last step unevaluated but the last (the same
+final model, evaluations and numbers, curves without the points between the bracket and the end)."""
+
+LEAN_OVERRIDES = {**POPULATION_OVERRIDES, "search_matched": False}
+""":class:`Setting` fields of runs on the Lab's own target that no notebook shows (only their
+forget ES at matched retain is read): no final metrics, evaluated every ``eval_every`` steps up
+to the bracket of the matched point and ending there (its numbers the whole run's by construction)."""
 
 
 def get_setting(size: str | Setting = "full", **overrides) -> Setting:
@@ -438,8 +449,9 @@ class Lab:
     def config(self, method: str, seed: int = 0, params: dict | None = None, **overrides) -> UnlearnConfig:
         stop = {}
         if self.setting.stop_at_match:  # evaluated every 2 x eval_every steps until the level is passed
-            stop = {"stop_below": self.setting.match_level,
-                    "search_every": 2 * (self.setting.base.eval_every or 1)}
+            stop = {"stop_below": self.setting.match_level}
+            if self.setting.search_matched:
+                stop["search_every"] = 2 * (self.setting.base.eval_every or 1)
             if self.setting.run_on:
                 stop["run_on"] = True
         return replace(self.setting.base, method=method, method_params=dict(params or {}), seed=seed,
@@ -453,7 +465,7 @@ class Lab:
         # the target seed is in the key through the target model's digest; the population
         # choose other runs, not this one's result (both left out, so older entries stay valid)
         setting = {k: v for k, v in (asdict(self.setting) | ignored).items()
-                   if k not in ("target_seed", "target_seeds", "stop_at_match", "run_on")}  # in the run config
+                   if k not in ("target_seed", "target_seeds", "stop_at_match", "search_matched", "run_on")}  # in the run config
         setting["base"] = self.setting.base.to_dict()  # without its unset new fields: older keys stay
         payload = {"format": CACHE_FORMAT, "run": config.to_dict(), "target": self.target.digest or str(self.target.path),
                    "setting": setting,
@@ -567,8 +579,8 @@ class Lab:
         from the training curves up to that point; the Lab's own target's runs keep every step
         and the final metrics, because the notebooks' tables and curves read them; ``on_target``
         (e.g. ``studies.specs.target_overrides``) may give a spec's run on this target other
-        :class:`Setting` fields (:data:`POPULATION_OVERRIDES` for a run that no notebook shows
-        there, :data:`TABLE_OVERRIDES` for one whose curves none shows)."""
+        :class:`Setting` fields (:data:`LEAN_OVERRIDES` for a run that no notebook shows there,
+        :data:`TABLE_OVERRIDES` for one whose curves none shows)."""
         return self.sweep_groups({desc: specs}, seeds, target_seeds, desc, executor, on_target)[desc]
 
     def sweep_groups(self, groups: dict[str, list[RunSpec | dict]], seeds: tuple[int, ...] | None = None,

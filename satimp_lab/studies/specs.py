@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .lab import POPULATION_OVERRIDES, TABLE_OVERRIDES, RunSpec
+from .lab import LEAN_OVERRIDES, TABLE_OVERRIDES, RunSpec
 from ..unlearning.objectives import METHODS, get_method
 from ..unlearning.params import PARAMS
 
@@ -184,13 +184,14 @@ def lean_on_target(s: RunSpec | dict) -> bool:
 def target_overrides(s: RunSpec | dict) -> dict:
     """The :class:`~satimp_lab.studies.lab.Setting` fields of a study's run on the Lab's own
     target (``Lab.sweep_population(..., on_target=target_overrides)``), by what the notebooks
-    show of it: ``POPULATION_OVERRIDES`` (no final metrics, ends at its matched point) for a run
-    none shows (:func:`lean_on_target`); ``TABLE_OVERRIDES`` (searched for its matched point,
-    then run to the end unevaluated: the same final metrics) for one whose curves none shows;
-    ``{}`` (every evaluation) for the :func:`curves_on_target`. Matched forget ES, what the
-    studies decide on, is the same to the last bit under each."""
+    show of it: ``LEAN_OVERRIDES`` (no final metrics, ends at the bracket of its matched point)
+    for a run none shows (:func:`lean_on_target`); ``TABLE_OVERRIDES`` (evaluated up to that
+    bracket, then run to the end with the last step evaluated: the same final metrics) for one
+    whose curves none shows; ``{}`` (every evaluation) for the :func:`curves_on_target`. Both
+    evaluate every ``eval_every`` steps up to the bracket, so forget ES at matched retain, what
+    the studies decide on, is the whole run's to the last bit by construction."""
     if lean_on_target(s):
-        return dict(POPULATION_OVERRIDES)
+        return dict(LEAN_OVERRIDES)
     return {} if _run_of(s) in _CURVES else dict(TABLE_OVERRIDES)
 
 
