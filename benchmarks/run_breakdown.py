@@ -213,6 +213,30 @@ def options(size: str, seeds: tuple[int, ...], budgets: tuple[int, ...]) -> None
     print(df.round(4).to_string())
 
 
+def searched(ev, width: int, level: float = 0.9) -> tuple[list[int], int]:
+    """The population's schedule replayed on one every-2-step history ``ev`` (rows: step 0, 2,
+    ..., the last step; ``step``, ``retain_es``): (positions of the evaluations it makes, in the
+    order made; the step it stops at). Search every ``width`` steps (and the last step) until
+    retain ES is at or below ``level`` x its start, then the steps inside that last interval up
+    to the first at or below it (``UnlearnConfig.search_every``)."""
+    step, retain = ev["step"].to_numpy(int), ev["retain_es"].to_numpy(float)
+    threshold, last = level * retain[0], step[-1]
+    chosen, stop = [0], last
+    for i in range(1, len(step)):
+        if step[i] % width and step[i] != last:
+            continue
+        inside = [j for j in range(i) if step[j] > step[chosen[-1]]]
+        chosen.append(i)
+        if retain[i] <= threshold:
+            for j in inside:
+                chosen.append(j)
+                if retain[j] <= threshold:
+                    break
+            stop = step[i]
+            break
+    return chosen, int(stop)
+
+
 def replay(cache: Path, widths: tuple[int, ...], level: float = 0.9) -> None:
     """``--replay``: the population's stop-and-search schedule on cached every-2-step histories."""
     import numpy as np
@@ -233,21 +257,7 @@ def replay(cache: Path, widths: tuple[int, ...], level: float = 0.9) -> None:
     for width in (2,) + tuple(widths):
         differ, evals, steps = 0, [], []
         for ev in histories:
-            step, retain = ev["step"].to_numpy(int), ev["retain_es"].to_numpy(float)
-            threshold, last = level * retain[0], step[-1]
-            chosen, stop = [0], last
-            for i in range(1, len(step)):
-                if step[i] % width and step[i] != last:
-                    continue
-                inside = [j for j in range(i) if step[j] > step[chosen[-1]]]
-                chosen.append(i)
-                if retain[i] <= threshold:
-                    for j in inside:
-                        chosen.append(j)
-                        if retain[j] <= threshold:
-                            break
-                    stop = step[i]
-                    break
+            chosen, stop = searched(ev, width, level)
             a = forget_at_matched_retain(ev, level)
             b = forget_at_matched_retain(ev.iloc[sorted(chosen)], level)
             differ += not all(a[k] == b[k] for k in ("matched_forget", "matched_step", "reached"))

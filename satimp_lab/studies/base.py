@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from . import verdicts
+from .specs import target_overrides
 from .verdicts import PopulationClaim
 
 METRIC = "matched_forget"
@@ -74,13 +75,14 @@ class Study:
 
     def run(self, lab, sweep=None, **sweep_kwargs) -> "StudyResult":
         """Sweep ``specs`` over the lab's population (:meth:`Lab.sweep_population`; keywords
-        forwarded), or call ``measure``, and decide the claims. ``sweep``: the population sweep
+        forwarded; by default each run on the lab's own target gets the schedule of what the
+        notebooks show of it, ``specs.target_overrides``), or call ``measure``, and decide the claims. ``sweep``: the population sweep
         of ``specs`` already made (``studies.run_studies`` sweeps every study in one pass)."""
         if self.measure is not None:
             sweep, summary = None, self.measure(lab)
         else:
             if sweep is None:
-                sweep = lab.sweep_population(self.specs(), desc=self.id, **sweep_kwargs)
+                sweep = lab.sweep_population(self.specs(), desc=self.id, **{"on_target": target_overrides, **sweep_kwargs})
             summary = sweep.summary
         claims = self.decide(summary)
         for claim in claims:
@@ -103,7 +105,8 @@ class StudyResult:
 
     def target_sweep(self, lab, extra_specs: list[dict] = (), desc: str = "references"):
         """The study's runs on ``lab``'s own target model (``lab.setting.target_seed``: the runs
-        that keep the final metrics, see ``Lab.sweep_population``) as one
+        that keep the final metrics, except the grid cells that no notebook shows, see
+        ``specs.target_overrides``) as one
         :class:`~satimp_lab.studies.lab.Sweep`, for a notebook's single-target figures, without
         running them again; ``extra_specs`` (runs shown but decided on by no claim, e.g. NPO as a
         reference) are swept on that target only and appended. Raises ValueError when that

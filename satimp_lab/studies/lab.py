@@ -24,7 +24,7 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cached_property
 from pathlib import Path
@@ -79,6 +79,18 @@ class Setting:
     ES at matched retain is the whole run's to the last bit, its final model and curves end
     there. Needs ``final_metrics=()``; set for the population's runs on the other target models
     (:data:`POPULATION_OVERRIDES`)."""
+    search_matched: bool = True
+    """With :attr:`stop_at_match`: evaluate every 2 x ``eval_every`` steps while searching, the
+    kept weights in between closing the bracket (``UnlearnConfig.search_every``): the whole run's
+    bracket unless retain ES dips below the level and rises above it again between two searched
+    steps. False: every ``eval_every`` step up to the bracket, the whole run's by construction
+    (the runs on the Lab's own target: :data:`TABLE_OVERRIDES`, :data:`LEAN_OVERRIDES`)."""
+    run_on: bool = False
+    """With :attr:`stop_at_match`: searched for the bracket of the matched point as a population
+    run is, then the run goes on to its last step without evaluations but the last
+    (``UnlearnConfig.run_on``): its final model, final metrics and matched numbers are the whole
+    run's to the last bit, its curves have no point between the bracket and the end; the final
+    metrics are allowed then (:data:`TABLE_OVERRIDES`)."""
     final_metrics: tuple[str, ...] = ("es", "es_paraphrased", "em", "probability", "truth_ratio",
                                       "forget_quality", "model_utility", "mia_loss")
     """Metrics computed on each run's final model (``()`` for none): see ``satimp_lab.evaluation.metrics``.
@@ -106,7 +118,10 @@ class Setting:
         check_int(own, "final_max_examples", self.final_max_examples, minimum=1, none_ok=True)
         check_int(own, "max_new_tokens", self.max_new_tokens, minimum=1)
         check_int(own, "metrics_batch_size", self.metrics_batch_size, minimum=1)
-        if self.stop_at_match and self.final_metrics:
+        if self.run_on and not self.stop_at_match:
+            raise InputError(f"{own}.run_on=True goes on after the matched point's bracket, which only "
+                             f"stop_at_match=True searches for; got stop_at_match=False")
+        if self.stop_at_match and self.final_metrics and not self.run_on:
             raise InputError(f"{own}.stop_at_match=True ends runs before their last step: the final metrics "
                              f"{self.final_metrics!r} would read a truncated model; set final_metrics=()")
         try:  # names: tier, split, metrics
@@ -142,6 +157,17 @@ POPULATION_OVERRIDES = {"final_metrics": (), "stop_at_match": True}
 (:meth:`Lab.population_lab`): no final metrics, and each run ends at the evaluation that brackets
 its matched point. The studies read forget ES at matched retain from these runs, nothing else;
 the notebooks' tables and curves read the Lab's own target's runs, which run every step."""
+
+TABLE_OVERRIDES = {"stop_at_match": True, "search_matched": False, "run_on": True}
+""":class:`Setting` fields of runs on the Lab's own target whose final metrics and matched numbers
+a notebook's table shows but no figure their curves: evaluated every ``eval_every`` steps up to
+the bracket of the matched point, then run to the last step unevaluated but the last (the same
+final model, evaluations and numbers, curves without the points between the bracket and the end)."""
+
+LEAN_OVERRIDES = {**POPULATION_OVERRIDES, "search_matched": False}
+""":class:`Setting` fields of runs on the Lab's own target that no notebook shows (only their
+forget ES at matched retain is read): no final metrics, evaluated every ``eval_every`` steps up
+to the bracket of the matched point and ending there (its numbers the whole run's by construction)."""
 
 
 def get_setting(size: str | Setting = "full", **overrides) -> Setting:
@@ -425,8 +451,11 @@ class Lab:
     def config(self, method: str, seed: int = 0, params: dict | None = None, **overrides) -> UnlearnConfig:
         stop = {}
         if self.setting.stop_at_match:  # evaluated every 2 x eval_every steps until the level is passed
-            stop = {"stop_below": self.setting.match_level,
-                    "search_every": 2 * (self.setting.base.eval_every or 1)}
+            stop = {"stop_below": self.setting.match_level}
+            if self.setting.search_matched:
+                stop["search_every"] = 2 * (self.setting.base.eval_every or 1)
+            if self.setting.run_on:
+                stop["run_on"] = True
         return replace(self.setting.base, method=method, method_params=dict(params or {}), seed=seed,
                        forget_split=self.setting.forget_split, **{**stop, **overrides})
 
@@ -438,7 +467,7 @@ class Lab:
         # the target seed is in the key through the target model's digest; the population
         # choose other runs, not this one's result (both left out, so older entries stay valid)
         setting = {k: v for k, v in (asdict(self.setting) | ignored).items()
-                   if k not in ("target_seed", "target_seeds", "stop_at_match")}  # stop: in the run config
+                   if k not in ("target_seed", "target_seeds", "stop_at_match", "search_matched", "run_on")}  # in the run config
         setting["base"] = self.setting.base.to_dict()  # without its unset new fields: older keys stay
         payload = {"format": CACHE_FORMAT, "run": config.to_dict(), "target": self.target.digest or str(self.target.path),
                    "setting": setting,
@@ -538,7 +567,8 @@ class Lab:
 
     def sweep_population(self, specs: list[RunSpec | dict], seeds: tuple[int, ...] | None = None,
                          target_seeds: tuple[int, ...] | None = None, desc: str = "population",
-                         executor: concurrent.futures.Executor | str | None = "processes") -> "Sweep":
+                         executor: concurrent.futures.Executor | str | None = "processes",
+                         on_target: Callable[[RunSpec], dict] | None = None) -> "Sweep":
         """Every spec on every unit: each target model of ``target_seeds`` (default: the setting's
         :attr:`Setting.target_seeds`) x each unlearning seed of ``seeds`` (default: the setting's).
         One :class:`Sweep` whose tables carry a ``target_seed`` column, runs in the order targets,
@@ -549,12 +579,16 @@ class Lab:
         needed) and end at the evaluation that brackets their matched point
         (:data:`POPULATION_OVERRIDES`): the studies decide on forget ES at matched retain, read
         from the training curves up to that point; the Lab's own target's runs keep every step
-        and the final metrics, because the notebooks' tables and curves read them."""
-        return self.sweep_groups({desc: specs}, seeds, target_seeds, desc, executor)[desc]
+        and the final metrics, because the notebooks' tables and curves read them; ``on_target``
+        (e.g. ``studies.specs.target_overrides``) may give a spec's run on this target other
+        :class:`Setting` fields (:data:`LEAN_OVERRIDES` for a run that no notebook shows there,
+        :data:`TABLE_OVERRIDES` for one whose curves none shows)."""
+        return self.sweep_groups({desc: specs}, seeds, target_seeds, desc, executor, on_target)[desc]
 
     def sweep_groups(self, groups: dict[str, list[RunSpec | dict]], seeds: tuple[int, ...] | None = None,
                      target_seeds: tuple[int, ...] | None = None, desc: str = "population",
-                     executor: concurrent.futures.Executor | str | None = "processes") -> dict[str, "Sweep"]:
+                     executor: concurrent.futures.Executor | str | None = "processes",
+                     on_target: Callable[[RunSpec], dict] | None = None) -> dict[str, "Sweep"]:
         """:meth:`sweep_population` of several groups of specs (``{name: specs}``, e.g. one per
         study) in ONE executor pass: every run of every group and target is submitted at once,
         so the workers stay busy until the last run, and a run that several groups share (the
@@ -567,7 +601,8 @@ class Lab:
         if not target_seeds:
             raise InputError("target_seeds is empty: a population needs at least one target model")
         labs = [self.population_lab(t) for t in target_seeds]
-        layout = {name: [(lab, RunSpec.of(spec), seed) for lab in labs for spec in specs
+        layout = {name: [(self._unit_lab(lab, spec, on_target), spec, seed)
+                         for lab in labs for spec in map(RunSpec.of, specs)
                          for seed in (lab.setting.seeds if seeds is None else seeds)]
                   for name, specs in groups.items()}
         results = _sweep_units([u for units in layout.values() for u in units], desc, executor, self.progress)
@@ -576,6 +611,15 @@ class Lab:
             out[name] = Sweep(results[start:start + len(units)], self.setting)
             start += len(units)
         return out
+
+    def _unit_lab(self, lab: "Lab", spec: RunSpec, on_target: Callable[[RunSpec], dict] | None) -> "Lab":
+        """The Lab that runs ``spec`` in a population sweep where ``lab`` is the unit's target
+        (:meth:`population_lab`): on this Lab's own target, ``on_target(spec)`` (Setting fields,
+        ``{}`` for none) gives the Lab with those fields."""
+        overrides = on_target(spec) if on_target is not None and lab is self else {}
+        if not overrides or all(getattr(self.setting, k) == v for k, v in overrides.items()):
+            return lab
+        return self.with_target_seed(self.setting.target_seed, **overrides)
 
     def _describe(self, spec: RunSpec, seed: int) -> str:
         extra = dict(spec.overrides)

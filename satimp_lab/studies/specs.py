@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .lab import RunSpec
+from .lab import LEAN_OVERRIDES, TABLE_OVERRIDES, RunSpec
 from ..unlearning.objectives import GRANULARITIES as GRANULARITY_LEVELS  # noqa: F401 (the methods' vocabulary)
 from ..unlearning.objectives import METHODS, get_method
 from ..unlearning.params import PARAMS
@@ -150,3 +150,48 @@ def grid_spec(beta_sat: float, beta_imp: float) -> RunSpec:
 def satimp_grid_specs(beta_sats: tuple[float, ...] = GRID_BETA_SAT,
                       beta_imps: tuple[float, ...] = GRID_BETA_IMP) -> list[RunSpec]:
     return [grid_spec(a, b) for b in beta_imps for a in beta_sats]
+
+
+
+def curves_on_target() -> list[RunSpec]:
+    """The runs whose curves (every evaluation) on the Lab's own target a notebook shows:
+    observation (i) and the NPO / SimNPO references (notebook 04's trade-off curves)."""
+    return obs1_specs() + reference_specs()
+
+
+def shown_on_target() -> list[RunSpec]:
+    """The runs whose results on the Lab's own target model a notebook shows beyond forget ES at
+    matched retain (final metrics, curves, final models): :func:`curves_on_target` (notebooks 01,
+    03, 04, 10), the smoothness and hard-sampling sweeps with GA (05) and the granularity sweep
+    (06). The grid's other cells (notebook 07 shows matched forget ES alone) are not among them."""
+    return curves_on_target() + beta_specs() + hard_specs() + granularity_specs() + [spec("ga")]
+
+
+def _run_of(s: RunSpec | dict) -> tuple:
+    """What makes a spec's run (labels aside): method, hyper-parameters and overrides."""
+    s = RunSpec.of(s)
+    return s.method, tuple(sorted(s.params.items())), tuple(sorted(s.overrides.items()))
+
+
+def lean_on_target(s: RunSpec | dict) -> bool:
+    """True for a run that no notebook shows on the Lab's own target (not in
+    :func:`shown_on_target`): the studies read its forget ES at matched retain only."""
+    return _run_of(s) not in _SHOWN
+
+
+def target_overrides(s: RunSpec | dict) -> dict:
+    """The :class:`~satimp_lab.studies.lab.Setting` fields of a study's run on the Lab's own
+    target (``Lab.sweep_population(..., on_target=target_overrides)``), by what the notebooks
+    show of it: ``LEAN_OVERRIDES`` (no final metrics, ends at the bracket of its matched point)
+    for a run none shows (:func:`lean_on_target`); ``TABLE_OVERRIDES`` (evaluated up to that
+    bracket, then run to the end with the last step evaluated: the same final metrics) for one
+    whose curves none shows; ``{}`` (every evaluation) for the :func:`curves_on_target`. Both
+    evaluate every ``eval_every`` steps up to the bracket, so forget ES at matched retain, what
+    the studies decide on, is the whole run's to the last bit by construction."""
+    if lean_on_target(s):
+        return dict(LEAN_OVERRIDES)
+    return {} if _run_of(s) in _CURVES else dict(TABLE_OVERRIDES)
+
+
+_SHOWN = frozenset(map(_run_of, shown_on_target()))
+_CURVES = frozenset(map(_run_of, curves_on_target()))

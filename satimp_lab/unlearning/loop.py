@@ -82,6 +82,12 @@ class UnlearnConfig:
     that evaluating every ``eval_every`` steps finds, unless retain ES dipped below the level
     and rose above it again between two of these evaluations (none of the 655 runs of the main
     job did). The curves have fewer points; None: every ``eval_every`` steps."""
+    run_on: bool = False
+    """With ``stop_below``: do not end the run at the evaluation that closes the bracket, take
+    its remaining steps without evaluating them and evaluate the last one. Evaluations change
+    nothing in training, so the final model (and its final metrics) and every evaluation made
+    are the whole run's to the last bit; the curves have no point between the bracket and the
+    last step. For runs whose final model a table reads but no figure their curves."""
     mixed_precision: str = "no"
     """"no", "bf16" or "fp16" (GPU)."""
     gradient_checkpointing: bool = False
@@ -109,6 +115,9 @@ class UnlearnConfig:
             raise InputError(f"{own}.stop_below={self.stop_below!r} needs periodic evaluations "
                              f"(eval_every is None)")
         check_int(own, "search_every", self.search_every, minimum=1, none_ok=True)
+        if self.run_on and self.stop_below is None:
+            raise InputError(f"{own}.run_on=True needs stop_below (the level whose bracket ends the "
+                             f"evaluations), got stop_below=None")
         if self.search_every is not None and (self.stop_below is None
                                               or self.search_every % self.eval_every):
             raise InputError(f"{own}.search_every={self.search_every!r} needs stop_below and a multiple of "
@@ -132,8 +141,8 @@ class UnlearnConfig:
 
     def to_dict(self) -> dict:
         out = asdict(self)
-        for name in ("stop_below", "search_every"):
-            if out[name] is None:  # unset: the cache keys of runs made before the fields stay
+        for name in ("stop_below", "search_every", "run_on"):
+            if out[name] in (None, False):  # unset: the cache keys of runs made before the fields stay
                 del out[name]
         return out
 
@@ -392,6 +401,7 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
     step = micro = step_micro = 0
     step_sums = torch.zeros(5, dtype=torch.float64)  # loss, forget, retain, weight sum, tokens
     kept, scratch = [], None  # search_every: (step, weights) not evaluated yet; a model to load them
+    bracketed = False  # run_on: the bracket is closed, only the last step is evaluated
     retain_iter = iter(retain_loader)
     while step < total_steps and status == "completed":
         for batch_index, forget_batch in enumerate(forget_loader):
@@ -457,17 +467,21 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}")
             if (config.eval_every is not None and accelerator.is_main_process
-                    and (step % config.eval_every == 0 or step == total_steps)):
+                    and (step % config.eval_every == 0 or step == total_steps)
+                    and (not bracketed or step == total_steps)):
                 if config.search_every is None or step % config.search_every == 0 or step == total_steps:
                     evals.append(evaluate(step))
-                    if _reached_stop(evals, config.stop_below):
+                    if not bracketed and _reached_stop(evals, config.stop_below):
                         for kept_step, state in kept:  # the bracket inside the last interval
                             scratch = scratch or copy.deepcopy(accelerator.unwrap_model(model))
                             scratch.load_state_dict(state)
                             evals.append(evaluate(kept_step, scratch))
                             if _reached_stop(evals, config.stop_below):
                                 break
-                        total_steps = step
+                        if config.run_on:
+                            bracketed = True
+                        else:
+                            total_steps = step
                     kept = []
                 else:  # search_every: a copy to evaluate if the next evaluation crosses the level
                     kept.append((step, {k: v.detach().clone()

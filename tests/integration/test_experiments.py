@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from satimp_lab.studies.lab import Lab, forget_at_matched_retain
+from satimp_lab.studies.lab import LEAN_OVERRIDES, TABLE_OVERRIDES, Lab, forget_at_matched_retain
 from satimp_lab.models.cache import get_model
 from satimp_lab.store import CacheError
 
@@ -162,6 +162,65 @@ def test_sweep_population_runs_every_spec_on_every_unit(lab):
         lab.sweep_population(specs, target_seeds=(0,), no_such_keyword=1)
     with pytest.raises(ValueError, match="target_seeds is empty"):
         lab.sweep_population(specs, target_seeds=())
+
+
+def test_on_target_gives_the_own_targets_runs_their_schedule(lab):
+    """``sweep_population(..., on_target=...)``: on the Lab's own target, a spec given
+    LEAN_OVERRIDES is evaluated every step up to the bracket of its matched point and ends there
+    (its own cache entry, no final metrics); one given TABLE_OVERRIDES is evaluated so, then run
+    to the end with the last step evaluated. Their evaluations are the whole run's up to the
+    bracket (so the matched numbers are, by construction), the final metrics and last evaluation
+    too, to the last bit; a spec given ``{}`` and the other targets' runs keep their entries."""
+    specs = [{"method": "ga"}, {"method": "simsat"}, {"method": "satimp"}]
+    schedule = {"ga": {}, "simsat": LEAN_OVERRIDES, "satimp": TABLE_OVERRIDES}
+    plain = lab.sweep_population(specs, target_seeds=(0, 1))
+    mixed = lab.sweep_population(specs, target_seeds=(0, 1), on_target=lambda spec: schedule[spec.method])
+    by_unit = {(r.label, r.target_seed): r for r in mixed.results}
+    before = {(r.label, r.target_seed): r for r in plain.results}
+    assert by_unit["ga", 0].folder == before["ga", 0].folder and "eval_forget_es" in by_unit["ga", 0].summary
+    assert all(by_unit[m, 1].folder == before[m, 1].folder for m in schedule)
+    matched = ("matched_forget", "matched_retain", "matched_step", "reached")
+    evals = ["step", "forget_es", "retain_es", "forget_mean_logp", "retain_mean_logp"]
+    for method in ("simsat", "satimp"):
+        run, whole = by_unit[method, 0], before[method, 0]
+        assert run.folder != whole.folder and run.target_seed == 0 and whole.summary["reached"]
+        assert run.config.stop_below == lab.setting.match_level and run.config.search_every is None
+        assert all(run.summary[k] == whole.summary[k] for k in matched), method
+        er, ew = (r.history.dropna(subset=["retain_es"])[evals].reset_index(drop=True) for r in (run, whole))
+        bracket = int(np.ceil(whole.summary["matched_step"]))  # the first evaluation at or below the level
+        upto = ew[ew["step"] <= bracket].reset_index(drop=True)
+        pd.testing.assert_frame_equal(er[er["step"] <= bracket].reset_index(drop=True), upto)
+        after = list(er["step"][er["step"] > bracket])
+        assert after == ([] if method == "simsat" else [ew["step"].iloc[-1]]), (method, after)
+    lean = by_unit["simsat", 0]
+    assert not any(k.startswith("eval_") for k in lean.summary)
+    assert lean.folder == lab.with_target_seed(0, **LEAN_OVERRIDES).run("simsat").folder
+    table, whole = by_unit["satimp", 0], before["satimp", 0]
+    assert table.config.run_on and bracket < ew["step"].iloc[-1]
+    for key in (k for k in whole.summary if k.startswith(("eval_", "final_"))):
+        assert table.summary[key] == whole.summary[key], key
+    assert table.history["lr"].notna().sum() == whole.history["lr"].notna().sum()  # every step taken
+
+
+def test_target_overrides_follow_what_the_notebooks_show():
+    """``specs.target_overrides``: the runs whose curves notebook 04 shows (observation (i), NPO,
+    SimNPO; relearning attacks the same runs) keep every evaluation; the other runs the notebooks'
+    tables show (smoothness, hard sampling, granularity) run to the end; of the grid only the cells
+    that are no other study's run are lean (no final metrics, ending at the bracket)."""
+    from satimp_lab.studies import STUDIES, obs1, relearning, specs
+
+    for s in obs1.specs() + specs.reference_specs() + relearning.specs():
+        assert specs.target_overrides(s) == {}, s
+    for s in specs.beta_specs() + specs.hard_specs() + specs.granularity_specs():
+        assert specs.target_overrides(s) in ({}, TABLE_OVERRIDES), s
+    assert specs.target_overrides(specs.spec("simsat", beta=2.0)) == TABLE_OVERRIDES
+    assert specs.target_overrides(specs.spec("satimp", beta_sat=2.0, beta_imp=1.0)) == LEAN_OVERRIDES
+
+    shown = [s for study in STUDIES if study.id != "grid" for s in study.specs()]
+    assert shown and not any(map(specs.lean_on_target, shown + specs.reference_specs()))
+    lean = [s["label"] for s in specs.satimp_grid_specs() if specs.lean_on_target(s)]
+    assert len(lean) == 12 and "satimp(5, 0.1)" not in lean and "satimp(0, 0)" not in lean
+    assert specs.lean_on_target(specs.spec("satimp", "another label", beta_sat=2.0, beta_imp=1.0))  # labels aside
 
 
 def test_population_runs_end_at_their_matched_point_with_the_same_numbers(lab):

@@ -161,6 +161,7 @@ def test_the_population_is_one_pass_and_gives_the_serial_runs_bit_for_bit(fresh_
 
 def test_runs_shared_by_groups_are_computed_once(fresh_cache):
     from satimp_lab.studies import Study, run_studies
+    from satimp_lab.studies.specs import target_overrides
 
     fresh_cache("groups")
     lab = Lab("fast", progress=False, final_metrics=("es",))
@@ -168,7 +169,8 @@ def test_runs_shared_by_groups_are_computed_once(fresh_cache):
     b = [{"method": "simsat", "label": "saturation"}, {"method": "ga", "lr": 2e-3}]
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         recording = _Recording(pool)
-        sweeps = lab.sweep_groups({"a": a, "b": b}, seeds=(0,), target_seeds=(0, 1), executor=recording)
+        sweeps = lab.sweep_groups({"a": a, "b": b}, seeds=(0,), target_seeds=(0, 1), executor=recording,
+                                  on_target=target_overrides)  # as run_studies does
     submitted = [e for e in recording.events if e[0] == "submit"]
     assert len(submitted) == 3 * 2  # ga, simsat, ga(lr) on two targets; simsat once per target
     assert list(sweeps["a"].summary["label"]) == ["ga", "simsat"] * 2

@@ -151,3 +151,36 @@ def test_target_sweep_is_the_studys_own_runs_on_the_labs_target():
     with pytest.raises(ValueError, match="'obs2' made no run on target seed 1"):
         measured.target_sweep(lab)
 
+
+
+class _Recorder:
+    """A Lab whose population sweeps record their keywords and stop the study there."""
+
+    def __init__(self):
+        self.calls = []
+
+    def sweep_population(self, specs, **kwargs):
+        self.calls.append(("sweep_population", kwargs))
+        raise StopIteration
+
+    def sweep_groups(self, groups, **kwargs):
+        self.calls.append(("sweep_groups", kwargs))
+        raise StopIteration
+
+
+def test_studies_sweep_the_own_target_by_what_the_notebooks_show():
+    """A study's sweep and the main job's one pass give each run on the lab's own target the
+    schedule of what the notebooks show of it (``on_target=specs.target_overrides``), unless the
+    caller says otherwise."""
+    from satimp_lab.studies import run_studies
+    from satimp_lab.studies.specs import target_overrides
+
+    for call in (lambda lab: grid.STUDY.run(lab), lambda lab: run_studies(lab, studies=(grid.STUDY,))):
+        lab = _Recorder()
+        with pytest.raises(StopIteration):
+            call(lab)
+        assert lab.calls[0][1]["on_target"] is target_overrides
+    lab = _Recorder()
+    with pytest.raises(StopIteration):
+        grid.STUDY.run(lab, on_target=None)
+    assert lab.calls[0][1]["on_target"] is None

@@ -28,6 +28,8 @@ BAD_FIELDS = [
     (UnlearnConfig, "batch_size", True), (UnlearnConfig, "stop_below", 0), (UnlearnConfig, "stop_below", 1.5),
     (UnlearnConfig, "search_every", 4),  # without stop_below
     (Setting, "stop_at_match", True),  # with final metrics, which would read a model cut short
+    (UnlearnConfig, "run_on", True),  # without stop_below
+    (Setting, "run_on", True),  # without stop_at_match
     (TrainConfig, "epochs", -1), (TrainConfig, "epochs", 2.5), (TrainConfig, "lr", NAN),
     (TrainConfig, "batch_size", 0), (TrainConfig, "warmup_ratio", 1.5), (TrainConfig, "max_grad_norm", 0),
     (TrainConfig, "stop_key_accuracy", 0), (TrainConfig, "check_batch_size", 0), (TrainConfig, "seed", -3),
