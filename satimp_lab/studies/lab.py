@@ -79,12 +79,13 @@ class Setting:
     ES at matched retain is the whole run's to the last bit, its final model and curves end
     there. Needs ``final_metrics=()``; set for the population's runs on the other target models
     (:data:`POPULATION_OVERRIDES`)."""
-    search_matched: bool = True
-    """With :attr:`stop_at_match`: evaluate every 2 x ``eval_every`` steps while searching, the
-    kept weights in between closing the bracket (``UnlearnConfig.search_every``): the whole run's
-    bracket unless retain ES dips below the level and rises above it again between two searched
-    steps. False: every ``eval_every`` step up to the bracket, the whole run's by construction
-    (the runs on the Lab's own target: :data:`TABLE_OVERRIDES`, :data:`LEAN_OVERRIDES`)."""
+    search_matched: bool = False
+    """With :attr:`stop_at_match`: evaluate only every 2 x ``eval_every`` steps while searching,
+    the kept weights in between closing the bracket (``UnlearnConfig.search_every``): cheaper, but
+    NOT the whole run's bracket when retain ES dips below the level and rises above it again
+    between two searched steps (it happened at the fast size, moving verdicts), so off by
+    default. False: every ``eval_every`` step up to the bracket, the whole run's by construction
+    (every run the studies make)."""
     run_on: bool = False
     """With :attr:`stop_at_match`: searched for the bracket of the matched point as a population
     run is, then the run goes on to its last step without evaluations but the last
@@ -155,7 +156,9 @@ TIER_RECIPES = {tier: _setting_fields(f) for tier, f in _TIER_RECIPE_FIELDS.item
 POPULATION_OVERRIDES = {"final_metrics": (), "stop_at_match": True}
 """:class:`Setting` fields of the population's runs on target models other than the Lab's own
 (:meth:`Lab.population_lab`): no final metrics, and each run ends at the evaluation that brackets
-its matched point. The studies read forget ES at matched retain from these runs, nothing else;
+its matched point, evaluated every ``eval_every`` steps until then (:attr:`Setting.search_matched`
+is off: its matched numbers are the whole run's by construction). The studies read forget ES at
+matched retain from these runs, nothing else;
 the notebooks' tables and curves read the Lab's own target's runs, which run every step."""
 
 TABLE_OVERRIDES = {"stop_at_match": True, "search_matched": False, "run_on": True}
