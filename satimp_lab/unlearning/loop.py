@@ -22,7 +22,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import InputError, check_choice, check_int, check_real
-from ..data.batching import collate, encode_dataset, read_rows, token_logprobs
+from ..data.batching import collate, encode_dataset, read_rows, token_accuracy, token_logprobs
+from ..evaluation.memorisation import es_from_predictions
 from ..evaluation.reading import check_model_tokenizer
 from ..models.train import linear_schedule
 from ..data.benchmark import retain_split_for
@@ -213,25 +214,13 @@ def _summary(readings, batch_size: int) -> dict:
     """:func:`teacher_forced_summary`'s numbers from the rows' readings (row order). The
     log-likelihood is summed as the per-batch float32 sums of consecutive ``batch_size`` rows:
     the same numbers, to the last bit, as reading those rows one batch after the other."""
-    logp_sum = tokens = hits = key_hits = key_total = 0.0
-    es_values = []
+    logp_sum, tokens = 0.0, 0
     for start in range(0, len(readings), batch_size):
-        chunk = readings[start:start + batch_size]
-        logp = torch.cat([r.logp for r in chunk])
-        correct = torch.cat([r.preds == r.labels for r in chunk])
-        key = torch.cat([r.key for r in chunk])
+        logp = torch.cat([r.logp for r in readings[start:start + batch_size]])
         logp_sum += logp.sum().item()
         tokens += len(logp)
-        hits += correct.sum().item()
-        key_hits += (correct & key).sum().item()
-        key_total += key.sum().item()
-        for r in chunk:
-            wrong = (r.preds != r.labels).nonzero()
-            suffix = len(r.labels) if len(wrong) == 0 else len(r.labels) - 1 - wrong[-1].item()
-            es_values.append(suffix / len(r.labels))
-    return {"mean_logp": logp_sum / tokens, "answer_accuracy": hits / tokens,
-            "key_accuracy": key_hits / key_total if key_total else float("nan"),
-            "es": float(np.mean(es_values))}
+    es_values = [es_from_predictions(r.preds, r.labels) for r in readings]
+    return {"mean_logp": logp_sum / tokens, **token_accuracy(readings), "es": float(np.mean(es_values))}
 
 
 @torch.no_grad()
@@ -239,7 +228,7 @@ def teacher_forced_summary(model, encoded: list[dict], pad_token_id: int, batch_
     """Cheap evaluation in one forward pass per batch: mean answer-token log-likelihood, answer and
     key-token argmax accuracy, and the teacher-forced extraction strength (ES = s/m, the share of
     the answer, from the end, that the model reproduces exactly; the official rule, see
-    ``metrics.es_from_predictions``). Every label position counts, the final EOS included."""
+    ``evaluation.memorisation.es_from_predictions``). Every label position counts, the final EOS included."""
     was_training = model.training
     if was_training:
         model.eval()
