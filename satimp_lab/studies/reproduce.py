@@ -93,6 +93,32 @@ def kernel_env(threads: int, workers: int | None = None) -> dict:
             WORKERS_ENV: str(workers or threads), "TOKENIZERS_PARALLELISM": "false"}
 
 
+HEADLESS_WIDGET_REGISTRY: dict = {}
+"""The widget models whose front end the executing client mimics: none. By default nbclient
+mimics an ipywidgets ``Output`` widget, and that mimic writes the widget's state back to the
+kernel on the shell channel while the client awaits the cell's reply on that same socket. In
+this project's reproductions that was where a notebook stalled: a kernel idle after the cell that
+displays notebook 02's sliders (whose figure sits in an ``Output``), its client waiting for a
+reply, until the 1200 s cell timeout (2026-11-30: three of about ten reproductions with two
+notebooks side by side, with ipykernel 7.4 and 6.31 alike; the kernel, asked over a second
+connection, had run that cell and nothing after it). Without the mimic the client never writes
+to the kernel during a cell; the executed notebook then keeps no copy of what an ``Output``
+shows (ipywidgets keeps it in the widget), which a static report does not show anyway."""
+
+
+def notebook_client(nb, folder: Path, timeout: int | None):
+    """The nbclient ``NotebookClient`` that executes ``nb`` in ``folder``: the python3 kernel with
+    :data:`KERNEL_STARTUP`, ``timeout`` seconds per cell, and no widget front end mimicked
+    (:data:`HEADLESS_WIDGET_REGISTRY`)."""
+    from nbclient import NotebookClient
+
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(folder)}},
+                            extra_arguments=[f"--IPKernelApp.exec_lines={list(KERNEL_STARTUP)!r}"])
+    client.widget_registry = dict(HEADLESS_WIDGET_REGISTRY)  # a plain attribute that __init__ sets
+    return client
+
+
 def execute_notebook(path: str | Path, output: str | Path, parameters: dict,
                      timeout: int | None = 1200, env: dict | None = None) -> dict:
     """Execute one notebook with ``parameters``; write the executed copy to ``output`` (also on
@@ -102,7 +128,6 @@ def execute_notebook(path: str | Path, output: str | Path, parameters: dict,
     that cannot be read, has no ``parameters`` cell, or fails in a cell has status ``"error"`` and
     the message (``output`` is ``""`` when there is no notebook to write)."""
     import nbformat
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
     path, output = Path(path), Path(output)
@@ -111,9 +136,7 @@ def execute_notebook(path: str | Path, output: str | Path, parameters: dict,
     try:
         nb = nbformat.read(path, as_version=4)
         inject_parameters(nb, parameters)
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                resources={"metadata": {"path": str(path.parent)}},
-                                extra_arguments=[f"--IPKernelApp.exec_lines={list(KERNEL_STARTUP)!r}"])
+        client = notebook_client(nb, path.parent, timeout)
         client.execute(**({"env": env} if env is not None else {}))
     except CellExecutionError as err:
         lines = _ANSI.sub("", str(err)).strip().splitlines()

@@ -168,7 +168,7 @@ def test_real_kernels_side_by_side_run_in_their_own_processes(tmp_path):
     """Through the real code path (spawn workers, nbclient, ipykernel): two notebooks that each
     wait for the other to start both finish (so they ran at the same time), with their own
     outputs, in notebook order; each kernel's parent (``JPY_PARENT_PID``) is its own worker
-    process, not this one (threads of one process once left a kernel idle until its timeout)."""
+    process, not this one."""
     from satimp_lab.studies.lab import cpu_cores
 
     folder = tmp_path / "notebooks"
@@ -201,3 +201,21 @@ def test_a_stuck_notebook_is_an_error_row_while_the_other_finishes(tmp_path):
     assert "CellTimeoutError" in runs[0]["error"]
     assert _printed(out / runs[1]["output"]) == "42\n"
     assert "| 01_stuck | error |" in (out / "report.md").read_text()
+
+
+def test_the_client_does_not_mimic_an_output_widget(tmp_path):
+    """The executing client mimics no widget front end, so it never writes to the kernel during
+    a cell: nbclient's default ``Output`` mimic writes the widget's state back on the shell
+    channel while the client awaits the cell's reply, and a reproduction stalled right after
+    such a cell. With nbclient's default registry ``comm_objects`` holds the mimic and this fails."""
+    from satimp_lab.studies.reproduce import notebook_client
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+                    "import ipywidgets as w\nout = w.Output()\ndisplay(out)\n"
+                    "with out:\n    out.clear_output(wait=True)\n    print('inside the output widget')\n"),
+                nbformat.v4.new_code_cell("print('the next cell ran')\n")]
+    client = notebook_client(nb, tmp_path, timeout=120)
+    client.execute()
+    assert client.comm_objects == {}
+    assert [o.get("text") for o in nb.cells[-1].outputs] == ["the next cell ran\n"]
