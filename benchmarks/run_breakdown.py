@@ -64,17 +64,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RUN = dict(method="satimp", params={"beta_sat": 5, "beta_imp": 0.1})
 
-# (file, function) -> part of the breakdown; cumulative CPU time of each
+# part of the breakdown -> ((file, ...), function); cumulative CPU time of each. The files of the
+# stage-folder layout first, then the flat layout's (a --before checkout may be older)
 PARTS = {
-    "total": ("experiments.py", "run"),
-    "unlearn": ("unlearn.py", "unlearn"),
-    "evaluations": ("unlearn.py", "evaluate"),
-    "final": ("experiments.py", "_final_metrics"),
-    "scoring": ("metrics.py", "score_answers"),
-    "perturbed": ("metrics.py", "_perturbed_nll"),
-    "generation": ("metrics.py", "generate_answers"),
-    "save": ("store.py", "atomic_directory"),
-    "encode": ("batching.py", "encode_dataset"),
+    "total": (("lab.py", "experiments.py"), "run"),
+    "unlearn": (("loop.py", "unlearn.py"), "unlearn"),
+    "evaluations": (("loop.py", "unlearn.py"), "evaluate"),
+    "final": (("lab.py", "experiments.py"), "_final_metrics"),
+    "scoring": (("reading.py", "metrics.py"), "score_answers"),
+    "perturbed": (("tofu.py", "metrics.py"), "_perturbed_nll"),
+    "generation": (("reading.py", "metrics.py"), "generate_answers"),
+    "save": (("store.py",), "atomic_directory"),
+    "encode": (("batching.py",), "encode_dataset"),
 }
 
 
@@ -131,9 +132,9 @@ def _worker(size: str, threads: int, population: bool = False) -> None:
             prof.disable()
             stats = pstats.Stats(prof).stats
             parts = {}
-            for name, (file, func) in PARTS.items():
+            for name, (files, func) in PARTS.items():
                 parts[name] = sum(v[3] for (f, _, fn), v in stats.items()
-                                  if f.endswith(os.sep + file) and fn == func)
+                                  if fn == func and any(f.endswith(os.sep + file) for file in files))
             answer(parts)
         else:
             break

@@ -104,7 +104,7 @@ print(f"at matched retain ({setting.match_level:.0%} of its start): forget ES {r
 # to read its likelihood and weight.
 
 # %%
-trace = run.trace
+trace = run.trace_frame
 print(f"{len(trace):,} token records over {trace.step.nunique()} steps")
 example = int(trace.example_id.iloc[0])
 seen = trace[trace.example_id == example]

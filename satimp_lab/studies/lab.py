@@ -24,6 +24,7 @@ import multiprocessing
 import os
 import signal
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cached_property
@@ -338,9 +339,18 @@ class RunResult:
 
     @property
     def trace(self) -> pd.DataFrame:
-        """The run's token trace (``tracing.COLUMNS`` + method, seed), read from the cache entry
-        after verifying it; raises ``CacheError`` naming the entry and the file if it is gone or
-        changed since it was written."""
+        """Deprecated name of :attr:`trace_frame` (a DataFrame here, while ``UnlearnRun.trace`` is a
+        ``TokenTrace``; both have ``trace_frame``). Warns ``DeprecationWarning``."""
+        warnings.warn("RunResult.trace is deprecated: use RunResult.trace_frame (the same DataFrame; "
+                      "UnlearnRun.trace is a TokenTrace)", DeprecationWarning, stacklevel=2)
+        return self.trace_frame
+
+    @property
+    def trace_frame(self) -> pd.DataFrame:
+        """The run's token trace as a DataFrame, one row per traced token and step
+        (``tracing.COLUMNS`` + method, seed; as ``UnlearnRun.trace_frame``), read from the cache
+        entry after verifying it; raises ``CacheError`` naming the entry and the file if it is
+        gone or changed since it was written."""
         trace = read_entry(self.folder, lambda e: TokenTrace.load(e / "trace.npz"), what="cached run")
         if trace is None:
             raise CacheError(f"cached run {self.folder} no longer exists: trace.npz cannot be read; "
@@ -910,7 +920,7 @@ class Sweep:
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def traces(self, labels: list[str] | None = None) -> pd.DataFrame:
-        return pd.concat([r.trace for r in self.results if labels is None or r.label in labels],
+        return pd.concat([r.trace_frame for r in self.results if labels is None or r.label in labels],
                          ignore_index=True)
 
     def aggregate(self, columns: list[str] | None = None, by: str = "label") -> pd.DataFrame:

@@ -26,7 +26,7 @@ def fresh_cache(session_cache, micro_target, micro_retain, tmp_path, monkeypatch
 
 
 def _traces(sweep):
-    return pd.concat([r.trace for r in sweep.results], ignore_index=True)
+    return pd.concat([r.trace_frame for r in sweep.results], ignore_index=True)
 
 
 def test_parallel_sweep_gives_the_serial_runs_bit_for_bit(fresh_cache):
