@@ -188,8 +188,8 @@ def curves_over_steps(curves: pd.DataFrame, labels: list[str] | None = None, nam
     ``curves``: one row per evaluation step per run (``Sweep.curves``): ``label``, ``step``,
     ``forget_es``, ``retain_es``, ``target_seed``, ``seed``. Each label is drawn at the steps
     that every one of its runs evaluated (:func:`common_steps`): the population's runs on the
-    other target models are evaluated every 4 steps and end at their matched point
-    (``experiments.POPULATION_OVERRIDES``)."""
+    other target models end at their matched point (``studies.lab.POPULATION_OVERRIDES``), so
+    the common steps end there too."""
     import seaborn as sns
 
     labels = labels or list(dict.fromkeys(curves["label"]))
