@@ -7,16 +7,16 @@ a notebook between them; the code path is the same. The tables here are read by:
 
 =============================  ===========================================================
 :data:`TIERS`, :data:`PAPER_LR`  ``models.build.get_tier`` (also importable from ``models``)
-:data:`SIZES`                   ``experiments.SETTINGS`` / ``get_setting`` (``Setting`` fields)
-:data:`TIER_RECIPES`            ``experiments.get_setting`` (``experiments.TIER_RECIPES``)
-:data:`PRESETS`                 ``unlearn.PRESETS`` (``UnlearnConfig`` fields)
+:data:`SIZES`                   ``studies.lab.SETTINGS`` / ``get_setting`` (``Setting`` fields)
+:data:`TIER_RECIPES`            ``studies.lab.get_setting`` (``studies.lab.TIER_RECIPES``)
+:data:`PRESETS`                 ``unlearning.loop.PRESETS`` (``UnlearnConfig`` fields)
 :data:`SHIPPED_TARGET_SEEDS`    ``models.cache.ship_models`` and the shipped models' tests
 :data:`PRETRAINED_TIERS`        ``reproduce``'s cell time limit
 =============================  ===========================================================
 
 Sizes, tier recipes and presets are written as plain field values (nested dicts for the
 ``benchmark`` and ``base`` fields): their types (``benchmark.BenchmarkConfig``,
-``unlearn.UnlearnConfig``, ``experiments.Setting``) live in the modules that use them, which
+``unlearning.loop.UnlearnConfig``, ``studies.lab.Setting``) live in the modules that use them, which
 build and validate them on import, so a bad value here fails at ``import satimp_lab.studies.lab``
 naming the field. This module imports nothing of the package but :mod:`satimp_lab.errors` (and
 ``batching``'s prompt formats, when a TierConfig checks its ``prompt_format``).
@@ -174,7 +174,7 @@ PAPER_LR = {"qa": 2e-5, "llama2": 1e-5}
 
 
 # ----------------------------------------------------------------------------------------------
-# sizes: how much of the experiment a notebook runs (experiments.Setting fields)
+# sizes: how much of the experiment a notebook runs (studies.lab.Setting fields)
 
 
 SIZES = {
@@ -191,8 +191,8 @@ SIZES = {
                  base=dict(epochs=4, lr=1e-3, batch_size=2, eval_every=1, eval_max_examples=16),
                  seeds=(0,), target_seeds=(0, 1, 2), final_max_examples=12, max_new_tokens=24),
 }
-"""Size name -> ``experiments.Setting`` fields (``benchmark``: ``BenchmarkConfig`` fields;
-``base``: ``UnlearnConfig`` fields). ``experiments.SETTINGS`` holds them built."""
+"""Size name -> ``studies.lab.Setting`` fields (``benchmark``: ``BenchmarkConfig`` fields;
+``base``: ``UnlearnConfig`` fields). ``studies.lab.SETTINGS`` holds them built."""
 
 
 TIER_RECIPES = {
@@ -206,7 +206,7 @@ TIER_RECIPES = {
                   target_seeds=(0,)),
 }
 """Tier name -> ``Setting`` fields that tier needs whatever the size (``Lab(SIZE, tier="small")``);
-fields passed explicitly to ``experiments.get_setting`` win."""
+fields passed explicitly to ``studies.lab.get_setting`` win."""
 
 
 PRESETS = {
@@ -218,7 +218,7 @@ PRESETS = {
     "paper_phi": dict(lr=2e-5, epochs=5.0, batch_size=4, gradient_accumulation_steps=4,
                       warmup_epochs=1.0, mixed_precision="bf16", eval_every=None),
 }
-"""Preset name -> ``UnlearnConfig`` fields of a standalone unlearning run (``unlearn.PRESETS``
+"""Preset name -> ``UnlearnConfig`` fields of a standalone unlearning run (``unlearning.loop.PRESETS``
 holds them built; ``tiny``: the UnlearnConfig defaults)."""
 
 

@@ -29,7 +29,7 @@ mean log-likelihood: :func:`satimp_lab.unlearning.loop.teacher_forced_summary`, 
 unlearning curves use) or on a fixed subset of the retain split (retain ES).
 
 **The unlearned model at the matched retain level.** Methods are compared where retain ES first
-falls to the matched level (``experiments.forget_at_matched_retain``); the run cache keeps a run's
+falls to the matched level (``studies.lab.forget_at_matched_retain``); the run cache keeps a run's
 curves, not its weights. :func:`unlearned_at_matched_step` re-runs the cached run's exact
 configuration (same seed: bit-identical on CPU) and stops it at ``ceil(matched step)``, the first
 optimiser step at or past the level, with the learning-rate schedule of the whole run, so the
@@ -274,7 +274,7 @@ def unlearned_at_matched_step(lab, run) -> tuple[object, int]:
 
     The run's configuration is re-run on ``lab``'s target model with the same seed and the whole
     run's learning-rate schedule (``unlearn`` is bit-identical for a seed on CPU, with
-    ``experiments.RUN_THREADS`` threads), evaluating only at that step (evaluations use no random
+    ``studies.lab.RUN_THREADS`` threads), evaluating only at that step (evaluations use no random
     numbers, so they do not change the trajectory); the evaluation callback copies the model there
     and ends the run. A run that diverged before that step gives its last model."""
     from .lab import RUN_THREADS, torch_threads

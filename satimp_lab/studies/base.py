@@ -15,7 +15,7 @@ from .specs import target_overrides
 from .verdicts import PopulationClaim
 
 METRIC = "matched_forget"
-"""Forget ES at matched retain ES (``experiments.forget_at_matched_retain``); lower is better."""
+"""Forget ES at matched retain ES (``studies.lab.forget_at_matched_retain``); lower is better."""
 STRONG_EFFECT = 0.10
 """Minimum effect of a "this knob strongly affects efficacy" claim (ten points of forget ES)."""
 

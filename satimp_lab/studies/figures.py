@@ -231,9 +231,9 @@ def curves_over_steps(curves: pd.DataFrame, labels: list[str] | None = None, nam
 
 def common_steps(curves: pd.DataFrame) -> pd.DataFrame:
     """The rows of ``curves`` (``label``, ``step``, ``target_seed``, ``seed``) at the steps that
-    every run of their label evaluated: the population's runs on the other target models are
-    evaluated more sparsely and end at their matched point (``experiments.POPULATION_OVERRIDES``),
-    and a mean over some of the runs would not be the population's."""
+    every run of their label evaluated: the population's runs on the other target models end at
+    their matched point (``studies.lab.POPULATION_OVERRIDES``), and a mean over some of the runs
+    would not be the population's."""
     if curves.empty:
         return curves
     unit = curves["target_seed"].astype(str) + "/" + curves["seed"].astype(str)

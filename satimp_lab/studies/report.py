@@ -81,7 +81,7 @@ SOURCES = {"paper abstract": "the paper's abstract makes the claim",
 def report_settings(out_dir: str | Path) -> dict:
     """``{"size": ..., "tier": ...}`` of a report folder: ``settings.json`` when present (a
     snapshot), else the settings line of ``report.md`` written by ``satimp-lab reproduce``; a tier
-    of "default" is replaced by the size's own tier (``experiments.SETTINGS``). Raises
+    of "default" is replaced by the size's own tier (``studies.lab.SETTINGS``). Raises
     FileNotFoundError when neither file exists, InputError (a ValueError) naming the file when it holds no size."""
     import re
 

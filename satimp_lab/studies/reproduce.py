@@ -158,7 +158,7 @@ def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: 
     micro for ``fast``). ``cell_timeout``: seconds per notebook cell, None for no limit;
     ``"auto"`` is 1200 s (a stuck tiny-tier cell) and no limit for the pretrained tiers.
     ``workers``: runs computed at once by the studies' sweep and notebooks executed at once
-    (default: ``experiments.default_workers()``, one per core or ``$SATIMP_LAB_WORKERS``); side by
+    (default: ``studies.lab.default_workers()``, one per core or ``$SATIMP_LAB_WORKERS``); side by
     side, each notebook runs in its own ``spawn`` worker process (:func:`_notebook_pool`) and each
     kernel gets cores / notebooks-at-once torch threads (at least one, :func:`kernel_env`).
     ``workers=1`` runs everything one after the other in this process. Returns 0 if every
@@ -225,8 +225,8 @@ def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: 
 def _notebook_pool(at_once: int) -> concurrent.futures.Executor:
     """The pool that executes notebooks side by side: ``at_once`` worker processes started with
     ``spawn``, so that no two kernels' clients share a process (zmq context, event loop,
-    jupyter_client's port cache). Executed from threads of one process instead, one notebook of a
-    CI run once waited, idle, until its cell timeout (cause not found; README, "The main job")."""
+    jupyter_client's port cache). The stall once blamed on threads recurred with processes; its
+    likely cause was nbclient's ``Output`` widget mimic (:data:`HEADLESS_WIDGET_REGISTRY`)."""
     import multiprocessing
 
     return concurrent.futures.ProcessPoolExecutor(at_once, mp_context=multiprocessing.get_context("spawn"),

@@ -72,7 +72,7 @@ class UnlearnConfig:
     stop_below: float | None = None
     """End the run at the first periodic evaluation whose retain ES is at or below this share of
     its step-0 value (None: run every step). The evaluations up to that one, hence the forget ES
-    at matched retain quality (``experiments.forget_at_matched_retain`` with this level), are
+    at matched retain quality (``studies.lab.forget_at_matched_retain`` with this level), are
     those of the whole run to the last bit; the steps after it are not taken, so the final model
     and the curves end there. For runs whose final model nobody reads (docs/methods.md,
     "Population runs"). Single-process runs only."""
@@ -81,8 +81,9 @@ class UnlearnConfig:
     until retain ES is at or below the level, then, from copies of the model kept meanwhile, the
     ``eval_every`` steps inside that last interval up to the first at or below it: the bracket
     that evaluating every ``eval_every`` steps finds, unless retain ES dipped below the level
-    and rose above it again between two of these evaluations (none of the 655 runs of the main
-    job did). The curves have fewer points; None: every ``eval_every`` steps."""
+    and rose above it again between two of these evaluations (none of 655 full-size runs did,
+    some fast-size runs did: the studies leave it off, ``Setting.search_matched``). The curves
+    have fewer points; None: every ``eval_every`` steps."""
     run_on: bool = False
     """With ``stop_below``: do not end the run at the evaluation that closes the bracket, take
     its remaining steps without evaluating them and evaluate the last one. Evaluations change
@@ -267,7 +268,7 @@ def _real_rows(accelerator, n_examples: int, batch_size: int, batch_index: int,
 
 def _reached_stop(evals: list[dict], share: float | None) -> bool:
     """True when ``share`` is set and the last evaluation's retain ES is at or below ``share`` x
-    the first's: the test of ``experiments.forget_at_matched_retain`` (the first evaluation at or
+    the first's: the test of ``studies.lab.forget_at_matched_retain`` (the first evaluation at or
     below the level ends the bracket of the crossing). Evaluations without ``retain_es`` (a custom
     ``eval_fn`` only) never stop a run."""
     if share is None or len(evals) < 2 or "retain_es" not in evals[0] or "retain_es" not in evals[-1]:
