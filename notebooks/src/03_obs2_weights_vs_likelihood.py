@@ -72,7 +72,7 @@ result.show()
 # and the references NPO and SimNPO, with every seed.
 
 # %%
-sweep = lab.sweep(specs.obs1_specs() + specs.reference_specs(), desc="observation (i) runs and references")
+sweep = result.target_sweep(lab, desc="observation (i) runs and references")  # obs2.STUDY.extras
 traces = tables.relative_weights(sweep.traces())
 print(f"{len(traces):,} token records from {traces.groupby(['method', 'seed']).ngroups} runs "
       f"({traces.step.nunique()} steps each)")

@@ -72,8 +72,8 @@ result.show()
 # is an illustration run on this target only.
 
 # %%
-npo = [specs.spec("npo")]
-sweep = result.target_sweep(lab, npo, desc="NPO reference")
+npo = obs1.STUDY.extras()  # [specs.spec("npo")]
+sweep = result.target_sweep(lab, desc="NPO reference")
 summary, curves = sweep.summary, sweep.curves
 labels = list(dict.fromkeys(summary.label))
 save_table(summary[["label", "seed", "matched_forget", "matched_step", "reached", "eval_forget_es",

@@ -73,8 +73,8 @@ result.show()
 # over this target's seeds; lower = better forgotten).
 
 # %%
-satimp_row = [specs.grid_spec(b, specs.RECOMMENDED[1]) for b in specs.GRID_BETA_SAT if b > 0]
-sweep = result.target_sweep(lab, satimp_row + [specs.spec("ga")], desc="SatImp row and GA")
+satimp_row = specs.satimp_row()
+sweep = result.target_sweep(lab, desc="SatImp row and GA")  # smoothness.STUDY.extras: satimp_row + GA
 summary = sweep.summary
 beta_labels = [s["label"] for s in specs.beta_specs() + satimp_row]
 table = tables.results_table(summary, beta_labels).merge(specs.spec_params(specs.beta_specs() + satimp_row), on="label")

@@ -11,8 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import granularity, grid, obs1, obs2, relearning, smoothness
-from .base import Study, StudyResult, load_population_claims
-from .specs import target_overrides
+from .base import SCHEDULES, Study, StudyResult, load_population_claims
 
 STUDIES = (obs1.STUDY, obs2.STUDY, smoothness.STUDY, granularity.STUDY, grid.STUDY, relearning.STUDY)
 """The declared studies, in report order."""
@@ -38,8 +37,10 @@ def run_studies(lab, studies=STUDIES, out_dir: str | Path | None = None, one_pas
     sweeps = {}
     if one_pass:
         swept = {s.id: s.specs() for s in studies if s.measure is None}
-        if swept:
-            sweeps = lab.sweep_groups(swept, desc="studies", **{"on_target": target_overrides, **sweep_kwargs})
+        extras = {f"{s.id} extras": s.extras() for s in studies if s.extras()}
+        if swept or extras:
+            sweeps = lab.sweep_groups({**swept, **extras}, desc="studies", own_target_only=tuple(extras),
+                                      **{**SCHEDULES, **sweep_kwargs})
     results = []
     for study in studies:
         result = study.run(lab, sweep=sweeps.get(study.id), **sweep_kwargs)

@@ -290,7 +290,7 @@ def unlearned_at_matched_step(lab, run) -> tuple[object, int]:
             raise _Stop(copy.deepcopy(model).eval())
         return {}
 
-    config = replace(run.config, eval_every=step, trace=False, stop_below=None, search_every=None)
+    config = replace(run.config, eval_every=step, trace=False, stop_below=None, forget_at_bracket=False)
     with torch_threads(RUN_THREADS):
         try:
             result = unlearn(lab.target, lab.benchmark, config, progress=False, eval_fn=snapshot)

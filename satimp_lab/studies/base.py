@@ -11,8 +11,13 @@ import numpy as np
 import pandas as pd
 
 from . import verdicts
-from .specs import target_overrides
+from .specs import population_overrides, target_overrides
 from .verdicts import PopulationClaim
+
+SCHEDULES = {"on_target": target_overrides, "on_others": population_overrides}
+"""How a study's runs are scheduled (:meth:`Lab.sweep_population` keywords): on the Lab's own target
+by what the notebooks show of each (``specs.target_overrides``), on the other targets by what the
+population figures draw (``specs.population_overrides``)."""
 
 METRIC = "matched_forget"
 """Forget ES at matched retain ES (``studies.lab.forget_at_matched_retain``); lower is better."""
@@ -72,17 +77,21 @@ class Study:
     figures: dict[str, Callable] | None = None
     """Its population figures, name -> ``function(StudyResult) -> Figure or None``, for a study whose
     figures live in its own module; None: those of ``studies.figures.FIGURES``."""
+    extras: Callable[[], list] = field(default=lambda: [])
+    """Runs its notebook shows on the Lab's own target model alone, beside the study's (references
+    no claim decides on, e.g. NPO): :meth:`StudyResult.target_sweep` sweeps them, and
+    ``studies.run_studies`` makes them in its one pass, so the notebook reads them back."""
 
     def run(self, lab, sweep=None, **sweep_kwargs) -> "StudyResult":
         """Sweep ``specs`` over the lab's population (:meth:`Lab.sweep_population`; keywords
-        forwarded; by default each run on the lab's own target gets the schedule of what the
-        notebooks show of it, ``specs.target_overrides``), or call ``measure``, and decide the claims. ``sweep``: the population sweep
+        forwarded; by default each run gets the schedule of what the notebooks and figures show of
+        it, :data:`SCHEDULES`), or call ``measure``, and decide the claims. ``sweep``: the population sweep
         of ``specs`` already made (``studies.run_studies`` sweeps every study in one pass)."""
         if self.measure is not None:
             sweep, summary = None, self.measure(lab)
         else:
             if sweep is None:
-                sweep = lab.sweep_population(self.specs(), desc=self.id, **{"on_target": target_overrides, **sweep_kwargs})
+                sweep = lab.sweep_population(self.specs(), desc=self.id, **{**SCHEDULES, **sweep_kwargs})
             summary = sweep.summary
         claims = self.decide(summary)
         for claim in claims:
@@ -103,21 +112,24 @@ class StudyResult:
     def claims_table(self) -> pd.DataFrame:
         return verdicts.claims_table(self.claims)
 
-    def target_sweep(self, lab, extra_specs: list[dict] = (), desc: str = "references"):
+    def target_sweep(self, lab, extra_specs: list[dict] | None = None, desc: str = "references"):
         """The study's runs on ``lab``'s own target model (``lab.setting.target_seed``: the runs
         that keep the final metrics, except the grid cells that no notebook shows, see
         ``specs.target_overrides``) as one
         :class:`~satimp_lab.studies.lab.Sweep`, for a notebook's single-target figures, without
         running them again; ``extra_specs`` (runs shown but decided on by no claim, e.g. NPO as a
-        reference) are swept on that target only and appended. Raises ValueError when that
-        leaves no run (a ``measure`` study, or a population without the lab's target, and no
-        ``extra_specs``)."""
+        reference; None: the study's :attr:`Study.extras`) are swept on that target only, with
+        the schedule of ``specs.target_overrides`` (the runs ``studies.run_studies`` made), and
+        appended. Raises ValueError when that leaves no run (a ``measure`` study, or a population
+        without the lab's target, and no extras)."""
         from .lab import Sweep
 
         target = lab.setting.target_seed
         results = [r for r in (self.sweep.results if self.sweep is not None else []) if r.target_seed == target]
+        extra_specs = self.study.extras() if extra_specs is None else list(extra_specs)
         if extra_specs:
-            results += lab.sweep(list(extra_specs), desc=desc).results
+            results += lab.sweep_population(extra_specs, target_seeds=(target,), desc=desc,
+                                            on_target=target_overrides).results
         if not results:
             raise ValueError(f"study {self.study.id!r} made no run on target seed {target} and no extra_specs "
                              f"were given: nothing to show")

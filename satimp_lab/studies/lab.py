@@ -25,7 +25,7 @@ import os
 import signal
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cached_property
 from pathlib import Path
@@ -80,13 +80,13 @@ class Setting:
     ES at matched retain is the whole run's to the last bit, its final model and curves end
     there. Needs ``final_metrics=()``; set for the population's runs on the other target models
     (:data:`POPULATION_OVERRIDES`)."""
-    search_matched: bool = False
-    """With :attr:`stop_at_match`: evaluate only every 2 x ``eval_every`` steps while searching,
-    the kept weights in between closing the bracket (``UnlearnConfig.search_every``): cheaper, but
-    NOT the whole run's bracket when retain ES dips below the level and rises above it again
-    between two searched steps (it happened at the fast size, moving verdicts), so off by
-    default. False: every ``eval_every`` step up to the bracket, the whole run's by construction
-    (every run the studies make)."""
+    forget_at_bracket: bool = False
+    """With :attr:`stop_at_match`: evaluate the forget split only at the two evaluations that
+    bracket the matched point and at the last step, the retain split at every one
+    (``UnlearnConfig.forget_at_bracket``): forget ES at matched retain is the whole run's to the
+    last bit, and the forget evaluations that no figure draws are saved (~0.05 s each for the
+    tiny tier). For runs whose curves no figure draws (``studies.specs.population_overrides``,
+    :data:`LEAN_OVERRIDES`, :data:`TABLE_OVERRIDES`)."""
     run_on: bool = False
     """With :attr:`stop_at_match`: searched for the bracket of the matched point as a population
     run is, then the run goes on to its last step without evaluations but the last
@@ -120,6 +120,9 @@ class Setting:
         check_int(own, "final_max_examples", self.final_max_examples, minimum=1, none_ok=True)
         check_int(own, "max_new_tokens", self.max_new_tokens, minimum=1)
         check_int(own, "metrics_batch_size", self.metrics_batch_size, minimum=1)
+        if self.forget_at_bracket and not self.stop_at_match:
+            raise InputError(f"{own}.forget_at_bracket=True reads the forget split at the matched point's "
+                             f"bracket, which only stop_at_match=True searches for; got stop_at_match=False")
         if self.run_on and not self.stop_at_match:
             raise InputError(f"{own}.run_on=True goes on after the matched point's bracket, which only "
                              f"stop_at_match=True searches for; got stop_at_match=False")
@@ -157,21 +160,26 @@ TIER_RECIPES = {tier: _setting_fields(f) for tier, f in _TIER_RECIPE_FIELDS.item
 POPULATION_OVERRIDES = {"final_metrics": (), "stop_at_match": True}
 """:class:`Setting` fields of the population's runs on target models other than the Lab's own
 (:meth:`Lab.population_lab`): no final metrics, and each run ends at the evaluation that brackets
-its matched point, evaluated every ``eval_every`` steps until then (:attr:`Setting.search_matched`
-is off: its matched numbers are the whole run's by construction). The studies read forget ES at
-matched retain from these runs, nothing else;
-the notebooks' tables and curves read the Lab's own target's runs, which run every step."""
+its matched point, evaluated every ``eval_every`` steps until then (its matched numbers are the
+whole run's by construction). The studies read forget ES at matched retain from these runs, and
+observation (i)'s population figure their curves; a run whose curves no figure draws also reads
+its forget split at the bracket alone (``on_others`` of :meth:`Lab.sweep_population`,
+``studies.specs.population_overrides``: :attr:`Setting.forget_at_bracket`). The notebooks'
+tables read the Lab's own target's runs."""
 
-TABLE_OVERRIDES = {"stop_at_match": True, "search_matched": False, "run_on": True}
+TABLE_OVERRIDES = {"stop_at_match": True, "forget_at_bracket": True, "run_on": True}
 """:class:`Setting` fields of runs on the Lab's own target whose final metrics and matched numbers
-a notebook's table shows but no figure their curves: evaluated every ``eval_every`` steps up to
-the bracket of the matched point, then run to the last step unevaluated but the last (the same
-final model, evaluations and numbers, curves without the points between the bracket and the end)."""
+a notebook's table shows but no figure their curves: the retain split evaluated every
+``eval_every`` steps up to the bracket of the matched point, the forget split at the bracket,
+then run to the last step unevaluated but the last (the same final model, final metrics and
+matched numbers; curves without the points between the bracket and the end, no forget points
+before the bracket)."""
 
-LEAN_OVERRIDES = {**POPULATION_OVERRIDES, "search_matched": False}
+LEAN_OVERRIDES = {**POPULATION_OVERRIDES, "forget_at_bracket": True}
 """:class:`Setting` fields of runs on the Lab's own target that no notebook shows (only their
-forget ES at matched retain is read): no final metrics, evaluated every ``eval_every`` steps up
-to the bracket of the matched point and ending there (its numbers the whole run's by construction)."""
+forget ES at matched retain is read): no final metrics, the retain split evaluated every
+``eval_every`` steps up to the bracket of the matched point and ending there, the forget split
+at the bracket (its numbers the whole run's by construction)."""
 
 
 def get_setting(size: str | Setting = "full", **overrides) -> Setting:
@@ -463,10 +471,10 @@ class Lab:
 
     def config(self, method: str, seed: int = 0, params: dict | None = None, **overrides) -> UnlearnConfig:
         stop = {}
-        if self.setting.stop_at_match:  # evaluated every 2 x eval_every steps until the level is passed
+        if self.setting.stop_at_match:  # evaluated every eval_every steps until the level is passed
             stop = {"stop_below": self.setting.match_level}
-            if self.setting.search_matched:
-                stop["search_every"] = 2 * (self.setting.base.eval_every or 1)
+            if self.setting.forget_at_bracket:
+                stop["forget_at_bracket"] = True
             if self.setting.run_on:
                 stop["run_on"] = True
         return replace(self.setting.base, method=method, method_params=dict(params or {}), seed=seed,
@@ -480,7 +488,7 @@ class Lab:
         # the target seed is in the key through the target model's digest; the population
         # choose other runs, not this one's result (both left out, so older entries stay valid)
         setting = {k: v for k, v in (asdict(self.setting) | ignored).items()
-                   if k not in ("target_seed", "target_seeds", "stop_at_match", "search_matched", "run_on")}  # in the run config
+                   if k not in ("target_seed", "target_seeds", "stop_at_match", "forget_at_bracket", "run_on")}  # in the run config
         setting["base"] = self.setting.base.to_dict()  # without its unset new fields: older keys stay
         payload = {"format": CACHE_FORMAT, "run": config.to_dict(), "target": self.target.digest or str(self.target.path),
                    "setting": setting,
@@ -581,7 +589,8 @@ class Lab:
     def sweep_population(self, specs: list[RunSpec | dict], seeds: tuple[int, ...] | None = None,
                          target_seeds: tuple[int, ...] | None = None, desc: str = "population",
                          executor: concurrent.futures.Executor | str | None = "processes",
-                         on_target: Callable[[RunSpec], dict] | None = None) -> "Sweep":
+                         on_target: Callable[[RunSpec], dict] | None = None,
+                         on_others: Callable[[RunSpec], dict] | None = None) -> "Sweep":
         """Every spec on every unit: each target model of ``target_seeds`` (default: the setting's
         :attr:`Setting.target_seeds`) x each unlearning seed of ``seeds`` (default: the setting's).
         One :class:`Sweep` whose tables carry a ``target_seed`` column, runs in the order targets,
@@ -595,27 +604,38 @@ class Lab:
         and the final metrics, because the notebooks' tables and curves read them; ``on_target``
         (e.g. ``studies.specs.target_overrides``) may give a spec's run on this target other
         :class:`Setting` fields (:data:`LEAN_OVERRIDES` for a run that no notebook shows there,
-        :data:`TABLE_OVERRIDES` for one whose curves none shows)."""
-        return self.sweep_groups({desc: specs}, seeds, target_seeds, desc, executor, on_target)[desc]
+        :data:`TABLE_OVERRIDES` for one whose curves none shows); ``on_others`` (e.g.
+        ``studies.specs.population_overrides``) gives its runs on the other targets fields on top
+        of :data:`POPULATION_OVERRIDES` (:attr:`Setting.forget_at_bracket` for a run whose curves
+        no figure draws)."""
+        return self.sweep_groups({desc: specs}, seeds, target_seeds, desc, executor, on_target, on_others)[desc]
 
     def sweep_groups(self, groups: dict[str, list[RunSpec | dict]], seeds: tuple[int, ...] | None = None,
                      target_seeds: tuple[int, ...] | None = None, desc: str = "population",
                      executor: concurrent.futures.Executor | str | None = "processes",
-                     on_target: Callable[[RunSpec], dict] | None = None) -> dict[str, "Sweep"]:
+                     on_target: Callable[[RunSpec], dict] | None = None,
+                     on_others: Callable[[RunSpec], dict] | None = None,
+                     own_target_only: Collection[str] = ()) -> dict[str, "Sweep"]:
         """:meth:`sweep_population` of several groups of specs (``{name: specs}``, e.g. one per
         study) in ONE executor pass: every run of every group and target is submitted at once,
         so the workers stay busy until the last run, and a run that several groups share (the
         same method, params, overrides and seed on the same target; labels may differ) is
         computed once. Returns ``{name: Sweep}``, each as :meth:`sweep_population` would return
-        it. Raises :class:`~satimp_lab.errors.InputError` for an empty ``target_seeds``; a failed
+        it; the groups named in ``own_target_only`` (runs a notebook shows on this Lab's own
+        target alone, e.g. references no claim decides on) are swept on that target only. Raises
+        :class:`~satimp_lab.errors.InputError` for an empty ``target_seeds``; a failed
         run raises :class:`SweepError` once every other run finished (its ``results`` hold
         every group's runs in order: groups, targets, specs, seeds)."""
         target_seeds = self.setting.target_seeds if target_seeds is None else tuple(target_seeds)
         if not target_seeds:
             raise InputError("target_seeds is empty: a population needs at least one target model")
         labs = [self.population_lab(t) for t in target_seeds]
-        layout = {name: [(self._unit_lab(lab, spec, on_target), spec, seed)
-                         for lab in labs for spec in map(RunSpec.of, specs)
+        unknown = set(own_target_only) - set(groups)
+        if unknown:
+            raise InputError(f"own_target_only names no group: {sorted(unknown)} (groups: {list(groups)})")
+        layout = {name: [(self._unit_lab(lab, spec, on_target, on_others), spec, seed)
+                         for lab in ([self] if name in own_target_only else labs)
+                         for spec in map(RunSpec.of, specs)
                          for seed in (lab.setting.seeds if seeds is None else seeds)]
                   for name, specs in groups.items()}
         results = _sweep_units([u for units in layout.values() for u in units], desc, executor, self.progress)
@@ -625,14 +645,19 @@ class Lab:
             start += len(units)
         return out
 
-    def _unit_lab(self, lab: "Lab", spec: RunSpec, on_target: Callable[[RunSpec], dict] | None) -> "Lab":
+    def _unit_lab(self, lab: "Lab", spec: RunSpec, on_target: Callable[[RunSpec], dict] | None,
+                  on_others: Callable[[RunSpec], dict] | None = None) -> "Lab":
         """The Lab that runs ``spec`` in a population sweep where ``lab`` is the unit's target
         (:meth:`population_lab`): on this Lab's own target, ``on_target(spec)`` (Setting fields,
-        ``{}`` for none) gives the Lab with those fields."""
-        overrides = on_target(spec) if on_target is not None and lab is self else {}
-        if not overrides or all(getattr(self.setting, k) == v for k, v in overrides.items()):
+        ``{}`` for none) gives the Lab with those fields; on another, ``on_others(spec)`` gives
+        them on top of :data:`POPULATION_OVERRIDES`."""
+        hook = on_target if lab is self else on_others
+        overrides = hook(spec) if hook is not None else {}
+        if not overrides or all(getattr(lab.setting, k) == v for k, v in overrides.items()):
             return lab
-        return self.with_target_seed(self.setting.target_seed, **overrides)
+        if lab is self:
+            return self.with_target_seed(self.setting.target_seed, **overrides)
+        return self.with_target_seed(lab.setting.target_seed, **{**POPULATION_OVERRIDES, **overrides})
 
     def _describe(self, spec: RunSpec, seed: int) -> str:
         extra = dict(spec.overrides)

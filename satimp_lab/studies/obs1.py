@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from . import verdicts
 from .base import METRIC, Study, unit_table
-from .specs import NAMES, OBS1_METHODS, obs1_specs
+from .specs import NAMES, OBS1_METHODS, obs1_specs, spec
 
 LABELS = list(OBS1_METHODS)
 
@@ -34,5 +34,10 @@ def tables(summary) -> dict:
     return {"obs1_units": unit_table(summary, LABELS)}
 
 
+def extras() -> list:
+    """NPO, the reference that notebook 04 shows beside the study's runs on the Lab's own target."""
+    return [spec("npo")]
+
+
 STUDY = Study("obs1", "04_obs1_saturation_vs_importance",
-              "Observation (i): saturation vs importance", specs, decide, tables)
+              "Observation (i): saturation vs importance", specs, decide, tables, extras=extras)

@@ -54,5 +54,13 @@ def tables(summary) -> dict:
     return {"obs2_key_vs_other_by_target": wide}
 
 
+def extras() -> list:
+    """The runs whose weights notebook 03 traces on the Lab's own target: observation (i)'s and
+    the NPO / SimNPO references (the study itself unlearns nothing)."""
+    from .specs import obs1_specs, reference_specs
+
+    return obs1_specs() + reference_specs()
+
+
 STUDY = Study("obs2", "03_obs2_weights_vs_likelihood", "Observation (ii): key-token likelihood",
-              specs, decide, tables, measure=measure)
+              specs, decide, tables, measure=measure, extras=extras)

@@ -37,5 +37,13 @@ def tables(summary) -> dict:
                                                         for m in ("bottom", "top", "random")])}
 
 
+def extras() -> list:
+    """What notebook 05 shows beside the study's runs on the Lab's own target: SatImp's row of the
+    grid (``specs.satimp_row``) and GA (uniform weights, next to hard sampling)."""
+    from .specs import satimp_row, spec
+
+    return satimp_row() + [spec("ga")]
+
+
 STUDY = Study("smoothness", "05_obs3_smoothness", "Observation (iii): smoothness and hard sampling",
-              specs, decide, tables)
+              specs, decide, tables, extras=extras)

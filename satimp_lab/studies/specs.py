@@ -153,6 +153,13 @@ def satimp_grid_specs(beta_sats: tuple[float, ...] = GRID_BETA_SAT,
 
 
 
+def satimp_row() -> list[RunSpec]:
+    """SatImp's beta_sat sweep at the recommended beta_imp, beta_sat > 0: the row of the grid
+    (:func:`satimp_grid_specs`) that notebook 05 shows beside the smoothness sweep, with the
+    final model's utility."""
+    return [grid_spec(b, RECOMMENDED[1]) for b in GRID_BETA_SAT if b > 0]
+
+
 def curves_on_target() -> list[RunSpec]:
     """The runs whose curves (every evaluation) on the Lab's own target a notebook shows:
     observation (i) and the NPO / SimNPO references (notebook 04's trade-off curves)."""
@@ -162,9 +169,11 @@ def curves_on_target() -> list[RunSpec]:
 def shown_on_target() -> list[RunSpec]:
     """The runs whose results on the Lab's own target model a notebook shows beyond forget ES at
     matched retain (final metrics, curves, final models): :func:`curves_on_target` (notebooks 01,
-    03, 04, 10), the smoothness and hard-sampling sweeps with GA (05) and the granularity sweep
-    (06). The grid's other cells (notebook 07 shows matched forget ES alone) are not among them."""
-    return curves_on_target() + beta_specs() + hard_specs() + granularity_specs() + [spec("ga")]
+    03, 04, 10), the smoothness and hard-sampling sweeps with GA and SatImp's row of the grid
+    (:func:`satimp_row`, 05) and the granularity sweep (06). The grid's other cells (notebook 07
+    shows matched forget ES alone) are not among them."""
+    return (curves_on_target() + beta_specs() + hard_specs() + granularity_specs() + [spec("ga")]
+            + satimp_row())
 
 
 def _run_of(s: RunSpec | dict) -> tuple:
@@ -191,6 +200,16 @@ def target_overrides(s: RunSpec | dict) -> dict:
     if lean_on_target(s):
         return dict(LEAN_OVERRIDES)
     return {} if _run_of(s) in _CURVES else dict(TABLE_OVERRIDES)
+
+
+def population_overrides(s: RunSpec | dict) -> dict:
+    """The :class:`~satimp_lab.studies.lab.Setting` fields of a study's run on a target model other
+    than the Lab's own, on top of ``POPULATION_OVERRIDES`` (``Lab.sweep_population(...,
+    on_others=population_overrides)``): ``forget_at_bracket`` (the forget split evaluated at the
+    bracket of the matched point alone) for a run whose population curves no figure draws, ``{}``
+    for observation (i)'s runs and the references (:func:`curves_on_target`: notebook 04's
+    population curves). Forget ES at matched retain is the whole run's to the last bit either way."""
+    return {} if _run_of(s) in _CURVES else {"forget_at_bracket": True}
 
 
 _SHOWN = frozenset(map(_run_of, shown_on_target()))

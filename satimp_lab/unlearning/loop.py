@@ -76,14 +76,14 @@ class UnlearnConfig:
     those of the whole run to the last bit; the steps after it are not taken, so the final model
     and the curves end there. For runs whose final model nobody reads (docs/methods.md,
     "Population runs"). Single-process runs only."""
-    search_every: int | None = None
-    """With ``stop_below``: evaluate only every this many steps (a multiple of ``eval_every``)
-    until retain ES is at or below the level, then, from copies of the model kept meanwhile, the
-    ``eval_every`` steps inside that last interval up to the first at or below it: the bracket
-    that evaluating every ``eval_every`` steps finds, unless retain ES dipped below the level
-    and rose above it again between two of these evaluations (none of 655 full-size runs did,
-    some fast-size runs did: the studies leave it off, ``Setting.search_matched``). The curves
-    have fewer points; None: every ``eval_every`` steps."""
+    forget_at_bracket: bool = False
+    """With ``stop_below``: evaluate the retain split at every periodic evaluation but the forget
+    split only where forget ES at matched retain reads it: the two evaluations that bracket the
+    crossing of the level (the weights at the earlier one are kept until the next evaluation,
+    ~1 ms per evaluation for the tiny tier) and the last step (a run that never reaches the
+    level). Step 0 keeps both. Every number that ``studies.lab.forget_at_matched_retain``
+    returns is the whole run's to the last bit; the other evaluations have no ``forget_*``
+    values, so the run's forget curve is not drawn (docs/methods.md, "Population runs")."""
     run_on: bool = False
     """With ``stop_below``: do not end the run at the evaluation that closes the bracket, take
     its remaining steps without evaluating them and evaluate the last one. Evaluations change
@@ -116,14 +116,12 @@ class UnlearnConfig:
         if self.stop_below is not None and self.eval_every is None:
             raise InputError(f"{own}.stop_below={self.stop_below!r} needs periodic evaluations "
                              f"(eval_every is None)")
-        check_int(own, "search_every", self.search_every, minimum=1, none_ok=True)
         if self.run_on and self.stop_below is None:
             raise InputError(f"{own}.run_on=True needs stop_below (the level whose bracket ends the "
                              f"evaluations), got stop_below=None")
-        if self.search_every is not None and (self.stop_below is None
-                                              or self.search_every % self.eval_every):
-            raise InputError(f"{own}.search_every={self.search_every!r} needs stop_below and a multiple of "
-                             f"eval_every (stop_below={self.stop_below!r}, eval_every={self.eval_every!r})")
+        if self.forget_at_bracket and self.stop_below is None:
+            raise InputError(f"{own}.forget_at_bracket=True needs stop_below (the level whose bracket "
+                             f"the forget split is read at), got stop_below=None")
         check_choice(own, "mixed_precision", self.mixed_precision, ("no", "bf16", "fp16"))
         if not isinstance(self.method_params, dict):
             raise InputError(f"{own}.method_params must be a dict, got {self.method_params!r}")
@@ -143,7 +141,7 @@ class UnlearnConfig:
 
     def to_dict(self) -> dict:
         out = asdict(self)
-        for name in ("stop_below", "search_every", "run_on"):
+        for name in ("stop_below", "forget_at_bracket", "run_on"):
             if out[name] in (None, False):  # unset: the cache keys of runs made before the fields stay
                 del out[name]
         return out
@@ -363,17 +361,21 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
     eval_sets = {"forget": _subset(forget, config.eval_max_examples),
                  "retain": _subset(retain, config.eval_max_examples)}
 
-    def evaluate(step: int, unwrapped=None) -> dict:
+    def evaluate(step: int, unwrapped=None, splits=tuple(eval_sets), with_fn: bool = True) -> dict:
         unwrapped = unwrapped if unwrapped is not None else accelerator.unwrap_model(model)
         row = {"step": step}
-        unwrapped.eval()  # once for both splits
-        for name, encoded in eval_sets.items():
-            for k, v in teacher_forced_summary(unwrapped, encoded, pad, config.eval_batch_size).items():
+        unwrapped.eval()  # once for every split
+        for name in splits:
+            for k, v in teacher_forced_summary(unwrapped, eval_sets[name], pad, config.eval_batch_size).items():
                 row[f"{name}_{k}"] = v
         unwrapped.train()
-        if eval_fn is not None:
+        if eval_fn is not None and with_fn:
             row.update(eval_fn(unwrapped, step))
         return row
+
+    def forget_numbers(unwrapped=None) -> dict:
+        """The forget split's evaluation columns (``forget_at_bracket``)."""
+        return {k: v for k, v in evaluate(-1, unwrapped, ("forget",), with_fn=False).items() if k != "step"}
 
     trace, steps_log, evals = TokenTrace(), [], []
     status, message = "completed", ""
@@ -390,7 +392,7 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
                disable=not progress or not accelerator.is_local_main_process, leave=False)
     step = micro = step_micro = 0
     step_sums = torch.zeros(5, dtype=torch.float64)  # loss, forget, retain, weight sum, tokens
-    kept, scratch = [], None  # search_every: (step, weights) not evaluated yet; a model to load them
+    kept, scratch = None, None  # forget_at_bracket: the weights at the last evaluation; a model to load them
     bracketed = False  # run_on: the bracket is closed, only the last step is evaluated
     retain_iter = iter(retain_loader)
     while step < total_steps and status == "completed":
@@ -459,23 +461,24 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
             if (config.eval_every is not None and accelerator.is_main_process
                     and (step % config.eval_every == 0 or step == total_steps)
                     and (not bracketed or step == total_steps)):
-                if config.search_every is None or step % config.search_every == 0 or step == total_steps:
-                    evals.append(evaluate(step))
-                    if not bracketed and _reached_stop(evals, config.stop_below):
-                        for kept_step, state in kept:  # the bracket inside the last interval
+                last = step == total_steps
+                retain_only = config.forget_at_bracket and not bracketed and not last
+                evals.append(evaluate(step, splits=("retain",) if retain_only else tuple(eval_sets)))
+                if not bracketed and _reached_stop(evals, config.stop_below):
+                    if config.forget_at_bracket:  # the bracket: this evaluation and the one before
+                        if retain_only:
+                            evals[-1].update(forget_numbers())
+                        if kept is not None:
                             scratch = scratch or copy.deepcopy(accelerator.unwrap_model(model))
-                            scratch.load_state_dict(state)
-                            evals.append(evaluate(kept_step, scratch))
-                            if _reached_stop(evals, config.stop_below):
-                                break
-                        if config.run_on:
-                            bracketed = True
-                        else:
-                            total_steps = step
-                    kept = []
-                else:  # search_every: a copy to evaluate if the next evaluation crosses the level
-                    kept.append((step, {k: v.detach().clone()
-                                        for k, v in accelerator.unwrap_model(model).state_dict().items()}))
+                            scratch.load_state_dict(kept)
+                            evals[-2].update(forget_numbers(scratch))
+                        kept = None
+                    if config.run_on:
+                        bracketed = True
+                    else:
+                        total_steps = step
+                elif retain_only:  # its forget split is read if the next evaluation closes the bracket
+                    kept = {k: v.detach().clone() for k, v in accelerator.unwrap_model(model).state_dict().items()}
             if step >= total_steps:
                 break
     bar.close()

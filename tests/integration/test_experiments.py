@@ -166,11 +166,12 @@ def test_sweep_population_runs_every_spec_on_every_unit(lab):
 
 def test_on_target_gives_the_own_targets_runs_their_schedule(lab):
     """``sweep_population(..., on_target=...)``: on the Lab's own target, a spec given
-    LEAN_OVERRIDES is evaluated every step up to the bracket of its matched point and ends there
-    (its own cache entry, no final metrics); one given TABLE_OVERRIDES is evaluated so, then run
-    to the end with the last step evaluated. Their evaluations are the whole run's up to the
-    bracket (so the matched numbers are, by construction), the final metrics and last evaluation
-    too, to the last bit; a spec given ``{}`` and the other targets' runs keep their entries."""
+    LEAN_OVERRIDES has its retain split evaluated every step up to the bracket of its matched
+    point, its forget split at the bracket, and ends there (its own cache entry, no final
+    metrics); one given TABLE_OVERRIDES is evaluated so, then run to the end with the last step
+    evaluated. Their evaluations are the whole run's up to the bracket (so the matched numbers
+    are, by construction), the final metrics and last evaluation too, to the last bit; a spec
+    given ``{}`` and the other targets' runs keep their entries."""
     specs = [{"method": "ga"}, {"method": "simsat"}, {"method": "satimp"}]
     schedule = {"ga": {}, "simsat": LEAN_OVERRIDES, "satimp": TABLE_OVERRIDES}
     plain = lab.sweep_population(specs, target_seeds=(0, 1))
@@ -184,12 +185,17 @@ def test_on_target_gives_the_own_targets_runs_their_schedule(lab):
     for method in ("simsat", "satimp"):
         run, whole = by_unit[method, 0], before[method, 0]
         assert run.folder != whole.folder and run.target_seed == 0 and whole.summary["reached"]
-        assert run.config.stop_below == lab.setting.match_level and run.config.search_every is None
+        assert run.config.stop_below == lab.setting.match_level and run.config.forget_at_bracket
         assert all(run.summary[k] == whole.summary[k] for k in matched), method
         er, ew = (r.history.dropna(subset=["retain_es"])[evals].reset_index(drop=True) for r in (run, whole))
         bracket = int(np.ceil(whole.summary["matched_step"]))  # the first evaluation at or below the level
         upto = ew[ew["step"] <= bracket].reset_index(drop=True)
-        pd.testing.assert_frame_equal(er[er["step"] <= bracket].reset_index(drop=True), upto)
+        retain = ["step", "retain_es", "retain_mean_logp"]
+        pd.testing.assert_frame_equal(er[er["step"] <= bracket][retain].reset_index(drop=True), upto[retain])
+        read = er.dropna(subset=["forget_es"])  # the forget split: step 0 and the bracket
+        assert list(read["step"][read["step"] <= bracket]) == [0, bracket - 1, bracket], (method, list(read["step"]))
+        pd.testing.assert_frame_equal(read[read["step"] <= bracket].reset_index(drop=True),
+                                      upto[upto["step"].isin([0, bracket - 1, bracket])].reset_index(drop=True))
         after = list(er["step"][er["step"] > bracket])
         assert after == ([] if method == "simsat" else [ew["step"].iloc[-1]]), (method, after)
     lean = by_unit["simsat", 0]
@@ -219,21 +225,63 @@ def test_target_overrides_follow_what_the_notebooks_show():
     shown = [s for study in STUDIES if study.id != "grid" for s in study.specs()]
     assert shown and not any(map(specs.lean_on_target, shown + specs.reference_specs()))
     lean = [s["label"] for s in specs.satimp_grid_specs() if specs.lean_on_target(s)]
-    assert len(lean) == 12 and "satimp(5, 0.1)" not in lean and "satimp(0, 0)" not in lean
+    assert len(lean) == 9 and "satimp(5, 0.1)" not in lean and "satimp(0, 0)" not in lean
+    assert not any(s["label"] in lean for s in specs.satimp_row())  # notebook 05 shows their utility
+    extras = [s for study in STUDIES for s in study.extras()]
+    assert extras and not any(map(specs.lean_on_target, extras))
+    # on the other targets, only the runs whose population curves a figure draws keep every forget evaluation
+    for s in obs1.specs() + specs.reference_specs():
+        assert specs.population_overrides(s) == {}, s
+    drawn = {(c.method, tuple(sorted(c.params.items()))) for c in obs1.specs() + specs.reference_specs()}
+    others = [s for s in specs.beta_specs() + specs.granularity_specs() + specs.satimp_grid_specs()
+              if (s.method, tuple(sorted(s.params.items()))) not in drawn]  # labels aside
+    assert len(others) > 20 and all(specs.population_overrides(s) == {"forget_at_bracket": True} for s in others)
     assert specs.lean_on_target(specs.spec("satimp", "another label", beta_sat=2.0, beta_imp=1.0))  # labels aside
 
 
+def test_forget_at_bracket_reads_the_forget_split_at_the_bracket_alone(lab):
+    """A population run with ``forget_at_bracket`` (POPULATION_OVERRIDES + Setting.forget_at_bracket)
+    evaluates the retain split at every step the whole run does up to its bracket, with the whole
+    run's numbers, and the forget split only at step 0 and the two evaluations that bracket the
+    matched point (the earlier one from the weights kept there), or at the last step of a run that
+    never reaches the level, with the whole run's numbers there: forget ES at matched retain is
+    the whole run's to the last bit. Without the kept weights' evaluation the bracket would move."""
+    from satimp_lab.studies.lab import POPULATION_OVERRIDES
+
+    whole = Lab("fast", progress=False, final_metrics=())
+    lean = Lab("fast", progress=False, **POPULATION_OVERRIDES, forget_at_bracket=True)
+    skipped = kept_read = 0
+    for method in ("ga", "simsat", "satimp", "simimp"):
+        a, b = whole.run(method, seed=0), lean.run(method, seed=0)
+        assert b.config.forget_at_bracket and b.folder != a.folder
+        for key in ("matched_forget", "matched_retain", "matched_step", "reached"):
+            assert b.summary[key] == a.summary[key], (method, key)
+        ea, eb = (r.history.dropna(subset=["retain_es"]).reset_index(drop=True) for r in (a, b))
+        retain = ["step", "retain_es", "retain_mean_logp", "retain_key_accuracy"]
+        pd.testing.assert_frame_equal(eb[retain], ea[ea["step"].isin(eb["step"])][retain].reset_index(drop=True))
+        below = np.nonzero(ea["retain_es"].to_numpy() <= lab.setting.match_level * ea["retain_es"].iloc[0])[0]
+        expected = [0] + ([int(ea["step"][below[0] - 1]), int(ea["step"][below[0]])] if len(below)
+                          else [int(ea["step"].iloc[-1])])
+        read = eb.dropna(subset=["forget_es"])
+        assert sorted(set(read["step"])) == sorted(set(expected)), (method, list(read["step"]), expected)
+        forget = [c for c in ea.columns if c.startswith("forget_") and c != "forget_loss"]  # the evaluation columns
+        pd.testing.assert_frame_equal(read[["step"] + forget].reset_index(drop=True),
+                                      ea[ea["step"].isin(expected)][["step"] + forget].reset_index(drop=True))
+        skipped += len(eb) - len(read)
+        kept_read += bool(len(below) and below[0] > 1)
+    assert skipped and kept_read, "no forget evaluation was skipped, or none read kept weights: the test checks too little"
+
+
 def test_population_runs_end_at_their_matched_point_with_the_same_numbers(lab):
-    """A population run (POPULATION_OVERRIDES: searched every 2 evaluations, then the kept weights
-    inside the last interval; stopped at the evaluation that closes the bracket) has the whole
-    run's evaluations at the steps it evaluated and its matched numbers, to the last bit; a run
-    that never reaches the level runs every step. Skipping the kept weights' evaluation moves the
-    bracket of a run whose crossing falls between two searched steps (ga here)."""
+    """A population run (POPULATION_OVERRIDES: evaluated every ``eval_every`` steps, stopped at the
+    evaluation that closes the bracket of its matched point) has the whole run's evaluations at
+    the steps it evaluated and its matched numbers, to the last bit; a run that never reaches the
+    level runs every step."""
     from satimp_lab.studies.lab import POPULATION_OVERRIDES
 
     whole = Lab("fast", progress=False, final_metrics=())
     stopping = Lab("fast", progress=False, **POPULATION_OVERRIDES)
-    stopped_any = refined_any = False
+    stopped_any = False
     for method in ("ga", "simsat", "satimp"):
         a, b = whole.run(method, seed=0), stopping.run(method, seed=0)
         assert b.folder != a.folder  # another experiment: another cache entry
@@ -245,18 +293,17 @@ def test_population_runs_end_at_their_matched_point_with_the_same_numbers(lab):
         pd.testing.assert_frame_equal(eb, ea[ea["step"].isin(eb["step"])].reset_index(drop=True))
         steps = b.history["lr"].notna().sum()
         if a.summary["reached"]:
-            # searched every 2 steps, then the step inside the last interval: both bracket ends made
+            # both bracket ends evaluated, nothing after them
             assert {np.floor(a.summary["matched_step"]), np.ceil(a.summary["matched_step"])} <= set(eb["step"])
             assert steps == eb["step"].iloc[-1] and steps <= np.ceil(a.summary["matched_step"]) + 1
             stopped_any |= bool(steps < a.history["lr"].notna().sum())
-            refined_any |= bool((eb["step"] % 2 == 1).any())  # a kept copy of the weights evaluated
         else:
             assert steps == a.history["lr"].notna().sum()
-    assert stopped_any and refined_any, "no run stopped, or none evaluated a kept copy: the test checks too little"
+    assert stopped_any, "no run stopped: the test checks too little"
     with pytest.raises(Exception, match="stop_at_match"):
         Lab("fast", progress=False, stop_at_match=True)  # the final metrics would read a cut model
     # a run without the new fields keeps the cache key it had before they existed
     key_text = lab._key(lab.config("ga"))[0]
-    assert "stop_below" not in key_text and "search_every" not in key_text and "stop_at_match" not in key_text
+    assert not any(f in key_text for f in ("stop_below", "forget_at_bracket", "run_on", "stop_at_match"))
     # the Lab's own target keeps every step; the others stop
     assert lab.population_lab(0) is lab and lab.population_lab(1).setting.stop_at_match

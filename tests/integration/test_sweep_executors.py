@@ -160,8 +160,7 @@ def test_the_population_is_one_pass_and_gives_the_serial_runs_bit_for_bit(fresh_
 
 
 def test_runs_shared_by_groups_are_computed_once(fresh_cache):
-    from satimp_lab.studies import Study, run_studies
-    from satimp_lab.studies.specs import target_overrides
+    from satimp_lab.studies import SCHEDULES, Study, run_studies
 
     fresh_cache("groups")
     lab = Lab("fast", progress=False, final_metrics=("es",))
@@ -170,7 +169,7 @@ def test_runs_shared_by_groups_are_computed_once(fresh_cache):
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         recording = _Recording(pool)
         sweeps = lab.sweep_groups({"a": a, "b": b}, seeds=(0,), target_seeds=(0, 1), executor=recording,
-                                  on_target=target_overrides)  # as run_studies does
+                                  **SCHEDULES)  # as run_studies does
     submitted = [e for e in recording.events if e[0] == "submit"]
     assert len(submitted) == 3 * 2  # ga, simsat, ga(lr) on two targets; simsat once per target
     assert list(sweeps["a"].summary["label"]) == ["ga", "simsat"] * 2
@@ -189,3 +188,30 @@ def test_runs_shared_by_groups_are_computed_once(fresh_cache):
     assert recording.events == []  # every run was cached by the sweep above
     pd.testing.assert_frame_equal(results[1].summary, sweeps["b"].summary, check_exact=True)
     assert [r.study.id for r in results] == ["a", "b"]
+
+
+def test_run_studies_makes_the_runs_a_notebook_shows_beside_a_study(fresh_cache, monkeypatch):
+    """A study's ``extras`` (runs its notebook shows on the Lab's own target alone, e.g. NPO as a
+    reference) are made in ``run_studies``' one pass, on that target only, with the own target's
+    schedule; the notebook's ``target_sweep`` then reads them back with nothing left to compute.
+    The runs on the other targets get the population's schedule (``specs.population_overrides``)."""
+    from satimp_lab.studies import Study, run_studies
+    from satimp_lab.studies.specs import spec
+
+    fresh_cache("extras")
+    lab = Lab("fast", progress=False, final_metrics=("es",))
+    study = Study("a", "0x_test", "a", lambda: [spec("simsat", "s2", beta=2.0)], lambda summary: [],
+                  extras=lambda: [spec("npo")])
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        recording = _Recording(pool)
+        (result,) = run_studies(lab, [study], seeds=(0,), target_seeds=(0, 1), executor=recording)
+    submitted = sorted((t, label) for kind, t, label in recording.events if kind == "submit")
+    assert submitted == [(0, "npo"), (0, "s2"), (1, "s2")]
+    other = [r for r in result.sweep.results if r.target_seed == 1]
+    assert len(other) == 1 and other[0].config.forget_at_bracket and other[0].config.stop_below
+    todo = []
+    real = experiments._resolve_executor
+    monkeypatch.setattr(experiments, "_resolve_executor", lambda executor, n: (todo.append(n), real(executor, n))[1])
+    shown = result.target_sweep(lab)
+    assert todo == [0], "the notebook computed runs that the main job's studies should have made"
+    assert [(r.label, r.target_seed) for r in shown.results] == [("s2", 0), ("npo", 0)]

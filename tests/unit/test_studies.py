@@ -128,9 +128,11 @@ class _Lab:
         self.setting = get_setting("fast", target_seed=target_seed)
         self.swept = []
 
-    def sweep(self, specs, desc=""):
+    def sweep_population(self, specs, target_seeds=None, desc="", on_target=None):
         from satimp_lab.studies.lab import Sweep
+        from satimp_lab.studies.specs import target_overrides
 
+        assert target_seeds == (self.setting.target_seed,) and on_target is target_overrides
         self.swept.append([s["label"] for s in specs])
         return Sweep([_Run(s["label"], self.setting.target_seed) for s in specs], self.setting)
 
@@ -143,13 +145,16 @@ def test_target_sweep_is_the_studys_own_runs_on_the_labs_target():
     runs = [_Run(label, t) for t in (0, 1, 2) for label in ("ga", "simsat")]
     result = StudyResult(obs1.STUDY, pd.DataFrame(), [], {}, Sweep(runs, None))
     lab = _Lab(target_seed=1)
-    own = result.target_sweep(lab)
+    own = result.target_sweep(lab, [])
     assert [(r.label, r.target_seed) for r in own.results] == [("ga", 1), ("simsat", 1)] and lab.swept == []
-    with_npo = result.target_sweep(lab, [spec("npo")])
-    assert [r.label for r in with_npo.results] == ["ga", "simsat", "npo"] and lab.swept == [["npo"]]
+    with_npo = result.target_sweep(lab, [spec("npo", "NPO")])
+    assert [r.label for r in with_npo.results] == ["ga", "simsat", "NPO"] and lab.swept == [["NPO"]]
+    declared = result.target_sweep(lab)  # the study's extras: NPO for observation (i)
+    assert [r.label for r in declared.results] == ["ga", "simsat", "npo"] and lab.swept[-1] == ["npo"]
     measured = StudyResult(obs2.STUDY, pd.DataFrame(), [], {}, None)
+    assert [r.label for r in measured.target_sweep(lab).results] == [s["label"] for s in obs2.STUDY.extras()]
     with pytest.raises(ValueError, match="'obs2' made no run on target seed 1"):
-        measured.target_sweep(lab)
+        measured.target_sweep(lab, [])
 
 
 
@@ -173,13 +178,14 @@ def test_studies_sweep_the_own_target_by_what_the_notebooks_show():
     schedule of what the notebooks show of it (``on_target=specs.target_overrides``), unless the
     caller says otherwise."""
     from satimp_lab.studies import run_studies
-    from satimp_lab.studies.specs import target_overrides
+    from satimp_lab.studies.specs import population_overrides, target_overrides
 
     for call in (lambda lab: grid.STUDY.run(lab), lambda lab: run_studies(lab, studies=(grid.STUDY,))):
         lab = _Recorder()
         with pytest.raises(StopIteration):
             call(lab)
         assert lab.calls[0][1]["on_target"] is target_overrides
+        assert lab.calls[0][1]["on_others"] is population_overrides
     lab = _Recorder()
     with pytest.raises(StopIteration):
         grid.STUDY.run(lab, on_target=None)

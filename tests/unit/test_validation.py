@@ -26,7 +26,8 @@ BAD_FIELDS = [
     (UnlearnConfig, "eval_every", 0), (UnlearnConfig, "eval_max_examples", 0),
     (UnlearnConfig, "eval_batch_size", 0), (UnlearnConfig, "mixed_precision", "fp8"),
     (UnlearnConfig, "batch_size", True), (UnlearnConfig, "stop_below", 0), (UnlearnConfig, "stop_below", 1.5),
-    (UnlearnConfig, "search_every", 4),  # without stop_below
+    (UnlearnConfig, "forget_at_bracket", True),  # without stop_below
+    (Setting, "forget_at_bracket", True),  # without stop_at_match
     (Setting, "stop_at_match", True),  # with final metrics, which would read a model cut short
     (UnlearnConfig, "run_on", True),  # without stop_below
     (Setting, "run_on", True),  # without stop_at_match
@@ -170,9 +171,7 @@ def test_lab_refuses_a_bad_run_config_before_any_work():
     assert "target" not in vars(lab)  # no model was built
 
 
-def test_search_every_is_a_multiple_of_eval_every():
-    UnlearnConfig(eval_every=2, stop_below=0.9, search_every=4)
-    with pytest.raises(InputError, match="search_every=3"):
-        UnlearnConfig(eval_every=2, stop_below=0.9, search_every=3)
+def test_stop_below_needs_periodic_evaluations():
+    UnlearnConfig(eval_every=2, stop_below=0.9, forget_at_bracket=True)
     with pytest.raises(InputError, match="stop_below"):
         UnlearnConfig(eval_every=None, stop_below=0.9)
