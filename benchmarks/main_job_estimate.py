@@ -83,7 +83,9 @@ def fit_prices(runs: pd.DataFrame, step_cost: float, eval_cost: float) -> tuple[
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("cache", type=Path, help="a main job's run cache (runs evaluated every 2 steps)")
-    ap.add_argument("--search", type=int, default=4, help="search width of the population runs (default 4)")
+    ap.add_argument("--search", type=int, default=2,
+                    help="search width of the population runs (default 2: every evaluation, the schedule made; "
+                         "4 replays the search tried and removed on 2026-11-30)")
     ap.add_argument("--step-cost", type=float, default=0.039, help="seconds per optimiser step (profiled)")
     ap.add_argument("--eval-cost", type=float, default=0.11, help="seconds per evaluation (profiled)")
     ap.add_argument("--workers", type=int, default=2)
