@@ -24,8 +24,9 @@ Models come from ``$SATIMP_LAB_CACHE`` (trained there if missing); runs go to a 
 
 ``--population`` times the kind of run the population sweeps on the target models other than
 the Lab's own (``Lab.population_lab``: no final metrics, the run ends at the evaluation that
-brackets its matched point; a checkout without ``experiments.POPULATION_OVERRIDES`` gets
-``final_metrics=()`` only, as it swept them). The main job's studies make ~4 of these per run
+brackets its matched point, and, for the runs whose curves no figure draws, the forget split is
+read at that bracket alone; a checkout without ``POPULATION_OVERRIDES`` gets ``final_metrics=()``
+only, as it swept them). The main job's studies make ~4 of these per run
 of the first kind (README, "Speed").
 
     python benchmarks/run_breakdown.py --replay CACHE_DIR     # the population's schedule, replayed
@@ -38,6 +39,7 @@ and the mean evaluations and optimiser steps per run: every 2 steps to the end, 
 stopping at the bracket, and the search.
 
     python benchmarks/run_breakdown.py --options              # what cheaper settings would change
+    python benchmarks/run_breakdown.py --batches 32,20,16,10  # rows per evaluation pass
 
 ``--options`` measures changes that would move numbers, so that they are chosen knowingly: for
 a few methods and seeds it unlearns once with an evaluation at every step (evaluations do not
@@ -84,12 +86,15 @@ PARTS = {
 
 
 def _population_overrides() -> dict:
-    """The Setting overrides of a population run in the checkout being measured."""
+    """The Setting overrides of most population runs in the checkout being measured: those whose
+    curves no figure draws, which read the forget split at the bracket alone where the checkout
+    can (``Setting.forget_at_bracket``; ``studies.specs.population_overrides``)."""
     try:
-        from satimp_lab.studies.lab import POPULATION_OVERRIDES
+        from satimp_lab.studies.lab import POPULATION_OVERRIDES, Setting
     except ImportError:  # before the population runs stopped at their matched point
         return {"final_metrics": ()}
-    return dict(POPULATION_OVERRIDES)
+    extra = {"forget_at_bracket": True} if "forget_at_bracket" in Setting.__dataclass_fields__ else {}
+    return {**POPULATION_OVERRIDES, **extra}
 
 
 def _worker(size: str, threads: int, population: bool = False) -> None:
@@ -153,6 +158,68 @@ def schedules(every: int, last: int, crossing: int) -> dict[str, set[int]]:
     out = {f"every {k}": set(range(0, last + 1, k)) | {last} for k in sorted({every, 2, 3, 4, 6})}
     out["adaptive"] = set(range(0, crossing + 1, every)) | set(range(crossing, last + 1, 6)) | {last}
     return out
+
+
+def batches(size: str, sizes: tuple[int, ...], repeats: int = 15) -> None:
+    """``--batches``: the cost of reading the evaluation rows (forget and retain, the Lab's own
+    target, one torch thread) in passes of each row count of ``sizes``, taking turns, and how far
+    their numbers are from one pass of every row (max |difference| of the per-token
+    log-likelihoods; argmax predictions that differ); then the final metrics at two metrics batch
+    sizes. The row count changes the padded width, hence the float32 rounding, of every row."""
+    import numpy as np
+    import torch
+
+    from satimp_lab import Lab
+    from satimp_lab.data.batching import encode_dataset, read_rows
+    from satimp_lab.data.benchmark import retain_split_for
+    from satimp_lab.evaluation import metrics
+    from satimp_lab.unlearning.loop import _subset
+
+    torch.set_num_threads(1)
+    lab = Lab(size, progress=False)
+    target, bench, base = lab.target, lab.benchmark, lab.setting.base
+    model, tok = target.model.eval(), target.tokenizer
+    pad, fmt = tok.pad_token_id, target.tier.prompt_format
+    splits = {name: _subset(encode_dataset(tok, bench[split], fmt, target.tier.arch.max_length), base.eval_max_examples)
+              for name, split in (("forget", lab.setting.forget_split), ("retain", retain_split_for(lab.setting.forget_split)))}
+    whole = max(len(rows) for rows in splits.values())
+    sizes = tuple(dict.fromkeys((whole,) + sizes))
+    seconds = {b: [] for b in sizes}
+    for _ in range(repeats):
+        for b in sizes:
+            start = time.perf_counter()
+            for rows in splits.values():
+                read_rows(model, rows, pad, b)
+            seconds[b].append(time.perf_counter() - start)
+    ref = {name: read_rows(model, rows, pad, whole) for name, rows in splits.items()}
+    print(f"{size} setting: one evaluation (forget + retain, {whole} rows each), {repeats} repeats taking turns, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print(f"{'rows per pass':>14s}{'ms (median)':>13s}{'x one pass':>12s}{'max |dlogp|':>13s}{'argmax differ':>15s}")
+    for b in sizes:
+        got = {name: read_rows(model, rows, pad, b) for name, rows in splits.items()}
+        dlogp = max(float((x.logp - y.logp).abs().max()) for n in got for x, y in zip(got[n], ref[n]))
+        flips = sum(int((x.preds != y.preds).sum()) for n in got for x, y in zip(got[n], ref[n]))
+        print(f"{b:14d}{1000 * np.median(seconds[b]):13.1f}{np.median(seconds[b]) / np.median(seconds[whole]):12.2f}"
+              f"{dlogp:13.1e}{flips:15d}")
+    names = [m for m in lab.setting.final_metrics if m != "forget_quality"]
+    s = lab.setting
+    timed = {}
+    for b in (32, s.metrics_batch_size):
+        def final(b=b):
+            return metrics.evaluate(model, tok, bench, s.forget_split, names, max_examples=s.final_max_examples,
+                                    prompt_format=fmt, batch_size=b, max_new_tokens=s.max_new_tokens)
+        final()
+        timed[b] = (np.median([_timed(final) for _ in range(3)]), final())
+    (b0, (t0, v0)), (b1, (t1, v1)) = timed.items()
+    diff = (v0.set_index(["metric", "split"])["value"] - v1.set_index(["metric", "split"])["value"]).abs().max()
+    print(f"final metrics ({', '.join(names)}): batch {b0} {t0:.2f} s, batch {b1} {t1:.2f} s "
+          f"(x{t1 / t0:.2f}); max |difference| of their values {diff:.1e}")
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 def options(size: str, seeds: tuple[int, ...], budgets: tuple[int, ...]) -> None:
@@ -219,7 +286,7 @@ def searched(ev, width: int, level: float = 0.9) -> tuple[list[int], int]:
     ..., the last step; ``step``, ``retain_es``): (positions of the evaluations it makes, in the
     order made; the step it stops at). Search every ``width`` steps (and the last step) until
     retain ES is at or below ``level`` x its start, then the steps inside that last interval up
-    to the first at or below it (``UnlearnConfig.search_every``)."""
+    to the first at or below it (the search tried and removed on 2026-11-30: README, "Speed")."""
     step, retain = ev["step"].to_numpy(int), ev["retain_es"].to_numpy(float)
     threshold, last = level * retain[0], step[-1]
     chosen, stop = [0], last
@@ -312,12 +379,17 @@ def main() -> None:
     ap.add_argument("--search", default="4,6,8", help="--replay: search widths in steps (default 4,6,8)")
     ap.add_argument("--options", action="store_true",
                     help="measure evaluation schedules and generation budgets instead (see above)")
+    ap.add_argument("--batches", default=None, metavar="SIZES",
+                    help="time the evaluations' reading in passes of these row counts, e.g. 40,20,10 (see above)")
     ap.add_argument("--seeds", type=int, default=3, help="--options: unlearning seeds per method")
     ap.add_argument("--budgets", default="48,32,24", help="--options: generation budgets to compare")
     argv = sys.argv[1:]
     args = ap.parse_args([] if argv[:1] == ["bench"] else argv)  # or `satimp-lab bench NAME`
     if args.replay is not None:
         replay(args.replay, tuple(int(w) for w in args.search.split(",")))
+        return
+    if args.batches:
+        batches(args.size, tuple(int(b) for b in args.batches.split(",")))
         return
     if args.options:
         options(args.size, tuple(range(args.seeds)), tuple(int(b) for b in args.budgets.split(",")))
