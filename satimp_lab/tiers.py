@@ -184,11 +184,7 @@ SIZES = {
         # At 3e-4, GA, SimSat, SimImp, SatImp, NPO and annotation weighting all push retain ES
         # below 90 % of its start within ~12-22 of these 30 steps, so the matched point exists;
         # evaluating every 2 steps draws the trade-off curves (~40 ms per evaluation).
-        # Evaluations read 20 rows per forward pass: two passes of 20 rows cost ~0.7-0.8x one of
-        # 40 on this CPU (benchmarks/run_breakdown.py --batches), every row's log-likelihoods and
-        # argmax the same to the last bit; the mean log-likelihood sums the two passes (README,
-        # "Speed").
-        base=dict(epochs=6, lr=3e-4, batch_size=8, eval_every=2, eval_max_examples=40, eval_batch_size=20)),
+        base=dict(epochs=6, lr=3e-4, batch_size=8, eval_every=2, eval_max_examples=40)),
     # tests and CI: a micro model on 20 authors, a few steps, one seed
     "fast": dict(tier="micro",
                  benchmark=dict(n_authors=20, qa_per_author=2, n_holdout_authors=4, n_world_facts=10),
