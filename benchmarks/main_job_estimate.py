@@ -8,7 +8,7 @@ matched point); each entry records the seconds its run took (``summary.json``). 
 every run's cost is split into parts, then each part is counted under each schedule.
 
 The parts: ``steps`` optimiser steps at ``--step-cost`` each and ``evals`` evaluations at
-``--eval-cost`` each (their ratio, from a profiled run: README "Speed", ``run_breakdown.py``),
+``--eval-cost`` each (their ratio, from a profiled run: docs/speed.md, ``run_breakdown.py``),
 scaled by one factor, plus a final-metrics cost for the runs that have them; the factor and the
 final-metrics cost are fitted (least squares) on the recorded seconds of every run, so the prices
 are those of the machine that made the cache. Under each schedule a run is priced with the steps

@@ -27,7 +27,7 @@ the Lab's own (``Lab.population_lab``: no final metrics, the run ends at the eva
 brackets its matched point, and, for the runs whose curves no figure draws, the forget split is
 read at that bracket alone; a checkout without ``POPULATION_OVERRIDES`` gets ``final_metrics=()``
 only, as it swept them). The main job's studies make ~4 of these per run
-of the first kind (README, "Speed").
+of the first kind (docs/speed.md).
 
     python benchmarks/run_breakdown.py --replay CACHE_DIR     # the population's schedule, replayed
 
@@ -286,7 +286,7 @@ def searched(ev, width: int, level: float = 0.9) -> tuple[list[int], int]:
     ..., the last step; ``step``, ``retain_es``): (positions of the evaluations it makes, in the
     order made; the step it stops at). Search every ``width`` steps (and the last step) until
     retain ES is at or below ``level`` x its start, then the steps inside that last interval up
-    to the first at or below it (the search tried and removed on 2026-11-30: README, "Speed")."""
+    to the first at or below it (the search tried and removed on 2026-11-30: docs/speed.md)."""
     step, retain = ev["step"].to_numpy(int), ev["retain_es"].to_numpy(float)
     threshold, last = level * retain[0], step[-1]
     chosen, stop = [0], last

@@ -683,7 +683,7 @@ RUN_THREADS = 1
 """Torch threads every run is computed with, in :meth:`Lab.run`, a serial sweep or a worker.
 Matrix products may round differently with another thread count, so a run's numbers must not
 depend on where it ran; one thread per run and one worker per core is also the fastest way
-through a sweep of these small models (README, "Speed")."""
+through a sweep of these small models (docs/speed.md)."""
 
 
 @contextlib.contextmanager
