@@ -31,7 +31,10 @@ def run_studies(lab, studies=STUDIES, out_dir: str | Path | None = None, one_pas
 
     ``one_pass`` (default): the runs of every study are swept together first
     (:meth:`~satimp_lab.studies.lab.Lab.sweep_groups`: one executor pass, a run that several
-    studies share computed once), then each study decides its claims from its own runs;
+    studies share computed once, each run scheduled by :data:`~satimp_lab.studies.base.SCHEDULES`),
+    with the runs each study's notebook shows beside it on the Lab's own target
+    (:attr:`Study.extras`, so the notebooks compute none), then each study decides its claims
+    from its own runs;
     otherwise each study sweeps in turn (:meth:`Study.run`). The claims are the same either
     way. Other keywords (e.g. ``executor``) go to the sweep."""
     sweeps = {}
