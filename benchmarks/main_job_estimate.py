@@ -1,6 +1,6 @@
 """What the main job's studies cost, priced from a main job's run cache: run counts x per-part costs.
 
-    python benchmarks/main_job_estimate.py CACHE_DIR [--search 4] [--notebooks 80] [--rest 86]
+    python benchmarks/main_job_estimate.py CACHE_DIR [--search 2] [--notebooks 80] [--rest 86]
 
 ``CACHE_DIR/runs`` is the run cache of a full ``satimp-lab reproduce`` whose runs were all
 evaluated every 2 steps to the end (a main job from before the population runs stopped at their
@@ -24,6 +24,10 @@ replayed on its own history):
     + tables            and the runs whose tables but no curves a notebook shows are evaluated
                         so up to the bracket, then run to the end with the last step evaluated
                         (``TABLE_OVERRIDES``), with their final metrics
+
+The forget split read at the bracket alone (``Setting.forget_at_bracket``, 2026-11-30) is not
+priced: every evaluation here reads both splits, so the estimate is an upper bound of today's
+main job; measure it (``time satimp-lab reproduce``, docs/speed.md).
 
 The studies' wall time is the worker-seconds over ``--workers`` plus ``--rest`` (relearning
 attacks, starting the workers: what the recorded main job spent outside these runs, in worker
