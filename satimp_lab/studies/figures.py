@@ -224,8 +224,12 @@ def curves_over_steps(curves: pd.DataFrame, labels: list[str] | None = None, nam
     ax.title.set_fontsize(9)
     ax.grid(alpha=0.3)
     axes[1].legend(title="method", fontsize=7, title_fontsize=7)
+    drawn, made = (frame.groupby("label")["step"].max() for frame in (sel, curves[curves["label"].isin(order)]))
+    ends = "" if (drawn.reindex(made.index) >= made).all() else (
+        "\neach method drawn up to the last step that all its runs evaluated: the population's runs "
+        "end at their matched point")
     fig.suptitle(title or f"Unlearning curves: {INTERVAL_NOTE} at each step (bands, crosses); "
-                 f"{population_note(sel)}", fontsize=10)
+                 f"{population_note(sel)}{ends}", fontsize=10)
     return fig
 
 

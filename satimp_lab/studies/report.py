@@ -205,8 +205,25 @@ FIGURES_NOTE = (
 """The report's one paragraph on what its figures show (:func:`build_report`)."""
 
 
+def scale_note(size: str, tier: str | None = None) -> str:
+    """One sentence on what the report's verdicts rest on: the tier, how many target models and
+    unlearning seeds (``studies.lab.get_setting(size, tier=...)``), and for a size on the micro
+    tier (``--fast``) that it checks the machinery, not the paper's claims. Raises InputError
+    for an unknown size or tier."""
+    from .lab import get_setting
+
+    setting = get_setting(size, **({"tier": tier} if tier else {}))
+    text = (f"The verdicts rest on {len(setting.target_seeds)} target models x {len(setting.seeds)} "
+            f"unlearning seed(s) of the `{setting.tier}` tier (size `{size}`).")
+    if setting.tier == "micro":
+        text += (" This size is a quick check that the whole pipeline runs (a micro model on a few "
+                 "authors, a few steps): its verdicts are not evidence about the paper's claims and "
+                 "may differ from the full size's (README, \"Paper claims and our verdicts\").")
+    return text
+
+
 def build_report(out_dir: str | Path, runs: list[dict], settings: dict,
-                 problems: list[str] | None = None) -> Path:
+                 problems: list[str] | None = None, note: str = "") -> Path:
     """Write ``report.md``: the claims table first, then each notebook's tables, static figures
     (``figures/<prefix>_*.png``, embedded) and interactive figures (``figures/<prefix>_*.html``,
     linked).
@@ -215,7 +232,7 @@ def build_report(out_dir: str | Path, runs: list[dict], settings: dict,
     ``error`` (message or ""), ``output`` (path of the executed notebook, relative to out_dir, or
     ""); a notebook that failed is an error row of the notebooks table. A claim file that cannot
     be read is listed under "Problems" instead of failing the report; ``problems``, if given,
-    receives those messages.
+    receives those messages. ``note``: a paragraph under the settings line (:func:`scale_note`).
     """
     out_dir = Path(out_dir)
     problems = [] if problems is None else problems
@@ -224,6 +241,7 @@ def build_report(out_dir: str | Path, runs: list[dict], settings: dict,
              f"Generated {time.strftime('%Y-%m-%d %H:%M:%S')} by `satimp-lab reproduce` "
              f"({', '.join(f'{k}={v}' for k, v in settings.items())}). Every number below was "
              f"computed in this run or read from the caches its runs wrote.", "",
+             *([note, ""] if note else []),
              "## Paper claims and our verdicts", "",
              population or "_No study decided a claim (did the studies run?)._"]
     lines += ["", "## Notebooks", "",

@@ -257,12 +257,13 @@ def _execute_and_log(path: Path, out_dir: Path, params: dict, cell_timeout: int 
 def _write_report(out_dir: Path, runs: list[dict], size: str, tier: str | None, total: float) -> int:
     """``runs.json`` (first: it survives a failing report) and ``report.md``; prints a summary.
     Returns 1 if a notebook did not run or a claim file could not be read, else 0."""
-    from .report import build_report
+    from .report import build_report, scale_note
 
     atomic_write(out_dir / "runs.json", json.dumps(runs, indent=1))
     problems: list[str] = []
     report = build_report(out_dir, runs, {"size": size, "tier": tier or "default",
-                                          "total seconds": f"{total:.0f}"}, problems=problems)
+                                          "total seconds": f"{total:.0f}"}, problems=problems,
+                          note=scale_note(size, tier))
     failed = [r["name"] for r in runs if r["status"] != "ok"]
     notebooks = [r for r in runs if not r["name"].startswith("studies (")]  # the studies' row is no notebook
     ran = sum(r["status"] == "ok" for r in notebooks)
@@ -289,7 +290,7 @@ def _run_studies(size: str, tier: str | None, notebook_names: list[str], out_dir
     start, status, error = time.perf_counter(), "ok", ""
     print(f"deciding the claims of {len(chosen)} studies on the population ...", flush=True)
     try:
-        lab = Lab(size, progress=False, **({"tier": tier} if tier else {}))
+        lab = Lab(size, progress=True, **({"tier": tier} if tier else {}))
         if workers is None or workers == 1:
             run_studies(lab, chosen, out_dir=out_dir, executor="processes" if workers is None else "serial")
         else:

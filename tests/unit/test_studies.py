@@ -190,3 +190,18 @@ def test_studies_sweep_the_own_target_by_what_the_notebooks_show():
     with pytest.raises(StopIteration):
         grid.STUDY.run(lab, on_target=None)
     assert lab.calls[0][1]["on_target"] is None
+
+
+def test_the_report_says_what_its_verdicts_rest_on(tmp_path):
+    """The report names the population its verdicts rest on, and warns that the fast size (the
+    micro tier) checks the machinery, not the paper's claims; the full size has no such warning."""
+    from satimp_lab.studies.report import build_report, report_settings, scale_note
+
+    fast, full = scale_note("fast"), scale_note("full")
+    assert "3 target models x 1 unlearning seed(s) of the `micro` tier" in fast and "not evidence" in fast
+    assert "5 target models x 3 unlearning seed(s) of the `tiny` tier" in full and "not evidence" not in full
+    report = build_report(tmp_path, [], {"size": "fast", "tier": "default"}, note=fast).read_text()
+    assert fast in report.split("## Paper claims and our verdicts")[0]
+    assert report_settings(tmp_path)["size"] == "fast"  # the settings line still parses
+    with pytest.raises(ValueError, match="huge"):
+        scale_note("huge")

@@ -188,3 +188,16 @@ def test_curves_keep_the_steps_every_run_of_a_label_evaluated():
     assert sorted(set(kept.loc[kept["label"] == "ga", "step"])) == [0, 4, 6, 8]
     assert len(kept[kept["label"] == "ga"]) == 8
     assert sorted(set(kept.loc[kept["label"] == "npo", "step"])) == list(range(0, 13, 2))
+
+
+def test_curves_say_where_they_end_when_some_runs_stopped_early():
+    """A run that ended at its matched point (a population run) cuts every curve of its label at
+    its last step; the title says so, and a figure of whole runs carries no such note."""
+    curves = curves_of(["ga", "simsat"])
+    whole = figures.curves_over_steps(curves)
+    assert "matched point" not in whole._suptitle.get_text()
+    last = curves["step"].max()
+    cut = curves[~((curves["label"] == "ga") & (curves["target_seed"] == curves["target_seed"].iloc[0])
+                   & (curves["step"] >= last - 1))]
+    fig = figures.curves_over_steps(cut)
+    assert "up to the last step that all its runs evaluated" in fig._suptitle.get_text()
