@@ -1,4 +1,4 @@
-"""``satimp-lab`` command line: data, train, unlearn, reproduce, bench."""
+"""``satimp-lab`` command line: data, train, unlearn, reproduce, readme-table, bench."""
 
 from __future__ import annotations
 
@@ -119,10 +119,14 @@ def _cmd_readme_table(args) -> int:
 def _cmd_bench(args) -> int:
     import runpy
 
-    script = Path(__file__).resolve().parent.parent / "benchmarks" / f"{args.name}.py"
+    folder = Path(__file__).resolve().parent.parent / "benchmarks"
+    script = folder / f"{args.name}.py"
     if not script.exists():  # benchmarks/ is in the source checkout only, not in the wheel
-        print(f"no benchmark script {script} (the benchmarks are part of the source checkout, "
-              "not of an installed wheel)", file=sys.stderr)
+        known = sorted(f.stem for f in folder.glob("*.py")) if folder.is_dir() else []
+        print(f"satimp-lab bench: error: no benchmark {args.name!r} "
+              + (f"(valid: {', '.join(known)})" if known else
+                 f"({folder} is missing: the benchmarks are part of the source checkout, not of an "
+                 f"installed wheel)"), file=sys.stderr)
         return 2
     runpy.run_path(str(script), run_name="__main__")
     return 0
@@ -191,8 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder of the committed snapshots; the claims go to <results>/<size>/ (default: docs/results)")
     p.set_defaults(func=_cmd_readme_table)
 
-    p = sub.add_parser("bench", help="run a speed benchmark from benchmarks/")
-    p.add_argument("name", nargs="?", default="tracing_overhead")
+    p = sub.add_parser("bench", help="run a speed benchmark from benchmarks/ (source checkout)")
+    p.add_argument("name", nargs="?", default="tracing_overhead",
+                   help="a script of benchmarks/ without .py: run_breakdown, sweep_throughput, "
+                        "main_job_estimate, tracing_overhead, ... (default: tracing_overhead)")
     p.set_defaults(func=_cmd_bench)
     for command in sub.choices.values():  # `--debug` after the subcommand too
         command.add_argument("--debug", **debug, default=argparse.SUPPRESS)

@@ -115,3 +115,8 @@ def test_a_data_dir_without_a_split_the_run_needs_is_one_line(capsys, cache, dat
         _one_line_error(capsys, [command, "--tier", "micro", "--data-dir", str(bad), "--forget-split", "forget05"],
                         "forget05", "splits.json")
         assert not (cache / "models").exists()
+
+
+def test_an_unknown_benchmark_is_one_line_naming_the_valid_ones(capsys):
+    err = _one_line_error(capsys, ["bench", "nope"], "'nope'", "run_breakdown", "sweep_throughput")
+    assert err.startswith("satimp-lab bench: error:")
