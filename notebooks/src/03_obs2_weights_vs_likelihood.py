@@ -101,14 +101,15 @@ fig
 
 # %% [markdown]
 # ## 4. Spearman correlation between weight and likelihood
-# One value per run (all its tokens and steps pooled); mean ± std over seeds. The signs of SimSat
-# (+) and SimImp (−) follow from their formulas; GA's constant weights have no correlation (n/a).
+# One value per run (all its tokens and steps pooled); mean ± std over seeds, and how many runs have
+# a correlation at all. The signs of SimSat (+) and SimImp (−) follow from their formulas; GA's
+# constant weights have no correlation (n/a, 0 runs with one).
 
 # %%
 rho = tables.spearman_by_run(traces)
 rho_table = (rho.groupby("method", sort=False)["spearman_weight_likelihood"]
              .agg(["mean", "std", "count"]).reset_index()
-             .rename(columns={"mean": "spearman_mean", "std": "spearman_std", "count": "runs"}))
+             .rename(columns={"mean": "spearman_mean", "std": "spearman_std", "count": "runs_with_a_correlation"}))
 save_table(rho_table, OUT_DIR, "03_spearman")
 rho_table
 

@@ -44,14 +44,33 @@ def json_safe(value):
     return value
 
 
+COUNT_COLUMNS = ("step", "seed", "target_seed", "seeds", "runs", "n", "units", "reached")
+"""Columns that hold whole numbers (steps, seeds, counts): a table's markdown shows them without
+decimals even where a merge made them floats (``step`` 4, not 4.000)."""
+
+
+def _for_markdown(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every :data:`COUNT_COLUMNS` column whose values are all whole numbers shown
+    as integers (blank where missing); other columns untouched."""
+    out = frame.copy()
+    for col in out.columns:
+        values = out[col]
+        if col in COUNT_COLUMNS and pd.api.types.is_float_dtype(values):
+            known = values.dropna()
+            if len(known) and (known == known.round()).all():
+                out[col] = [("" if pd.isna(v) else int(v)) for v in values]
+    return out
+
+
 def save_table(frame: pd.DataFrame, out_dir: str | Path | None, name: str, floatfmt: str = ".3f") -> None:
-    """Write ``tables/<name>.csv`` and ``.md`` under ``out_dir`` (no-op when None)."""
+    """Write ``tables/<name>.csv`` (every value as computed) and ``.md`` (floats with ``floatfmt``,
+    whole-number columns without decimals, :data:`COUNT_COLUMNS`) under ``out_dir`` (no-op when None)."""
     if out_dir is None:
         return
     folder = Path(out_dir) / "tables"
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write(folder / f"{name}.csv", frame.to_csv(index=False))
-    atomic_write(folder / f"{name}.md", frame.to_markdown(index=False, floatfmt=floatfmt))
+    atomic_write(folder / f"{name}.md", _for_markdown(frame).to_markdown(index=False, floatfmt=floatfmt))
 
 
 def mean_std(values) -> tuple[float, float, int]:

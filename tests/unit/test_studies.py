@@ -205,3 +205,19 @@ def test_the_report_says_what_its_verdicts_rest_on(tmp_path):
     assert report_settings(tmp_path)["size"] == "fast"  # the settings line still parses
     with pytest.raises(ValueError, match="huge"):
         scale_note("huge")
+
+
+def test_saved_tables_show_steps_and_seeds_as_whole_numbers(tmp_path):
+    """A step or seed column that a merge turned into floats reads ``4`` in the markdown (blank
+    where missing), while the csv keeps every value as computed and metrics keep their decimals."""
+    from satimp_lab.studies.tables import save_table
+
+    frame = pd.DataFrame({"step": [0.0, 2.0, np.nan], "target_seed": [0.0, 1.0, 2.0],
+                          "forget_es": [0.9, 0.5, 1.0], "matched_step": [2.5, 3.0, 4.0]})
+    save_table(frame, tmp_path, "t")
+    md = (tmp_path / "tables" / "t.md").read_text().splitlines()
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in md[2:]]
+    assert [row[0] for row in cells] == ["0", "2", ""] and [row[1] for row in cells] == ["0", "1", "2"]
+    assert [row[2] for row in cells] == ["0.900", "0.500", "1.000"]  # a metric stays a float
+    assert [row[3] for row in cells] == ["2.500", "3.000", "4.000"]  # not a count column
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "tables" / "t.csv"), frame)
