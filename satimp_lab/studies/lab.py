@@ -206,6 +206,7 @@ def forget_at_matched_retain(history: pd.DataFrame, level: float = 0.9, retain_c
     Linear interpolation between the two evaluations that bracket the crossing. If retain never
     falls that far, the final values are returned with ``reached=False`` (the method is gentler
     than the budget: its forget value is an upper bound of what it would reach at the level).
+    Returns plain Python ``float``/``bool`` values (ES in 0-1, the step in optimiser steps).
     """
     missing = [c for c in (retain_col, forget_col) if c not in history.columns]
     if missing:
@@ -219,12 +220,12 @@ def forget_at_matched_retain(history: pd.DataFrame, level: float = 0.9, retain_c
     below = np.nonzero(retain <= threshold)[0]
     if len(below) == 0 or below[0] == 0:
         i = len(retain) - 1 if len(below) == 0 else 0
-        return {"matched_forget": forget[i], "matched_retain": retain[i], "matched_step": steps[i],
-                "reached": len(below) > 0}
+        return {"matched_forget": float(forget[i]), "matched_retain": float(retain[i]),
+                "matched_step": float(steps[i]), "reached": bool(len(below) > 0)}
     j = below[0]
     t = (retain[j - 1] - threshold) / max(retain[j - 1] - retain[j], 1e-12)
-    return {"matched_forget": forget[j - 1] + t * (forget[j] - forget[j - 1]),
-            "matched_retain": threshold, "matched_step": steps[j - 1] + t * (steps[j] - steps[j - 1]),
+    return {"matched_forget": float(forget[j - 1] + t * (forget[j] - forget[j - 1])),
+            "matched_retain": float(threshold), "matched_step": float(steps[j - 1] + t * (steps[j] - steps[j - 1])),
             "reached": True}
 
 

@@ -22,6 +22,9 @@ def test_matched_retain_interpolates_and_flags_unreached():
     gentle = history.assign(retain_es=[1.0, 0.99, 0.98, 0.97])
     out = forget_at_matched_retain(gentle, level=0.9)
     assert not out["reached"] and out["matched_forget"] == pytest.approx(0.1)
+    for result in (out, forget_at_matched_retain(history, level=0.9)):  # plain Python values (readable reprs)
+        assert [type(result[k]) for k in ("matched_forget", "matched_retain", "matched_step", "reached")] == \
+            [float, float, float, bool]
     with pytest.raises(ValueError, match="eval_every"):
         forget_at_matched_retain(history.drop(columns=["retain_es"]))
 
