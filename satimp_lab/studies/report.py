@@ -64,7 +64,7 @@ def population_claims_markdown(out_dir: str | Path, errors: list[str] | None = N
     return ("Each claim is decided on paired (target model, unlearning seed) units: effect = mean "
             "paired difference of the first method (or token group) over the second in the metric named, "
             "signed so that positive is the claim's direction, 95 % cluster-bootstrap interval over target models, "
-            "P(improvement) = share of units going the claim's way; the rule is in `satimp_lab.studies.verdicts`.\n\n"
+            "P(improvement) = share of units going the claim's way (a tie counts one half); the rule is in `satimp_lab.studies.verdicts`.\n\n"
             + _md_table(rows, ["claim", "statement", "source", "comparison", "metric", "effect", "95 % interval",
                                "P(improvement)", "targets x seeds", "part verdict", "claim verdict"]))
 
