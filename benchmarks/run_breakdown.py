@@ -164,8 +164,9 @@ def batches(size: str, sizes: tuple[int, ...], repeats: int = 15) -> None:
     """``--batches``: the cost of reading the evaluation rows (forget and retain, the Lab's own
     target, one torch thread) in passes of each row count of ``sizes``, taking turns, and how far
     their numbers are from one pass of every row (max |difference| of the per-token
-    log-likelihoods; argmax predictions that differ); then the final metrics at two metrics batch
-    sizes. The row count changes the padded width, hence the float32 rounding, of every row."""
+    log-likelihoods; argmax predictions that differ); then the final metrics in passes of the
+    setting's ``metrics_batch_size`` and of each row count of ``sizes``. The row count changes the
+    padded width, hence the float32 rounding, of every row."""
     import numpy as np
     import torch
 
@@ -204,22 +205,25 @@ def batches(size: str, sizes: tuple[int, ...], repeats: int = 15) -> None:
     names = [m for m in lab.setting.final_metrics if m != "forget_quality"]
     s = lab.setting
     timed = {}
-    for b in (32, s.metrics_batch_size):
+    for b in dict.fromkeys((s.metrics_batch_size,) + sizes):  # the setting's batch size first
         def final(b=b):
             return metrics.evaluate(model, tok, bench, s.forget_split, names, max_examples=s.final_max_examples,
                                     prompt_format=fmt, batch_size=b, max_new_tokens=s.max_new_tokens)
-        final()
-        timed[b] = (np.median([_timed(final) for _ in range(3)]), final())
-    (b0, (t0, v0)), (b1, (t1, v1)) = timed.items()
-    diff = (v0.set_index(["metric", "split"])["value"] - v1.set_index(["metric", "split"])["value"]).abs().max()
-    print(f"final metrics ({', '.join(names)}): batch {b0} {t0:.2f} s, batch {b1} {t1:.2f} s "
-          f"(x{t1 / t0:.2f}); max |difference| of their values {diff:.1e}")
+        final()  # warm-up
+        runs = [_timed(final) for _ in range(3)]
+        timed[b] = (np.median([seconds for seconds, _ in runs]), runs[-1][1].set_index(["metric", "split"])["value"])
+    t0, v0 = timed[s.metrics_batch_size]
+    print(f"final metrics ({', '.join(names)}), median of 3, rows per pass:")
+    for b, (t, v) in timed.items():
+        print(f"  {b:3d}: {t:.2f} s (x{t / t0:.2f} of {s.metrics_batch_size}); max |difference| of the values "
+              f"{(v - v0).abs().max():.1e}")
 
 
-def _timed(fn) -> float:
+def _timed(fn) -> tuple[float, object]:
+    """(wall seconds of ``fn()``, its result)."""
     start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+    out = fn()
+    return time.perf_counter() - start, out
 
 
 def options(size: str, seeds: tuple[int, ...], budgets: tuple[int, ...]) -> None:

@@ -40,7 +40,7 @@ def run_studies(lab, studies=STUDIES, out_dir: str | Path | None = None, one_pas
     sweeps = {}
     if one_pass:
         swept = {s.id: s.specs() for s in studies if s.measure is None}
-        extras = {f"{s.id} extras": s.extras() for s in studies if s.extras()}
+        extras = {f"{s.id} extras": specs for s in studies if (specs := s.extras())}
         if swept or extras:
             sweeps = lab.sweep_groups({**swept, **extras}, desc="studies", own_target_only=tuple(extras),
                                       **{**SCHEDULES, **sweep_kwargs})

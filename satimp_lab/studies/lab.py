@@ -120,12 +120,10 @@ class Setting:
         check_int(own, "final_max_examples", self.final_max_examples, minimum=1, none_ok=True)
         check_int(own, "max_new_tokens", self.max_new_tokens, minimum=1)
         check_int(own, "metrics_batch_size", self.metrics_batch_size, minimum=1)
-        if self.forget_at_bracket and not self.stop_at_match:
-            raise InputError(f"{own}.forget_at_bracket=True reads the forget split at the matched point's "
-                             f"bracket, which only stop_at_match=True searches for; got stop_at_match=False")
-        if self.run_on and not self.stop_at_match:
-            raise InputError(f"{own}.run_on=True goes on after the matched point's bracket, which only "
-                             f"stop_at_match=True searches for; got stop_at_match=False")
+        for name, does in (("forget_at_bracket", "reads the forget split at"), ("run_on", "goes on after")):
+            if getattr(self, name) and not self.stop_at_match:
+                raise InputError(f"{own}.{name}=True {does} the matched point's bracket, which only "
+                                 f"stop_at_match=True searches for; got stop_at_match=False")
         if self.stop_at_match and self.final_metrics and not self.run_on:
             raise InputError(f"{own}.stop_at_match=True ends runs before their last step: the final metrics "
                              f"{self.final_metrics!r} would read a truncated model; set final_metrics=()")
@@ -473,11 +471,8 @@ class Lab:
     def config(self, method: str, seed: int = 0, params: dict | None = None, **overrides) -> UnlearnConfig:
         stop = {}
         if self.setting.stop_at_match:  # evaluated every eval_every steps until the level is passed
-            stop = {"stop_below": self.setting.match_level}
-            if self.setting.forget_at_bracket:
-                stop["forget_at_bracket"] = True
-            if self.setting.run_on:
-                stop["run_on"] = True
+            stop = {"stop_below": self.setting.match_level, "forget_at_bracket": self.setting.forget_at_bracket,
+                    "run_on": self.setting.run_on}
         return replace(self.setting.base, method=method, method_params=dict(params or {}), seed=seed,
                        forget_split=self.setting.forget_split, **{**stop, **overrides})
 

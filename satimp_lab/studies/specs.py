@@ -195,8 +195,9 @@ def target_overrides(s: RunSpec | dict) -> dict:
     for a run none shows (:func:`lean_on_target`); ``TABLE_OVERRIDES`` (evaluated up to that
     bracket, then run to the end with the last step evaluated: the same final metrics) for one
     whose curves none shows; ``{}`` (every evaluation) for the :func:`curves_on_target`. Both
-    evaluate every ``eval_every`` steps up to the bracket, so forget ES at matched retain, what
-    the studies decide on, is the whole run's to the last bit by construction."""
+    evaluate the retain split every ``eval_every`` steps up to the bracket and the forget split
+    at the bracket (``Setting.forget_at_bracket``), so forget ES at matched retain, what the
+    studies decide on, is the whole run's to the last bit by construction."""
     if lean_on_target(s):
         return dict(LEAN_OVERRIDES)
     return {} if _run_of(s) in _CURVES else dict(TABLE_OVERRIDES)

@@ -116,12 +116,10 @@ class UnlearnConfig:
         if self.stop_below is not None and self.eval_every is None:
             raise InputError(f"{own}.stop_below={self.stop_below!r} needs periodic evaluations "
                              f"(eval_every is None)")
-        if self.run_on and self.stop_below is None:
-            raise InputError(f"{own}.run_on=True needs stop_below (the level whose bracket ends the "
-                             f"evaluations), got stop_below=None")
-        if self.forget_at_bracket and self.stop_below is None:
-            raise InputError(f"{own}.forget_at_bracket=True needs stop_below (the level whose bracket "
-                             f"the forget split is read at), got stop_below=None")
+        for name, bracket in (("run_on", "ends the evaluations"), ("forget_at_bracket", "the forget split is read at")):
+            if getattr(self, name) and self.stop_below is None:
+                raise InputError(f"{own}.{name}=True needs stop_below (the level whose bracket {bracket}), "
+                                 f"got stop_below=None")
         check_choice(own, "mixed_precision", self.mixed_precision, ("no", "bf16", "fp16"))
         if not isinstance(self.method_params, dict):
             raise InputError(f"{own}.method_params must be a dict, got {self.method_params!r}")
@@ -361,21 +359,20 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
     eval_sets = {"forget": _subset(forget, config.eval_max_examples),
                  "retain": _subset(retain, config.eval_max_examples)}
 
-    def evaluate(step: int, unwrapped=None, splits=tuple(eval_sets), with_fn: bool = True) -> dict:
-        unwrapped = unwrapped if unwrapped is not None else accelerator.unwrap_model(model)
-        row = {"step": step}
+    def read(unwrapped, splits) -> dict:
+        """``{split}_{number}`` of :func:`teacher_forced_summary` for each of ``splits``."""
         unwrapped.eval()  # once for every split
-        for name in splits:
-            for k, v in teacher_forced_summary(unwrapped, eval_sets[name], pad, config.eval_batch_size).items():
-                row[f"{name}_{k}"] = v
+        row = {f"{name}_{k}": v for name in splits
+               for k, v in teacher_forced_summary(unwrapped, eval_sets[name], pad, config.eval_batch_size).items()}
         unwrapped.train()
-        if eval_fn is not None and with_fn:
-            row.update(eval_fn(unwrapped, step))
         return row
 
-    def forget_numbers(unwrapped=None) -> dict:
-        """The forget split's evaluation columns (``forget_at_bracket``)."""
-        return {k: v for k, v in evaluate(-1, unwrapped, ("forget",), with_fn=False).items() if k != "step"}
+    def evaluate(step: int, splits=tuple(eval_sets)) -> dict:
+        unwrapped = accelerator.unwrap_model(model)
+        row = {"step": step, **read(unwrapped, splits)}
+        if eval_fn is not None:
+            row.update(eval_fn(unwrapped, step))
+        return row
 
     trace, steps_log, evals = TokenTrace(), [], []
     status, message = "completed", ""
@@ -467,11 +464,11 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
                 if not bracketed and _reached_stop(evals, config.stop_below):
                     if config.forget_at_bracket:  # the bracket: this evaluation and the one before
                         if retain_only:
-                            evals[-1].update(forget_numbers())
+                            evals[-1].update(read(accelerator.unwrap_model(model), ("forget",)))
                         if kept is not None:
                             scratch = scratch or copy.deepcopy(accelerator.unwrap_model(model))
                             scratch.load_state_dict(kept)
-                            evals[-2].update(forget_numbers(scratch))
+                            evals[-2].update(read(scratch, ("forget",)))
                         kept = None
                     if config.run_on:
                         bracketed = True
