@@ -625,10 +625,10 @@ class Lab:
         target_seeds = self.setting.target_seeds if target_seeds is None else tuple(target_seeds)
         if not target_seeds:
             raise InputError("target_seeds is empty: a population needs at least one target model")
-        labs = [self.population_lab(t) for t in target_seeds]
         unknown = set(own_target_only) - set(groups)
         if unknown:
             raise InputError(f"own_target_only names no group: {sorted(unknown)} (groups: {list(groups)})")
+        labs = [self.population_lab(t) for t in target_seeds]
         layout = {name: [(self._unit_lab(lab, spec, on_target, on_others), spec, seed)
                          for lab in ([self] if name in own_target_only else labs)
                          for spec in map(RunSpec.of, specs)

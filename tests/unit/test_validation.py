@@ -175,3 +175,12 @@ def test_stop_below_needs_periodic_evaluations():
     UnlearnConfig(eval_every=2, stop_below=0.9, forget_at_bracket=True)
     with pytest.raises(InputError, match="stop_below"):
         UnlearnConfig(eval_every=None, stop_below=0.9)
+
+
+def test_a_group_swept_on_the_own_target_alone_must_exist():
+    from satimp_lab.studies.lab import Lab
+
+    lab = Lab("fast", progress=False)
+    with pytest.raises(InputError, match=r"own_target_only names no group: \['refs'\]"):
+        lab.sweep_groups({"a": [{"method": "ga"}]}, own_target_only=("refs",))
+    assert "target" not in vars(lab)  # nothing was built
