@@ -1,11 +1,11 @@
-"""A TOFU-shaped synthetic benchmark of fictitious authors, and a loader for the real TOFU.
+"""A TOFU-shaped synthetic benchmark of fictitious authors (the real TOFU: ``data.tofu``).
 
 Why synthetic: everything must run offline on a CPU, and we want *exact* importance annotations.
 Every answer is built from a template whose slots are filled with fact values, so the character
 spans of those values (``key_spans``) are known exactly -- the official TOFU keyword annotations had
 to be made by hand (docs/methods.md#annotation-weighting).
 
-Schema of every row (the same for the synthetic benchmark and the real TOFU):
+Schema of every row (the same for the synthetic benchmark and the real TOFU, ``data.tofu``):
     question, answer, paraphrased_question, paraphrased_answer,
     perturbed_answer (list[str], >= 3 wrong answers in the answer's template),
     author_id (int, -1 for world facts), key_spans (list of [start, end) char spans in ``answer``),
@@ -36,7 +36,6 @@ from ..store import atomic_write
 FORGET_PERCENTS = (1, 5, 10)
 FIELDS = ("question", "answer", "paraphrased_question", "paraphrased_answer", "perturbed_answer",
           "author_id", "key_spans", "fact_type", "qa_id")
-REQUIRED_FIELDS = ("question", "answer")  # a data file may omit the others only on the TOFU path
 
 
 @dataclass(frozen=True)
@@ -463,23 +462,44 @@ def _to_dataset(rows: list[dict], split: str) -> datasets.Dataset:
 def load_benchmark(source: str = "synthetic", splits: list[str] | None = None,
                    config: BenchmarkConfig = BenchmarkConfig(), data_dir: str | Path | None = None,
                    ) -> datasets.DatasetDict:
-    """Load benchmark splits as a ``datasets.DatasetDict`` with the schema in the module docstring.
+    """Load benchmark splits as a ``datasets.DatasetDict`` {split name: Dataset}; every row has the
+    fields of the module docstring (question, answer, paraphrased_question, paraphrased_answer,
+    perturbed_answer, author_id, key_spans, fact_type, qa_id).
 
-    source: ``"synthetic"`` (default; generated from ``config`` in milliseconds, or read from
-        ``data_dir`` if given) or ``"tofu"`` (the real ``locuslab/TOFU`` via ``datasets``; needs the
-        network unless ``data_dir`` points at a local copy of its JSON files).
-    splits: names from :func:`split_names` (default: all of them).
+    source:
+        ``"synthetic"`` (default): our benchmark, generated from ``config`` in milliseconds, or read
+        from ``data_dir`` (files of :func:`write_benchmark`). Split names (:func:`split_names`):
+        ``full``, ``forget01/05/10`` (the last 1/5/10 % of the authors) with ``retain99/95/90``,
+        ``holdout``, ``world_facts``.
+        ``"tofu"``: the real ``locuslab/TOFU`` by its Hub config names (``full``, ``forgetXX``,
+        ``retainYY``, ``forgetXX_perturbed``, ``retain_perturbed``, ``real_authors_perturbed``,
+        ``world_facts_perturbed``, ``holdoutXX``, ``real_authors``, ``world_facts``; fields and
+        qa_ids: :mod:`satimp_lab.data.tofu`, sources: the TOFU paper, the Hub's dataset card and
+        open-unlearning's ``configs/data/datasets/TOFU_QA_*.yaml``). Online through ``datasets``,
+        or from ``data_dir``, a folder of the Hub's ``<config>.json`` files (its splits are the
+        configs it holds). Delegates to :func:`satimp_lab.data.tofu.load_tofu`.
+    splits: names as above (default: all of them; for a synthetic ``config`` too small to form a
+        forget split, the ones it can form).
+
+    Raises :class:`~satimp_lab.errors.InputError` (one line naming the bad input): an unknown
+    source or split name; a forget/retain split that selects no author (too few authors) or that
+    ``data_dir``'s ``splits.json`` lacks; a malformed data file (file, line and field); for TOFU,
+    the errors of :func:`satimp_lab.data.tofu.load_tofu` (a config the folder lacks; the Hub out of
+    reach or switched off without ``data_dir``, at once). ``FileNotFoundError`` names a synthetic
+    benchmark file missing from ``data_dir``.
     """
+    if source == "tofu":
+        from .tofu import load_tofu as _load_tofu
+
+        return _load_tofu(splits, data_dir=data_dir)
+    if source != "synthetic":
+        raise InputError(f"unknown source {source!r}; valid: 'synthetic', 'tofu'")
     valid = split_names()
     requested = splits
     splits = list(splits) if splits is not None else valid
     unknown = [s for s in splits if s not in valid]
     if unknown:
         raise InputError(f"unknown split(s) {unknown}; valid splits: {valid}")
-    if source == "tofu":
-        return load_tofu(splits, data_dir=data_dir)
-    if source != "synthetic":
-        raise InputError(f"unknown source {source!r}; valid: 'synthetic', 'tofu'")
     bench = read_benchmark(data_dir) if data_dir is not None else generate_benchmark(config)
     n_authors = len({r["author_id"] for r in bench["full"]})
     if requested is None:  # all splits this benchmark can form
@@ -509,58 +529,14 @@ def load_benchmark(source: str = "synthetic", splits: list[str] | None = None,
 
 
 # ----------------------------------------------------------------------------------------------
-# the real TOFU (online users), mapped onto the same schema
-
-TOFU_AUTHORS_QA = 20  # TOFU: 200 authors x 20 QA pairs, forget authors are the last ones of ``full``
-TOFU_CONFIGS = {"full": "full", "holdout": "holdout10", "world_facts": "world_facts_perturbed",
-                **{f"forget{p:02d}": f"forget{p:02d}_perturbed" for p in FORGET_PERCENTS},
-                **{f"retain{100 - p:02d}": f"retain{100 - p:02d}" for p in FORGET_PERCENTS}}
+# the real TOFU: moved to data/tofu.py
 
 
-def _load_tofu_config(name: str, data_dir: str | Path | None) -> datasets.Dataset:
-    if data_dir is None:  # online: the real thing
-        return datasets.load_dataset("locuslab/TOFU", name, split="train")
-    path = Path(data_dir) / f"{name}.json"
-    if not path.exists():
-        raise FileNotFoundError(f"TOFU config file missing: {path}")
-    return datasets.load_dataset("json", data_files=str(path), split="train")
+def load_tofu(splits=None, data_dir: str | Path | None = None) -> datasets.DatasetDict:
+    """The real TOFU by its Hub config names: :func:`satimp_lab.data.tofu.load_tofu` (its home)."""
+    from .tofu import load_tofu as _load_tofu
 
-
-def load_tofu(splits: list[str], data_dir: str | Path | None = None) -> datasets.DatasetDict:
-    """Real TOFU splits in our schema. Fields TOFU lacks are filled so code can rely on them:
-    ``paraphrased_*`` default to the original, ``perturbed_answer`` to [], ``key_spans`` to []
-    (no exact annotations exist for real TOFU), ``fact_type`` to ``"tofu"``; ``author_id`` is
-    derived from the row position (20 QA per author; forget authors are the last ones)."""
-    out = {}
-    n_full = None  # forget authors are the last rows of ``full``: its length places them
-    for split in splits:
-        if n_full is None and (split.startswith("forget") or split == "holdout"):
-            n_full = len(_load_tofu_config("full", data_dir))
-        ds = _load_tofu_config(TOFU_CONFIGS[split], data_dir)
-        for f in REQUIRED_FIELDS:
-            if f not in ds.column_names:
-                raise ValueError(f"TOFU config {TOFU_CONFIGS[split]!r} has no field {f!r}")
-        if split.startswith("forget"):
-            first = n_full - len(ds)
-        elif split == "holdout":
-            first = n_full  # holdout authors are not in ``full``
-        else:
-            first = 0
-        rows = []
-        for i, row in enumerate(ds):
-            rows.append({
-                "question": row["question"], "answer": row["answer"],
-                "paraphrased_question": row.get("paraphrased_question") or row["question"],
-                "paraphrased_answer": row.get("paraphrased_answer") or row["answer"],
-                "perturbed_answer": list(row.get("perturbed_answer") or []),
-                "author_id": -1 if split == "world_facts" else (first + i) // TOFU_AUTHORS_QA,
-                "key_spans": [], "fact_type": "tofu", "qa_id": first + i,
-            })
-            problem = row_problem(rows[-1])
-            if problem:
-                raise InputError(f"TOFU config {TOFU_CONFIGS[split]!r} row {i}: {problem}")
-        out[split] = _to_dataset(rows, split)
-    return datasets.DatasetDict(out)
+    return _load_tofu(splits, data_dir=data_dir)
 
 
 # ----------------------------------------------------------------------------------------------

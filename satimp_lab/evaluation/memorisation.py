@@ -3,7 +3,8 @@ model-mixing ratio (definitions and sources: docs/methods.md#extraction-strength
 docs/methods.md#model-mixing-calibration).
 
 Which tokens count: ES and EM use the *answer tokens only* (the final EOS label is dropped), like
-the official ES script, whose text has no EOS (docs/methods.md#extraction-strength);
+the official ES script, whose text has no EOS (docs/methods.md#extraction-strength), and like
+open-unlearning's ES and EM, which drop the last label (docs/methods.md#which-tokens-count);
 ``include_eos=True`` adds it. Both are reductions of one teacher-forced pass
 (:func:`satimp_lab.evaluation.reading.score_answers`).
 """
@@ -91,8 +92,11 @@ def extraction_strength(model, tokenizer, rows, question_field: str = "question"
 def exact_memorization(model, tokenizer, rows, question_field: str = "question", prompt_format="qa",
                        include_eos: bool = False, batch_size: int = 32) -> MetricResult:
     """Exact memorisation (EM): per example, the share of answer tokens whose teacher-forced
-    argmax equals the label; aggregate = mean over examples. Same tokens as ES (no EOS unless
-    ``include_eos``; open-unlearning counts every label, EOS included)."""
+    argmax equals the label; aggregate = mean over examples. Same tokens as ES: no EOS unless
+    ``include_eos``. open-unlearning's ``exact_memorization``
+    (``src/evals/metrics/memorization.py``) reads the same tokens: its
+    ``tokenwise_vocab_logprobs`` (``src/evals/metrics/utils.py``) drops the last label, the EOS
+    its TOFU preprocessing appends (docs/methods.md#which-tokens-count)."""
     scored = score_answers(model, tokenizer, rows, question_field, "answer", prompt_format, batch_size)
     return _em_result(scored, include_eos)
 

@@ -19,7 +19,8 @@ from .reading import MetricResult, ScoredAnswer, _as_rows, _qa_id, generate_answ
 
 __all__ = ["answer_probability", "normalised_probability", "rouge_l_recall", "rouge_l_recall_scores",
            "truth_ratio", "truth_ratio_from_nll", "log_truth_ratio_from_nll", "aggregate_truth_ratio",
-           "paired_samples", "forget_quality", "MODEL_UTILITY_COMPONENTS", "model_utility"]
+           "truth_ratio_prob_mean", "paired_samples", "forget_quality", "MODEL_UTILITY_COMPONENTS",
+           "MODEL_UTILITY_COMPONENTS_TOFU", "model_utility"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -45,14 +46,19 @@ def normalised_probability(nll_answer: float, nll_perturbed: Sequence[float]) ->
     return float(np.exp(-nll[0] - special.logsumexp(-nll)))
 
 
-def _perturbed_nll(model, tokenizer, rows, question_field, prompt_format, batch_size) -> list[list[float]]:
-    """Mean NLL of every perturbed answer of every row: one list per row."""
+def _perturbed_nll(model, tokenizer, rows, question_field, prompt_format, batch_size,
+                   what: str = "rows") -> list[list[float]]:
+    """Mean NLL of every perturbed answer of every row: one list per row. A row without any raises
+    :class:`InputError` naming ``what`` (e.g. ``split 'retain90'``), the row and the field."""
     flat = []
     for i, r in enumerate(rows):
         answers = list(r.get("perturbed_answer") or [])
         if not answers:
-            raise InputError(f"row {_qa_id(r, i)} has no perturbed answers; the truth ratio and the "
-                             f"normalised probability need at least one")
+            raise InputError(f"{what} row {i} (qa_id {_qa_id(r, i)}): field 'perturbed_answer' is empty or "
+                             f"missing; the truth ratio and the normalised probability need at least one "
+                             f"wrong answer (real TOFU keeps them in its *_perturbed configs: "
+                             f"forgetXX_perturbed, retain_perturbed, real_authors_perturbed, "
+                             f"world_facts_perturbed)")
         flat += [{"question": r[question_field], "answer": a, "qa_id": len(flat) + j}
                  for j, a in enumerate(answers)]
     scored = score_answers(model, tokenizer, flat, "question", "answer", prompt_format, batch_size)
@@ -174,6 +180,28 @@ def aggregate_truth_ratio(ratios, kind: str, log: bool = False) -> float:
     if kind == "forget":
         return float(np.mean(np.exp(-np.abs(log_r))))
     return float(np.mean(np.maximum(0.0, -np.expm1(np.minimum(log_r, 0.0)))))
+
+
+def truth_ratio_prob_mean(ratios, log: bool = False) -> float:
+    """open-unlearning's ``prob_mean`` truth-ratio aggregator (``truth_ratio`` in its
+    ``src/evals/metrics/memorization.py``; the OpenUnlearning paper's "extent of knowledge"):
+    mean_i p(true_i) / (p(true_i) + p(false_i)), 1 = always prefers the truth, 0.5 = cannot tell.
+
+    ``ratios``: R_i = p(false_i) / p(true_i), our orientation (a sequence or {qa_id: R}), or
+    log R_i with ``log=True``; each term is 1 / (1 + R) = expit(-log R), so R = 0 gives 1 and
+    R = inf gives 0. open-unlearning's p(false) is the *geometric* mean of the perturbed answers'
+    probabilities: pass ``truth_ratio(...).extra["log_geometric_by_index"]`` with ``log=True`` to
+    match it (the raw, arithmetic R gives the arithmetic analogue). It adds 1e-10 to the
+    denominator, which pulls its value toward 0 once both probabilities fall below ~1e-8;
+    ours is exact (docs/methods.md#truth-ratio). Empty or NaN input raises ``ValueError``."""
+    r = np.asarray(list(ratios.values()) if isinstance(ratios, Mapping) else ratios, dtype=float).reshape(-1)
+    if r.size == 0:
+        raise ValueError("ratios: cannot aggregate an empty set of truth ratios")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_r = r if log else np.log(r)
+    if np.any(np.isnan(log_r)):
+        raise ValueError(f"ratios must be {'logs (not NaN)' if log else '>= 0'}, got {r.tolist()}")
+    return float(np.mean(special.expit(-log_r)))
 
 
 def _truth_ratio_result(scored_base: Sequence[ScoredAnswer], perturbed: list[list[float]],
@@ -298,6 +326,15 @@ def forget_quality(unlearned_truth_ratios, retain_truth_ratios) -> MetricResult:
 MODEL_UTILITY_COMPONENTS = (("probability", "retain"), ("rouge", "retain"), ("truth_ratio", "retain"),
                             ("probability", "world_facts"), ("rouge", "world_facts"),
                             ("truth_ratio", "world_facts"))
+MODEL_UTILITY_COMPONENTS_TOFU = (("probability", "retain"), ("rouge", "retain"), ("truth_ratio", "retain"),
+                                 ("probability", "real_authors"), ("rouge", "real_authors"),
+                                 ("truth_ratio", "real_authors"),
+                                 ("probability", "world_facts"), ("rouge", "world_facts"),
+                                 ("truth_ratio", "world_facts"))
+"""The 9 (metric, role) pairs of TOFU's model utility on a benchmark in the Hub's layout (TOFU's
+``aggregate_eval_stat.py``; open-unlearning's ``configs/eval/tofu_metrics/model_utility.yaml``):
+retain (``retain_perturbed``), real authors (``real_authors_perturbed``) and world facts
+(``world_facts_perturbed``) x probability, ROUGE, truth ratio."""
 
 
 def model_utility(components) -> MetricResult:
@@ -305,8 +342,11 @@ def model_utility(components) -> MetricResult:
 
     On the synthetic benchmark the components are the 6 of :data:`MODEL_UTILITY_COMPONENTS`:
     probability (retain: mean p(a); world facts: normalised), ROUGE-L recall and aggregated
-    truth ratio (max(0, 1 - R)) on the retain split and on world facts. Real TOFU adds the
-    three on real authors (9 numbers). Forget-set metrics are never included. ``components`` is
+    truth ratio (max(0, 1 - R)) on the retain split and on world facts. Real TOFU (the Hub's
+    layout) has the 9 of :data:`MODEL_UTILITY_COMPONENTS_TOFU`: the same three on
+    ``retain_perturbed``, ``real_authors_perturbed`` (normalised probability) and
+    ``world_facts_perturbed`` (docs/methods.md#real-tofu). Forget-set metrics are never included.
+    ``extra["components"]`` keeps each component by name. ``components`` is
     a {name: value} mapping or a sequence of values; any component 0 gives 0 (harmonic mean).
     """
     named = dict(components) if isinstance(components, Mapping) else {

@@ -3,6 +3,8 @@ ES on memorised vs random weights, teacher-forced ES vs greedy generation, the e
 forget quality of the retain model against itself, and the model-mixing calibration."""
 
 import pytest
+
+from satimp_lab.errors import InputError
 import torch
 from scipy import stats
 
@@ -131,13 +133,13 @@ def test_evaluate_table(micro_target, micro_retain, small_benchmark):
     model, tok = micro_target.model, micro_target.tokenizer
     reference = tofu.truth_ratio(micro_retain.model, micro_retain.tokenizer, small_benchmark["forget10"])
     df = M.evaluate(model, tok, small_benchmark, forget_split="forget10", metrics=list(M.METRICS),
-                    retain_truth_ratios=reference, original_model=model)
+                    retain_truth_ratios=reference, original_model=model, reference_model=micro_retain.model)
     pairs = set(zip(df.metric, df.split))
     split_of = {"forget": "forget10", "retain": "retain90", "world_facts": "world_facts"}
     expected = {(m, split_of[r]) for m, roles in M.METRIC_ROLES.items() for r in roles}
     expected |= {("model_utility", "retain90+world_facts"), ("forget_quality", "forget10"),
                  ("calibrated_es", "forget10")}
-    expected |= {(f"mia_{a}", "forget10_vs_holdout") for a in privacy.MIA_ATTACKS}
+    expected |= {(f"mia_{a}", "forget10_vs_holdout") for a in (*privacy.MIA_ATTACKS, *privacy.MODEL_MIA_ATTACKS)}
     assert pairs == expected and len(df) == len(expected)
     assert df.value.between(0, 1).all()
     by = df.set_index(["metric", "split"]).value
@@ -156,7 +158,11 @@ def test_evaluate_table(micro_target, micro_retain, small_benchmark):
                                                            base_answer_field="answer"),
              ("es", "retain90"): memorisation.extraction_strength(model, tok, retain),
              ("mia_min_k", "forget10_vs_holdout"): privacy.membership_inference(
-                 model, tok, forget, small_benchmark["holdout"], "min_k")}
+                 model, tok, forget, small_benchmark["holdout"], "min_k"),
+             ("mia_min_k_plus_plus", "forget10_vs_holdout"): privacy.membership_inference(
+                 model, tok, forget, small_benchmark["holdout"], "min_k_plus_plus"),
+             ("mia_reference", "forget10_vs_holdout"): privacy.membership_inference(
+                 model, tok, forget, small_benchmark["holdout"], "reference", reference_model=micro_retain.model)}
     alone[("forget_quality", "forget10")] = tofu.forget_quality(alone[("truth_ratio", "forget10")], reference)
     for cell, result in alone.items():
         assert by[cell] == pytest.approx(result.agg_value, rel=1e-6), cell
@@ -165,6 +171,11 @@ def test_evaluate_table(micro_target, micro_retain, small_benchmark):
     assert len(per) == sum(len(r.value_by_index) for r in details.results.values())
     assert set(per.query("metric == 'es' and split == 'forget10'").qa_id) == \
         set(small_benchmark["forget10"]["qa_id"])
+
+
+def test_evaluate_asks_for_the_reference_model_of_the_reference_attack(micro_target, small_benchmark):
+    with pytest.raises(InputError, match="reference_model"):
+        M.evaluate(micro_target.model, micro_target.tokenizer, small_benchmark, metrics=["mia_reference"])
 
 
 def test_forget_quality_of_retain_model_against_itself(micro_retain, small_benchmark):

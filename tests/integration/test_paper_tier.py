@@ -51,7 +51,8 @@ def _write_tofu(folder, n_authors=5, qa=20):
         return out
 
     n = n_authors * qa
-    configs = {"full": rows(0, n, False), "forget10_perturbed": rows(n - n // 10, n, True),
+    configs = {"full": rows(0, n, False), "forget10": rows(n - n // 10, n, False),
+               "forget10_perturbed": rows(n - n // 10, n, True),
                "retain90": rows(0, n - n // 10, False), "holdout10": rows(n, n + qa, False),
                "world_facts_perturbed": [{"question": "What is the capital of France?",
                                           "answer": "Paris.", "perturbed_answer": ["Rome.", "Oslo."]}]}
@@ -115,7 +116,7 @@ def test_load_any_hf_model_by_path(tiny_hf_path):
 def test_paper_tier_on_tofu_files(tiny_hf_path, tmp_path, session_cache):
     from satimp_lab.data.benchmark import load_benchmark
 
-    bench = load_benchmark("tofu", splits=["full", "forget10", "retain90", "world_facts"],
+    bench = load_benchmark("tofu", splits=["full", "forget10", "retain90"],
                            data_dir=_write_tofu(tmp_path))
     tier = get_tier("paper", base_model=str(tiny_hf_path), train=FAST_TRAIN)
     assert tier.prompt_format == "qa"

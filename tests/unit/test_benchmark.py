@@ -119,22 +119,25 @@ def _write_tofu_fixture(folder, n_authors=10, qa=20):
 
 
 def test_tofu_path_gives_the_same_schema(tmp_path):
+    """The Hub's config names (satimp_lab/data/tofu.py); more in tests/unit/test_tofu_data.py."""
     _write_tofu_fixture(tmp_path)
-    ds = load_benchmark("tofu", splits=["full", "forget10", "retain90", "holdout", "world_facts"],
-                        data_dir=tmp_path)
+    ds = load_benchmark("tofu", splits=["full", "forget10_perturbed", "retain90", "holdout10",
+                                        "world_facts_perturbed"], data_dir=tmp_path)
     synthetic = load_benchmark(splits=["full"])
     for split in ds.values():
         assert split.features == synthetic["full"].features
-    assert ds["forget10"][0]["paraphrased_answer"].startswith("PA")
+    assert ds["forget10_perturbed"][0]["paraphrased_answer"].startswith("PA")
     assert ds["retain90"][0]["paraphrased_answer"] == ds["retain90"][0]["answer"]  # filled in
-    assert ds["forget10"][0]["key_spans"] == []
+    assert ds["forget10_perturbed"][0]["key_spans"] == []
     # forget authors are the last ones of full: 10 authors x 20 QA, forget10 = author 9
-    assert set(ds["forget10"]["author_id"]) == {9}
+    assert set(ds["forget10_perturbed"]["author_id"]) == {9}
     assert set(ds["retain90"]["author_id"]) == set(range(9))
 
 
 def test_tofu_missing_file_is_named(tmp_path):
+    from satimp_lab.errors import InputError
+
     _write_tofu_fixture(tmp_path)
     (tmp_path / "forget10_perturbed.json").unlink()
-    with pytest.raises(FileNotFoundError, match="forget10_perturbed.json"):
-        load_benchmark("tofu", splits=["forget10"], data_dir=tmp_path)
+    with pytest.raises(InputError, match="forget10_perturbed: .* has no forget10_perturbed.json"):
+        load_benchmark("tofu", splits=["forget10_perturbed"], data_dir=tmp_path)
