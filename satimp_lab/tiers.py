@@ -24,12 +24,14 @@ naming the field. This module imports nothing of the package but :mod:`satimp_la
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from .errors import InputError, check_choice, check_int, check_real
 
 __all__ = ["ArchConfig", "TrainConfig", "TierConfig", "TIERS", "PAPER_LR", "SIZES", "TIER_RECIPES",
-           "PRESETS", "SHIPPED_TARGET_SEEDS", "PRETRAINED_TIERS"]
+           "PAPER_PRESET_FOR_FORMAT", "PAPER_EVALUATION", "PAPER_DRY_RUN_KEEPS",
+           "PRESETS", "SHIPPED_TARGET_SEEDS", "PRETRAINED_TIERS", "LORA_FIELDS", "check_lora_fields",
+           "lora_fields_dict"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -62,6 +64,50 @@ class ArchConfig:
                              f"n_heads ({self.n_heads})")
 
 
+LORA_FIELDS = {"lora_rank": None, "lora_alpha": 32.0, "lora_dropout": 0.05, "lora_target_modules": None}
+"""The LoRA fields that :class:`TrainConfig` and ``unlearning.loop.UnlearnConfig`` share, with their
+defaults (official SatImp ``config/muse_sat.yaml``: alpha 32, dropout 0.05; rank None: no LoRA)."""
+
+
+def check_lora_fields(owner: str, config) -> None:
+    """Check (and normalise) the LoRA fields of a frozen config: ``lora_rank`` an integer >= 1 or
+    None, ``lora_alpha`` > 0, ``lora_dropout`` in [0, 1), ``lora_target_modules`` None or a
+    non-empty sequence of non-empty names (a comma-separated string is split; stored as a tuple).
+    Without ``lora_rank`` the others must keep their defaults (they would be silently unused).
+    Raises :class:`InputError` naming ``owner.field`` and the value."""
+    check_int(owner, "lora_rank", config.lora_rank, minimum=1, none_ok=True)
+    check_real(owner, "lora_alpha", config.lora_alpha, low=0, low_open=True)
+    check_real(owner, "lora_dropout", config.lora_dropout, low=0)
+    if config.lora_dropout >= 1:
+        raise InputError(f"{owner}.lora_dropout must be < 1, got {config.lora_dropout!r}")
+    targets = config.lora_target_modules
+    if targets is not None:
+        if isinstance(targets, str):
+            targets = [t.strip() for t in targets.split(",")]
+        if not isinstance(targets, (list, tuple)) or not targets or \
+                not all(isinstance(t, str) and t for t in targets):
+            raise InputError(f"{owner}.lora_target_modules must be None or module names such as "
+                             f"('q_proj', 'v_proj'), got {config.lora_target_modules!r}")
+        object.__setattr__(config, "lora_target_modules", tuple(targets))
+    if config.lora_rank is None:
+        for name, default in LORA_FIELDS.items():
+            if getattr(config, name) != default:
+                raise InputError(f"{owner}.{name}={getattr(config, name)!r} needs lora_rank "
+                                 f"(LoRA is off while lora_rank is None)")
+
+
+def lora_fields_dict(config) -> dict:
+    """``asdict(config)`` without the :data:`LORA_FIELDS` while ``lora_rank`` is None (the cache keys
+    of runs and models made before the fields stay), with ``lora_target_modules`` as a list."""
+    out = asdict(config)
+    if out["lora_rank"] is None:
+        for name in LORA_FIELDS:
+            del out[name]
+    elif out["lora_target_modules"] is not None:
+        out["lora_target_modules"] = list(out["lora_target_modules"])
+    return out
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Fine-tuning recipe for target and retain models (AdamW, warm-up, linear decay)."""
@@ -91,6 +137,23 @@ class TrainConfig:
     """Fused AdamW (one kernel for all parameters): for 135M parameters on 2 CPU cores the
     optimizer step drops from ~0.39 s to ~0.09 s of a ~2.2 s step. Off for the from-scratch tiers,
     whose cached models (and the reproduction's numbers) were made with the default AdamW."""
+    lora_rank: int | None = None
+    """LoRA rank r: fine-tune a rank-r ``peft`` adapter on :attr:`lora_target_modules` (base weights
+    frozen), merged into the weights after training (``models.lora``), instead of every weight.
+    None: full fine-tuning, as the official TOFU fine-tuning. Unset LoRA fields are left out of
+    :meth:`to_dict`, hence of the model cache keys: models made before the fields keep theirs."""
+    lora_alpha: float = 32.0
+    """LoRA scale numerator (the update is ``alpha / r * B @ A``); 32 as the official
+    ``config/muse_sat.yaml`` and ``config/wmdp_sat.yaml``. Used only with :attr:`lora_rank`."""
+    lora_dropout: float = 0.05
+    """Dropout on the adapters' input while training; 0.05 as the same official files. Used only
+    with :attr:`lora_rank`."""
+    lora_target_modules: tuple[str, ...] | None = None
+    """Names of the modules that get an adapter, as peft's ``target_modules`` matches them (leaf
+    names such as ``("q_proj", "v_proj")``; a comma-separated string is split). None: every
+    ``torch.nn.Linear`` (and GPT-2 ``Conv1D``) but the output head
+    (``models.lora.default_target_modules``; the official ``find_all_linear_names`` of
+    ``muse_sat.py``, which knows ``nn.Linear`` only). Used only with :attr:`lora_rank`."""
 
     def __post_init__(self):
         own = "TrainConfig"
@@ -104,6 +167,12 @@ class TrainConfig:
         check_real(own, "stop_key_accuracy", self.stop_key_accuracy, low=0, high=1, low_open=True,
                    none_ok=True)
         check_int(own, "check_batch_size", self.check_batch_size, minimum=1)
+        check_lora_fields(own, self)
+
+    def to_dict(self) -> dict:
+        """``dataclasses.asdict`` without the LoRA fields while :attr:`lora_rank` is None (see
+        :func:`lora_fields_dict`): the model cache keys of full fine-tuning stay as they were."""
+        return lora_fields_dict(self)
 
 
 @dataclass(frozen=True)
@@ -136,6 +205,14 @@ class TierConfig:
             get_prompt_format(self.prompt_format)
         except ValueError as err:
             raise InputError(f"TierConfig.prompt_format: {err}") from None
+
+    def to_dict(self) -> dict:
+        """``dataclasses.asdict`` with ``train`` as :meth:`TrainConfig.to_dict` (unset LoRA fields
+        left out): what ``models.cache.model_key`` hashes, so the keys of the models made before
+        the LoRA fields, the shipped ones included, are unchanged."""
+        out = asdict(self)
+        out["train"] = self.train.to_dict()
+        return out
 
 
 TIERS = {
@@ -220,6 +297,33 @@ PRESETS = {
 }
 """Preset name -> ``UnlearnConfig`` fields of a standalone unlearning run (``unlearning.loop.PRESETS``
 holds them built; ``tiny``: the UnlearnConfig defaults)."""
+
+PAPER_PRESET_FOR_FORMAT = {"qa": "paper_phi", "llama2": "paper"}
+"""The preset of the paper tier's runs per prompt format (Phi-1.5's ``qa``, Llama-2's ``llama2``);
+any other format (a chat model) takes ``paper``, the Llama-2 recipe."""
+
+PAPER_EVALUATION = dict(eval_every=5, eval_max_examples=100, eval_batch_size=16)
+"""How the paper tier's study runs are evaluated along the way: every 5 of the 125 steps of a
+forget10 run (400 rows, effective batch 16, 5 epochs), on the first 100 rows of the forget and
+retain splits, so that forget ES at matched retain can be read (docs/methods.md#forget-es-at-matched-retain;
+the official runs evaluate at the end only)."""
+
+PAPER_DRY_RUN_KEEPS = ("final_max_examples", "max_new_tokens")
+"""Setting fields that ``--fast`` (the ``fast`` size) keeps at the paper tier: ``reproduce --tier
+paper --fast`` is a dry run of the machinery (a CPU test with a tiny Hugging Face model), not
+TOFU's 300 rows x 200 generated tokens per split."""
+
+TIER_RECIPES["paper"] = dict(
+    # Any Hugging Face model on real TOFU (GPUs): ``satimp-lab reproduce --tier paper --base-model X``.
+    # The official unlearning recipe (PRESETS; studies.lab.get_setting picks the one of the base
+    # model's family with PAPER_PRESET_FOR_FORMAT) evaluated as PAPER_EVALUATION says. One fine-tuned
+    # target (a 7B fine-tuning is 625 steps), so the population is its unlearning seeds; the final
+    # metrics read TOFU's first 300 rows per split (its ``ds_size``) with 200-token generations.
+    # TOFU's own metrics (forget quality, model utility and their parts) plus ES; no membership
+    # inference, whose non-members (TOFU's holdout configs) not every copy of TOFU has.
+    base={**PRESETS["paper"], **PAPER_EVALUATION}, seeds=(0, 1, 2), target_seeds=(0,),
+    final_metrics=("es", "es_paraphrased", "probability", "truth_ratio", "forget_quality", "model_utility"),
+    final_max_examples=300, max_new_tokens=200, metrics_batch_size=16)
 
 
 # ----------------------------------------------------------------------------------------------

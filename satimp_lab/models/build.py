@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import shutil
+import tempfile
 import weakref
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,7 +27,7 @@ from ..errors import InputError
 from ..tiers import PAPER_LR, TIERS, ArchConfig, TierConfig
 
 __all__ = ["prompt_format_for", "get_tier", "default_device", "benchmark_texts", "train_tokenizer",
-           "build_tiny_model", "load_base_model", "load_hf_model", "pretrained_bundle",
+           "build_tiny_model", "load_base_model", "load_hf_model", "save_hf_folder", "pretrained_bundle",
            "smollm2_gguf_path", "SMOLLM2_DEFAULT_SYSTEM", "load_smollm2", "TOKENIZER_FINGERPRINT_ATTR",
            "tokenizer_fingerprint", "mark_tokenizer", "ModelBundle"]
 
@@ -163,6 +165,33 @@ def load_hf_model(name_or_path: str, dtype: str = "float32", gguf_file: str | No
             del model.config.quantization_config
         model.is_quantized = False
     return model, tokenizer
+
+
+def save_hf_folder(model, tokenizer, folder: str | Path) -> Path:
+    """``model.save_pretrained`` + ``tokenizer.save_pretrained`` into ``folder`` (safetensors), which
+    ``AutoModelForCausalLM.from_pretrained`` and ``AutoTokenizer.from_pretrained`` load with the
+    same weights (lm-evaluation-harness, open-unlearning's evaluation). Written into a temporary
+    sibling moved into place (an existing ``folder`` is replaced; a failed write leaves it as it
+    was). A LoRA wrapper is merged first (``models.lora.merge_lora``). Returns ``folder``."""
+    from .lora import merge_lora
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    try:
+        merge_lora(model).save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        if folder.exists():
+            old = tmp.with_name(tmp.name + ".old")
+            folder.rename(old)
+            tmp.rename(folder)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(folder)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return folder
 
 
 def pretrained_bundle(name_or_path: str, tier: str | TierConfig = "paper", kind: str = "target",

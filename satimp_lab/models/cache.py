@@ -18,7 +18,7 @@ from ..resources import shipped_path
 from ..store import CacheError, atomic_directory, cache_dir, cache_key, read_entry, verify_entry
 from ..tiers import SHIPPED_TARGET_SEEDS, TierConfig
 from .build import ModelBundle, default_device, get_tier, load_base_model, mark_tokenizer
-from .train import _tokenizer_texts, _training_rows, train_model
+from .train import _tokenizer_texts, _training_rows, subset_authors, train_model
 
 __all__ = ["MODEL_FORMAT", "CACHE_FORMAT", "read_cache_meta", "model_key", "get_model", "SHIPPED_DIR",
            "SHIPPED_FORGET_SPLITS", "shipped_benchmark", "shipped_entry", "ship_models"]
@@ -59,29 +59,53 @@ def model_key(benchmark, kind: str, forget_split: str, tier: TierConfig) -> dict
 
     The key holds the full tier config (architecture and training recipe, seed included) and
     content hashes of the training rows and tokenizer texts; the model cache and the shipped
-    models (:func:`shipped_entry`) are both looked up by it. Raises ValueError for an unknown
-    ``kind`` or a benchmark without the needed split."""
+    models (:func:`shipped_entry`) are both looked up by it.
+
+    Training rows: on the synthetic benchmark, the split (``full`` or the retain split) +
+    ``world_facts``; on a benchmark in TOFU's Hub layout (``data.tofu.is_hub_layout``), the split
+    alone, as TOFU fine-tunes (``full``; the retain model ``retainYY``). Raises
+    :class:`InputError` for an unknown ``kind`` or a benchmark without the needed split."""
     from ..data.benchmark import fingerprint, retain_split_for
+    from ..data.tofu import is_hub_layout
 
     if kind not in ("target", "retain"):
         raise InputError(f"kind must be 'target' or 'retain', got {kind!r}")
     split = "full" if kind == "target" else retain_split_for(forget_split)
-    for needed in (split, "world_facts"):
+    hub = is_hub_layout(benchmark)
+    own_tokenizer = tier.base_model is None
+    for needed in (split, "full" if own_tokenizer else split) if hub else (split, "world_facts"):
         if needed not in benchmark:
-            raise InputError(f"the benchmark has no split {needed!r} (needed for the {kind} model)")
-    rows = _training_rows(benchmark, split, tier)
-    texts = _tokenizer_texts(benchmark, tier) if tier.base_model is None else None
-    payload = {"format": MODEL_FORMAT, "kind": kind, "split": split, "tier": asdict(tier),
+            why = "its tokenizer is trained on full's texts" if needed != split else f"the {kind} model trains on it"
+            raise InputError(f"the benchmark has no split {needed!r} (needed for the {kind} model: {why})")
+    if hub:
+        rows, texts = _hub_training_rows(benchmark, split, tier), None
+        if own_tokenizer:
+            from .build import benchmark_texts
+
+            texts = benchmark_texts([benchmark["full"].to_list()], tier.prompt_format)
+    else:
+        rows = _training_rows(benchmark, split, tier)
+        texts = _tokenizer_texts(benchmark, tier) if own_tokenizer else None
+    payload = {"format": MODEL_FORMAT, "kind": kind, "split": split, "tier": tier.to_dict(),
                "data": fingerprint(rows), "tokenizer_data": fingerprint([{"t": t} for t in texts or []])}
     key_text, digest = cache_key(payload)
     return {"key": key_text, "digest": digest, "split": split, "rows": rows, "texts": texts}
+
+
+def _hub_training_rows(benchmark, split: str, tier: TierConfig) -> list[dict]:
+    """Rows a model trains on from a benchmark in TOFU's Hub layout: ``split`` alone (no world
+    facts, as TOFU's ``finetune.py``), restricted to a ``train_subset`` tier's authors."""
+    rows = benchmark[split].to_list()
+    keep = subset_authors(benchmark, tier)
+    return rows if keep is None else [r for r in rows if r["author_id"] in keep]
 
 
 def get_model(benchmark, kind: str = "target", forget_split: str = "forget10",
               tier: str | TierConfig = "tiny", use_cache: bool = True, progress: bool = True,
               shipped: bool = True, **tier_overrides) -> ModelBundle:
     """The fine-tuned target (``kind="target"``, trained on ``full`` + ``world_facts``) or retain
-    model (``kind="retain"``, trained on the retain split of ``forget_split`` + ``world_facts``).
+    model (``kind="retain"``, trained on the retain split of ``forget_split`` + ``world_facts``);
+    on a benchmark in TOFU's Hub layout on ``full`` and on ``retainYY`` alone (:func:`model_key`).
 
     Looked up first among the reference models shipped in ``data/models`` (``shipped=True`` and
     ``use_cache=True``; :func:`shipped_entry`), used only when their recorded key equals this

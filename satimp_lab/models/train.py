@@ -16,6 +16,8 @@ from tqdm.auto import tqdm
 from ..data.batching import collate, read_rows, token_accuracy, token_logprobs
 from ..tiers import TierConfig, TrainConfig
 from .build import benchmark_texts, default_device, get_tier
+from .checks import check_encoded_fit
+from .lora import add_lora, merge_lora, trainable_parameters
 
 __all__ = ["subset_authors", "subset_benchmark", "memorisation_report", "linear_schedule", "train_model"]
 
@@ -102,10 +104,24 @@ def train_model(model, tokenizer, encoded: list[dict], train: TrainConfig, progr
     Deterministic for a seed on CPU (the shuffling uses its own generator). Returns the
     memorisation report after training, with the number of epochs run, the loss history and the
     key-token accuracy after each epoch (when ``stop_key_accuracy`` is set).
+
+    With ``train.lora_rank`` a ``peft`` LoRA adapter is trained instead of every weight
+    (``models.lora.add_lora``; adapter initialised from ``train.seed``, and the global torch
+    generator seeded with it for the adapters' dropout) and
+    merged into ``model`` at the end (``merge_lora``): ``model`` is trained in place either way and
+    stays a plain model of its class. Raises :class:`~satimp_lab.errors.InputError` before any
+    work when the longest row does not fit the model's context (``models.checks.check_encoded_fit``).
     """
+    check_encoded_fit(model, tokenizer, encoded, where=desc)
     device = default_device()
     model.to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay,
+    if train.lora_rank is not None:
+        torch.manual_seed(train.seed)  # the adapters' dropout; their init is seeded by add_lora
+        model = add_lora(model, train.lora_rank, train.lora_alpha, train.lora_dropout,
+                         train.lora_target_modules, seed=train.seed)
+        model.train()
+    params = trainable_parameters(model) if train.lora_rank is not None else model.parameters()
+    optimizer = torch.optim.AdamW(params, lr=train.lr, weight_decay=train.weight_decay,
                                   fused=True if train.fused_optimizer else None)
     steps_per_epoch = math.ceil(len(encoded) / train.batch_size)
     total = steps_per_epoch * train.epochs
@@ -138,7 +154,8 @@ def train_model(model, tokenizer, encoded: list[dict], train: TrainConfig, progr
                 bar.total = bar.n   # done, not failed: tqdm shows a bar closed short in red
                 break
     bar.close()
-    if not report or train.stop_key_accuracy is None:
+    model = merge_lora(model)  # the caller's model object, adapters folded in
+    if not report or train.stop_key_accuracy is None or train.lora_rank is not None:
         report = memorisation_report(model, tokenizer, encoded, train.check_batch_size)
     model.eval()
     return {**report, "epochs": epochs_run, "loss_history": history, "key_accuracy_by_epoch": key_by_epoch}

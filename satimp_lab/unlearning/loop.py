@@ -13,7 +13,7 @@ import copy
 import json
 import math
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +25,15 @@ from ..errors import InputError, check_choice, check_int, check_real
 from ..data.batching import collate, encode_dataset, read_rows, token_accuracy, token_logprobs
 from ..evaluation.memorisation import es_from_predictions
 from ..evaluation.reading import check_model_tokenizer
+from ..models.checks import check_model_fits
+from ..models.build import save_hf_folder
+from ..models.lora import add_lora, merge_lora, trainable_parameters
 from ..models.train import linear_schedule
 from ..data.benchmark import retain_split_for
 from .objectives import Method, get_method
 from ..store import atomic_write
 from ..tiers import PRESETS as _PRESET_FIELDS
+from ..tiers import check_lora_fields, lora_fields_dict
 from .tracing import TokenTrace
 
 
@@ -95,6 +99,26 @@ class UnlearnConfig:
     gradient_checkpointing: bool = False
     trace: bool = True
     """Record every forget token's likelihood and weight at every step."""
+    lora_rank: int | None = None
+    """LoRA rank r: train a rank-r ``peft`` adapter on :attr:`lora_target_modules` (every base
+    weight frozen) instead of every weight, then merge it (``merge_and_unload``), so the run's
+    model, its evaluations' readers and its saved folder see a plain model (``models.lora``).
+    The forward passes, hence the p from which the detached token weights are computed, are
+    the adapted model's. None: full fine-tuning, as the official TOFU runs; the official MUSE
+    and WMDP scripts take a rank (``LoRA.r`` in ``muse_sat.py``/``wmdp_sat.py``, 0 = off). Unset
+    LoRA fields are left out of :meth:`to_dict`, hence of the run keys."""
+    lora_alpha: float = 32.0
+    """LoRA scale numerator (the update is ``alpha / r * B @ A``); 32 as the official
+    ``config/muse_sat.yaml`` and ``config/wmdp_sat.yaml``. Used only with :attr:`lora_rank`."""
+    lora_dropout: float = 0.05
+    """Dropout on the adapters' input during the run (0.05 as the same official files); the
+    periodic evaluations run in eval mode, without it. Used only with :attr:`lora_rank`."""
+    lora_target_modules: tuple[str, ...] | None = None
+    """Names of the modules that get an adapter, as peft's ``target_modules`` matches them (leaf
+    names such as ``("q_proj", "v_proj")``; a comma-separated string is split). None: every
+    ``torch.nn.Linear`` (and GPT-2 ``Conv1D``) but the output head
+    (``models.lora.default_target_modules``: the official ``find_all_linear_names`` of
+    ``muse_sat.py``, which knows ``nn.Linear`` only). Used only with :attr:`lora_rank`."""
 
     def __post_init__(self):
         """Every field checked where the config is built: a bad value raises
@@ -121,6 +145,7 @@ class UnlearnConfig:
                 raise InputError(f"{own}.{name}=True needs stop_below (the level whose bracket {bracket}), "
                                  f"got stop_below=None")
         check_choice(own, "mixed_precision", self.mixed_precision, ("no", "bf16", "fp16"))
+        check_lora_fields(own, self)
         if not isinstance(self.method_params, dict):
             raise InputError(f"{own}.method_params must be a dict, got {self.method_params!r}")
         try:  # names: the split and the method (with its hyper-parameters)
@@ -138,7 +163,10 @@ class UnlearnConfig:
         return self._method
 
     def to_dict(self) -> dict:
-        out = asdict(self)
+        """The fields as a dict (JSON-ready), without the unset ones added after runs were cached
+        (``stop_below``, ``forget_at_bracket``, ``run_on``; the LoRA fields while ``lora_rank`` is
+        None, ``tiers.lora_fields_dict``): the cache keys of runs made before them stay."""
+        out = lora_fields_dict(self)
         for name in ("stop_below", "forget_at_bracket", "run_on"):
             if out[name] in (None, False):  # unset: the cache keys of runs made before the fields stay
                 del out[name]
@@ -162,6 +190,8 @@ class UnlearnRun:
     status: str = "completed"
     """"completed" or "diverged" (the loss became non-finite; the trace stops there)."""
     message: str = ""
+    tokenizer: object | None = field(default=None, repr=False, compare=False)
+    """The target's tokenizer (``unlearn`` sets it): saved beside the model by :meth:`save_model`."""
 
     @property
     def trace_frame(self) -> pd.DataFrame:
@@ -180,6 +210,9 @@ class UnlearnRun:
         return self.history.dropna(subset=cols, how="all")[["step", *cols]].reset_index(drop=True)
 
     def save(self, folder: str | Path, save_model: bool = False) -> Path:
+        """Write the run to ``folder``: ``trace.npz``, ``history.csv``, ``run.json`` (config, method,
+        status) and, with ``save_model``, the final model as a Hugging Face folder
+        ``folder/model`` (:meth:`save_model`). Returns ``folder``."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.trace.save(folder / "trace.npz")
@@ -187,9 +220,23 @@ class UnlearnRun:
         meta = {"config": self.config.to_dict(), "method": self.method.to_dict(),
                 "status": self.status, "message": self.message}
         atomic_write(folder / "run.json", json.dumps(meta, indent=1))
-        if save_model and self.model is not None:
-            self.model.save_pretrained(folder / "model")
+        if save_model:
+            self.save_model(folder / "model")
         return folder
+
+    def save_model(self, folder: str | Path) -> Path:
+        """The final model (LoRA already merged: a plain model of its own class) and its tokenizer
+        written with ``save_pretrained`` (safetensors) to ``folder``, which
+        ``AutoModelForCausalLM.from_pretrained(folder)`` and ``AutoTokenizer.from_pretrained(folder)``
+        load with the same weights (lm-evaluation-harness, open-unlearning's evaluation). Written
+        into a temporary sibling first and moved into place, so ``folder`` is never half written;
+        an existing ``folder`` is replaced. Raises :class:`InputError` when the run holds no model
+        or no tokenizer (a run read back by :meth:`load`). Returns ``folder``."""
+        if self.model is None or self.tokenizer is None:
+            missing = "model" if self.model is None else "tokenizer"
+            raise InputError(f"this run holds no {missing} to save (a run read back by UnlearnRun.load "
+                             f"has neither); save the run returned by unlearn")
+        return save_hf_folder(self.model, self.tokenizer, folder)
 
     @classmethod
     def load(cls, folder: str | Path) -> "UnlearnRun":
@@ -290,6 +337,12 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
         ``Method.needs_reference_distribution``).
     Same seed -> bit-identical trace and model on CPU. A non-finite loss stops the run with
     ``status="diverged"`` and a message; everything recorded so far is kept.
+
+    Before any work, :func:`satimp_lab.models.checks.check_model_fits` raises one InputError when
+    the longest forget or retain row does not fit the model's context, the tokenizer has no EOS,
+    or the prompt format needs a chat template the tokenizer lacks. With ``config.lora_rank`` the
+    copy is wrapped by a LoRA adapter before ``accelerator.prepare`` (``models.lora.add_lora``;
+    only the adapter trains) and merged at the end: ``run.model`` is a plain model either way.
     """
     from accelerate import Accelerator
     from accelerate.utils import gather_object, set_seed
@@ -306,9 +359,10 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
         if len(benchmark[split]) == 0:
             raise InputError(f"split {split!r} is empty")
 
-    accelerator = accelerator or Accelerator(
-        cpu=not torch.cuda.is_available(), mixed_precision=config.mixed_precision,
-        gradient_accumulation_steps=config.gradient_accumulation_steps)
+    if accelerator is None:
+        _reset_precision_of_a_single_process(config.mixed_precision)
+        accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=config.mixed_precision,
+                                  gradient_accumulation_steps=config.gradient_accumulation_steps)
     if config.stop_below is not None and accelerator.num_processes > 1:
         raise InputError(f"UnlearnConfig.stop_below={config.stop_below!r} needs a single-process run "
                          f"(this one has {accelerator.num_processes} processes)")
@@ -317,6 +371,9 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
     tokenizer, pad = target.tokenizer, target.tokenizer.pad_token_id
     max_length = getattr(target.tier.arch, "max_length", None) if target.tier.base_model is None else None
     fmt = target.tier.prompt_format
+    # one InputError naming the model, its context and the longest row, before any work
+    check_model_fits(target.model, tokenizer, {s: benchmark[s] for s in (config.forget_split, retain_split)},
+                     fmt)
     forget = encode_dataset(tokenizer, benchmark[config.forget_split], fmt, max_length)
     retain = encode_dataset(tokenizer, benchmark[retain_split], fmt, max_length)
 
@@ -325,6 +382,12 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
     if config.gradient_checkpointing:
         # transformers >= 5 renamed it (the old name warns); older versions only have the old one
         (getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable)()
+    if config.lora_rank is not None:  # wrapped before accelerator.prepare (DDP sees the adapters)
+        model = add_lora(model, config.lora_rank, config.lora_alpha, config.lora_dropout,
+                         config.lora_target_modules, seed=config.seed)
+        if config.gradient_checkpointing:  # frozen embeddings: checkpointed blocks need an input grad
+            model.enable_input_require_grads()
+        model.train()
     reference = None
     if method.needs_reference:  # a frozen copy of the starting model (NPO, KL)
         reference = copy.deepcopy(target.model).eval().requires_grad_(False).to(accelerator.device)
@@ -345,7 +408,8 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
                                                generator=torch.Generator().manual_seed(retain_seed)),
         collate_fn=lambda ex: collate(ex, pad))
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+    params = trainable_parameters(model) if config.lora_rank is not None else model.parameters()
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay,
                                   fused=True if config.fused_optimizer else None)
     model, optimizer, forget_loader = accelerator.prepare(model, optimizer, forget_loader)
     n_forget_batches = len(forget_loader)  # per process
@@ -490,9 +554,24 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
                                                "mean_weight"])
     if evals:
         history = pd.merge(history, pd.DataFrame(evals), on="step", how="outer").sort_values("step")
-    model = accelerator.unwrap_model(model)
+    model = merge_lora(accelerator.unwrap_model(model))  # a plain model for every reader
     model.eval()
-    return UnlearnRun(config, method, trace, history.reset_index(drop=True), model, status, message)
+    return UnlearnRun(config, method, trace, history.reset_index(drop=True), model, status, message,
+                      target.tokenizer)
+
+
+def _reset_precision_of_a_single_process(mixed_precision: str) -> None:
+    """Let a single process run runs of several precisions one after the other (a notebook, a
+    test session, a sweep of fp32 and bf16 recipes): accelerate keeps the first Accelerator's
+    ``mixed_precision`` for the whole process and refuses another ("AcceleratorState has already
+    been initialized"), so its shared state is reset when the precision differs. Never under a
+    launch (several processes), whose state belongs to the launcher."""
+    from accelerate.state import AcceleratorState, PartialState
+
+    if not AcceleratorState._shared_state or PartialState().num_processes > 1:
+        return
+    if str(AcceleratorState().mixed_precision) != mixed_precision:
+        AcceleratorState._reset_state()
 
 
 # ----------------------------------------------------------------------------------------------
