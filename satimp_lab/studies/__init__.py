@@ -25,6 +25,38 @@ def get_study(study_id: str) -> Study:
     raise ValueError(f"unknown study {study_id!r}; valid: {[s.id for s in STUDIES]}")
 
 
+def without_annotations(studies) -> tuple[list[Study], list[str]]:
+    """The studies that a benchmark without key-token annotations (real TOFU: its annotations are
+    the official repository's hand-made ``importance_forgetXX.pth``, not part of the Hub's files)
+    can decide: a study that measures key tokens (:attr:`Study.needs_key_spans`) is left out, and
+    the runs of annotation-weighted methods (``Method.needs_key_mask``) are taken out of the
+    others' specs, whose claims then compare what is left (``obs1`` decides SimSat vs SimImp
+    without its annotated part). Returns (the studies, one line per change, for the report)."""
+    from dataclasses import replace
+
+    from ..unlearning.objectives import get_method
+    from .lab import RunSpec
+
+    def needs_key(spec) -> bool:
+        spec = RunSpec.of(spec)
+        return get_method(spec.method, **spec.params).needs_key_mask
+
+    kept, notes = [], []
+    for study in studies:
+        if study.needs_key_spans:
+            notes.append(f"{study.id}: left out (it measures annotated key tokens; this benchmark has none)")
+            continue
+        dropped = [RunSpec.of(s).default_label for s in study.specs() if needs_key(s)]
+        if dropped:
+            notes.append(f"{study.id}: without {', '.join(dropped)} (annotation weighting needs key-token "
+                         f"annotations; this benchmark has none)")
+            specs, extras = study.specs, study.extras
+            study = replace(study, specs=lambda specs=specs: [s for s in specs() if not needs_key(s)],
+                            extras=lambda extras=extras: [s for s in extras() if not needs_key(s)])
+        kept.append(study)
+    return kept, notes
+
+
 def run_studies(lab, studies=STUDIES, out_dir: str | Path | None = None, one_pass: bool = True,
                 **sweep_kwargs) -> list[StudyResult]:
     """Run each study on ``lab``'s population and save its claims and tables under ``out_dir``.
@@ -52,4 +84,5 @@ def run_studies(lab, studies=STUDIES, out_dir: str | Path | None = None, one_pas
     return results
 
 
-__all__ = ["STUDIES", "Study", "StudyResult", "get_study", "load_population_claims", "run_studies"]
+__all__ = ["STUDIES", "Study", "StudyResult", "get_study", "load_population_claims", "run_studies",
+           "without_annotations"]

@@ -77,6 +77,9 @@ class Study:
     figures: dict[str, Callable] | None = None
     """Its population figures, name -> ``function(StudyResult) -> Figure or None``, for a study whose
     figures live in its own module; None: those of ``studies.figures.FIGURES``."""
+    needs_key_spans: bool = False
+    """It measures annotated key tokens (``key_spans``): a benchmark without them cannot decide
+    it (``studies.without_annotations``)."""
     extras: Callable[[], list] = field(default=lambda: [])
     """Runs its notebook shows on the Lab's own target model alone, beside the study's (references
     no claim decides on, e.g. NPO): :meth:`StudyResult.target_sweep` sweeps them, and

@@ -36,16 +36,18 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from ..errors import InputError, check_int, check_real
+from ..errors import InputError, check_choice, check_int, check_real
 from ..data.benchmark import BenchmarkConfig, load_benchmark, retain_split_for
-from ..models.build import get_tier
+from ..models.build import get_tier, prompt_format_for
 from ..models.cache import CACHE_FORMAT, get_model
 from ..models.train import subset_benchmark
 from ..store import CacheError, atomic_directory, cache_dir, cache_key, read_entry
 from ..evaluation.metrics import get_metric
 from ..unlearning.objectives import ALIASES, METHODS
 from ..unlearning.params import PARAMS
-from ..tiers import SIZES
+from .shards import Shards, failure_note, note_failure
+from ..tiers import PAPER_DRY_RUN_KEEPS, PAPER_EVALUATION, PAPER_PRESET_FOR_FORMAT, SIZES
+from ..tiers import PRESETS as _PRESET_FIELDS
 from ..tiers import TIER_RECIPES as _TIER_RECIPE_FIELDS
 from ..unlearning.tracing import TokenTrace
 from ..unlearning.loop import UnlearnConfig, unlearn
@@ -105,6 +107,17 @@ class Setting:
     """Greedy generation budget for ROUGE (answers are ~15-25 tokens)."""
     metrics_batch_size: int = 32
     """Rows per forward pass (and per generation batch) of the final metrics."""
+    base_model: str | None = None
+    """The pretrained model the ``paper`` tier fine-tunes into its target and retain models (a
+    Hugging Face name or a local folder, e.g. ``"microsoft/phi-1_5"``); None for the tiers that
+    build their own (``models.build.get_tier``)."""
+    source: str = "synthetic"
+    """The benchmark: ``"synthetic"`` (ours, built from :attr:`benchmark`) or ``"tofu"`` (the real
+    ``locuslab/TOFU`` by its Hub config names, online or from :attr:`data_dir`;
+    ``data.benchmark.load_benchmark``)."""
+    data_dir: str | None = None
+    """A local folder of the benchmark's files (for ``"tofu"``, the Hub's JSON files); None: the
+    synthetic benchmark generated from :attr:`benchmark`, or TOFU from the Hub."""
 
     def __post_init__(self):
         own = "Setting"
@@ -127,13 +140,37 @@ class Setting:
         if self.stop_at_match and self.final_metrics and not self.run_on:
             raise InputError(f"{own}.stop_at_match=True ends runs before their last step: the final metrics "
                              f"{self.final_metrics!r} would read a truncated model; set final_metrics=()")
+        check_choice(own, "source", self.source, ("synthetic", "tofu"))
+        if self.tier == "paper" and not self.base_model:
+            raise InputError(f"{own}: the paper tier needs base_model (a Hugging Face name or a local "
+                             f"folder, e.g. 'microsoft/phi-1_5'; the CLI's --base-model)")
         try:  # names: tier, split, metrics
-            get_tier(self.tier)
+            self.tier_config()
             retain_split_for(self.forget_split)
             for name in self.final_metrics:
                 get_metric(name)
         except ValueError as err:
             raise InputError(f"{own}: {err}") from None
+
+    def tier_config(self):
+        """The :class:`~satimp_lab.tiers.TierConfig` of :attr:`tier`, with :attr:`base_model` (the
+        paper tier's prompt format and learning rate follow it: ``models.build.get_tier``)."""
+        return get_tier(self.tier, **({"base_model": self.base_model} if self.base_model else {}))
+
+    def benchmark_splits(self) -> list[str]:
+        """The splits a Lab of this setting loads: training (``full``, the forget split and its
+        retain split) and evaluation; on TOFU also the ``_perturbed`` configs that TOFU's and
+        open-unlearning's evaluation read (``evaluation.metrics.evaluate``)."""
+        retain = retain_split_for(self.forget_split)
+        if self.source == "tofu":
+            return ["full", self.forget_split, retain, f"{self.forget_split}_perturbed", "retain_perturbed",
+                    "real_authors_perturbed", "world_facts_perturbed"]
+        return ["full", self.forget_split, retain, "holdout", "world_facts"]
+
+
+SETTING_DEFAULTS_OUT_OF_KEYS = ("base_model", "source", "data_dir")
+"""Setting fields that a run's cache key holds only when they differ from their default, so the
+keys of runs made before the fields existed stay valid."""
 
 
 def _setting_fields(fields_: dict) -> dict:
@@ -190,7 +227,13 @@ def get_setting(size: str | Setting = "full", **overrides) -> Setting:
         size = SETTINGS[size]
     tier = overrides.get("tier")
     if isinstance(tier, str) and tier in TIER_RECIPES and tier != size.tier:
-        overrides = {"name": f"{size.name}-{tier}", **TIER_RECIPES[tier], **overrides}
+        recipe = TIER_RECIPES[tier]
+        if tier == "paper" and overrides.get("base_model"):  # the recipe of the model's family
+            preset = PAPER_PRESET_FOR_FORMAT.get(prompt_format_for(overrides["base_model"]), "paper")
+            recipe = {**recipe, "base": replace(recipe["base"], **{**_PRESET_FIELDS[preset], **PAPER_EVALUATION})}
+        if tier == "paper" and size.tier == "micro":  # --fast: a dry run of the machinery
+            recipe = {**recipe, **{k: getattr(size, k) for k in PAPER_DRY_RUN_KEEPS}}
+        overrides = {"name": f"{size.name}-{tier}", **recipe, **overrides}
     return replace(size, **overrides) if overrides else size
 
 
@@ -392,15 +435,15 @@ class Lab:
         authors (``small``) unlearns and is evaluated on that subset, so the retain set holds only
         authors its models learned (``models.subset_benchmark``)."""
         s = self.setting
-        bench = load_benchmark(splits=["full", s.forget_split, retain_split_for(s.forget_split),
-                                       "holdout", "world_facts"], config=s.benchmark)
-        return subset_benchmark(bench, s.tier)
+        bench = load_benchmark(s.source, splits=s.benchmark_splits(), config=s.benchmark, data_dir=s.data_dir)
+        return subset_benchmark(bench, s.tier_config())
 
     def _tier_overrides(self) -> dict:
-        # seed 0 passes nothing, so the default models keep their cache entries
+        # seed 0 passes no train config, so the default models keep their cache entries
+        out = {"base_model": self.setting.base_model} if self.setting.base_model else {}
         if self.setting.target_seed == 0:
-            return {}
-        return {"train": replace(get_tier(self.setting.tier).train, seed=self.setting.target_seed)}
+            return out
+        return {**out, "train": replace(self.setting.tier_config().train, seed=self.setting.target_seed)}
 
     @cached_property
     def target(self):
@@ -444,8 +487,11 @@ class Lab:
     def _retain_truth_ratios(self):
         from ..evaluation import metrics
 
+        from ..data.tofu import eval_splits
+
+        forget = eval_splits(self.benchmark, self.setting.forget_split)["forget"]  # TOFU: forgetXX_perturbed
         return metrics.truth_ratio(self.retain_model.model, self.retain_model.tokenizer,
-                                   self.benchmark[self.setting.forget_split], kind="forget",
+                                   self.benchmark[forget], kind="forget",
                                    prompt_format=self.target.tier.prompt_format,
                                    batch_size=self.setting.metrics_batch_size)
 
@@ -484,7 +530,8 @@ class Lab:
         # the target seed is in the key through the target model's digest; the population
         # choose other runs, not this one's result (both left out, so older entries stay valid)
         setting = {k: v for k, v in (asdict(self.setting) | ignored).items()
-                   if k not in ("target_seed", "target_seeds", "stop_at_match", "forget_at_bracket", "run_on")}  # in the run config
+                   if k not in ("target_seed", "target_seeds", "stop_at_match", "forget_at_bracket", "run_on")  # in the run config
+                   and not (k in SETTING_DEFAULTS_OUT_OF_KEYS and v == getattr(Setting, k))}
         setting["base"] = self.setting.base.to_dict()  # without its unset new fields: older keys stay
         payload = {"format": CACHE_FORMAT, "run": config.to_dict(), "target": self.target.digest or str(self.target.path),
                    "setting": setting,
@@ -561,6 +608,9 @@ class Lab:
           CPU core, one torch thread each) kept for the rest of the session; a sweep with at
           most one run to compute, or on a machine with a GPU, runs here instead.
         * ``None`` or ``"serial"``: one after the other in this process.
+        * a :class:`~satimp_lab.studies.shards.Shards` (``Shards.from_env()`` under ``accelerate
+          launch``): this process computes its share of the runs, one after the other on its
+          GPU, and reads the other processes' runs from the shared cache as they appear.
         * any ``concurrent.futures.Executor`` -- or an object whose ``submit(fn, arg)`` returns
           futures with ``done()`` and ``result()``, such as ``submitit.AutoExecutor`` (SLURM) or
           a Dask client's ``get_executor()``: each run is one job, ``_run_job(job)``, whose
@@ -755,15 +805,28 @@ def _sweep_units(units: list[tuple["Lab", RunSpec, int]], desc: str, executor, p
         lab, config, label, key_text, folder = units[i][0], *entries[i]
         results[i] = _read_run(folder, key_text, label, config, lab.setting)
     todo = [i for i in distinct if results[i] is None]
-    pool = _resolve_executor(executor, len(todo))
+    shards = executor if isinstance(executor, Shards) else None
+    owned = {i for k, i in enumerate(distinct) if shards is None or shards.owns(k)}  # by place, not cache
+    pool = None if shards is not None else _resolve_executor(executor, len(todo))
     failures: list[tuple[str, BaseException]] = []
     with tqdm(total=len(distinct), initial=len(distinct) - len(todo), desc=desc, disable=not progress) as bar:
         if pool is None:
-            for i in todo:
+            for i in sorted(todo, key=lambda i: i not in owned):  # this process's own runs first
                 lab, spec, seed = units[i]
+                folder = entries[i][3]
                 try:
-                    results[i] = lab._run_entry(*entries[i])
+                    if i in owned:
+                        if shards is not None:
+                            failure_note(folder).unlink(missing_ok=True)
+                        results[i] = lab._run_entry(*entries[i])
+                    else:  # another process of the launch computes it
+                        config, label, key_text, _ = entries[i]
+                        results[i] = shards.wait_for(
+                            lambda: _read_run(folder, key_text, label, config, lab.setting), folder,
+                            lab._describe(spec, seed))
                 except Exception as err:  # noqa: BLE001 -- reported with the run's name below
+                    if shards is not None and i in owned:
+                        note_failure(folder, err)
                     failures.append((lab._describe(spec, seed), err))
                 bar.update(1)
         elif todo:

@@ -15,12 +15,16 @@ def specs() -> list[dict]:
 
 
 def decide(summary) -> list[verdicts.PopulationClaim]:
+    """The two claims of observation (i). On a benchmark without key-token annotations (real TOFU)
+    the sweep has no ``annotated`` runs (``studies.without_annotations``) and the first claim is
+    decided on SimSat vs SimImp alone."""
+    importance = [m for m in ("simimp", "annotated") if m != "annotated" or m in set(summary["label"])]
     return [
         verdicts.PopulationClaim(
             "obs1_saturation_beats_importance",
             "Observation (i): saturation-based reweighting (SimSat) unlearns more effectively than "
             "importance-based reweighting (SimImp, annotated key tokens), at matched retain quality.",
-            [verdicts.compare(summary, "simsat", imp, METRIC) for imp in ("simimp", "annotated")], names=NAMES,
+            [verdicts.compare(summary, "simsat", imp, METRIC) for imp in importance], names=NAMES,
             source="paper abstract"),
         verdicts.PopulationClaim(
             "obs1_combination_beats_both",

@@ -205,16 +205,26 @@ FIGURES_NOTE = (
 """The report's one paragraph on what its figures show (:func:`build_report`)."""
 
 
-def scale_note(size: str, tier: str | None = None) -> str:
+def scale_note(size: str, tier: str | None = None, **setting) -> str:
     """One sentence on what the report's verdicts rest on: the tier, how many target models and
-    unlearning seeds (``studies.lab.get_setting(size, tier=...)``), and for a size on the micro
+    unlearning seeds (``studies.lab.get_setting(size, tier=..., **setting)``; ``setting``: the
+    paper tier's base model, source and data folder), and for a size on the micro
     tier (``--fast``) that it checks the machinery, not the paper's claims. Raises InputError
     for an unknown size or tier."""
     from .lab import get_setting
 
-    setting = get_setting(size, **({"tier": tier} if tier else {}))
-    text = (f"The verdicts rest on {len(setting.target_seeds)} target models x {len(setting.seeds)} "
-            f"unlearning seed(s) of the `{setting.tier}` tier (size `{size}`).")
+    setting = get_setting(size, **({"tier": tier} if tier else {}), **setting)
+    n_targets = len(setting.target_seeds)
+    text = (f"The verdicts rest on {n_targets} target model{'s' if n_targets != 1 else ''} x {len(setting.seeds)} "
+            f"unlearning seed(s) of the `{setting.tier}` tier (size `{size}`"
+            + (f", base model `{setting.base_model}` on {setting.source}" if setting.base_model else "")
+            + ").")
+    if setting.tier == "paper" and size == "fast":
+        text += (" This is a dry run of the paper tier's machinery (`--fast`: a few final-metric rows "
+                 "and short generations): its verdicts are not evidence about the paper's claims.")
+    elif setting.tier == "paper" and len(setting.target_seeds) == 1:
+        text += (" With one fine-tuned target model, the intervals are a bootstrap over the unlearning "
+                 "seeds: they say how stable each comparison is for this model, not across models.")
     if setting.tier == "micro":
         text += (" This size is a quick check that the whole pipeline runs (a micro model on a few "
                  "authors, a few steps): its verdicts are not evidence about the paper's claims and "

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..resources import shipped_path
-from ..store import atomic_write
+from ..store import atomic_write, cache_dir, entry_lock
 from ..tiers import PRETRAINED_TIERS  # noqa: F401 (declared there; importable from here)
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colour codes in tracebacks
@@ -150,9 +150,17 @@ def execute_notebook(path: str | Path, output: str | Path, parameters: dict,
     return {"name": path.stem, "status": status, "seconds": seconds, "error": error, "output": str(output)}
 
 
+PAPER_STUDIES = ("obs1", "obs2", "smoothness", "granularity", "grid")
+"""The studies ``reproduce --tier paper`` decides: the paper's observations and the SatImp grid
+(the relearning study's attacks are sized for the tiny tier). On a benchmark without key-token
+annotations (real TOFU) the annotated parts are left out (``studies.without_annotations``)."""
+
+
 def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: str | None = None,
               notebooks: list[str] | None = None, notebook_dir: str | Path = NOTEBOOK_DIR,
-              cell_timeout: int | None | str = "auto", workers: int | None = None) -> int:
+              cell_timeout: int | None | str = "auto", workers: int | None = None,
+              base_model: str | None = None, source: str = "synthetic", data_dir: str | None = None,
+              lora: dict | None = None) -> int:
     """Run the notebooks (all, or those whose names start with one of ``notebooks``) and write
     ``out_dir/report.md``. ``tier`` None keeps each size's own tier (tiny for the full run,
     micro for ``fast``). ``cell_timeout``: seconds per notebook cell, None for no limit;
@@ -169,11 +177,26 @@ def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: 
     error row of the report while the others run; an interrupted run (Ctrl-C) still writes
     ``runs.json`` and ``report.md`` for the notebooks done (the rest are "not run") and re-raises
     (a Ctrl-C in a terminal reaches the worker processes too, which stop their notebooks).
-    The report lists the notebooks in their order whatever order they finished in."""
+    The report lists the notebooks in their order whatever order they finished in.
+
+    ``tier="paper"`` (with ``base_model``, and ``source="tofu"`` for the real TOFU, online or from
+    ``data_dir``) decides the claims of :data:`PAPER_STUDIES` whose notebooks are selected with
+    the paper's recipe (``tiers.TIER_RECIPES["paper"]``) and writes the same report; the notebooks
+    themselves, sized for the tiny tier, are not executed (their rows say so). Under
+    ``accelerate launch`` (several processes) each process computes its share of the runs on its
+    own GPU (:class:`~satimp_lab.studies.shards.Shards`) and the first one writes the report."""
     from ..errors import check_int
     from .lab import cpu_cores, default_workers
 
     selected = select_notebooks(notebooks, notebook_dir)  # before anything is touched
+    setting = {k: v for k, v in (("base_model", base_model), ("source", source), ("data_dir", data_dir))
+               if v not in (None, "synthetic")}
+    if tier == "paper":
+        return _reproduce_paper(Path(out_dir), fast, selected, setting, lora or {})
+    if setting or lora:
+        setting = {**setting, **(lora or {})}
+        raise InputError(f"reproduce: {', '.join(setting)} applies to the paper tier only (--tier paper); "
+                         f"the {tier or 'default'} tier builds its own models on the synthetic benchmark")
     check_int("reproduce", "workers", workers, minimum=1, none_ok=True)
     default_workers()  # a bad $SATIMP_LAB_WORKERS raises here, before the output is touched
     at_once = min(workers or default_workers(), len(selected))
@@ -222,6 +245,42 @@ def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: 
     return _write_report(out_dir, runs, size, tier, time.monotonic() - start)
 
 
+def _reproduce_paper(out_dir: Path, fast: bool, selected: list[Path], setting: dict, lora: dict) -> int:
+    """:func:`reproduce` at the paper tier: the studies only, on one process or as one of the
+    processes of ``accelerate launch`` (each computes its share of the runs; the first writes the
+    report). ``lora``: ``lora_*`` fields of every run's UnlearnConfig (a 7B model on one 80 GB GPU).
+    Returns 0 when the studies ran, 1 otherwise (0 on the other processes)."""
+    from dataclasses import replace
+
+    from .lab import Lab, get_setting
+    from .shards import Shards
+
+    size = "fast" if fast else "full"
+    chosen = get_setting(size, tier="paper", **setting)  # checks the setting before any work
+    lab = Lab(replace(chosen, base=replace(chosen.base, **lora)) if lora else chosen, progress=True)
+    shards = Shards.from_env()
+    if shards.world > 1:
+        shards.detach()
+    out_dir = out_dir.resolve()
+    if shards.rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for stale in ("claims", "population", "tables", "figures"):
+            if (out_dir / stale).exists():
+                for f in (out_dir / stale).iterdir():
+                    f.unlink()
+    start = time.monotonic()
+    names = [p.stem for p in selected]
+    studies = _run_studies(size, "paper", names, out_dir, workers=1, lab=lab,
+                           executor=shards if shards.world > 1 else "serial", save=shards.rank == 0)
+    if shards.rank != 0:
+        return 0
+    runs = [studies] if studies else []
+    runs += [{"name": name, "status": "not run", "seconds": 0.0, "output": "",
+              "error": "paper tier: the studies decide its claims; the notebook is sized for the tiny tier"}
+             for name in names]
+    return _write_report(out_dir, runs, size, "paper", time.monotonic() - start, setting)
+
+
 def _notebook_pool(at_once: int) -> concurrent.futures.Executor:
     """The pool that executes notebooks side by side: ``at_once`` worker processes started with
     ``spawn``, so that no two kernels' clients share a process (zmq context, event loop,
@@ -254,17 +313,21 @@ def _execute_and_log(path: Path, out_dir: Path, params: dict, cell_timeout: int 
     return run
 
 
-def _write_report(out_dir: Path, runs: list[dict], size: str, tier: str | None, total: float) -> int:
+def _write_report(out_dir: Path, runs: list[dict], size: str, tier: str | None, total: float,
+                  setting: dict | None = None) -> int:
     """``runs.json`` (first: it survives a failing report) and ``report.md``; prints a summary.
-    Returns 1 if a notebook did not run or a claim file could not be read, else 0."""
+    ``setting``: the paper tier's Setting fields (base model, source, data folder), named in the
+    report. Returns 1 if a notebook (or the studies) did not run or a claim file could not be
+    read, else 0; at the paper tier, notebooks are "not run" by design and do not count."""
     from .report import build_report, scale_note
 
+    setting = setting or {}
     atomic_write(out_dir / "runs.json", json.dumps(runs, indent=1))
     problems: list[str] = []
-    report = build_report(out_dir, runs, {"size": size, "tier": tier or "default",
+    report = build_report(out_dir, runs, {"size": size, "tier": tier or "default", **setting,
                                           "total seconds": f"{total:.0f}"}, problems=problems,
-                          note=scale_note(size, tier))
-    failed = [r["name"] for r in runs if r["status"] != "ok"]
+                          note=scale_note(size, tier, **setting))
+    failed = [r["name"] for r in runs if r["status"] != "ok" and not (tier == "paper" and r["status"] == "not run")]
     notebooks = [r for r in runs if not r["name"].startswith("studies (")]  # the studies' row is no notebook
     ran = sum(r["status"] == "ok" for r in notebooks)
     print(f"report: {report} ({total:.0f} s; {ran}/{len(notebooks)} notebooks ran"
@@ -274,32 +337,54 @@ def _write_report(out_dir: Path, runs: list[dict], size: str, tier: str | None, 
 
 
 def _run_studies(size: str, tier: str | None, notebook_names: list[str], out_dir: Path,
-                 workers: int | None = None) -> dict | None:
+                 workers: int | None = None, lab=None, executor=None, save: bool = True) -> dict | None:
     """Decide the claims of the declared studies (``satimp_lab.studies.STUDIES``) whose notebook
     is among ``notebook_names``, before any notebook runs: the report's claim table comes from
     them, not from whichever cells ran. Every study's runs are swept in one pass
     (``studies.run_studies``) on ``workers`` processes (None: the default pool; 1: in this
     process). Returns a run record like :func:`execute_notebook`'s
-    (an error is recorded, not raised, so the report is still written); None when no study is chosen."""
-    from .lab import Lab, process_pool
-    from . import STUDIES, run_studies
+    (an error is recorded, not raised, so the report is still written); None when no study is chosen.
 
-    chosen = [s for s in STUDIES if s.notebook in notebook_names]
+    ``lab``: the Lab to run them on (default: the size's, with ``tier``); at the paper tier the
+    studies are :data:`PAPER_STUDIES`, without their annotated parts when the benchmark has no
+    key-token annotations. ``executor``: overrides the one ``workers`` picks (e.g. a
+    :class:`~satimp_lab.studies.shards.Shards`). ``save``: write the claims, tables and figures
+    (False on the processes of a launch but the first)."""
+    from .lab import Lab, process_pool
+    from . import STUDIES, run_studies, without_annotations
+
+    chosen = [s for s in STUDIES if s.notebook in notebook_names
+              and (tier != "paper" or s.id in PAPER_STUDIES)]
     if not chosen:
         return None
-    start, status, error = time.perf_counter(), "ok", ""
-    print(f"deciding the claims of {len(chosen)} studies on the population ...", flush=True)
+    start, status, error, notes = time.perf_counter(), "ok", "", []
     try:
-        lab = Lab(size, progress=True, **({"tier": tier} if tier else {}))
-        if workers is None or workers == 1:
-            run_studies(lab, chosen, out_dir=out_dir, executor="processes" if workers is None else "serial")
+        lab = lab or Lab(size, progress=True, **({"tier": tier} if tier else {}))
+        if tier == "paper":
+            # fine-tuned (or read from the cache) before any run; under a launch, by one process
+            # while the others wait for the lock and then read them from the cache
+            (cache_dir() / "models").mkdir(parents=True, exist_ok=True)
+            with entry_lock(cache_dir() / "models" / "paper-fine-tuning", timeout=-1):
+                _ = lab.target, lab.retain_model
+            forget = lab.benchmark[lab.setting.forget_split]
+            if not any(spans for spans in forget["key_spans"]):
+                chosen, notes = without_annotations(chosen)
+        print(f"deciding the claims of {len(chosen)} studies on the population ...", flush=True)
+        for note in notes:
+            print(f"  {note}", flush=True)
+        target = out_dir if save else None
+        if executor is not None:
+            run_studies(lab, chosen, out_dir=target, executor=executor)
+        elif workers is None or workers == 1:
+            run_studies(lab, chosen, out_dir=target, executor="processes" if workers is None else "serial")
         else:
             with process_pool(workers) as pool:
-                run_studies(lab, chosen, out_dir=out_dir, executor=pool)
+                run_studies(lab, chosen, out_dir=target, executor=pool)
     except Exception as err:  # noqa: BLE001 -- recorded in the report's run table
         status, error = "error", f"{type(err).__name__}: {err}"
     return {"name": "studies (" + ", ".join(s.id for s in chosen) + ")", "status": status,
-            "seconds": time.perf_counter() - start, "error": error, "output": "population/"}
+            "seconds": time.perf_counter() - start, "error": "; ".join([*notes, error] if error else notes),
+            "output": "population/"}
 
 
 if __name__ == "__main__":
