@@ -71,8 +71,9 @@ def main(argv=None) -> int:
                              "forget10 = 399: TOFU's sizes, 4000 and 400)")
     args = parser.parse_args(argv)
 
-    from satimp_lab.data.benchmark import retain_split_for
-    from satimp_lab.data.tofu import load_tofu, write_tofu_layout
+    from satimp_lab.data.schema import retain_split_for
+    from satimp_lab.data.tofu import load_tofu
+    from satimp_lab.data.tofu_layout import write_tofu_layout
     from satimp_lab.studies.lab import get_setting
     from satimp_lab.unlearning.objectives import get_method
 

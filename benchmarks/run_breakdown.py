@@ -172,7 +172,7 @@ def batches(size: str, sizes: tuple[int, ...], repeats: int = 15) -> None:
 
     from satimp_lab import Lab
     from satimp_lab.data.batching import encode_dataset, read_rows
-    from satimp_lab.data.benchmark import retain_split_for
+    from satimp_lab.data.schema import retain_split_for
     from satimp_lab.evaluation import metrics
     from satimp_lab.unlearning.loop import _subset
 

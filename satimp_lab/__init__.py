@@ -24,9 +24,10 @@ __version__ = "0.1.0"
 
 _API: dict[str, tuple[str, ...]] = {
     # --- data/: the benchmark, and how a (question, answer) pair becomes tokens and log-likelihoods
-    "data.benchmark": ("BenchmarkConfig", "generate_benchmark", "load_benchmark",
-                       "retain_split_for"),  # synthetic TOFU-shaped authors
-    "data.tofu": ("load_tofu", "write_tofu_layout"),  # the real TOFU by its Hub configs; its layout, written
+    "data.schema": ("retain_split_for",),  # the row schema of every split, synthetic or TOFU
+    "data.benchmark": ("BenchmarkConfig", "generate_benchmark", "load_benchmark"),  # synthetic TOFU-shaped authors
+    "data.tofu": ("load_tofu",),  # the real TOFU by its Hub configs
+    "data.tofu_layout": ("write_tofu_layout",),  # our benchmark in the Hub's layout
     "data.batching": ("PROMPT_FORMATS", "encode_dataset", "token_logprobs"),  # answer-only labels, key masks
     # --- tiers: every tier and size, declared in one place
     "tiers": ("TIERS", "SIZES", "TierConfig"),

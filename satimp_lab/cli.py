@@ -16,7 +16,7 @@ def _cmd_data(args) -> int:
     from .data.benchmark import BenchmarkConfig, default_data_dir, write_benchmark
 
     if args.layout == "tofu":
-        from .data.tofu import write_tofu_layout
+        from .data.tofu_layout import write_tofu_layout
 
         if not args.out:
             raise InputError("satimp-lab data --layout tofu needs --out DIR (the folder for the JSON files)")
@@ -91,7 +91,8 @@ def cli_tier(args, lora: dict | None = None):
 
 
 def _cmd_train(args) -> int:
-    from .data.benchmark import load_benchmark, retain_split_for
+    from .data.benchmark import load_benchmark
+    from .data.schema import retain_split_for
     from .models.cache import get_model, ship_models
     from .store import cache_dir
 

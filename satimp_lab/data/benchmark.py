@@ -22,20 +22,18 @@ import hashlib
 import json
 import math
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import datasets
 
 from ..errors import InputError, check_int
 from ..store import atomic_write
+from .schema import FIELDS, FORGET_PERCENTS, row_problem, to_dataset
 
 # ----------------------------------------------------------------------------------------------
 # configuration
 
-FORGET_PERCENTS = (1, 5, 10)
-FIELDS = ("question", "answer", "paraphrased_question", "paraphrased_answer", "perturbed_answer",
-          "author_id", "key_spans", "fact_type", "qa_id")
 
 
 @dataclass(frozen=True)
@@ -338,37 +336,6 @@ def write_benchmark(data_dir: str | Path, config: BenchmarkConfig = BenchmarkCon
     return data_dir
 
 
-def row_problem(row: dict) -> str | None:
-    """The first schema violation of a benchmark row, as ``"field 'x': ..."``; None if valid.
-
-    Checked: ``question``, ``answer`` and the paraphrases are non-empty strings;
-    ``perturbed_answer`` is a list of strings; ``author_id`` and ``qa_id`` are integers (not
-    floats or strings); every key span is a pair of integers ``[start, end)`` with
-    0 <= start < end <= len(answer)."""
-    def is_int(v):
-        return isinstance(v, int) and not isinstance(v, bool)
-
-    for f in ("question", "answer", "paraphrased_question", "paraphrased_answer"):
-        if f in row and not (isinstance(row[f], str) and row[f].strip()):
-            return f"field {f!r}: must be a non-empty string, got {row[f]!r}"
-    answers = row.get("perturbed_answer", [])
-    if not (isinstance(answers, list) and all(isinstance(a, str) and a.strip() for a in answers)):
-        return f"field 'perturbed_answer': must be a list of non-empty strings, got {answers!r}"
-    for f in ("author_id", "qa_id"):
-        if f in row and not is_int(row[f]):
-            return f"field {f!r}: must be an integer, got {row[f]!r}"
-    spans = row.get("key_spans", [])
-    if not isinstance(spans, list):
-        return f"field 'key_spans': must be a list of [start, end) pairs, got {spans!r}"
-    n = len(row.get("answer", ""))
-    for span in spans:
-        if not (isinstance(span, (list, tuple)) and len(span) == 2 and all(map(is_int, span))
-                and 0 <= span[0] < span[1] <= n):
-            return (f"field 'key_spans': span {span!r} is not a [start, end) pair with "
-                    f"0 <= start < end <= {n} (the answer's length)")
-    return None
-
-
 def _read_jsonl(path: Path) -> list[dict]:
     if not path.exists():
         raise FileNotFoundError(f"benchmark file missing: {path}")
@@ -431,32 +398,9 @@ def split_names() -> list[str]:
     return names + ["holdout", "world_facts"]
 
 
-def retain_split_for(forget_split: str) -> str:
-    """``forget10`` -> ``retain90``; raises on a name that is not a forget split."""
-    if not (forget_split.startswith("forget") and forget_split[6:].isdigit()
-            and int(forget_split[6:]) in FORGET_PERCENTS):
-        raise InputError(f"unknown forget split {forget_split!r}; valid: "
-                         f"{[f'forget{p:02d}' for p in FORGET_PERCENTS]}")
-    return f"retain{100 - int(forget_split[6:]):02d}"
-
-
 def _forget_percent(split: str) -> int:
     """``forget10`` -> 10, ``retain90`` -> 10."""
     return int(split[6:]) if split.startswith("forget") else 100 - int(split[6:])
-
-
-def _to_dataset(rows: list[dict], split: str) -> datasets.Dataset:
-    if not rows:
-        raise ValueError(f"split {split!r} is empty")
-    features = datasets.Features({
-        "question": datasets.Value("string"), "answer": datasets.Value("string"),
-        "paraphrased_question": datasets.Value("string"), "paraphrased_answer": datasets.Value("string"),
-        "perturbed_answer": datasets.Sequence(datasets.Value("string")),
-        "author_id": datasets.Value("int64"),
-        "key_spans": datasets.Sequence(datasets.Sequence(datasets.Value("int64"))),
-        "fact_type": datasets.Value("string"), "qa_id": datasets.Value("int64"),
-    })
-    return datasets.Dataset.from_list([{f: row[f] for f in FIELDS} for row in rows], features=features)
 
 
 def load_benchmark(source: str = "synthetic", splits: list[str] | None = None,
@@ -524,19 +468,8 @@ def load_benchmark(source: str = "synthetic", splits: list[str] | None = None,
             forget_ids = set(bench["splits"][f"forget{_forget_percent(split):02d}"])
             keep = (lambda a: a in forget_ids) if split.startswith("forget") else (lambda a: a not in forget_ids)
             rows = [r for r in bench["full"] if keep(r["author_id"])]
-        out[split] = _to_dataset(rows, split)
+        out[split] = to_dataset(rows, split)
     return datasets.DatasetDict(out)
-
-
-# ----------------------------------------------------------------------------------------------
-# the real TOFU: moved to data/tofu.py
-
-
-def load_tofu(splits=None, data_dir: str | Path | None = None) -> datasets.DatasetDict:
-    """The real TOFU by its Hub config names: :func:`satimp_lab.data.tofu.load_tofu` (its home)."""
-    from .tofu import load_tofu as _load_tofu
-
-    return _load_tofu(splits, data_dir=data_dir)
 
 
 # ----------------------------------------------------------------------------------------------

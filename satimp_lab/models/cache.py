@@ -65,7 +65,8 @@ def model_key(benchmark, kind: str, forget_split: str, tier: TierConfig) -> dict
     ``world_facts``; on a benchmark in TOFU's Hub layout (``data.tofu.is_hub_layout``), the split
     alone, as TOFU fine-tunes (``full``; the retain model ``retainYY``). Raises
     :class:`InputError` for an unknown ``kind`` or a benchmark without the needed split."""
-    from ..data.benchmark import fingerprint, retain_split_for
+    from ..data.benchmark import fingerprint
+    from ..data.schema import retain_split_for
     from ..data.tofu import is_hub_layout
 
     if kind not in ("target", "retain"):

@@ -324,7 +324,7 @@ def attack_model(model, tokenizer, benchmark, forget_split: str, config: AttackC
     and ``n_held_out`` count the rows. ``lr``: the relearning rate when ``config.relearn_lr`` is None."""
     from ..evaluation.privacy import membership_inference
     from ..unlearning.loop import teacher_forced_summary
-    from ..data.benchmark import retain_split_for
+    from ..data.schema import retain_split_for
 
     forget = benchmark[forget_split]
     relearned, held_out = split_forget_authors(forget["author_id"], config.relearn_fraction, config.split_seed)

@@ -37,7 +37,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import InputError, check_choice, check_int, check_real
-from ..data.benchmark import BenchmarkConfig, load_benchmark, retain_split_for
+from ..data.benchmark import BenchmarkConfig, load_benchmark
+from ..data.schema import retain_split_for
 from ..models.build import get_tier, prompt_format_for
 from ..models.cache import CACHE_FORMAT, get_model
 from ..models.train import subset_benchmark

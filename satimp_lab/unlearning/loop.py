@@ -29,7 +29,7 @@ from ..models.checks import check_model_fits
 from ..models.build import save_hf_folder
 from ..models.lora import add_lora, merge_lora, trainable_parameters
 from ..models.train import linear_schedule
-from ..data.benchmark import retain_split_for
+from ..data.schema import retain_split_for
 from .objectives import Method, get_method
 from ..store import atomic_write
 from ..tiers import PRESETS as _PRESET_FIELDS

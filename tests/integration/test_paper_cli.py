@@ -20,7 +20,7 @@ import torch
 
 from satimp_lab.cli import main
 from satimp_lab.data.benchmark import BenchmarkConfig
-from satimp_lab.data.tofu import write_tofu_layout
+from satimp_lab.data.tofu_layout import write_tofu_layout
 from satimp_lab.models.build import train_tokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -199,3 +199,32 @@ def test_one_process_runs_recipes_of_two_precisions_one_after_the_other(micro_ta
         run = unlearn(micro_target, small_benchmark, UnlearnConfig(method="ga", steps=1, eval_every=None,
                                                                    mixed_precision=precision), progress=False)
         assert run.status == "completed"
+
+
+def test_reproduce_paper_tier_shared_among_two_launched_processes_equals_one_process(
+        hf_models, tofu_dir, tmp_path):
+    """What ``accelerate launch`` / ``torchrun`` set (RANK, WORLD_SIZE, LOCAL_RANK) makes two
+    processes share the runs of ``reproduce --tier paper``: one fine-tunes while the other waits,
+    each computes every other run, the first writes the report; its claims equal one process's."""
+    import os
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "satimp_lab.cli", "reproduce", "--base-model", str(hf_models["llama"]),
+            "--benchmark", "tofu", "--data-dir", str(tofu_dir), "--fast", "--only", "04"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    alone = subprocess.run([*args, "--out", str(tmp_path / "alone")], capture_output=True, text=True,
+                           env={**env, "SATIMP_LAB_CACHE": str(tmp_path / "cache-alone")}, timeout=900)
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    shared = {**env, "SATIMP_LAB_CACHE": str(tmp_path / "cache-shared"), "WORLD_SIZE": "2"}
+    procs = [subprocess.Popen([*args, "--out", str(tmp_path / "shared")], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True,
+                              env={**shared, "RANK": str(r), "LOCAL_RANK": str(r)}) for r in (0, 1)]
+    outputs = [p.communicate(timeout=900) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err[-3000:] for _, err in outputs]
+    assert "report:" in outputs[0][0] and "report:" not in outputs[1][0]  # the first writes it
+    claims = [json.loads((tmp_path / d / "population" / "obs1.json").read_text()) for d in ("alone", "shared")]
+    assert claims[0] == claims[1]
+    runs = list((tmp_path / "cache-shared" / "runs").glob("*/summary.json"))
+    assert len(runs) == len(list((tmp_path / "cache-alone" / "runs").glob("*/summary.json"))) > 0
+    assert not list((tmp_path / "cache-shared" / "runs").glob("*.failed"))

@@ -83,7 +83,7 @@ def test_shipped_model_is_the_default_and_loads_to_its_recorded_memorisation(ben
 
 
 def meta_split(kind, forget_split):
-    from satimp_lab.data.benchmark import retain_split_for
+    from satimp_lab.data.schema import retain_split_for
 
     return "full" if kind == "target" else retain_split_for(forget_split)
 

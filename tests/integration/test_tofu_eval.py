@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from satimp_lab.data.benchmark import BenchmarkConfig, load_benchmark
-from satimp_lab.data.tofu import write_tofu_layout
+from satimp_lab.data.tofu_layout import write_tofu_layout
 from satimp_lab.errors import InputError
 from satimp_lab.evaluation.metrics import evaluate
 from satimp_lab.evaluation.tofu import forget_quality, truth_ratio

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from satimp_lab.data.benchmark import (FIELDS, BenchmarkConfig, default_data_dir, generate_benchmark,
-                                  load_benchmark, read_benchmark, retain_split_for, split_names,
-                                  write_benchmark)
+from satimp_lab.data.benchmark import (BenchmarkConfig, default_data_dir, generate_benchmark, load_benchmark,
+                                  read_benchmark, split_names, write_benchmark)
+from satimp_lab.data.schema import FIELDS, retain_split_for
 
 
 def test_published_files_regenerate_identically(tmp_path):

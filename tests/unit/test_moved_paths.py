@@ -90,8 +90,9 @@ def test_the_model_modules_stay_importable_from_zoo_and_models():
     import satimp_lab.models as models
     from satimp_lab.models import build, cache, train, zoo
 
+    added_after_the_split = {"save_hf_folder"}  # new names live in their home only (CHANGELOG.md)
     for home in (build, train, cache):
-        for name in home.__all__:
+        for name in set(home.__all__) - added_after_the_split:
             assert getattr(zoo, name) is getattr(home, name), f"{home.__name__}.{name}"
             assert getattr(models, name) is getattr(home, name), f"{home.__name__}.{name}"
     from satimp_lab.models import CacheError, TierConfig  # the flat module's re-exports, too

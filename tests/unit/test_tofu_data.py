@@ -10,8 +10,8 @@ import time
 import pytest
 
 from satimp_lab.data.benchmark import BenchmarkConfig, load_benchmark
-from satimp_lab.data.tofu import (HUB_CONFIGS, HUB_FIELDS, eval_splits, is_hub_layout, load_tofu,
-                                  write_tofu_layout)
+from satimp_lab.data.tofu import HUB_CONFIGS, HUB_FIELDS, eval_splits, is_hub_layout, load_tofu
+from satimp_lab.data.tofu_layout import write_tofu_layout
 from satimp_lab.errors import InputError
 
 SMALL = BenchmarkConfig(n_authors=50, qa_per_author=2, n_holdout_authors=2, n_world_facts=6)  # forget01: 1 author
