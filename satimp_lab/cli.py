@@ -49,12 +49,24 @@ class _SplitsOf:
         self.source, self.forget_split = source, forget_split
 
 
+def benchmark_source(args) -> str:
+    """``--benchmark``, or its default: ``tofu`` for the paper tier (``--base-model``,
+    ``--target-model``, ``--tier paper``, and ``evaluate``, which scores Hugging Face models),
+    ``synthetic`` otherwise."""
+    if args.benchmark:
+        return args.benchmark
+    paper = (getattr(args, "base_model", None) or getattr(args, "target_model", None)
+             or getattr(args, "tier", None) == "paper" or args.command == "evaluate")
+    return "tofu" if paper else "synthetic"
+
+
 def load_cli_benchmark(args, splits: list[str] | None = None):
     """The benchmark the command's ``--benchmark`` / ``--data-dir`` / ``--forget-split`` name."""
     from .data.benchmark import load_benchmark
 
-    splits = splits or benchmark_splits(args.benchmark, args.forget_split)
-    return load_benchmark(args.benchmark, splits=splits, data_dir=args.data_dir)
+    source = benchmark_source(args)
+    splits = splits or benchmark_splits(source, args.forget_split)
+    return load_benchmark(source, splits=splits, data_dir=args.data_dir)
 
 
 def lora_overrides(args) -> dict:
@@ -101,7 +113,7 @@ def _cmd_train(args) -> int:
     tier = cli_tier(args, {**lora_overrides(args), **recipe})  # names first: a bad split must not cost a trained target
     retain_split_for(args.forget_split)
     if args.retrain:
-        if args.base_model or args.benchmark != "synthetic":
+        if args.base_model or benchmark_source(args) != "synthetic":
             raise InputError("--retrain rebuilds the shipped from-scratch models (tiers micro, tiny) on the "
                              "synthetic benchmark; it takes no --base-model or --benchmark tofu")
         bench = load_benchmark(data_dir=args.data_dir) if args.data_dir else None
@@ -243,7 +255,7 @@ def _cmd_evaluate(args) -> int:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write(out / "metrics.csv", table.to_csv(index=False))
         atomic_write(out / "per_example.csv", table.attrs["details"].per_example.to_csv(index=False))
-        meta = {"model": args.model, "retain_model": args.retain_model, "benchmark": args.benchmark,
+        meta = {"model": args.model, "retain_model": args.retain_model, "benchmark": benchmark_source(args),
                 "data_dir": args.data_dir, "forget_split": args.forget_split,
                 "prompt_format": bundle.tier.prompt_format, "max_examples": args.max_examples,
                 "metrics": table[["metric", "split", "role", "value", "n"]].to_dict(orient="records"),
@@ -258,12 +270,13 @@ def _cmd_reproduce(args) -> int:
     from .studies.reproduce import reproduce
 
     tier = "paper" if args.base_model and args.tier in (None, "paper") else args.tier
+    args.tier = tier  # the benchmark's default follows it (benchmark_source)
     if tier is not None:
         get_tier(tier, **({"base_model": args.base_model} if args.base_model else {}))
     timeout = "auto" if args.cell_timeout is None else (args.cell_timeout or None)
     return reproduce(out_dir=Path(args.out), fast=args.fast, tier=tier, notebooks=args.only,
                      cell_timeout=timeout, workers=args.workers, base_model=args.base_model,
-                     source=args.benchmark, data_dir=args.data_dir, lora=lora_overrides(args))
+                     source=benchmark_source(args), data_dir=args.data_dir, lora=lora_overrides(args))
 
 
 def _cmd_readme_table(args) -> int:
@@ -294,10 +307,12 @@ FORGET_SPLITS = ("forget01", "forget05", "forget10")
 
 
 def _add_benchmark_options(p, with_forget_split: bool = True) -> None:
-    p.add_argument("--benchmark", choices=("synthetic", "tofu"), default="synthetic",
-                   help="synthetic: our fictitious authors, generated offline (default); tofu: the real "
+    p.add_argument("--benchmark", choices=("synthetic", "tofu"), default=None,
+                   help="synthetic: our fictitious authors, generated offline; tofu: the real "
                         "locuslab/TOFU, from the Hub (online) or from --data-dir (its JSON files, by the "
-                        "Hub's config names, e.g. as `satimp-lab data --layout tofu` writes them)")
+                        "Hub's config names, e.g. as `satimp-lab data --layout tofu` writes them) "
+                        "(default: tofu for the paper tier -- --base-model, --target-model, evaluate -- "
+                        "synthetic otherwise)")
     p.add_argument("--data-dir", default=None, metavar="DIR",
                    help="a local copy of the benchmark: for --benchmark synthetic the files of `satimp-lab "
                         "data`, for --benchmark tofu the Hub's <config>.json files (default: the built-in "

@@ -64,8 +64,9 @@ def get_tier(tier: str | TierConfig, **overrides) -> TierConfig:
             raise InputError(f"unknown tier {tier!r}; valid: {sorted(TIERS)}")
         if tier == "paper":
             if not overrides.get("base_model"):
-                raise InputError('the paper tier needs a base model: get_tier("paper", '
-                                 'base_model="microsoft/phi-1_5") (a HF name or a local path)')
+                raise InputError('the paper tier needs a base model (a Hugging Face name or a local folder): '
+                                 '--base-model microsoft/phi-1_5 on the command line, '
+                                 'get_tier("paper", base_model="microsoft/phi-1_5") in Python')
             fmt = overrides.setdefault("prompt_format", prompt_format_for(overrides["base_model"]))
             if "train" not in overrides and fmt in PAPER_LR:
                 overrides["train"] = replace(TIERS["paper"].train, lr=PAPER_LR[fmt])

@@ -228,3 +228,11 @@ def test_reproduce_paper_tier_shared_among_two_launched_processes_equals_one_pro
     runs = list((tmp_path / "cache-shared" / "runs").glob("*/summary.json"))
     assert len(runs) == len(list((tmp_path / "cache-alone" / "runs").glob("*/summary.json"))) > 0
     assert not list((tmp_path / "cache-shared" / "runs").glob("*.failed"))
+
+
+def test_the_paper_tier_reads_tofu_unless_told_otherwise(hf_models, tofu_dir, cache, capsys):
+    assert main(["evaluate", str(hf_models["llama"]), "--data-dir", str(tofu_dir), "--metrics", "es"]) == 0
+    assert "forget10_perturbed" in capsys.readouterr().out
+    code = main(["train", "--tier", "paper", "--data-dir", str(tofu_dir)])  # no base model: one line
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "--base-model" in err and len(err.splitlines()) == 1, err
