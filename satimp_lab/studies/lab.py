@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import concurrent.futures
 import contextlib
+import functools
 import json
 import math
 import multiprocessing
@@ -822,9 +823,8 @@ def _sweep_units(units: list[tuple["Lab", RunSpec, int]], desc: str, executor, p
                         results[i] = lab._run_entry(*entries[i])
                     else:  # another process of the launch computes it
                         config, label, key_text, _ = entries[i]
-                        results[i] = shards.wait_for(
-                            lambda: _read_run(folder, key_text, label, config, lab.setting), folder,
-                            lab._describe(spec, seed))
+                        read = functools.partial(_read_run, folder, key_text, label, config, lab.setting)
+                        results[i] = shards.wait_for(read, folder, lab._describe(spec, seed))
                 except Exception as err:  # noqa: BLE001 -- reported with the run's name below
                     if shards is not None and i in owned:
                         note_failure(folder, err)
