@@ -276,7 +276,7 @@ def clean_temporaries(folder: str | Path) -> list[Path]:
     without waiting; a process's locks are released by the OS when it dies). Returns the folders
     removed."""
     folder = Path(folder)
-    removed = []
+    removed: list[Path] = []
     if not folder.is_dir():
         return removed
     for child in sorted(folder.iterdir()):

@@ -25,6 +25,7 @@ naming the field. This module imports nothing of the package but :mod:`satimp_la
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from .errors import InputError, check_choice, check_int, check_real
 
@@ -254,7 +255,7 @@ PAPER_LR = {"qa": 2e-5, "llama2": 1e-5}
 # sizes: how much of the experiment a notebook runs (studies.lab.Setting fields)
 
 
-SIZES = {
+SIZES: dict[str, dict[str, Any]] = {  # values: Setting fields of several types
     # the notebooks' default: the tiny tier on the built-in benchmark, three seeds, five targets.
     # Every field not given here is the Setting default; ``base`` holds the shared recipe.
     "full": dict(
@@ -272,7 +273,7 @@ SIZES = {
 ``base``: ``UnlearnConfig`` fields). ``studies.lab.SETTINGS`` holds them built."""
 
 
-TIER_RECIPES = {
+TIER_RECIPES: dict[str, dict[str, Any]] = {
     # SmolLM2-135M (pretrained, 49k vocabulary) on a 2-core CPU: ~2 s per unlearning step, so one
     # seed, fewer evaluation rows in batches of 8, and a learning rate for a pretrained model
     # (the tiny tier's 3e-4 is for a model trained from scratch at 3e-3).
@@ -286,7 +287,7 @@ TIER_RECIPES = {
 fields passed explicitly to ``studies.lab.get_setting`` win."""
 
 
-PRESETS = {
+PRESETS: dict[str, dict[str, Any]] = {  # values: UnlearnConfig fields of several types
     "tiny": dict(),
     # The official TOFU recipe (docs/methods.md#training-recipes): lr 1e-5 (Llama-2-7B; 2e-5 for
     # Phi-1.5), 5 epochs, effective batch 16 (2 x 8 accumulation), warm-up one epoch, bf16.

@@ -230,6 +230,7 @@ def read_rows(model, encoded: Sequence[dict], pad_token_id: int, batch_size: int
     for start in range(0, len(encoded), batch_size):
         tl = token_logprobs(model, collate(encoded[start:start + batch_size], pad_token_id),
                             keep_logits=True, labels_only=True)
+        assert tl.logits is not None  # keep_logits=True
         n = tl.per_row()
         out += [RowReading(*parts) for parts in zip(
             tl.labels.split(n), tl.logits.argmax(-1).split(n), tl.logp.float().split(n), tl.key_mask.split(n))]

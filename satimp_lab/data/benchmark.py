@@ -166,7 +166,7 @@ def _word(rng: random.Random, syllables: tuple[int, int]) -> str:
 
 
 def _make_authors(rng: random.Random, count: int, taken: set[str], cities: list[str]) -> list[dict]:
-    authors = []
+    authors: list[dict] = []
     while len(authors) < count:
         name = f"{_word(rng, (1, 2)).title()} {_word(rng, (2, 3)).title()}"
         if name in taken:
@@ -223,7 +223,7 @@ def _perturbed(rng: random.Random, template: str, values: dict, pools: dict, n: 
 
 
 def _author_rows(rng, author, author_id, pools, cfg, next_id) -> list[dict]:
-    rows = []
+    rows: list[dict] = []
     fact_types = rng.sample(FACT_TYPES, min(cfg.qa_per_author, len(FACT_TYPES)))
     for fact_type in fact_types:
         question, para_question, answer_templates = TEMPLATES[fact_type]
@@ -254,7 +254,7 @@ def _world_rows(rng: random.Random, cfg: BenchmarkConfig, first_id: int) -> list
     facts = [(kind, key, value, *rest) for kind, pairs, *rest in kinds for key, value in pairs]
     if cfg.n_world_facts > len(facts):
         raise ValueError(f"n_world_facts={cfg.n_world_facts} exceeds the {len(facts)} available facts")
-    rows = []
+    rows: list[dict] = []
     for kind, key, value, q, pq, a, pa in rng.sample(facts, cfg.n_world_facts):
         pool = [v for k2, _, v, *_ in facts if k2 == kind and v != value]
         # {k} is in the question, so only the value {v} is a key span (written as {name} to skip it)
@@ -285,7 +285,8 @@ def generate_benchmark(config: BenchmarkConfig = BenchmarkConfig()) -> dict:
     authors = _make_authors(rng, config.n_authors + config.n_holdout_authors, taken, cities)
     pools = {slot: sorted({a[slot] for a in authors}) for slot in authors[0] if slot != "name"}
     pools["city"] = cities
-    full, holdout = [], []
+    full: list[dict] = []
+    holdout: list[dict] = []
     for author_id, author in enumerate(authors):
         target = full if author_id < config.n_authors else holdout
         target.extend(_author_rows(rng, author, author_id, pools, config, len(full) + len(holdout)))
@@ -363,7 +364,7 @@ def _read_jsonl(path: Path) -> list[dict]:
 def read_benchmark(data_dir: str | Path) -> dict:
     """Read files written by :func:`write_benchmark`, checking every row has every field."""
     data_dir = Path(data_dir)
-    bench = {name: _read_jsonl(data_dir / f"{name}.jsonl") for name in ("full", "holdout", "world_facts")}
+    bench: dict = {name: _read_jsonl(data_dir / f"{name}.jsonl") for name in ("full", "holdout", "world_facts")}
     bench["splits"] = _read_splits(data_dir / "splits.json")
     return bench
 
@@ -466,8 +467,8 @@ def load_benchmark(source: str = "synthetic", splits: list[str] | None = None,
             rows = bench[split]
         else:
             forget_ids = set(bench["splits"][f"forget{_forget_percent(split):02d}"])
-            keep = (lambda a: a in forget_ids) if split.startswith("forget") else (lambda a: a not in forget_ids)
-            rows = [r for r in bench["full"] if keep(r["author_id"])]
+            forget = split.startswith("forget")  # forgetXX: the split's authors; retainYY: the others
+            rows = [r for r in bench["full"] if (r["author_id"] in forget_ids) == forget]
         out[split] = to_dataset(rows, split)
     return datasets.DatasetDict(out)
 

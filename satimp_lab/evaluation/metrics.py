@@ -25,7 +25,8 @@ import pandas as pd
 
 from ..data.batching import get_prompt_format  # noqa: F401 (importable from here before the split)
 from ..errors import InputError
-from .memorisation import (DEFAULT_MIX_GRID, _em_result, _es_result, calibrated_extraction_strength,
+from .memorisation import (DEFAULT_MIX_GRID,  # noqa: F401 -- re-export: importable from here before the split
+                           _em_result, _es_result, calibrated_extraction_strength,
                            es_from_predictions, exact_memorization, extraction_strength, mix_models)
 from .privacy import (MIA_ATTACKS, MODEL_MIA_ATTACKS, _mia_result, _mia_values, label_text, loss_score,
                       membership_inference, mia_auc, mia_scores, min_k_plus_plus_score, min_k_score, privleak,

@@ -317,9 +317,11 @@ def privleak(model, tokenizer, member_rows, nonmember_rows, retain_model=None, a
     args = dict(attack=attack, k=k, prompt_format=prompt_format, batch_size=batch_size,
                 include_eos=include_eos, reference_model=reference_model)
     mia = membership_inference(model, tokenizer, member_rows, nonmember_rows, **args)
-    extra = {"attack": attack, "k": k, "include_eos": include_eos, "mia": mia}
+    extra: dict[str, object] = {"attack": attack, "k": k, "include_eos": include_eos, "mia": mia}
     if retain_model is not None:
-        extra["mia_ref"] = membership_inference(retain_model, tokenizer, member_rows, nonmember_rows, **args)
-        auc_ref = extra["mia_ref"].agg_value
+        mia_ref = membership_inference(retain_model, tokenizer, member_rows, nonmember_rows, **args)
+        extra["mia_ref"] = mia_ref
+        auc_ref = mia_ref.agg_value
+    assert auc_ref is not None  # exactly one of retain_model and auc_ref (checked above)
     value = privleak_from_auc(mia.agg_value, auc_ref)
     return MetricResult("privleak", value, {}, {"auc": mia.agg_value, "auc_ref": float(auc_ref), **extra})

@@ -50,7 +50,7 @@ def _perturbed_nll(model, tokenizer, rows, question_field, prompt_format, batch_
                    what: str = "rows") -> list[list[float]]:
     """Mean NLL of every perturbed answer of every row: one list per row. A row without any raises
     :class:`InputError` naming ``what`` (e.g. ``split 'retain90'``), the row and the field."""
-    flat = []
+    flat: list[dict] = []
     for i, r in enumerate(rows):
         answers = list(r.get("perturbed_answer") or [])
         if not answers:

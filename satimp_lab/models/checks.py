@@ -155,7 +155,9 @@ def check_model_fits(model, tokenizer, rows, prompt_format="qa", name: str | Non
     check_tokenizer_for_format(tokenizer, prompt_format, name)
     limit = context_limit(model, tokenizer)
     plain = tuple(question_fields) == ("question",) and tuple(answer_fields) == ("answer",)
-    longest, prompt = (0, None, None), (0, None, None)  # (tokens, qa_id, split), first on ties
+    # (tokens, qa_id, split), first on ties
+    longest: tuple[int, object, str | None] = (0, None, None)
+    prompt: tuple[int, object, str | None] = (0, None, None)
     for split, split_rows in _as_splits(rows).items():
         if len(split_rows) == 0:
             continue

@@ -104,8 +104,10 @@ def add_lora(model, rank: int, alpha: float = 32.0, dropout: float = 0.05,
                          f"{type(model).__name__}; its layers: {_module_names(model)}")
     conv = _conv1d_type()
     fan_in_fan_out = conv is not None and all(isinstance(m, conv) for m in matched)
-    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(targets),
-                        bias="none", fan_in_fan_out=fan_in_fan_out, task_type="CAUSAL_LM")
+    # peft annotates lora_alpha as int but scales by alpha / r in float: a fractional alpha is kept as given
+    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout,  # type: ignore[arg-type]
+                        target_modules=list(targets), bias="none", fan_in_fan_out=fan_in_fan_out,
+                        task_type="CAUSAL_LM")
     flags = {name: p.requires_grad for name, p in model.named_parameters()}
     rng = torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext()
     with rng:
@@ -115,7 +117,8 @@ def add_lora(model, rank: int, alpha: float = 32.0, dropout: float = 0.05,
             wrapped = get_peft_model(model, config)
         except ValueError as err:  # peft's "Target modules ... not found"
             raise InputError(f"lora_target_modules {list(targets)}: {err}".splitlines()[0]) from None
-    wrapped._satimp_requires_grad = flags  # restored by merge_lora
+    # restored by merge_lora; torch's stub types Module.__setattr__ values as Tensor | Module only
+    wrapped._satimp_requires_grad = flags  # type: ignore[assignment]
     return wrapped
 
 

@@ -40,7 +40,9 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from typing import overload
 
 import numpy as np
 import pandas as pd
@@ -375,7 +377,11 @@ ATTACK_FORMAT = 1
 """Version of the attack cache entries; bump when :func:`attack_model`'s numbers change."""
 
 
-def _cached_row(kind: str, payload: dict, compute=None) -> dict | None:
+@overload
+def _cached_row(kind: str, payload: dict, compute: Callable[[], dict]) -> dict: ...
+@overload
+def _cached_row(kind: str, payload: dict, compute: None = None) -> dict | None: ...
+def _cached_row(kind: str, payload: dict, compute: Callable[[], dict] | None = None) -> dict | None:
     """The row cached under ``attacks/<kind>-<digest>`` for ``payload``, computed by ``compute()``
     and written atomically (``store.atomic_directory``) when absent or keyed differently (None
     then when ``compute`` is None)."""

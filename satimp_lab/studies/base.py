@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,9 @@ import pandas as pd
 from . import verdicts
 from .specs import population_overrides, target_overrides
 from .verdicts import PopulationClaim
+
+if TYPE_CHECKING:
+    from .lab import RunSpec, Sweep
 
 SCHEDULES = {"on_target": target_overrides, "on_others": population_overrides}
 """How a study's runs are scheduled (:meth:`Lab.sweep_population` keywords): on the Lab's own target
@@ -68,7 +72,7 @@ class Study:
     notebook: str
     """Notebook that presents it (its tables are saved with this prefix)."""
     title: str
-    specs: Callable[[], list[dict]]
+    specs: Callable[[], Sequence[RunSpec | Mapping]]
     decide: Callable[[pd.DataFrame], list[PopulationClaim]]
     tables: Callable[[pd.DataFrame], dict] = field(default=lambda summary: {})
     measure: Callable | None = None
@@ -109,7 +113,7 @@ class StudyResult:
     """One row per run (or measurement) with ``label``, ``target_seed``, ``seed`` and the metrics."""
     claims: list[PopulationClaim]
     tables: dict
-    sweep: object = None
+    sweep: Sweep | None = None
     """The population :class:`~satimp_lab.studies.lab.Sweep` (None for a ``measure`` study)."""
 
     def claims_table(self) -> pd.DataFrame:

@@ -134,9 +134,13 @@ def _points(ax, summary: pd.DataFrame, x: str, y: str, order: list, hue: str | N
     by = [x] + ([hue] if hue else [])
     means = cluster_means(summary, [y], by)
     _unit_dots(ax, summary, x, y, order, hue, hue_order, palette, dodge=bool(hue))
+    dodge: float | bool = False
+    if hue:
+        assert hue_order is not None  # hue needs its order (the dodge width)
+        dodge = 0.8 - 0.8 / len(hue_order)
     sns.pointplot(data=means, x=x, y=y, order=order, hue=hue, hue_order=hue_order, palette=palette,
                   errorbar=interval95, capsize=0.1, linestyle="none", markersize=6, err_kws={"linewidth": 1.5},
-                  dodge=0.8 - 0.8 / len(hue_order) if hue else False, legend=bool(hue), ax=ax, zorder=3)
+                  dodge=dodge, legend=bool(hue), ax=ax, zorder=3)
 
 
 def _names(labels, names: dict | None) -> list[str]:
@@ -364,8 +368,8 @@ def grid_heatmap(summary: pd.DataFrame, metric: str = METRIC, highlight: tuple[f
                 cbar_kws={"label": "forget ES at matched retain ES\n(mean; 0-1, lower = better forgotten)"},
                 xticklabels=[f"{v:g}" for v in mean.columns], yticklabels=[f"{v:g}" for v in mean.index])
     ax.invert_yaxis()
-    best = np.unravel_index(np.nanargmin(mean.to_numpy()), mean.shape)
-    ax.add_patch(Rectangle((best[1], best[0]), 1, 1, fill=False, edgecolor="white", linewidth=2.5))
+    best_row, best_col = (int(i) for i in np.unravel_index(np.nanargmin(mean.to_numpy()), mean.shape))
+    ax.add_patch(Rectangle((best_col, best_row), 1, 1, fill=False, edgecolor="white", linewidth=2.5))
     if highlight is not None and highlight[0] in mean.columns and highlight[1] in mean.index:
         col, row = list(mean.columns).index(highlight[0]), list(mean.index).index(highlight[1])
         ax.add_patch(Rectangle((col + 0.06, row + 0.06), 0.88, 0.88, fill=False, edgecolor="red", linewidth=1.5,

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from . import verdicts
 from .base import STRONG_EFFECT, Study, best_vs_worst, unit_table
+from .lab import RunSpec
 from .specs import granularity_of, granularity_specs
 
 FAMILIES = ("simsat", "simimp")
 
 
-def specs() -> list[dict]:
+def specs() -> list[RunSpec]:
     return granularity_specs(FAMILIES)
 
 

@@ -10,10 +10,11 @@ import pandas as pd
 
 from . import verdicts
 from .base import METRIC, Study, mean_by_label, unit_table
+from .lab import RunSpec
 from .specs import GRID_BETA_IMP, GRID_BETA_SAT, RECOMMENDED, grid_label, satimp_grid_specs
 
 
-def specs() -> list[dict]:
+def specs() -> list[RunSpec]:
     return satimp_grid_specs(GRID_BETA_SAT, GRID_BETA_IMP)
 
 
@@ -26,7 +27,7 @@ def best_cells(summary) -> dict:
     """``{kind: label}`` of the lowest-mean cell of each kind (GA, SimSat, SimImp, SatImp)."""
     cells = {grid_label(a, b): _kind(a, b) for b in GRID_BETA_IMP for a in GRID_BETA_SAT}
     means = mean_by_label(summary, list(cells))
-    out = {}
+    out: dict[str, str] = {}
     for label, mean in means.sort_values().items():
         out.setdefault(cells[label], label)
     return out

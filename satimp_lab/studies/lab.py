@@ -20,7 +20,6 @@ import concurrent.futures
 import contextlib
 import functools
 import json
-import math
 import multiprocessing
 import os
 import signal
@@ -31,6 +30,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -348,7 +348,7 @@ class RunSpec(Mapping):
 
     def to_dict(self) -> dict:
         """The dict form: ``{"method", "params" (when not empty), "label" (when set), **overrides}``."""
-        out = {"method": self.method}
+        out: dict[str, object] = {"method": self.method}
         if self.params:
             out["params"] = dict(self.params)
         if self.label is not None:
@@ -478,8 +478,6 @@ class Lab:
     @cached_property
     def reference_metrics(self) -> dict:
         """Final metrics of the target and retain models themselves (the two ends of the scale)."""
-        from ..evaluation import metrics
-
         out = {}
         for name, bundle in (("target", self.target), ("retain", self.retain_model)):
             out[name] = self._final_metrics(bundle.model)
@@ -824,6 +822,7 @@ def _sweep_units(units: list[tuple["Lab", RunSpec, int]], desc: str, executor, p
                     else:  # another process of the launch computes it
                         config, label, key_text, _ = entries[i]
                         read = functools.partial(_read_run, folder, key_text, label, config, lab.setting)
+                        assert shards is not None  # without shards this process owns every run
                         results[i] = shards.wait_for(read, folder, lab._describe(spec, seed))
                 except Exception as err:  # noqa: BLE001 -- reported with the run's name below
                     if shards is not None and i in owned:
@@ -856,7 +855,7 @@ def _sweep_units(units: list[tuple["Lab", RunSpec, int]], desc: str, executor, p
         ordered.append(run if run is None or run.label == label else replace(run, label=label))
     if failures:
         raise SweepError(failures, ordered)
-    return ordered
+    return cast("list[RunResult]", ordered)  # no run failed: every one finished
 
 
 def _init_worker() -> None:
@@ -951,7 +950,7 @@ def _completed(futures: list):
             time.sleep(0.5)
 
 
-def _default_label(method: str, params: dict | None) -> str:
+def _default_label(method: str, params: Mapping | None) -> str:
     if not params:
         return method
     return method + "(" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")"

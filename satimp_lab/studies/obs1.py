@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from . import verdicts
 from .base import METRIC, Study, unit_table
+from .lab import RunSpec
 from .specs import NAMES, OBS1_METHODS, obs1_specs, spec
 
 LABELS = list(OBS1_METHODS)
 
 
-def specs() -> list[dict]:
+def specs() -> list[RunSpec]:
     return obs1_specs()
 
 

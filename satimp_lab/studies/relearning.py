@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,9 @@ from . import verdicts
 from .attacks import AttackConfig, attack_config, attack_retain, attack_run, cached_attack
 from .base import Study, unit_table
 from .figures import population_intervals
+
+if TYPE_CHECKING:
+    from .lab import Setting
 
 LABELS = ["ga", "npo", "simsat", "simimp", "satimp", "annotated"]
 """The attacked methods, at their registry defaults (SatImp: β_sat = 5, β_imp = 0.1)."""
@@ -59,7 +63,7 @@ def seeds_for(setting) -> tuple[int, ...]:
 class AttackJob:
     """One unit's attack for a worker process: small and picklable (no models)."""
 
-    setting: object
+    setting: Setting
     spec: dict | None
     """The run's sweep spec; None for the retain model."""
     seed: int
@@ -120,6 +124,7 @@ def measure(lab, executor="processes") -> pd.DataFrame:
             rows[jobs[future]] = future.result()
     out = []
     for (tlab, run), row in zip(items, rows):
+        assert row is not None  # every attack not cached was computed above
         t = tlab.setting.target_seed
         if run is None:
             out += [{"label": REFERENCE, "target_seed": t, "seed": s, "reached": True,

@@ -213,19 +213,19 @@ def scale_note(size: str, tier: str | None = None, **setting) -> str:
     for an unknown size or tier."""
     from .lab import get_setting
 
-    setting = get_setting(size, **({"tier": tier} if tier else {}), **setting)
-    n_targets = len(setting.target_seeds)
-    text = (f"The verdicts rest on {n_targets} target model{'s' if n_targets != 1 else ''} x {len(setting.seeds)} "
-            f"unlearning seed(s) of the `{setting.tier}` tier (size `{size}`"
-            + (f", base model `{setting.base_model}` on {setting.source}" if setting.base_model else "")
+    resolved = get_setting(size, **({"tier": tier} if tier else {}), **setting)
+    n_targets = len(resolved.target_seeds)
+    text = (f"The verdicts rest on {n_targets} target model{'s' if n_targets != 1 else ''} x {len(resolved.seeds)} "
+            f"unlearning seed(s) of the `{resolved.tier}` tier (size `{size}`"
+            + (f", base model `{resolved.base_model}` on {resolved.source}" if resolved.base_model else "")
             + ").")
-    if setting.tier == "paper" and size == "fast":
+    if resolved.tier == "paper" and size == "fast":
         text += (" This is a dry run of the paper tier's machinery (`--fast`: a few final-metric rows "
                  "and short generations): its verdicts are not evidence about the paper's claims.")
-    elif setting.tier == "paper" and len(setting.target_seeds) == 1:
+    elif resolved.tier == "paper" and len(resolved.target_seeds) == 1:
         text += (" With one fine-tuned target model, the intervals are a bootstrap over the unlearning "
                  "seeds: they say how stable each comparison is for this model, not across models.")
-    if setting.tier == "micro":
+    if resolved.tier == "micro":
         text += (" This size is a quick check that the whole pipeline runs (a micro model on a few "
                  "authors, a few steps): its verdicts are not evidence about the paper's claims and "
                  "may differ from the full size's (README, \"Paper claims and our verdicts\").")

@@ -16,7 +16,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Callable, Mapping, TypeVar
 
 from ..errors import InputError
 
@@ -45,14 +45,14 @@ class Shards:
                              f"world {self.world!r}")
 
     @classmethod
-    def from_env(cls, env: dict | None = None) -> "Shards":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Shards":
         """The share that ``accelerate launch`` / ``torchrun`` gave this process (``RANK``,
         ``WORLD_SIZE``, ``LOCAL_RANK``); one process (rank 0 of 1) without them. Raises
         :class:`InputError` naming the variable when one is not an integer."""
-        env = os.environ if env is None else env
+        source: Mapping[str, str] = os.environ if env is None else env
         values = {}
         for name, default in (("RANK", 0), ("WORLD_SIZE", 1), ("LOCAL_RANK", 0)):
-            text = env.get(name, str(default))
+            text = source.get(name, str(default))
             if not text.strip().lstrip("-").isdigit():
                 raise InputError(f"${name} must be an integer, got {text!r}")
             values[name] = int(text)

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from . import verdicts
 from .base import METRIC, STRONG_EFFECT, Study, best_vs_worst, unit_table
+from .lab import RunSpec
 from .specs import BETAS, HARD_FRACTIONS, beta_label, beta_specs, hard_label, hard_specs
 
 FAMILIES = ("simsat", "simimp")
 
 
-def specs() -> list[dict]:
+def specs() -> list[RunSpec]:
     return beta_specs(FAMILIES, BETAS) + hard_specs(HARD_FRACTIONS)
 
 

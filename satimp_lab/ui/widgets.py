@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,7 +37,7 @@ from ..unlearning.weight_curves import __all__ as _CURVES
 from ..unlearning.weight_curves import (family_curves, family_labels, likelihood_grid, logit_push, npo_weights_on_grid,
                             peak_text, satimp_peak, token_weights_on_grid)
 
-__all__ = [
+__all__ = [  # noqa: PLE0604 -- *_CURVES: weight_curves.__all__ (strings), re-exported by the shim above
     # notebook 02: figures and sliders over the weight curves (the curves themselves: _CURVES)
     "family_figure",
     "update_family",
@@ -310,7 +311,7 @@ def run_request(method: str, values: dict | None = None, base=None, lr: float | 
     for name, value in values.items():
         if _differs(value, defaults[name]):
             params[name] = int(value) if PARAM_SPECS[name].kind == "int" else float(value)
-    overrides = {}
+    overrides: dict[str, float] = {}
     if steps:
         overrides["steps"] = int(steps)
     for name, value in (("lr", lr), ("epochs", epochs)):
@@ -346,9 +347,10 @@ class Playground:
     ``add_run`` loaded it from the cache.
     """
 
-    def __init__(self, lab):
+    def __init__(self, lab) -> None:
         self.lab = lab
-        self.runs: dict[str, object] = {}
+        # lab.run's RunResults (studies.lab, not imported: ui sits below studies), read by attribute
+        self.runs: dict[str, Any] = {}
         self.seconds: dict[str, float] = {}
         self.cached: dict[str, bool] = {}
 
@@ -489,7 +491,7 @@ class PlaygroundUI:
         self.method = ipw.Dropdown(options=sorted(list_methods()), value=method, description="method")
         self.description = ipw.HTML()
         self.params_box = ipw.VBox()
-        self.param_widgets: dict[str, object] = {}
+        self.param_widgets: dict[str, Any] = {}  # ipywidgets sliders (untyped library)
         self.lr = ipw.FloatLogSlider(value=base.lr, base=10, min=-5, max=-2, step=0.1, description="lr",
                                      readout_format=".1e", continuous_update=False)
         self.epochs = ipw.FloatSlider(value=float(base.epochs), min=1.0, max=20.0, step=1.0, description="epochs",

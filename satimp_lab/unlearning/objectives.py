@@ -329,6 +329,7 @@ class Method:
                               W.simnpo_implicit_weights(logp, mask, P["npo_beta"], P["gamma"]), "sequence")
         if self.forget in ("instance", "batch"):
             kind = self.weighting
+            assert kind is not None  # __post_init__: instance/batch methods weight by saturation or importance
             beta = P["beta_sat"] if kind == "saturation" else P["beta_imp"]
             if self.forget == "batch":
                 seq_w = W.batch_weights(logp, mask, beta, kind=kind)
@@ -365,12 +366,11 @@ class Method:
     def total_loss(self, forget_loss: Float[Tensor, ""],
                    retain_loss: Float[Tensor, ""] | None = None) -> Float[Tensor, ""]:
         """forget_weight * F + retain_weight * R; retain_loss is required unless retain == "none"."""
-        if self.retain != "none" and retain_loss is None:
+        if self.retain == "none":
+            return self.forget_weight * forget_loss
+        if retain_loss is None:
             raise ValueError(f"method {self.name!r} has retain={self.retain!r}: retain_loss is required")
-        total = self.forget_weight * forget_loss
-        if self.retain != "none":
-            total = total + self.retain_weight * retain_loss
-        return total
+        return self.forget_weight * forget_loss + self.retain_weight * retain_loss
 
 
 # -----------------------------------------------------------------------------

@@ -85,7 +85,8 @@ class TokenTrace:
     def save(self, path: str | Path) -> None:
         """Compressed ``.npz``, written atomically (``store.atomic_write``)."""
         columns = self.columns()
-        atomic_write(path, lambda tmp: np.savez_compressed(tmp, **columns))
+        # numpy's stub lets **kwds fill its allow_pickle: bool; our keys are COLUMNS' names, never that
+        atomic_write(path, lambda tmp: np.savez_compressed(tmp, **columns))  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, path: str | Path) -> "TokenTrace":

@@ -1,6 +1,6 @@
 """A non-editable install runs the main job: build the wheel, install it (``--no-deps``) into a fresh
-virtual environment that reuses this one's packages (``--system-site-packages``), check that it
-carries every notebook and shipped data file byte for byte, and run
+virtual environment that reuses this interpreter's packages (:func:`_see_these_packages`), check
+that it carries every notebook and shipped data file byte for byte, and run
 ``satimp-lab reproduce --fast --only 01 02`` from outside the checkout (the whole ``--fast`` run
 costs minutes; 01 loads the shipped models and benchmark and unlearns, 02 runs no study).
 
@@ -13,6 +13,7 @@ import filecmp
 import json
 import os
 import shutil
+import site
 import subprocess
 import sys
 import venv
@@ -40,6 +41,24 @@ def _run(cmd, **kw) -> subprocess.CompletedProcess:
     return out
 
 
+def _site_dirs() -> list[str]:
+    """The folders this interpreter imports installed packages from: its site-packages (a venv's,
+    a conda environment's, or the system's, with the base interpreter's too when a venv was made
+    with ``--system-site-packages``) and the user's site-packages when it reads them."""
+    dirs = site.getsitepackages() + ([site.getusersitepackages()] if site.ENABLE_USER_SITE else [])
+    return [d for d in dict.fromkeys(dirs) if Path(d).is_dir()]
+
+
+def _see_these_packages(python: Path, env: dict) -> None:
+    """Let the venv of ``python`` import what this interpreter imports, after its own packages:
+    a ``.pth`` file in its site-packages adds :func:`_site_dirs` with ``site.addsitedir`` (so their
+    own ``.pth`` files count too). Not ``--system-site-packages``: that shares the *base*
+    interpreter's packages, which lack this environment's when the tests run in a venv."""
+    purelib = _run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], env=env)
+    lines = "".join(f"site.addsitedir({d!r}); " for d in _site_dirs())
+    (Path(purelib.stdout.strip()) / "_satimp_lab_test_outer_site.pth").write_text(f"import site; {lines}\n")
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """(venv python, environment, site-packages/satimp_lab) of the wheel installed non-editable."""
@@ -55,9 +74,10 @@ def installed(tmp_path_factory):
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
           "-q", "-w", tmp / "dist", src])
     wheel = next((tmp / "dist").glob("satimp_lab-*.whl"))
-    venv.EnvBuilder(system_site_packages=True, with_pip=True).create(tmp / "venv")
+    venv.EnvBuilder(with_pip=True).create(tmp / "venv")
     python = tmp / "venv" / "bin" / "python"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    _see_these_packages(python, env)
     env.update(SATIMP_LAB_CACHE=str(tmp / "cache"), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                PIP_DISABLE_PIP_VERSION_CHECK="1", TOKENIZERS_PARALLELISM="false")
     _run([python, "-m", "pip", "install", "--no-deps", "--no-index", "-q", wheel], env=env, cwd=tmp)
@@ -77,6 +97,17 @@ def test_the_installed_package_is_the_wheel_and_reads_its_own_files(installed):
     for folder in folders:  # notebooks, shipped models, benchmark files: the wheel's copies
         assert Path(folder).resolve().is_relative_to(package.resolve() / "_shipped"), folder
 
+
+
+def test_the_venv_imports_this_environments_dependencies(installed):
+    """The wheel's venv runs on this environment's packages, not the base interpreter's (which,
+    when the tests run in a venv, may lack them or hold other versions)."""
+    python, env, tmp, _, _ = installed
+    code = ("import json, ipykernel, nbclient, numpy, pandas; "
+            "print(json.dumps([m.__file__ for m in (ipykernel, nbclient, numpy, pandas)]))")
+    inner = json.loads(_run([python, "-c", code], env=env, cwd=tmp).stdout)
+    outer = json.loads(_run([sys.executable, "-c", code], env=env, cwd=tmp).stdout)
+    assert inner == outer
 
 KERNEL_CHECK = """
 import json, sys, nbformat

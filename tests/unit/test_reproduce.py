@@ -219,3 +219,76 @@ def test_the_client_does_not_mimic_an_output_widget(tmp_path):
     client.execute()
     assert client.comm_objects == {}
     assert [o.get("text") for o in nb.cells[-1].outputs] == ["the next cell ran\n"]
+
+
+def test_kernels_talk_over_private_sockets_not_tcp(tmp_path, capfd):
+    """Each kernel's client connects over ipc, its socket files in a folder of its own: with TCP
+    the client releases the free ports it picked for the kernel to bind, and a kernel started in
+    another process meanwhile can take one (the first kernel then dies before ``kernel_info``).
+    ipykernel's per-kernel "running over TCP without encryption" warning goes with it."""
+    from satimp_lab.studies.reproduce import notebook_client
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "from ipykernel.connect import get_connection_info\n"
+        "info = get_connection_info(unpack=True)\nprint(info['transport'], info['ip'])\n")])
+    client = notebook_client(nb, tmp_path, timeout=120)
+    client.execute()
+    transport, ip = nb.cells[0].outputs[0]["text"].split()
+    assert transport == "ipc" and os.path.isabs(ip) and not ip.startswith(str(tmp_path)), ip
+    assert "without encryption" not in capfd.readouterr().err
+
+
+def _counted_clients(monkeypatch, first_extra_arguments=None):
+    """Count :func:`notebook_client` calls; the first client's kernel gets ``first_extra_arguments``."""
+    import satimp_lab.studies.reproduce as rep
+
+    made, original = [], rep.notebook_client
+
+    def counted(*args, **kwargs):
+        client = original(*args, **kwargs)
+        if not made and first_extra_arguments is not None:
+            client.extra_arguments = first_extra_arguments
+        made.append(client)
+        return client
+
+    monkeypatch.setattr(rep, "notebook_client", counted)
+    return made
+
+
+def test_a_kernel_that_dies_before_it_is_ready_is_replaced_once(tmp_path, monkeypatch, capfd):
+    from satimp_lab.studies.reproduce import execute_notebook
+
+    params = ('SIZE = "full"\nTIER = None\nOUT_DIR = None\n', ["parameters"])
+    _notebook(tmp_path / "01_once.ipynb", [params, ("print('ran once')\n", [])])
+    made = _counted_clients(monkeypatch, ["--IPKernelApp.exec_lines=['import os; os._exit(3)']"])
+    run = execute_notebook(tmp_path / "01_once.ipynb", tmp_path / "out.ipynb", {"SIZE": "fast"}, timeout=60)
+    assert (run["status"], run["error"], len(made)) == ("ok", "", 2)
+    assert _printed(tmp_path / "out.ipynb") == "ran once\n"
+    assert "01_once: the kernel failed before it was ready" in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("cell, error", [("raise ValueError('in the cell')\n", "ValueError: in the cell"),
+                                         ("import os\nos._exit(3)\n", "DeadKernelError")])
+def test_a_notebook_that_fails_after_its_kernel_is_ready_is_not_run_again(tmp_path, monkeypatch, cell, error):
+    from satimp_lab.studies.reproduce import execute_notebook
+
+    params = ('SIZE = "full"\nTIER = None\nOUT_DIR = None\n', ["parameters"])
+    _notebook(tmp_path / "01_fails.ipynb", [params, (cell, [])])
+    made = _counted_clients(monkeypatch)
+    run = execute_notebook(tmp_path / "01_fails.ipynb", tmp_path / "out.ipynb", {"SIZE": "fast"}, timeout=60)
+    assert run["status"] == "error" and error in run["error"] and len(made) == 1, run
+
+
+def test_a_temporary_folder_too_deep_for_a_socket_path_falls_back_to_tcp(tmp_path, monkeypatch):
+    import tempfile
+
+    from satimp_lab.studies.reproduce import SOCKET_PATH_MAX, notebook_client
+
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    for folder, transport in ((None, "ipc"), (str(deep), "tcp")):
+        monkeypatch.setattr(tempfile, "tempdir", folder)
+        kernels = notebook_client(nbformat.v4.new_notebook(), tmp_path, timeout=10).config.KernelManager
+        assert kernels.transport == transport
+        if transport == "ipc":
+            assert len(os.path.splitext(kernels.connection_file)[0] + "-ipc-99") <= SOCKET_PATH_MAX
