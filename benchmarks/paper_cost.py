@@ -77,7 +77,8 @@ def main(argv=None) -> int:
     from satimp_lab.studies.lab import get_setting
     from satimp_lab.unlearning.objectives import get_method
 
-    folder = args.data_dir or tempfile.mkdtemp(prefix="tofu-layout-")
+    scratch = None if args.data_dir else tempfile.TemporaryDirectory(prefix="tofu-layout-")  # removed at exit
+    folder = args.data_dir or scratch.name
     if not args.data_dir:
         from satimp_lab.data.benchmark import BenchmarkConfig
 
@@ -122,7 +123,8 @@ def main(argv=None) -> int:
     generated = sum(n for name, n in final_rows.items() if name != f"{f}_perturbed") * setting.max_new_tokens
     fine_tune_tokens = 5 * (sum(tokens["full"]) + sum(tokens[r]))
 
-    print(f"tokens per row (measured, {source}, format {args.prompt_format!r}, files {folder}):")
+    print(f"tokens per row (measured, {source}, format {args.prompt_format!r}, "
+          f"files {args.data_dir or 'our benchmark in the Hub layout, ' + str(args.stand_in_authors) + ' authors'}):")
     for name in tokens:
         print(f"  {name:24s} {len(tokens[name]):5d} rows, mean {mean[name]:6.1f}, max {max(tokens[name])}")
     print(f"runs: {sum(runs.values())} distinct specs x {n_seeds} seeds = {n_runs} runs "

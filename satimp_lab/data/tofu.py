@@ -42,16 +42,13 @@ ids row by row, as do the world-facts pair).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import socket
-import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import datasets
 
+from .. import hub
 from ..errors import InputError
 from .schema import FORGET_PERCENTS, retain_split_for, row_problem, to_dataset
 
@@ -146,74 +143,16 @@ def _source_error(config: str, why: str) -> InputError:
                       f"(the CLI's --data-dir FOLDER; `satimp-lab data --layout tofu --out FOLDER` writes one)")
 
 
-def _offline_env() -> bool:
-    """Hugging Face's offline switches (``HF_HUB_OFFLINE`` / ``HF_DATASETS_OFFLINE``)."""
-    truthy = {"1", "on", "yes", "true"}
-    if any(os.environ.get(v, "").strip().lower() in truthy for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")):
-        return True
-    try:
-        from huggingface_hub import constants
-
-        return bool(constants.HF_HUB_OFFLINE)
-    except ImportError:  # pragma: no cover -- datasets depends on huggingface_hub
-        return False
-
-
-def _hub_reachable(timeout: float = 1.5) -> bool:
-    """Whether a TCP connection to the Hub's endpoint opens within ``timeout`` seconds (DNS
-    included: the look-up runs in a thread, so a stalled resolver cannot hang the caller)."""
-    from urllib.parse import urlparse
-
-    try:
-        from huggingface_hub import constants
-
-        url = urlparse(constants.ENDPOINT)
-    except ImportError:  # pragma: no cover
-        url = urlparse("https://huggingface.co")
-    host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme != "http" else 80)
-    ok: list[bool] = []
-
-    def probe():
-        try:
-            socket.create_connection((host, port), timeout=timeout).close()
-            ok.append(True)
-        except OSError:
-            pass
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout + 0.5)
-    return bool(ok)
-
-
-@contextlib.contextmanager
-def _offline_mode(offline: bool):
-    """Hold ``datasets`` and ``huggingface_hub`` in offline mode for the block when ``offline``:
-    they read ``HF_HUB_OFFLINE`` once, at import, so a switch set later would otherwise leave them
-    retrying the network for ~25 s."""
-    if not offline:
-        yield
-        return
-    from huggingface_hub import constants
-
-    saved = (datasets.config.HF_HUB_OFFLINE, datasets.config.HF_DATASETS_OFFLINE, constants.HF_HUB_OFFLINE)
-    datasets.config.HF_HUB_OFFLINE = datasets.config.HF_DATASETS_OFFLINE = constants.HF_HUB_OFFLINE = True
-    try:
-        yield
-    finally:
-        datasets.config.HF_HUB_OFFLINE, datasets.config.HF_DATASETS_OFFLINE, constants.HF_HUB_OFFLINE = saved
-
-
 def _hub_rows(config: str, checked: dict) -> list[dict]:
     """Rows of one config from the Hub (or, offline, from the Hugging Face cache). Fails at once,
     with one :class:`InputError` line, when neither can serve it."""
-    offline = _offline_env()
+    offline = hub.offline()
     if not offline and "reachable" not in checked:
-        checked["reachable"] = _hub_reachable()
+        checked["reachable"] = hub.reachable()
     if not offline and not checked["reachable"]:
         raise _source_error(config, "the Hub cannot be reached (no network)")
     try:
-        with _offline_mode(offline):
+        with hub.offline_mode(offline):
             return datasets.load_dataset(HUB_ID, config, split="train").to_list()
     except (ConnectionError, OSError, ValueError) as err:  # offline cache miss, HTTP errors
         why = ("offline (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE) and not in the Hugging Face cache"

@@ -27,7 +27,8 @@ from ..errors import InputError
 from ..tiers import PAPER_LR, TIERS, ArchConfig, TierConfig
 
 __all__ = ["prompt_format_for", "get_tier", "default_device", "benchmark_texts", "train_tokenizer",
-           "build_tiny_model", "load_base_model", "load_hf_model", "save_hf_folder", "pretrained_bundle",
+           "build_tiny_model", "load_base_model", "check_model_source", "folder_fingerprint", "load_hf_model",
+           "save_hf_folder", "pretrained_bundle",
            "smollm2_gguf_path", "SMOLLM2_DEFAULT_SYSTEM", "load_smollm2", "TOKENIZER_FINGERPRINT_ATTR",
            "tokenizer_fingerprint", "mark_tokenizer", "ModelBundle"]
 
@@ -141,6 +142,60 @@ def load_base_model(tier: TierConfig, texts: list[str] | None = None):
     return load_hf_model(tier.base_model, dtype=tier.dtype)
 
 
+def check_model_source(name_or_path: str, what: str = "model") -> None:
+    """Raise one :class:`InputError` before any work when ``name_or_path`` cannot give a model: a
+    path that does not exist or is not a Hugging Face model folder (no ``config.json``), or a Hub
+    name that is neither in the local Hugging Face cache nor downloadable (offline, or the Hub
+    cannot be reached: ``satimp_lab.hub``). A local folder wins over a Hub name of the same
+    spelling, as in ``from_pretrained``. ``what`` names the role in the message (``"--base-model"``)."""
+    from .. import hub
+
+    name = str(name_or_path)
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir() or not (path / "config.json").is_file():
+            raise InputError(f"{what} {name!r} is not a Hugging Face model folder (no config.json in it); "
+                             f"give a folder written by save_pretrained (e.g. `satimp-lab train --out`'s "
+                             f"models/target) or a Hub name")
+        return
+    hub_like = name.count("/") <= 1 and not name.startswith((".", "/", "~")) and name.strip() == name
+    cached = None
+    if hub_like:
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(name, "config.json")
+        except Exception:  # noqa: BLE001 -- not a valid repo id: a local path that does not exist
+            hub_like = False
+    if not hub_like:
+        raise InputError(f"{what} {name!r}: no such model folder")
+    if isinstance(cached, str):
+        return  # in the local Hugging Face cache: loads offline too
+    if hub.offline() or not hub.reachable():
+        raise InputError(f"{what} {name!r}: no such local folder, and the Hugging Face Hub cannot be "
+                         f"reached to download it (offline); give a local model folder")
+
+
+def folder_fingerprint(folder: str | Path) -> str:
+    """A content hash of a local model folder, for the model cache's keys: every file's relative
+    name and size, and the sha256 of its bytes (for a file over 64 MiB, of its first and last MiB
+    and its modification time: hashing a 14 GB checkpoint at every call would cost a minute, and a
+    changed time only costs a cache miss). Different weights under the same path -> another key."""
+    folder = Path(folder)
+    h = hashlib.sha256()
+    for f in sorted(p for p in folder.rglob("*") if p.is_file()):
+        size = f.stat().st_size
+        h.update(f"{f.relative_to(folder).as_posix()}\0{size}\0".encode())
+        with f.open("rb") as handle:
+            if size <= 64 * 2**20:
+                h.update(hashlib.sha256(handle.read()).digest())
+            else:
+                head = handle.read(2**20)
+                handle.seek(-2**20, 2)
+                h.update(hashlib.sha256(head + handle.read()).digest() + str(f.stat().st_mtime_ns).encode())
+    return h.hexdigest()[:16]
+
+
 def load_hf_model(name_or_path: str, dtype: str = "float32", gguf_file: str | None = None):
     """Any Hugging Face causal LM (name or local path) and its tokenizer.
 
@@ -150,9 +205,15 @@ def load_hf_model(name_or_path: str, dtype: str = "float32", gguf_file: str | No
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if not gguf_file:  # one line for a model that is not there, not a transformers traceback
+        check_model_source(name_or_path)
     kwargs = {"gguf_file": gguf_file} if gguf_file else {}
-    tokenizer = AutoTokenizer.from_pretrained(name_or_path, **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=getattr(torch, dtype), **kwargs)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=getattr(torch, dtype), **kwargs)
+    except OSError as err:  # e.g. a folder without weights, a gated or missing Hub repository
+        first = next((line for line in str(err).splitlines() if line.strip()), type(err).__name__)
+        raise InputError(f"cannot load the model {str(name_or_path)!r}: {first}") from err
     if tokenizer.pad_token_id is None:  # Llama-style tokenizers ship without a pad token
         tokenizer.pad_token = tokenizer.eos_token
     if getattr(model.config, "pad_token_id", None) is None:
@@ -161,10 +222,11 @@ def load_hf_model(name_or_path: str, dtype: str = "float32", gguf_file: str | No
         # A GGUF-loaded model refuses save_pretrained ("quantized with gguf and is not
         # serializable") until its quantizer traces are cleared; the weights are already
         # dequantised to ``dtype``, so the saved copy is a plain checkpoint.
-        model.hf_quantizer = None
+        # (torch's stub types Module.__setattr__ values as Tensor | Module only: plain attributes here)
+        model.hf_quantizer = None  # type: ignore[assignment]
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
-        model.is_quantized = False
+        model.is_quantized = False  # type: ignore[assignment]
     return model, tokenizer
 
 

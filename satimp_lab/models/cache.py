@@ -57,8 +57,10 @@ def model_key(benchmark, kind: str, forget_split: str, tier: TierConfig) -> dict
     """The cache key of a target or retain model: ``{"key": canonical JSON, "digest": sha256 hex,
     "split": training split, "rows": training rows, "texts": tokenizer texts or None}``.
 
-    The key holds the full tier config (architecture and training recipe, seed included) and
-    content hashes of the training rows and tokenizer texts; the model cache and the shipped
+    The key holds the full tier config (architecture and training recipe, seed included),
+    content hashes of the training rows and tokenizer texts and, for a base model in a local
+    folder, of that folder's files (``models.build.folder_fingerprint``: new weights under the same
+    path are another model; a Hub name is known by its name); the model cache and the shipped
     models (:func:`shipped_entry`) are both looked up by it.
 
     Training rows: on the synthetic benchmark, the split (``full`` or the retain split) +
@@ -89,6 +91,11 @@ def model_key(benchmark, kind: str, forget_split: str, tier: TierConfig) -> dict
         texts = _tokenizer_texts(benchmark, tier) if own_tokenizer else None
     payload = {"format": MODEL_FORMAT, "kind": kind, "split": split, "tier": tier.to_dict(),
                "data": fingerprint(rows), "tokenizer_data": fingerprint([{"t": t} for t in texts or []])}
+    if tier.base_model and Path(tier.base_model).expanduser().is_dir():
+        # a local folder is known by its files, not its path: other weights there are another model
+        from .build import folder_fingerprint
+
+        payload["base_model_files"] = folder_fingerprint(Path(tier.base_model).expanduser())
     key_text, digest = cache_key(payload)
     return {"key": key_text, "digest": digest, "split": split, "rows": rows, "texts": texts}
 
@@ -207,7 +214,8 @@ def _load_saved(entry: Path, tier: TierConfig, fingerprint: str | None = None):
         raise CacheError(f"corrupt cache entry {entry}: its tokenizer (fingerprint {found}) is not "
                          f"the one the model was trained with ({fingerprint}); delete this folder "
                          f"to rebuild it")
-    return model.to(default_device()).eval(), tokenizer
+    # transformers' stub wraps PreTrainedModel.to so that mypy reads the device as ``self``
+    return model.to(default_device()).eval(), tokenizer  # type: ignore[arg-type]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -262,7 +270,7 @@ def ship_models(tier: str = "tiny", target_seeds=None, forget_splits=SHIPPED_FOR
                                progress=progress, shipped=False)
             key = model_key(bench, kind, split, seeded)
 
-            def write(tmp: Path, bundle=bundle, key=key):
+            def write(tmp: Path, bundle=bundle, key=key, seeded=seeded, kind=kind, split=split):
                 _write_model_entry(tmp, bundle.model, bundle.tokenizer, key["key"], bundle.report,
                                    mark_tokenizer(bundle.model, bundle.tokenizer))
                 (tmp / "training_config.json").write_text(json.dumps(

@@ -11,6 +11,7 @@ each other many times over, two of one thread do not). Sweeps are cached
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures
 import json
 import os
@@ -18,6 +19,7 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 from ..errors import InputError
 from ..resources import shipped_path
@@ -106,16 +108,39 @@ to the kernel during a cell; the executed notebook then keeps no copy of what an
 shows (ipywidgets keeps it in the widget), which a static report does not show anyway."""
 
 
+KERNEL_TRANSPORT = "ipc"
+"""How a kernel and its client talk: ZeroMQ over Unix sockets in a folder of the kernel's own
+(:func:`notebook_client`), not TCP. With TCP the client picks free ports and releases them for the
+kernel to bind a second later, so a kernel started in another process meanwhile can take one and
+the first kernel dies before it replies to ``kernel_info``; a socket file in a private folder
+cannot be taken. ipykernel also warns once per kernel that TCP is unencrypted; over ipc it does not."""
+
+SOCKET_PATH_MAX = 100
+"""Longest ipc socket path used (Linux allows 107 bytes, macOS 103); a longer temporary folder
+falls back to TCP."""
+
+
 def notebook_client(nb, folder: Path, timeout: int | None):
     """The nbclient ``NotebookClient`` that executes ``nb`` in ``folder``: the python3 kernel with
-    :data:`KERNEL_STARTUP`, ``timeout`` seconds per cell, and no widget front end mimicked
-    (:data:`HEADLESS_WIDGET_REGISTRY`)."""
-    from nbclient import NotebookClient
+    :data:`KERNEL_STARTUP`, ``timeout`` seconds per cell, no widget front end mimicked
+    (:data:`HEADLESS_WIDGET_REGISTRY`), and its connection file and sockets in a new temporary
+    folder (:data:`KERNEL_TRANSPORT`), removed with the client."""
+    import shutil
+    import tempfile
+    import weakref
 
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+    from nbclient import NotebookClient
+    from traitlets.config import Config
+
+    sockets = tempfile.mkdtemp(prefix="satimp-kernel-")
+    connection_file = os.path.join(sockets, "kernel.json")
+    transport = KERNEL_TRANSPORT if len(sockets) + len("/kernel-ipc-99") <= SOCKET_PATH_MAX else "tcp"
+    config = Config({"KernelManager": {"transport": transport, "connection_file": connection_file}})
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", config=config,
                             resources={"metadata": {"path": str(folder)}},
                             extra_arguments=[f"--IPKernelApp.exec_lines={list(KERNEL_STARTUP)!r}"])
     client.widget_registry = dict(HEADLESS_WIDGET_REGISTRY)  # a plain attribute that __init__ sets
+    weakref.finalize(client, shutil.rmtree, sockets, ignore_errors=True)
     return client
 
 
@@ -124,6 +149,8 @@ def execute_notebook(path: str | Path, output: str | Path, parameters: dict,
     """Execute one notebook with ``parameters``; write the executed copy to ``output`` (also on
     error, so the failing cell can be read). ``timeout``: seconds per cell (None: no limit).
     ``env``: the kernel's environment (default: this process's; see :func:`kernel_env`).
+    A kernel that dies or fails to start before it is ready is replaced once (no cell has run, so
+    nothing is run twice); a failure after that is the notebook's.
     Returns ``{name, status, seconds, error, output}``; never raises for a broken notebook: one
     that cannot be read, has no ``parameters`` cell, or fails in a cell has status ``"error"`` and
     the message (``output`` is ``""`` when there is no notebook to write)."""
@@ -136,8 +163,21 @@ def execute_notebook(path: str | Path, output: str | Path, parameters: dict,
     try:
         nb = nbformat.read(path, as_version=4)
         inject_parameters(nb, parameters)
-        client = notebook_client(nb, path.parent, timeout)
-        client.execute(**({"env": env} if env is not None else {}))
+        for attempt in (1, 2):
+            client = notebook_client(nb, path.parent, timeout)
+            ready: list[bool] = []  # nbclient calls on_notebook_start once the kernel answered kernel_info
+            client.on_notebook_start = lambda *, _ready=ready, **_: _ready.append(True)
+            try:
+                client.execute(**({"env": env} if env is not None else {}))
+                break
+            except Exception as err:
+                cleanup = getattr(client, "_cleanup_kernel", None)
+                if not ready and cleanup is not None:  # nbclient shut that kernel down but left its exit hook
+                    atexit.unregister(cleanup)
+                if ready or attempt == 2:
+                    raise
+                print(f"{path.stem}: the kernel failed before it was ready ({type(err).__name__}: {err}); "
+                      "starting another", file=sys.stderr, flush=True)
     except CellExecutionError as err:
         lines = _ANSI.sub("", str(err)).strip().splitlines()
         status, error = "error", lines[-1] if lines else repr(err)
@@ -213,11 +253,12 @@ def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: 
     params = {"SIZE": size, "TIER": tier, "OUT_DIR": str(out_dir)}
     if cell_timeout == "auto":
         cell_timeout = None if tier in PRETRAINED_TIERS else 1200
+    timeout = cast("int | None", cell_timeout)  # "auto", its only string, is resolved above
     runs, start = [], time.monotonic()
     try:
         studies = _run_studies(size, tier, [p.stem for p in selected], out_dir, workers)
         runs += [studies] if studies else []
-        jobs = [(path, out_dir, params, cell_timeout, env, start) for path in selected]
+        jobs = [(path, out_dir, params, timeout, env, start) for path in selected]
         if at_once == 1:
             for job in jobs:
                 runs.append(_execute_and_log(*job))
@@ -274,11 +315,53 @@ def _reproduce_paper(out_dir: Path, fast: bool, selected: list[Path], setting: d
                            executor=shards if shards.world > 1 else "serial", save=shards.rank == 0)
     if shards.rank != 0:
         return 0
+    note = starting_point_note(starting_point(lab))
+    print(note.replace("**", ""), flush=True)
+    if studies and studies.get("left_out"):  # what this benchmark cannot decide, and why
+        note += " Left out: " + "; ".join(studies["left_out"]) + "."
     runs = [studies] if studies else []
     runs += [{"name": name, "status": "not run", "seconds": 0.0, "output": "",
               "error": "paper tier: the studies decide its claims; the notebook is sized for the tiny tier"}
              for name in names]
-    return _write_report(out_dir, runs, size, "paper", time.monotonic() - start, setting)
+    return _write_report(out_dir, runs, size, "paper", time.monotonic() - start, setting, extra_note=note)
+
+
+def starting_point(lab) -> dict:
+    """Where the Lab's target model starts: forget and retain ES and mean answer-token
+    log-likelihood at step 0, as every run's first evaluation reads them (the same rows,
+    ``unlearning.loop.eval_subset``, and the same teacher-forced pass), and its answer-token
+    accuracy on its fine-tuning rows (``ModelBundle.report``)."""
+    from ..data.batching import encode_dataset
+    from ..data.schema import retain_split_for
+    from ..unlearning.loop import eval_subset, teacher_forced_summary
+
+    target, base = lab.target, lab.setting.base
+    out = {"answer_accuracy": float(target.report.get("answer_accuracy", float("nan")))}
+    for role, split in (("forget", lab.setting.forget_split), ("retain", retain_split_for(lab.setting.forget_split))):
+        encoded = encode_dataset(target.tokenizer, lab.benchmark[split], target.tier.prompt_format)
+        summary = teacher_forced_summary(target.model, eval_subset(encoded, base.eval_max_examples),
+                                         target.tokenizer.pad_token_id, base.eval_batch_size)
+        out.update({f"{role}_es": summary["es"], f"{role}_mean_logp": summary["mean_logp"]})
+    return out
+
+
+MEMORISED_AT_LEAST = 0.2
+"""Retain ES at step 0 below which the paper tier's report warns that the target has not learned
+its answers: every run then "reaches" the matched level at once and the comparisons are empty."""
+
+
+def starting_point_note(point: dict) -> str:
+    """The report's sentence on :func:`starting_point`, with a warning when the target reproduces
+    too little of its answers for forget ES at matched retain to mean anything."""
+    text = (f"The target starts at forget ES {point['forget_es']:.3f} and retain ES {point['retain_es']:.3f} "
+            f"(teacher-forced, step 0 of every run), answer-token accuracy {point['answer_accuracy']:.3f} on "
+            f"its fine-tuning rows.")
+    if not point["retain_es"] >= MEMORISED_AT_LEAST:
+        text += (f" **Warning: the target has not learned its answers** (retain ES below "
+                 f"{MEMORISED_AT_LEAST}): every run reaches the matched level at once, so the comparisons "
+                 f"below say nothing about the methods. Fine-tune longer (`satimp-lab train --epochs`, "
+                 f"`--lr`) or start from a fine-tuned model.")
+    return text
 
 
 def _notebook_pool(at_once: int) -> concurrent.futures.Executor:
@@ -296,7 +379,7 @@ def _worker_startup() -> None:
     """A notebook worker skips the kernels' slow imports too (:data:`SKIPPED_IMPORTS`): it reads
     and writes notebooks with nbformat, whose notebook schema checks no IRI."""
     for name in SKIPPED_IMPORTS:
-        sys.modules.setdefault(name, None)
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]  # None: importing it fails at once
 
 
 def _execute_and_log(path: Path, out_dir: Path, params: dict, cell_timeout: int | None,
@@ -314,7 +397,7 @@ def _execute_and_log(path: Path, out_dir: Path, params: dict, cell_timeout: int 
 
 
 def _write_report(out_dir: Path, runs: list[dict], size: str, tier: str | None, total: float,
-                  setting: dict | None = None) -> int:
+                  setting: dict | None = None, extra_note: str = "") -> int:
     """``runs.json`` (first: it survives a failing report) and ``report.md``; prints a summary.
     ``setting``: the paper tier's Setting fields (base model, source, data folder), named in the
     report. Returns 1 if a notebook (or the studies) did not run or a claim file could not be
@@ -326,11 +409,13 @@ def _write_report(out_dir: Path, runs: list[dict], size: str, tier: str | None, 
     problems: list[str] = []
     report = build_report(out_dir, runs, {"size": size, "tier": tier or "default", **setting,
                                           "total seconds": f"{total:.0f}"}, problems=problems,
-                          note=scale_note(size, tier, **setting))
+                          note=" ".join(filter(None, [scale_note(size, tier, **setting), extra_note])))
     failed = [r["name"] for r in runs if r["status"] != "ok" and not (tier == "paper" and r["status"] == "not run")]
     notebooks = [r for r in runs if not r["name"].startswith("studies (")]  # the studies' row is no notebook
     ran = sum(r["status"] == "ok" for r in notebooks)
-    print(f"report: {report} ({total:.0f} s; {ran}/{len(notebooks)} notebooks ran"
+    done = ("the studies only: the notebooks are the tiny tier's" if tier == "paper"
+            else f"{ran}/{len(notebooks)} notebooks ran")
+    print(f"report: {report} ({total:.0f} s; {done}"
           + (f"; failed: {', '.join(failed)}" if failed else "")
           + (f"; {len(problems)} unreadable claim file(s)" if problems else "") + ")")
     return 1 if failed or problems else 0
@@ -357,7 +442,8 @@ def _run_studies(size: str, tier: str | None, notebook_names: list[str], out_dir
               and (tier != "paper" or s.id in PAPER_STUDIES)]
     if not chosen:
         return None
-    start, status, error, notes = time.perf_counter(), "ok", "", []
+    start, status, error = time.perf_counter(), "ok", ""
+    notes: list[str] = []
     try:
         lab = lab or Lab(size, progress=True, **({"tier": tier} if tier else {}))
         if tier == "paper":
@@ -383,8 +469,8 @@ def _run_studies(size: str, tier: str | None, notebook_names: list[str], out_dir
     except Exception as err:  # noqa: BLE001 -- recorded in the report's run table
         status, error = "error", f"{type(err).__name__}: {err}"
     return {"name": "studies (" + ", ".join(s.id for s in chosen) + ")", "status": status,
-            "seconds": time.perf_counter() - start, "error": "; ".join([*notes, error] if error else notes),
-            "output": "population/"}
+            "seconds": time.perf_counter() - start, "error": error, "output": "population/",
+            **({"left_out": notes} if notes else {})}
 
 
 if __name__ == "__main__":

@@ -160,7 +160,8 @@ class UnlearnConfig:
     def resolved_method(self) -> Method:
         """The :class:`~satimp_lab.unlearning.objectives.Method` this config runs, looked up in the registry
         once, when the config is built (and validated), then reused."""
-        return self._method
+        # set in __post_init__, kept out of the dataclass fields (and so out of the cache keys)
+        return self._method  # type: ignore[attr-defined]
 
     def to_dict(self) -> dict:
         """The fields as a dict (JSON-ready), without the unset ones added after runs were cached
@@ -282,7 +283,9 @@ def teacher_forced_summary(model, encoded: list[dict], pad_token_id: int, batch_
     return summary
 
 
-def _subset(encoded: list[dict], n: int | None) -> list[dict]:
+def eval_subset(encoded: list[dict], n: int | None) -> list[dict]:
+    """The rows a run's periodic evaluations read: ``n`` of ``encoded`` spread evenly over it (so
+    over the authors), all of them when ``n`` is None or not smaller; deterministic."""
     if n is None or len(encoded) <= n:
         return encoded
     index = np.linspace(0, len(encoded) - 1, n).round().astype(int)  # spread over authors
@@ -394,16 +397,18 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
 
     # Data: forget items in shuffled epochs, each micro-batch paired with random retain items.
     data_gen = torch.Generator().manual_seed(config.seed)
-    forget_loader = torch.utils.data.DataLoader(
-        forget, batch_size=config.batch_size, shuffle=True, generator=data_gen,
+    # (torch's stub wants a Dataset; a list of encoded rows is a map-style dataset at run time)
+    forget_loader: torch.utils.data.DataLoader[dict] = torch.utils.data.DataLoader(
+        forget, batch_size=config.batch_size, shuffle=True, generator=data_gen,  # type: ignore[arg-type]
         collate_fn=lambda ex: collate(ex, pad))
     # The retain stream is an endless random draw, so it is NOT passed to accelerator.prepare: a
     # prepared loader registers with accelerate's GradientState, and the endless one would mask the
     # forget loader's end of epoch (no accumulation flush there). Each process draws its own stream
     # (process 0's is the single-process one); token_logprobs moves the batches to the device.
     retain_seed = config.seed + 1 + 7919 * accelerator.process_index
-    retain_loader = torch.utils.data.DataLoader(
-        retain, batch_size=config.batch_size, generator=torch.Generator().manual_seed(retain_seed),
+    retain_loader: torch.utils.data.DataLoader[dict] = torch.utils.data.DataLoader(
+        retain,  # type: ignore[arg-type]
+        batch_size=config.batch_size, generator=torch.Generator().manual_seed(retain_seed),
         sampler=torch.utils.data.RandomSampler(retain, replacement=True, num_samples=10**9,
                                                generator=torch.Generator().manual_seed(retain_seed)),
         collate_fn=lambda ex: collate(ex, pad))
@@ -420,8 +425,8 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
     scheduler = linear_schedule(optimizer, min(warmup, total_steps), total_steps)
     hard_gen = torch.Generator(device="cpu").manual_seed(config.seed + 2)  # hard_random's choices
 
-    eval_sets = {"forget": _subset(forget, config.eval_max_examples),
-                 "retain": _subset(retain, config.eval_max_examples)}
+    eval_sets = {"forget": eval_subset(forget, config.eval_max_examples),
+                 "retain": eval_subset(retain, config.eval_max_examples)}
 
     def read(unwrapped, splits) -> dict:
         """``{split}_{number}`` of :func:`teacher_forced_summary` for each of ``splits``."""
@@ -585,7 +590,8 @@ def before_after_lines(evals: pd.DataFrame) -> list[str]:
     if evals.empty:
         return []
     first, last = evals.iloc[0], evals.iloc[-1]
-    cols = [c for c in evals.columns if c != "step"]
+    # a column that is never a number (key-token accuracy on a benchmark without key spans) is left out
+    cols = [c for c in evals.columns if c != "step" and evals[c].notna().any()]
     if len(evals) == 1:
         return [f"no evaluation after step {int(first['step'])} exists (the run stopped before "
                 f"its next evaluation); at step {int(first['step'])}:",

@@ -156,7 +156,9 @@ def test_reproduce_paper_tier_dry_run_on_cpu(hf_models, tofu_dir, tmp_path, cach
     report = (out / "report.md").read_text()
     assert "tier=paper" in report and "dry run" in report
     runs = json.loads((out / "runs.json").read_text())
-    assert runs[0]["status"] == "ok" and "without annotated" in runs[0]["error"]
+    assert runs[0]["status"] == "ok" and "without annotated" in runs[0]["left_out"][0] and not runs[0]["error"]
+    assert "Left out: obs1: without annotated" in report and "The target starts at forget ES" in report
+    assert "has not learned its answers" in report  # the paper recipe's 2e-5 teaches a random model nothing
     assert runs[1]["status"] == "not run"
     # the studies' runs used the paper recipe (Phi-style format for a local path: paper_phi)
     summaries = [json.loads(p.read_text()) for p in (cache / "runs").glob("*/summary.json")]
@@ -236,3 +238,50 @@ def test_the_paper_tier_reads_tofu_unless_told_otherwise(hf_models, tofu_dir, ca
     code = main(["train", "--tier", "paper", "--data-dir", str(tofu_dir)])  # no base model: one line
     err = capsys.readouterr().err.strip()
     assert code == 2 and "--base-model" in err and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("command", ["train", "unlearn", "evaluate", "evaluate-retain", "reproduce"])
+def test_a_model_that_is_not_there_is_one_line_before_any_work(command, hf_models, tofu_dir, tmp_path, cache,
+                                                              capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # a Hub-shaped name must not retry the network
+    missing = str(tmp_path / "no-such-model")
+    data = ["--data-dir", str(tofu_dir)]
+    argv = {"train": ["train", "--base-model", missing, *data],
+            "unlearn": ["unlearn", "--target-model", "someone/not-cached-model", *data],
+            "evaluate": ["evaluate", missing, "--metrics", "es", *data],
+            "evaluate-retain": ["evaluate", str(hf_models["llama"]), "--retain-model", "models/nosuch", *data],
+            "reproduce": ["reproduce", "--base-model", missing, *data, "--fast", "--out", str(tmp_path / "r")]}[command]
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert ("no-such-model" in err or "not-cached-model" in err or "models/nosuch" in err), err
+    assert not (tmp_path / "r").exists()
+
+
+def test_new_weights_in_the_same_folder_are_another_base_model(hf_models, tofu_dir, tmp_path, cache):
+    """The model cache knows a local base model by its files: replacing the weights in the folder
+    fine-tunes again instead of serving the old model."""
+    import shutil
+
+    from satimp_lab.data.benchmark import load_benchmark
+    from satimp_lab.models.build import get_tier
+    from satimp_lab.models.cache import model_key
+
+    folder = tmp_path / "base"
+    shutil.copytree(hf_models["llama"], folder)
+    bench = load_benchmark("tofu", splits=["full", "forget10", "retain90"], data_dir=tofu_dir)
+    tier = get_tier("paper", base_model=str(folder))
+    before = model_key(bench, "target", "forget10", tier)["digest"]
+    assert model_key(bench, "target", "forget10", tier)["digest"] == before  # stable
+    shutil.rmtree(folder)
+    shutil.copytree(hf_models["gpt2"], folder)
+    assert model_key(bench, "target", "forget10", tier)["digest"] != before
+
+
+def test_the_report_warns_only_when_the_target_has_not_learned_its_answers():
+    from satimp_lab.studies.reproduce import MEMORISED_AT_LEAST, starting_point_note
+
+    learned = {"forget_es": 0.9, "retain_es": 0.85, "answer_accuracy": 0.97}
+    assert "Warning" not in starting_point_note(learned) and "0.850" in starting_point_note(learned)
+    for retain_es in (0.0, MEMORISED_AT_LEAST / 2, float("nan")):
+        assert "has not learned its answers" in starting_point_note({**learned, "retain_es": retain_es})
