@@ -29,7 +29,7 @@ RESULT = {index} * 7
 print("result", RESULT)
 """
 HEAVY = """import torch
-from satimp_lab import plots, widgets
+from satimp_lab.ui import plots, widgets
 from satimp_lab.unlearning.objectives import get_method
 print(get_method("satimp").params, torch.get_num_threads())
 """

@@ -236,7 +236,7 @@ def options(size: str, seeds: tuple[int, ...], budgets: tuple[int, ...]) -> None
     try:
         from satimp_lab.unlearning.loop import unlearn
     except ModuleNotFoundError:  # a --before checkout from before the stage folders
-        from satimp_lab.unlearn import unlearn
+        from satimp_lab.unlearning.loop import unlearn
 
     lab = Lab(size, progress=False)
     level, every = lab.setting.match_level, lab.setting.base.eval_every

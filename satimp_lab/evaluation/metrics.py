@@ -10,9 +10,8 @@ The metrics themselves live by family, like open-unlearning's metric files:
     privacy        membership inference (LOSS, zlib, min-k%) and its AUC
 
 This module names them (:data:`METRICS`, :func:`get_metric`) and runs them on a benchmark's
-splits (:func:`evaluate`), sharing teacher-forced passes between metrics. Every name of the
-families is also importable from here (``satimp_lab.metrics``, the module's path before the
-split, included); inside the package, import a name from its family.
+splits (:func:`evaluate`), sharing teacher-forced passes between metrics. Import a metric's
+function from its family (``from satimp_lab.evaluation.tofu import truth_ratio``).
 """
 
 from __future__ import annotations
@@ -23,37 +22,15 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..data.batching import get_prompt_format  # noqa: F401 (importable from here before the split)
 from ..errors import InputError
-from .memorisation import (DEFAULT_MIX_GRID,  # noqa: F401 -- re-export: importable from here before the split
-                           _em_result, _es_result, calibrated_extraction_strength,
-                           es_from_predictions, exact_memorization, extraction_strength, mix_models)
-from .privacy import (MIA_ATTACKS, MODEL_MIA_ATTACKS, _mia_result, _mia_values, label_text, loss_score,
-                      membership_inference, mia_auc, mia_scores, min_k_plus_plus_score, min_k_score, privleak,
-                      privleak_from_auc, read_vocab_normalised, reference_score, vocab_normalised_logprobs,
-                      zlib_score)
-from .reading import (MetricResult, ScoredAnswer, _as_rows, _fast_decoding, _greedy,  # noqa: F401
-                      _greedy_llama, _prompt_ids, check_model_tokenizer, generate_answers, score_answers)
-from .tofu import (MODEL_UTILITY_COMPONENTS, MODEL_UTILITY_COMPONENTS_TOFU, _perturbed_nll,
-                   _probability_result, _rouge_result, _truth_ratio_result, aggregate_truth_ratio, answer_probability, forget_quality,
-                   log_truth_ratio_from_nll, model_utility, normalised_probability, paired_samples,
-                   rouge_l_recall, rouge_l_recall_scores, truth_ratio, truth_ratio_from_nll,
-                   truth_ratio_prob_mean)
+from .memorisation import _em_result, _es_result, calibrated_extraction_strength, exact_memorization, extraction_strength
+from .privacy import MIA_ATTACKS, MODEL_MIA_ATTACKS, _mia_result, _mia_values, membership_inference
+from .reading import MetricResult, _as_rows, check_model_tokenizer, generate_answers, score_answers
+from .tofu import (MODEL_UTILITY_COMPONENTS, MODEL_UTILITY_COMPONENTS_TOFU, _perturbed_nll, _probability_result,
+                   _rouge_result, _truth_ratio_result, answer_probability, forget_quality, model_utility,
+                   rouge_l_recall, truth_ratio)
 
-__all__ = [
-    "MetricResult", "ScoredAnswer", "METRICS", "MODEL_UTILITY_COMPONENTS", "MODEL_UTILITY_COMPONENTS_TOFU",
-    "DEFAULT_METRICS",
-    "check_model_tokenizer", "score_answers", "generate_answers",
-    "es_from_predictions", "extraction_strength", "exact_memorization",
-    "answer_probability", "normalised_probability", "rouge_l_recall", "rouge_l_recall_scores",
-    "truth_ratio", "truth_ratio_from_nll", "log_truth_ratio_from_nll", "aggregate_truth_ratio",
-    "paired_samples", "forget_quality",
-    "model_utility", "loss_score", "zlib_score", "min_k_score", "mia_scores", "mia_auc",
-    "membership_inference", "mix_models", "calibrated_extraction_strength", "evaluate",
-    "get_metric", "METRIC_ROLES", "MIA_ATTACKS", "MODEL_MIA_ATTACKS", "EvalDetails",
-    "min_k_plus_plus_score", "reference_score", "privleak", "privleak_from_auc", "label_text",
-    "vocab_normalised_logprobs", "read_vocab_normalised", "truth_ratio_prob_mean",
-]
+__all__ = ["METRICS", "DEFAULT_METRICS", "METRIC_ROLES", "get_metric", "evaluate", "EvalDetails"]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -24,7 +24,6 @@ import multiprocessing
 import os
 import signal
 import time
-import warnings
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cached_property
@@ -390,14 +389,6 @@ class RunResult:
     """Training seed of the target model the run unlearned (one unit = target seed x seed)."""
 
     @property
-    def trace(self) -> pd.DataFrame:
-        """Deprecated name of :attr:`trace_frame` (a DataFrame here, while ``UnlearnRun.trace`` is a
-        ``TokenTrace``; both have ``trace_frame``). Warns ``DeprecationWarning``."""
-        warnings.warn("RunResult.trace is deprecated: use RunResult.trace_frame (the same DataFrame; "
-                      "UnlearnRun.trace is a TokenTrace)", DeprecationWarning, stacklevel=2)
-        return self.trace_frame
-
-    @property
     def trace_frame(self) -> pd.DataFrame:
         """The run's token trace as a DataFrame, one row per traced token and step
         (``tracing.COLUMNS`` + method, seed; as ``UnlearnRun.trace_frame``), read from the cache
@@ -485,12 +476,11 @@ class Lab:
 
     @cached_property
     def _retain_truth_ratios(self):
-        from ..evaluation import metrics
-
         from ..data.tofu import eval_splits
+        from ..evaluation.tofu import truth_ratio
 
         forget = eval_splits(self.benchmark, self.setting.forget_split)["forget"]  # TOFU: forgetXX_perturbed
-        return metrics.truth_ratio(self.retain_model.model, self.retain_model.tokenizer,
+        return truth_ratio(self.retain_model.model, self.retain_model.tokenizer,
                                    self.benchmark[forget], kind="forget",
                                    prompt_format=self.target.tier.prompt_format,
                                    batch_size=self.setting.metrics_batch_size)

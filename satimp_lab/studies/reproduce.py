@@ -24,7 +24,7 @@ from typing import cast
 from ..errors import InputError
 from ..resources import shipped_path
 from ..store import atomic_write, cache_dir, entry_lock
-from ..tiers import PRETRAINED_TIERS  # noqa: F401 (declared there; importable from here)
+from ..tiers import PRETRAINED_TIERS
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colour codes in tracebacks
 
@@ -96,15 +96,11 @@ def kernel_env(threads: int, workers: int | None = None) -> dict:
 
 
 HEADLESS_WIDGET_REGISTRY: dict = {}
-"""The widget models whose front end the executing client mimics: none. By default nbclient
-mimics an ipywidgets ``Output`` widget, and that mimic writes the widget's state back to the
-kernel on the shell channel while the client awaits the cell's reply on that same socket. In
-this project's reproductions that was where a notebook stalled: a kernel idle after the cell that
-displays notebook 02's sliders (whose figure sits in an ``Output``), its client waiting for a
-reply, until the 1200 s cell timeout (2026-11-30: three of about ten reproductions with two
-notebooks side by side, with ipykernel 7.4 and 6.31 alike; the kernel, asked over a second
-connection, had run that cell and nothing after it). Without the mimic the client never writes
-to the kernel during a cell; the executed notebook then keeps no copy of what an ``Output``
+"""The widget models whose front end the executing client mimics: none. nbclient's default
+mimic of an ipywidgets ``Output`` widget writes the widget's state back to the kernel on the shell
+channel while the client awaits the cell's reply on that same socket, and a notebook can stall
+there until its cell timeout (docs/speed.md, 2026-11-30). Without the mimic the client never
+writes to the kernel during a cell; the executed notebook then keeps no copy of what an ``Output``
 shows (ipywidgets keeps it in the widget), which a static report does not show anyway."""
 
 
@@ -367,8 +363,7 @@ def starting_point_note(point: dict) -> str:
 def _notebook_pool(at_once: int) -> concurrent.futures.Executor:
     """The pool that executes notebooks side by side: ``at_once`` worker processes started with
     ``spawn``, so that no two kernels' clients share a process (zmq context, event loop,
-    jupyter_client's port cache). The stall once blamed on threads recurred with processes; its
-    likely cause was nbclient's ``Output`` widget mimic (:data:`HEADLESS_WIDGET_REGISTRY`)."""
+    jupyter_client's port cache); nbclient's ``Output`` mimic is off (:data:`HEADLESS_WIDGET_REGISTRY`)."""
     import multiprocessing
 
     return concurrent.futures.ProcessPoolExecutor(at_once, mp_context=multiprocessing.get_context("spawn"),

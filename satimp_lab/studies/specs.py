@@ -12,7 +12,6 @@ from __future__ import annotations
 import pandas as pd
 
 from .lab import LEAN_OVERRIDES, TABLE_OVERRIDES, RunSpec
-from ..unlearning.objectives import GRANULARITIES as GRANULARITY_LEVELS  # noqa: F401 (the methods' vocabulary)
 from ..unlearning.objectives import METHODS, get_method
 from ..unlearning.params import PARAMS
 

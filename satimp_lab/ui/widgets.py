@@ -9,8 +9,8 @@ Two groups:
 
 * **weighting functions** (notebook 02): figures and sliders over the analytic weight curves of
   :mod:`satimp_lab.unlearning.weight_curves` (the w(p) family, NPO's and SimNPO's implicit weights, the
-  SatImp peak, the weight table of docs/methods.md#the-weight-family, the GA logit view). Those
-  curve functions are re-exported here, so ``widgets.satimp_peak`` and friends keep working.
+  SatImp peak, the weight table of docs/methods.md#the-weight-family, the GA logit view); the curve
+  functions themselves are imported from there.
 * **playground** (notebook 08): :class:`Playground` holds runs made by ``lab.run(...)`` (cached) and
   turns them into a comparison table and a trade-off figure; :class:`PlaygroundUI` is the widget
   form (method dropdown, the chosen method's hyper-parameters, learning rate, epochs/steps, seed, a
@@ -32,13 +32,11 @@ import plotly.graph_objects as go
 from . import plots
 from ..unlearning.objectives import get_method, list_methods
 from ..unlearning.params import LOSS_WEIGHTS, PARAMS, validate_param
-from ..unlearning.weight_curves import *  # noqa: F403 -- the curves' former home: widgets.satimp_peak etc. keep working
-from ..unlearning.weight_curves import __all__ as _CURVES
 from ..unlearning.weight_curves import (family_curves, family_labels, likelihood_grid, logit_push, npo_weights_on_grid,
                             peak_text, satimp_peak, token_weights_on_grid)
 
-__all__ = [  # noqa: PLE0604 -- *_CURVES: weight_curves.__all__ (strings), re-exported by the shim above
-    # notebook 02: figures and sliders over the weight curves (the curves themselves: _CURVES)
+__all__ = [
+    # notebook 02: figures and sliders over the weight curves (the curves: unlearning.weight_curves)
     "family_figure",
     "update_family",
     "figure_output",
@@ -55,7 +53,6 @@ __all__ = [  # noqa: PLE0604 -- *_CURVES: weight_curves.__all__ (strings), re-ex
     "Playground",
     "PlaygroundUI",
     "table_html",
-    *_CURVES,
 ]
 
 

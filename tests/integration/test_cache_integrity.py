@@ -49,8 +49,6 @@ def test_damaged_run_entry_is_never_served(lab, run_entry, damage, name):
 
 def test_trace_read_later_is_verified_too(lab, run_entry):
     assert len(run_entry.trace_frame) > 0
-    with pytest.warns(DeprecationWarning, match="trace_frame"):
-        assert run_entry.trace.equals(run_entry.trace_frame)  # the old name, deprecated
     (run_entry.folder / "trace.npz").unlink()
     with pytest.raises(CacheError, match="trace.npz: missing"):
         run_entry.trace_frame

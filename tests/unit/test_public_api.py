@@ -22,12 +22,10 @@ def test_every_public_name_imports_from_the_package():
 
 
 def test_no_public_name_shadows_a_module():
-    from satimp_lab._moved import MOVED
-
     modules = {m.name.removeprefix("satimp_lab.") for m in pkgutil.walk_packages(satimp_lab.__path__, "satimp_lab.")}
     assert set(satimp_lab._API) <= modules
     top = {m.name for m in pkgutil.iter_modules(satimp_lab.__path__)}
-    assert set(satimp_lab.__all__) & (top | set(MOVED)) == set()  # old module paths are attributes too
+    assert set(satimp_lab.__all__) & top == set()
 
 
 def test_the_findings_module_is_not_part_of_the_api():

@@ -1,4 +1,4 @@
-"""satimp_lab/tiers.py: every tier and size declared in one module; the old names still work."""
+"""satimp_lab/tiers.py: every tier and size declared in one module, and read from there."""
 
 import subprocess
 import sys
@@ -6,8 +6,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 import satimp_lab
-from satimp_lab.studies import lab as experiments, reproduce
-from satimp_lab.models import zoo as models
+from satimp_lab.studies import lab as experiments
 from satimp_lab import tiers
 from satimp_lab.unlearning import loop as unlearn
 
@@ -22,9 +21,9 @@ def _imported_after(statement: str) -> set[str]:
 
 def test_tiers_is_a_bottom_floor_module():
     # errors, and batching's prompt formats (a TierConfig checks its prompt_format); nothing else
-    # (the package itself installs the old-paths shim, and data/ is batching's folder)
+    # (data/ is batching's folder)
     assert _imported_after("import satimp_lab.tiers") <= {
-        "satimp_lab", "satimp_lab._moved", "satimp_lab.tiers", "satimp_lab.errors", "satimp_lab.data",
+        "satimp_lab", "satimp_lab.tiers", "satimp_lab.errors", "satimp_lab.data",
         "satimp_lab.data.batching"}
 
 
@@ -32,12 +31,6 @@ def test_models_no_longer_reach_up_to_experiments():
     # main's shipped_benchmark("micro") imported experiments (models -> experiments -> models)
     assert "satimp_lab.studies.lab" not in _imported_after(
         "import satimp_lab.models.cache as m; m.shipped_benchmark('micro')")
-
-
-def test_old_names_are_the_declarations():
-    for name in ("ArchConfig", "TrainConfig", "TierConfig", "TIERS", "PAPER_LR", "SHIPPED_TARGET_SEEDS"):
-        assert getattr(models, name) is getattr(tiers, name), name
-    assert reproduce.PRETRAINED_TIERS is tiers.PRETRAINED_TIERS
 
 
 def test_sizes_recipes_and_presets_are_built_from_the_declarations():

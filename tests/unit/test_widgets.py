@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 import pytest
 
 from satimp_lab.ui import widgets as X
+from satimp_lab.unlearning import weight_curves as C
 from satimp_lab.studies.lab import RunResult, get_setting
 from satimp_lab.unlearning.objectives import get_method, list_methods
 from satimp_lab.unlearning.params import PARAMS
@@ -24,29 +25,29 @@ P = np.array([0.0, 0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99, 1.0])
 
 def test_token_curves_are_the_closed_forms():
     bs, bi = 3.0, 0.5
-    np.testing.assert_allclose(X.token_weights_on_grid("ga", P), np.ones_like(P))
-    np.testing.assert_allclose(X.token_weights_on_grid("simsat", P, beta_sat=bs), P ** bs, rtol=1e-12)
-    np.testing.assert_allclose(X.token_weights_on_grid("simimp", P, beta_imp=bi), (1 - P) ** bi, rtol=1e-12)
-    np.testing.assert_allclose(X.token_weights_on_grid("satimp", P, bs, bi), P ** bs * (1 - P) ** bi, rtol=1e-12)
+    np.testing.assert_allclose(C.token_weights_on_grid("ga", P), np.ones_like(P))
+    np.testing.assert_allclose(C.token_weights_on_grid("simsat", P, beta_sat=bs), P ** bs, rtol=1e-12)
+    np.testing.assert_allclose(C.token_weights_on_grid("simimp", P, beta_imp=bi), (1 - P) ** bi, rtol=1e-12)
+    np.testing.assert_allclose(C.token_weights_on_grid("satimp", P, bs, bi), P ** bs * (1 - P) ** bi, rtol=1e-12)
     with pytest.raises(ValueError, match="scheme"):
-        X.token_weights_on_grid("npo", P)
+        C.token_weights_on_grid("npo", P)
     with pytest.raises(ValueError, match="beta_sat"):
-        X.token_weights_on_grid("satimp", P, -1.0, 0.1)
+        C.token_weights_on_grid("satimp", P, -1.0, 0.1)
     with pytest.raises(ValueError, match="likelihoods"):
-        X.token_weights_on_grid("ga", [1.5])
+        C.token_weights_on_grid("ga", [1.5])
 
 
 def test_implicit_curves_follow_spec_a7():
     x = np.linspace(0.0, 1.0, 11)
     for beta in (0.1, 1.0, 2.5):
         want = 2 * x ** beta / (1 + x ** beta)
-        np.testing.assert_allclose(X.npo_weights_on_grid(x, beta), want, atol=1e-12)
-        np.testing.assert_allclose(X.simnpo_weights_on_grid(x, beta), want, atol=1e-12)
-    assert X.npo_weights_on_grid([1.0], 0.1)[0] == pytest.approx(1.0)  # pi = pi_ref: GA
+        np.testing.assert_allclose(C.npo_weights_on_grid(x, beta), want, atol=1e-12)
+        np.testing.assert_allclose(C.simnpo_weights_on_grid(x, beta), want, atol=1e-12)
+    assert C.npo_weights_on_grid([1.0], 0.1)[0] == pytest.approx(1.0)  # pi = pi_ref: GA
 
 
 def test_family_curves_cover_every_scheme_and_default_betas():
-    p, curves, labels = X.family_curves(5.0, 0.1)
+    p, curves, labels = C.family_curves(5.0, 0.1)
     assert set(curves) == {"ga", "simsat", "simimp", "satimp", "npo", "simnpo"} == set(labels)
     assert all(len(c) == len(p) for c in curves.values())
     assert f"β={get_method('npo').params['npo_beta']:g}" in labels["npo"]
@@ -54,18 +55,18 @@ def test_family_curves_cover_every_scheme_and_default_betas():
 
 
 def test_spec_a2_table_values():
-    t = X.weight_table().set_index("scheme")
+    t = C.weight_table().set_index("scheme")
     assert t.loc["simsat(β_sat=5)", "p=0.9"] == pytest.approx(0.590, abs=1e-3)
     assert t.loc["simimp(β_imp=5)", "p=0.01"] == pytest.approx(0.951, abs=1e-3)
     assert t.loc["satimp(β_sat=5, β_imp=0.1)", "p=0.9"] == pytest.approx(0.469, abs=1e-3)
     assert t.loc["satimp(β_sat=5, β_imp=0.1)", "p=0.99"] == pytest.approx(0.600, abs=1e-3)
     assert t.loc["satimp(β_sat=5, β_imp=1)", "p=0.9"] == pytest.approx(0.059, abs=1e-3)
-    assert list(t.columns) == [f"p={p:g}" for p in X.WEIGHT_TABLE_P]
+    assert list(t.columns) == [f"p={p:g}" for p in C.WEIGHT_TABLE_P]
 
 
 @pytest.mark.parametrize("bs,bi", [(5.0, 0.1), (5.0, 1.0), (1.0, 1.0), (0.5, 3.0)])
 def test_satimp_peak_matches_grid(bs, bi):
-    pk = X.satimp_peak(bs, bi)
+    pk = C.satimp_peak(bs, bi)
     assert pk["p_star"] == pytest.approx(bs / (bs + bi))
     assert pk["grid_p"] == pytest.approx(pk["p_star"], abs=1e-3)
     assert pk["w_max"] >= pk["grid_w"] - 1e-12          # the closed form is the true max
@@ -73,14 +74,14 @@ def test_satimp_peak_matches_grid(bs, bi):
 
 
 def test_satimp_peak_edges_and_text():
-    assert X.satimp_peak(5.0, 0.1)["w_max"] == pytest.approx(0.611, abs=1e-3)   # docs/methods.md#the-weight-family
-    assert X.satimp_peak(5.0, 1.0)["w_max"] == pytest.approx(0.067, abs=1e-3)
-    assert X.satimp_peak(2.0, 0.0)["p_star"] == 1.0 and X.satimp_peak(2.0, 0.0)["w_max"] == 1.0
-    assert X.satimp_peak(0.0, 2.0)["p_star"] == 0.0 and X.satimp_peak(0.0, 2.0)["w_max"] == 1.0
-    assert math.isnan(X.satimp_peak(0.0, 0.0)["p_star"])
-    assert "0.980" in X.peak_text(5.0, 0.1) and "0.611" in X.peak_text(5.0, 0.1)
-    assert "flat" in X.peak_text(0, 0)
-    assert len(X.peaks_table([(5, 0.1), (5, 1)])) == 2
+    assert C.satimp_peak(5.0, 0.1)["w_max"] == pytest.approx(0.611, abs=1e-3)   # docs/methods.md#the-weight-family
+    assert C.satimp_peak(5.0, 1.0)["w_max"] == pytest.approx(0.067, abs=1e-3)
+    assert C.satimp_peak(2.0, 0.0)["p_star"] == 1.0 and C.satimp_peak(2.0, 0.0)["w_max"] == 1.0
+    assert C.satimp_peak(0.0, 2.0)["p_star"] == 0.0 and C.satimp_peak(0.0, 2.0)["w_max"] == 1.0
+    assert math.isnan(C.satimp_peak(0.0, 0.0)["p_star"])
+    assert "0.980" in C.peak_text(5.0, 0.1) and "0.611" in C.peak_text(5.0, 0.1)
+    assert "flat" in C.peak_text(0, 0)
+    assert len(C.peaks_table([(5, 0.1), (5, 1)])) == 2
 
 
 def test_update_family_redraws_in_place():
@@ -116,14 +117,14 @@ def test_family_widget_sliders_drive_the_figure():
 
 def test_logit_view():
     p = np.array([0.01, 0.3, 0.5, 0.9, 0.999])
-    np.testing.assert_allclose(X.target_logit_gradient(p), -(1 - p), atol=1e-12)   # docs/methods.md#implicit-weights
-    np.testing.assert_allclose(X.logit_push("ga", p), 1 - p, atol=1e-12)
-    np.testing.assert_allclose(X.logit_push("satimp", p), p ** 5 * (1 - p) ** 0.1 * (1 - p), atol=1e-12)
-    np.testing.assert_allclose(X.logit_push("simsat", p, beta_sat=2.0), p ** 2 * (1 - p), atol=1e-12)
+    np.testing.assert_allclose(C.target_logit_gradient(p), -(1 - p), atol=1e-12)   # docs/methods.md#implicit-weights
+    np.testing.assert_allclose(C.logit_push("ga", p), 1 - p, atol=1e-12)
+    np.testing.assert_allclose(C.logit_push("satimp", p), p ** 5 * (1 - p) ** 0.1 * (1 - p), atol=1e-12)
+    np.testing.assert_allclose(C.logit_push("simsat", p, beta_sat=2.0), p ** 2 * (1 - p), atol=1e-12)
     with pytest.raises(ValueError):
-        X.target_logit_gradient([0.0])
+        C.target_logit_gradient([0.0])
     with pytest.raises(ValueError, match="token-level"):
-        X.logit_push("npo", p)
+        C.logit_push("npo", p)
     fig = X.logit_push_figure()
     assert len(fig.data) == 4 and "logit" in fig.layout.title.text
 
