@@ -224,6 +224,13 @@ def run_from_cli(args) -> int:
         print("(teacher-forced on the evaluation rows; es counts the answer's EOS as its last token, as "
               "every run's curves do, while `satimp-lab evaluate` reads the answer tokens only: "
               "docs/methods.md#extraction-strength)")
+        from .studies.reproduce import MEMORISED_AT_LEAST
+
+        start = run.evaluations["retain_es"].iloc[0] if "retain_es" in run.evaluations else float("nan")
+        if start < MEMORISED_AT_LEAST:
+            print(f"warning: the target reproduces little of its answers (retain es {start:.3f} at step 0, "
+                  f"below {MEMORISED_AT_LEAST}): there is little to forget, and saturation weights "
+                  f"(p^beta_sat) are near 0 on unlikely tokens; fine-tune it longer first")
     n_steps = int(run.history["lr"].notna().sum())  # history also has evaluation-only rows
     print(f"{run.status}: {n_steps} steps, {len(run.trace)} traced tokens"
           f"{f' ({state.num_processes} processes)' if state.num_processes > 1 else ''}. {run.message}")

@@ -285,3 +285,10 @@ def test_the_report_warns_only_when_the_target_has_not_learned_its_answers():
     assert "Warning" not in starting_point_note(learned) and "0.850" in starting_point_note(learned)
     for retain_es in (0.0, MEMORISED_AT_LEAST / 2, float("nan")):
         assert "has not learned its answers" in starting_point_note({**learned, "retain_es": retain_es})
+
+
+def test_unlearn_warns_when_the_target_has_not_learned_its_answers(hf_models, tofu_dir, cache, capsys):
+    """A random model has learned nothing: unlearning it is meaningless, and the command says so."""
+    assert main(["unlearn", "--target-model", str(hf_models["llama"]), "--data-dir", str(tofu_dir),
+                 "--steps", "1"]) == 0
+    assert "warning: the target reproduces little of its answers" in capsys.readouterr().out
