@@ -34,23 +34,6 @@ def _cmd_data(args) -> int:
 # what train, unlearn, evaluate and reproduce share: the benchmark, the tier, LoRA
 
 
-def benchmark_splits(source: str, forget_split: str) -> list[str]:
-    """The splits the commands read: training (``full``, the forget split, its retain split) and
-    evaluation (synthetic: ``holdout``, ``world_facts``; TOFU: the ``_perturbed`` configs that
-    TOFU's and open-unlearning's evaluation read). Raises InputError for an unknown forget split."""
-    from .studies.lab import Setting
-
-    # _SplitsOf stands in for the Setting: benchmark_splits reads only these two fields
-    return Setting.benchmark_splits(_SplitsOf(source, forget_split))  # type: ignore[arg-type]
-
-
-class _SplitsOf:
-    """The two fields :meth:`Setting.benchmark_splits` reads, without building a whole Setting."""
-
-    def __init__(self, source: str, forget_split: str):
-        self.source, self.forget_split = source, forget_split
-
-
 def benchmark_source(args) -> str:
     """``--benchmark``, or its default: ``tofu`` for the paper tier (``--base-model``,
     ``--target-model``, ``--tier paper``, and ``evaluate``, which scores Hugging Face models),
@@ -64,7 +47,7 @@ def benchmark_source(args) -> str:
 
 def load_cli_benchmark(args, splits: list[str] | None = None):
     """The benchmark the command's ``--benchmark`` / ``--data-dir`` / ``--forget-split`` name."""
-    from .data.benchmark import load_benchmark
+    from .data.benchmark import benchmark_splits, load_benchmark
 
     source = benchmark_source(args)
     splits = splits or benchmark_splits(source, args.forget_split)
@@ -173,7 +156,7 @@ def run_from_cli(args) -> int:
         params[name] = _parse_value(value)
     overrides = {k: v for k, v in {"steps": args.steps, "epochs": args.epochs, "lr": args.lr,
                                    "batch_size": args.batch_size}.items() if v is not None}
-    from .tiers import PAPER_EVALUATION, PAPER_PRESET_FOR_FORMAT, PRESETS
+    from .tiers import PRESETS, paper_recipe
 
     preset = {}
     if args.preset:
@@ -183,8 +166,7 @@ def run_from_cli(args) -> int:
     elif args.target_model or args.base_model:  # the paper tier: the official recipe of the family
         from .models.build import prompt_format_for
 
-        fmt = args.prompt_format or prompt_format_for(args.target_model or args.base_model)
-        preset = {**PRESETS[PAPER_PRESET_FOR_FORMAT.get(fmt, "paper")], **PAPER_EVALUATION}
+        preset = paper_recipe(args.prompt_format or prompt_format_for(args.target_model or args.base_model))
     config = UnlearnConfig(method=args.method, method_params=params, forget_split=args.forget_split,
                            seed=args.seed, **{**preset, **overrides, **lora_overrides(args)})
     if args.target_model and args.base_model:
@@ -276,9 +258,8 @@ def _cmd_evaluate(args) -> int:
         forget_row = table[table["role"] == "forget"].iloc[0]
         retain_tr = table.attrs["details"].results[("truth_ratio", forget_row["split"])]
     table = evaluate(bundle.model, bundle.tokenizer, bench, metrics=metrics, retain_truth_ratios=retain_tr, **kwargs)
-    print(table.drop(columns=[]).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    utility = table.attrs["details"].results.get(next(((m, sp) for m, sp in table.attrs["details"].results
-                                                      if m == "model_utility"), None))
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    utility = next((r for (m, _), r in table.attrs["details"].results.items() if m == "model_utility"), None)
     if utility is not None:
         components = utility.extra["components"]
         print("model utility components: " + ", ".join(f"{k} {v:.4f}" for k, v in components.items()))
@@ -303,17 +284,11 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_reproduce(args) -> int:
-    from .models.build import get_tier
     from .studies.reproduce import reproduce
 
-    tier = "paper" if args.base_model and args.tier in (None, "paper") else args.tier
+    # None keeps each size's own tier (tiny, or micro with --fast); otherwise checked as train does
+    tier = cli_tier(args).name if args.tier or args.base_model else None
     args.tier = tier  # the benchmark's default follows it (benchmark_source)
-    if args.base_model:
-        from .models.build import check_model_source
-
-        check_model_source(args.base_model, "--base-model")
-    if tier is not None:
-        get_tier(tier, **({"base_model": args.base_model} if args.base_model else {}))
     timeout = "auto" if args.cell_timeout is None else (args.cell_timeout or None)
     return reproduce(out_dir=Path(args.out), fast=args.fast, tier=tier, notebooks=args.only,
                      cell_timeout=timeout, workers=args.workers, base_model=args.base_model,

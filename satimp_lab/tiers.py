@@ -30,7 +30,7 @@ from typing import Any
 from .errors import InputError, check_choice, check_int, check_real
 
 __all__ = ["ArchConfig", "TrainConfig", "TierConfig", "TIERS", "PAPER_LR", "SIZES", "TIER_RECIPES",
-           "PAPER_PRESET_FOR_FORMAT", "PAPER_EVALUATION", "PAPER_DRY_RUN_KEEPS",
+           "PAPER_PRESET_FOR_FORMAT", "PAPER_EVALUATION", "PAPER_DRY_RUN_KEEPS", "paper_recipe",
            "PRESETS", "SHIPPED_TARGET_SEEDS", "PRETRAINED_TIERS", "LORA_FIELDS", "check_lora_fields",
            "lora_fields_dict"]
 
@@ -303,7 +303,7 @@ PAPER_PRESET_FOR_FORMAT = {"qa": "paper_phi", "llama2": "paper"}
 """The preset of the paper tier's runs per prompt format (Phi-1.5's ``qa``, Llama-2's ``llama2``);
 any other format (a chat model) takes ``paper``, the Llama-2 recipe."""
 
-PAPER_EVALUATION = dict(eval_every=5, eval_max_examples=100, eval_batch_size=16)
+PAPER_EVALUATION: dict[str, Any] = dict(eval_every=5, eval_max_examples=100, eval_batch_size=16)
 """How the paper tier's study runs are evaluated along the way: every 5 of the 125 steps of a
 forget10 run (400 rows, effective batch 16, 5 epochs), on the first 100 rows of the forget and
 retain splits, so that forget ES at matched retain can be read (docs/methods.md#forget-es-at-matched-retain;
@@ -313,6 +313,12 @@ PAPER_DRY_RUN_KEEPS = ("final_max_examples", "max_new_tokens")
 """Setting fields that ``--fast`` (the ``fast`` size) keeps at the paper tier: ``reproduce --tier
 paper --fast`` is a dry run of the machinery (a CPU test with a tiny Hugging Face model), not
 TOFU's 300 rows x 200 generated tokens per split."""
+
+def paper_recipe(prompt_format: str) -> dict[str, Any]:
+    """``UnlearnConfig`` fields of a paper-tier run for a model of ``prompt_format``: the official
+    preset of its family (:data:`PAPER_PRESET_FOR_FORMAT`) evaluated as :data:`PAPER_EVALUATION` says."""
+    return {**PRESETS[PAPER_PRESET_FOR_FORMAT.get(prompt_format, "paper")], **PAPER_EVALUATION}
+
 
 TIER_RECIPES["paper"] = dict(
     # Any Hugging Face model on real TOFU (GPUs): ``satimp-lab reproduce --tier paper --base-model X``.

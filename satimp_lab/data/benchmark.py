@@ -29,7 +29,7 @@ import datasets
 
 from ..errors import InputError, check_int
 from ..store import atomic_write
-from .schema import FIELDS, FORGET_PERCENTS, row_problem, to_dataset
+from .schema import FIELDS, FORGET_PERCENTS, retain_split_for, row_problem, to_dataset
 
 # ----------------------------------------------------------------------------------------------
 # configuration
@@ -390,6 +390,19 @@ def _read_splits(path: Path) -> dict[str, list[int]]:
 
 # ----------------------------------------------------------------------------------------------
 # loading as datasets
+
+
+def benchmark_splits(source: str, forget_split: str) -> list[str]:
+    """The splits an experiment on ``forget_split`` loads (``load_benchmark(source, splits=...)``):
+    training (``full``, the forget split and its retain split) and evaluation: on the synthetic
+    benchmark ``holdout`` and ``world_facts``; on TOFU the ``_perturbed`` configs that TOFU's and
+    open-unlearning's evaluation read (``data.tofu.eval_splits``). Raises InputError for an unknown
+    forget split."""
+    retain = retain_split_for(forget_split)
+    if source == "tofu":
+        return ["full", forget_split, retain, f"{forget_split}_perturbed", "retain_perturbed",
+                "real_authors_perturbed", "world_facts_perturbed"]
+    return ["full", forget_split, retain, "holdout", "world_facts"]
 
 
 def split_names() -> list[str]:

@@ -37,7 +37,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import InputError, check_choice, check_int, check_real
-from ..data.benchmark import BenchmarkConfig, load_benchmark
+from ..data.benchmark import BenchmarkConfig, benchmark_splits, load_benchmark
 from ..data.schema import retain_split_for
 from ..models.build import get_tier, prompt_format_for
 from ..models.cache import CACHE_FORMAT, get_model
@@ -47,8 +47,7 @@ from ..evaluation.metrics import get_metric
 from ..unlearning.objectives import ALIASES, METHODS
 from ..unlearning.params import PARAMS
 from .shards import Shards, failure_note, note_failure
-from ..tiers import PAPER_DRY_RUN_KEEPS, PAPER_EVALUATION, PAPER_PRESET_FOR_FORMAT, SIZES
-from ..tiers import PRESETS as _PRESET_FIELDS
+from ..tiers import PAPER_DRY_RUN_KEEPS, SIZES, paper_recipe
 from ..tiers import TIER_RECIPES as _TIER_RECIPE_FIELDS
 from ..unlearning.tracing import TokenTrace
 from ..unlearning.loop import UnlearnConfig, unlearn
@@ -159,14 +158,8 @@ class Setting:
         return get_tier(self.tier, **({"base_model": self.base_model} if self.base_model else {}))
 
     def benchmark_splits(self) -> list[str]:
-        """The splits a Lab of this setting loads: training (``full``, the forget split and its
-        retain split) and evaluation; on TOFU also the ``_perturbed`` configs that TOFU's and
-        open-unlearning's evaluation read (``evaluation.metrics.evaluate``)."""
-        retain = retain_split_for(self.forget_split)
-        if self.source == "tofu":
-            return ["full", self.forget_split, retain, f"{self.forget_split}_perturbed", "retain_perturbed",
-                    "real_authors_perturbed", "world_facts_perturbed"]
-        return ["full", self.forget_split, retain, "holdout", "world_facts"]
+        """The splits a Lab of this setting loads (``data.benchmark.benchmark_splits``)."""
+        return benchmark_splits(self.source, self.forget_split)
 
 
 SETTING_DEFAULTS_OUT_OF_KEYS = ("base_model", "source", "data_dir")
@@ -230,8 +223,7 @@ def get_setting(size: str | Setting = "full", **overrides) -> Setting:
     if isinstance(tier, str) and tier in TIER_RECIPES and tier != size.tier:
         recipe = TIER_RECIPES[tier]
         if tier == "paper" and overrides.get("base_model"):  # the recipe of the model's family
-            preset = PAPER_PRESET_FOR_FORMAT.get(prompt_format_for(overrides["base_model"]), "paper")
-            recipe = {**recipe, "base": replace(recipe["base"], **{**_PRESET_FIELDS[preset], **PAPER_EVALUATION})}
+            recipe = {**recipe, "base": replace(recipe["base"], **paper_recipe(prompt_format_for(overrides["base_model"])))}
         if tier == "paper" and size.tier == "micro":  # --fast: a dry run of the machinery
             recipe = {**recipe, **{k: getattr(size, k) for k in PAPER_DRY_RUN_KEEPS}}
         overrides = {"name": f"{size.name}-{tier}", **recipe, **overrides}

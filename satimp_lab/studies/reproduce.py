@@ -230,21 +230,14 @@ def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: 
     if tier == "paper":
         return _reproduce_paper(Path(out_dir), fast, selected, setting, lora or {})
     if setting or lora:
-        setting = {**setting, **(lora or {})}
-        raise InputError(f"reproduce: {', '.join(setting)} applies to the paper tier only (--tier paper); "
+        raise InputError(f"reproduce: {', '.join([*setting, *(lora or {})])} applies to the paper tier only (--tier paper); "
                          f"the {tier or 'default'} tier builds its own models on the synthetic benchmark")
     check_int("reproduce", "workers", workers, minimum=1, none_ok=True)
     default_workers()  # a bad $SATIMP_LAB_WORKERS raises here, before the output is touched
     at_once = min(workers or default_workers(), len(selected))
     threads = max(1, cpu_cores() // at_once)
     env = kernel_env(threads) if at_once > 1 else None  # one at a time: this process's environment
-    out_dir = Path(out_dir).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in ("claims", "population", "tables", "figures"):  # a report shows this run's results only
-        folder = out_dir / stale
-        if folder.exists():
-            for f in folder.iterdir():
-                f.unlink()
+    out_dir = _fresh_report_folder(Path(out_dir))
     size = "fast" if fast else "full"
     params = {"SIZE": size, "TIER": tier, "OUT_DIR": str(out_dir)}
     if cell_timeout == "auto":
@@ -282,6 +275,19 @@ def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: 
     return _write_report(out_dir, runs, size, tier, time.monotonic() - start)
 
 
+def _fresh_report_folder(out_dir: Path) -> Path:
+    """``out_dir`` resolved and created, emptied of an earlier report's results (its claims,
+    population, tables and figures): a report shows this run's results only."""
+    out_dir = out_dir.resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in ("claims", "population", "tables", "figures"):
+        folder = out_dir / stale
+        if folder.exists():
+            for f in folder.iterdir():
+                f.unlink()
+    return out_dir
+
+
 def _reproduce_paper(out_dir: Path, fast: bool, selected: list[Path], setting: dict, lora: dict) -> int:
     """:func:`reproduce` at the paper tier: the studies only, on one process or as one of the
     processes of ``accelerate launch`` (each computes its share of the runs; the first writes the
@@ -298,13 +304,7 @@ def _reproduce_paper(out_dir: Path, fast: bool, selected: list[Path], setting: d
     shards = Shards.from_env()
     if shards.world > 1:
         shards.detach()
-    out_dir = out_dir.resolve()
-    if shards.rank == 0:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for stale in ("claims", "population", "tables", "figures"):
-            if (out_dir / stale).exists():
-                for f in (out_dir / stale).iterdir():
-                    f.unlink()
+    out_dir = _fresh_report_folder(out_dir) if shards.rank == 0 else out_dir.resolve()
     start = time.monotonic()
     names = [p.stem for p in selected]
     studies = _run_studies(size, "paper", names, out_dir, workers=1, lab=lab,
