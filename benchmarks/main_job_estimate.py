@@ -17,15 +17,15 @@ replayed on its own history):
 
     recorded            every run as it was made (every 2 steps to the end)
     population          the runs on the other target models stop at their matched point,
-                        searched every --search steps (``POPULATION_OVERRIDES``)
+                        searched every --search steps (``CURVES_TO_MATCH``, ``MATCHED``)
     + lean grid         and the grid cells no notebook shows end at their bracket on the Lab's
                         own target, evaluated every 2 steps up to it, without final metrics
-                        (``specs.target_overrides``: ``LEAN_OVERRIDES``)
+                        (``studies.base.plan_for``: ``MATCHED``)
     + tables            and the runs whose tables but no curves a notebook shows are evaluated
                         so up to the bracket, then run to the end with the last step evaluated
-                        (``TABLE_OVERRIDES``), with their final metrics
+                        (``FINAL``), with their final metrics
 
-The forget split read at the bracket alone (``Setting.forget_at_bracket``, 2026-11-30) is not
+The forget split read at the bracket alone (``EvalPlan.curves=False``, 2026-11-30) is not
 priced: every evaluation here reads both splits, so the estimate is an upper bound of today's
 main job; measure it (``time satimp-lab reproduce``, docs/speed.md).
 
@@ -48,13 +48,14 @@ import pandas as pd
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]  # this checkout
 from run_breakdown import searched  # noqa: E402
 
-from satimp_lab.studies.lab import LEAN_OVERRIDES, TABLE_OVERRIDES, RunSpec  # noqa: E402
-from satimp_lab.studies.specs import target_overrides  # noqa: E402
+from satimp_lab.studies.base import plan_for  # noqa: E402
+from satimp_lab.studies.lab import RunSpec  # noqa: E402
+from satimp_lab.unlearning.plan import FINAL, MATCHED  # noqa: E402
 
 
 def read_runs(cache: Path, level: float = 0.9) -> pd.DataFrame:
     """One row per cached run evaluated every 2 steps: ``own`` (it has final metrics: a run on
-    the Lab's own target), ``kind`` (what :func:`target_overrides` gives its method and
+    the Lab's own target), ``kind`` (the plan :func:`plan_for` gives its method and
     parameters: ``curves``, ``table`` or ``lean``), ``seconds``, ``steps``, ``evals`` (after
     step 0) and the history (``ev``)."""
     rows = []
@@ -68,8 +69,8 @@ def read_runs(cache: Path, level: float = 0.9) -> pd.DataFrame:
         if len(steps) < 2 or (np.diff(steps)[:-1] != 2).any() or "seconds" not in meta:
             continue
         run = json.loads(meta["key"])["run"]
-        overrides = target_overrides(RunSpec(run["method"], run.get("method_params") or {}))
-        kind = {repr(LEAN_OVERRIDES): "lean", repr(TABLE_OVERRIDES): "table"}.get(repr(overrides), "curves")
+        plan = plan_for(RunSpec(run["method"], run.get("method_params") or {}), True)
+        kind = {MATCHED: "lean", FINAL: "table"}.get(plan, "curves")
         rows.append({"run": folder.name, "own": bool(meta.get("final_metrics")), "kind": kind,
                      "seconds": float(meta["seconds"]), "steps": int(steps[-1]), "evals": len(steps) - 1, "ev": ev})
     return pd.DataFrame(rows)

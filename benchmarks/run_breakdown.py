@@ -25,8 +25,8 @@ Models come from ``$SATIMP_LAB_CACHE`` (trained there if missing); runs go to a 
 ``--population`` times the kind of run the population sweeps on the target models other than
 the Lab's own (``Lab.population_lab``: no final metrics, the run ends at the evaluation that
 brackets its matched point, and, for the runs whose curves no figure draws, the forget split is
-read at that bracket alone; a checkout without ``POPULATION_OVERRIDES`` gets ``final_metrics=()``
-only, as it swept them). The main job's studies make ~4 of these per run
+read at that bracket alone: the ``MATCHED`` plan, ``unlearning.plan``; an older checkout gets the
+Setting fields it used for them). The main job's studies make ~4 of these per run
 of the first kind (docs/speed.md).
 
     python benchmarks/run_breakdown.py --replay CACHE_DIR     # the population's schedule, replayed
@@ -85,16 +85,21 @@ PARTS = {
 # worker: one checkout, commands on stdin, one JSON line per answer on stdout
 
 
-def _population_overrides() -> dict:
-    """The Setting overrides of most population runs in the checkout being measured: those whose
-    curves no figure draws, which read the forget split at the bracket alone where the checkout
-    can (``Setting.forget_at_bracket``; ``studies.specs.population_overrides``)."""
+def _population_run() -> tuple[dict, dict]:
+    """(Setting overrides, ``Lab.run`` keywords) of most population runs in the checkout being
+    measured: those whose curves no figure draws, which read the forget split at the bracket
+    alone where the checkout can (the ``MATCHED`` plan; older checkouts: Setting fields)."""
     try:
-        from satimp_lab.studies.lab import POPULATION_OVERRIDES, Setting
+        from satimp_lab.unlearning.plan import MATCHED
+        return {}, {"plan": MATCHED}
+    except ImportError:  # before plans: the population's runs were chosen by Setting fields
+        pass
+    try:
+        from satimp_lab.studies.lab import POPULATION_OVERRIDES, Setting  # type: ignore[attr-defined]
     except ImportError:  # before the population runs stopped at their matched point
-        return {"final_metrics": ()}
+        return {"final_metrics": ()}, {}
     extra = {"forget_at_bracket": True} if "forget_at_bracket" in Setting.__dataclass_fields__ else {}
-    return {**POPULATION_OVERRIDES, **extra}
+    return {**POPULATION_OVERRIDES, **extra}, {}
 
 
 def _worker(size: str, threads: int, population: bool = False) -> None:
@@ -107,7 +112,8 @@ def _worker(size: str, threads: int, population: bool = False) -> None:
     from satimp_lab import Lab  # the one-page API: the same in a --before checkout of the flat layout
 
     models = Path(os.environ["SATIMP_LAB_CACHE"]) / "models"
-    lab = Lab(size, progress=False, **(_population_overrides() if population else {}))
+    setting_overrides, run_keywords = _population_run() if population else ({}, {})
+    lab = Lab(size, progress=False, **setting_overrides)
     _ = (lab.target, lab.retain_model)  # trains them if the cache lacks them
     tmp = Path(tempfile.mkdtemp(prefix="run_breakdown-"))
     (tmp / "models").symlink_to(models.resolve(), target_is_directory=True)
@@ -118,7 +124,7 @@ def _worker(size: str, threads: int, population: bool = False) -> None:
         nonlocal seed
         shutil.rmtree(tmp / "runs", ignore_errors=True)
         seed += 1
-        return int(lab.run(seed=seed % 3, **RUN).history["lr"].notna().sum())  # optimiser steps
+        return int(lab.run(seed=seed % 3, **RUN, **run_keywords).history["lr"].notna().sum())  # optimiser steps
 
     def answer(obj):
         print(json.dumps(obj), flush=True)
@@ -171,7 +177,8 @@ def batches(size: str, sizes: tuple[int, ...], repeats: int = 15) -> None:
     import torch
 
     from satimp_lab import Lab
-    from satimp_lab.data.batching import encode_dataset, read_rows
+    from satimp_lab.data.batching import encode_dataset
+    from satimp_lab.models.reading import read_rows
     from satimp_lab.data.schema import retain_split_for
     from satimp_lab.evaluation import metrics
     from satimp_lab.unlearning.loop import _subset

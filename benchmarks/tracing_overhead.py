@@ -22,7 +22,8 @@ import time
 
 import torch
 
-from satimp_lab.data.batching import collate, encode_dataset, token_logprobs
+from satimp_lab.data.batching import collate, encode_dataset
+from satimp_lab.models.reading import token_logprobs
 from satimp_lab.data.benchmark import load_benchmark
 from satimp_lab.models.build import benchmark_texts, build_tiny_model, train_tokenizer
 from satimp_lab.tiers import ArchConfig

@@ -20,16 +20,18 @@ import importlib
 __version__ = "0.1.0"
 
 _API: dict[str, tuple[str, ...]] = {
-    # --- data/: the benchmark, and how a (question, answer) pair becomes tokens and log-likelihoods
+    # --- data/: the benchmark, and how a (question, answer) pair becomes tokens
     "data.schema": ("retain_split_for",),  # the row schema of every split, synthetic or TOFU
     "data.benchmark": ("BenchmarkConfig", "generate_benchmark", "load_benchmark"),  # synthetic TOFU-shaped authors
     "data.tofu": ("load_tofu",),  # the real TOFU by its Hub configs
     "data.tofu_layout": ("write_tofu_layout",),  # our benchmark in the Hub's layout
-    "data.batching": ("PROMPT_FORMATS", "encode_dataset", "token_logprobs"),  # answer-only labels, key masks
+    "data.batching": ("PROMPT_FORMATS", "encode_dataset"),  # answer-only labels, key masks
     # --- tiers: every tier and size, declared in one place
     "tiers": ("TIERS", "SIZES", "TierConfig"),
-    # --- models/: building a model, target and retain fine-tuning, the model cache and the shipped models
+    # --- models/: building a model, reading it (teacher-forced log-likelihoods), target and retain
+    #     fine-tuning, the model cache and the shipped models
     "models.build": ("get_tier", "ModelBundle", "pretrained_bundle", "load_smollm2"),
+    "models.reading": ("token_logprobs", "teacher_forced_summary"),  # the one teacher-forced pass
     "models.cache": ("get_model",),  # shipped models, then the on-disk cache, then training
     # --- evaluation/: ES, the TOFU metrics, MIA (the unlearning loop evaluates with them)
     "evaluation.reading": ("MetricResult",),  # what every metric returns: aggregate + per-example values

@@ -12,6 +12,9 @@ a notebook between them; the code path is the same. The tables here are read by:
 :data:`PRESETS`                 ``unlearning.loop.PRESETS`` (``UnlearnConfig`` fields)
 :data:`SHIPPED_TARGET_SEEDS`    ``models.cache.ship_models`` and the shipped models' tests
 :data:`PRETRAINED_TIERS`        ``reproduce``'s cell time limit
+:data:`ATTACK_CONFIGS`          ``studies.attacks.ATTACK_CONFIGS`` (``AttackConfig`` fields, per size)
+:data:`RELEARNING_SEEDS`        ``studies.relearning.SEEDS`` (per size)
+:func:`size_of`                 the two above: the size a setting was made from
 =============================  ===========================================================
 
 Sizes, tier recipes and presets are written as plain field values (nested dicts for the
@@ -32,7 +35,7 @@ from .errors import InputError, check_choice, check_int, check_real
 __all__ = ["ArchConfig", "TrainConfig", "TierConfig", "TIERS", "PAPER_LR", "SIZES", "TIER_RECIPES",
            "PAPER_PRESET_FOR_FORMAT", "PAPER_EVALUATION", "PAPER_DRY_RUN_KEEPS", "paper_recipe",
            "PRESETS", "SHIPPED_TARGET_SEEDS", "PRETRAINED_TIERS", "LORA_FIELDS", "check_lora_fields",
-           "lora_fields_dict"]
+           "lora_fields_dict", "ATTACK_CONFIGS", "RELEARNING_SEEDS", "setting_name", "SIZE_OF_SETTING", "size_of"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -207,6 +210,13 @@ class TierConfig:
         except ValueError as err:
             raise InputError(f"TierConfig.prompt_format: {err}") from None
 
+    def encode_max_length(self) -> int | None:
+        """The ``max_length`` (tokens of a row: BOS, prompt, answer, EOS) this tier's rows are encoded with
+        (``data.batching.encode_dataset``, which raises on a longer row): ``arch.max_length`` for a
+        tier that builds its own model, None for a pretrained ``base_model`` (``arch`` is unused
+        then; ``models.checks.check_model_fits`` checks the model's own context against the rows)."""
+        return self.arch.max_length if self.base_model is None else None
+
     def to_dict(self) -> dict:
         """``dataclasses.asdict`` with ``train`` as :meth:`TrainConfig.to_dict` (unset LoRA fields
         left out): what ``models.cache.model_key`` hashes, so the keys of the models made before
@@ -331,6 +341,43 @@ TIER_RECIPES["paper"] = dict(
     base={**PRESETS["paper"], **PAPER_EVALUATION}, seeds=(0, 1, 2), target_seeds=(0,),
     final_metrics=("es", "es_paraphrased", "probability", "truth_ratio", "forget_quality", "model_utility"),
     final_max_examples=300, max_new_tokens=200, metrics_batch_size=16)
+
+
+# ----------------------------------------------------------------------------------------------
+# what a size's setting is called, and the attack study's tables per size
+
+
+def setting_name(size: str, tier: str | None = None) -> str:
+    """The name of the setting of ``size`` (a key of :data:`SIZES`) with ``tier``'s recipe
+    (:data:`TIER_RECIPES`; None: the size's own tier): ``size``, or ``<size>-<tier>``."""
+    return size if tier is None else f"{size}-{tier}"
+
+
+SIZE_OF_SETTING = {setting_name(size, tier): size for size in SIZES for tier in (None, *TIER_RECIPES)}
+"""Setting name -> the size (a key of :data:`SIZES`) it was made from, for every name of
+:func:`setting_name`: the size-keyed tables below are read through it (:func:`size_of`)."""
+
+
+def size_of(setting) -> str | None:
+    """The size (a key of :data:`SIZES`) a ``studies.lab.Setting`` was made from, looked up by its
+    ``name`` in :data:`SIZE_OF_SETTING`; None for any other name (a setting renamed by hand)."""
+    name = getattr(setting, "name", None)
+    return SIZE_OF_SETTING.get(name) if isinstance(name, str) else None
+
+
+ATTACK_CONFIGS: dict[str, dict[str, Any]] = {  # values: AttackConfig fields of several types
+    "full": dict(),
+    # the micro model on 20 authors: forget10 is 2 authors, so one is relearned and one held out
+    "fast": dict(relearn_steps=(0, 1, 2, 4), retain_max_examples=16),
+}
+"""Size name -> ``studies.attacks.AttackConfig`` fields of the relearning, quantization and
+membership attacks (notebook 10; ``{}``: the AttackConfig defaults). ``studies.attacks.ATTACK_CONFIGS``
+holds them built; a size without an entry gets ``"full"``'s."""
+
+RELEARNING_SEEDS: dict[str, tuple[int, ...]] = {"full": (0,)}
+"""Size name -> the unlearning seeds the relearning study attacks per target model
+(``studies.relearning.seeds_for``; why the full size attacks seed 0 alone: ``studies.relearning``);
+a size without an entry attacks its setting's seeds."""
 
 
 # ----------------------------------------------------------------------------------------------

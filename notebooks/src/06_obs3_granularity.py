@@ -86,7 +86,7 @@ print(f"{batch.mask.shape[0]} answers, {int(n_tokens.min())}-{int(n_tokens.max()
 gran = pd.concat([weight_stats.granularity_summary(batch.logp, batch.mask, beta=1.0, kind=kind,
                                                group_sizes=specs.GROUP_SIZES).assign(kind=kind)
                   for kind in ("saturation", "importance")], ignore_index=True)
-gran["level"] = gran.apply(lambda r: f"G={r.group_size}" if r.granularity == "group" else r.granularity, axis=1)
+gran["level"] = [specs.level_name(g, size) for g, size in zip(gran["granularity"], gran["group_size"])]
 save_table(gran, OUT_DIR, "06_one_batch_statistics")
 gran[["kind", "level", "mean", "normalised_entropy", "ess_fraction", "gini", "spearman_weight_likelihood"]].round(3)
 
@@ -105,8 +105,8 @@ labels = [s["label"] for s in granularity.specs()]
 text = tables.results_table(summary, labels, columns=("matched_forget", "matched_step", "eval_forget_es",
                                                         "eval_model_utility"), text=True)
 save_table(text, OUT_DIR, "06_granularity")
-table = tables.results_table(summary, labels)
-table[["family", "level"]] = table["label"].apply(lambda l: pd.Series(specs.granularity_of(l)))
+fields = specs.fields_table(granularity.specs())[["label", "family", "level"]]  # each run's family and level
+table = tables.results_table(summary, labels).merge(fields, on="label")
 table["unreached"] = table["reached"] < table["seeds"]
 fig = plots.param_sweep(table, x="level", y="matched_forget_mean", group="family", error="matched_forget_std",
                         flag="unreached", flag_name="a seed never reached the matched level (value = upper bound)",
@@ -114,7 +114,7 @@ fig = plots.param_sweep(table, x="level", y="matched_forget_mean", group="family
                               f"(mean ± std, {len(setting.seeds)} seed(s), β = 1)",
                         x_title="granularity of the weights (fine → coarse)",
                         y_title="forget ES at matched retain (lower = better forgotten)",
-                        names={"simsat": "SimSat", "simimp": "SimImp"})
+                        names=specs.NAMES)
 plots.save_figure(fig, OUT_DIR, "06_granularity")
 display(text)
 fig

@@ -16,35 +16,16 @@ import functools
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-import torch
 
+from ..models.reading import es_from_predictions
 from .reading import MetricResult, ScoredAnswer, _as_rows, score_answers
 
-__all__ = ["es_from_predictions", "extraction_strength", "exact_memorization", "mix_models",
-           "DEFAULT_MIX_GRID", "calibrated_extraction_strength"]
+__all__ = ["extraction_strength", "exact_memorization", "mix_models", "DEFAULT_MIX_GRID",
+           "calibrated_extraction_strength"]
 
 
 # ----------------------------------------------------------------------------------------------
 # Extraction Strength and exact memorisation
-
-
-def es_from_predictions(pred_ids, label_ids) -> float:
-    """ES = s/m for one example: s is the length of the longest suffix of ``label_ids`` (m tokens)
-    on which the teacher-forced argmax ``pred_ids`` is right (docs/methods.md#extraction-strength).
-
-    s = m: the question alone suffices (ES 1); a wrong last token gives ES 0. Equivalently
-    ES = 1 - k*/m with k* the shortest answer prefix from which greedy decoding reproduces the
-    rest exactly."""
-    pred = torch.as_tensor(pred_ids).reshape(-1)
-    label = torch.as_tensor(label_ids).reshape(-1)
-    if pred.shape != label.shape:
-        raise ValueError(f"pred_ids and label_ids differ in length: {pred.numel()} vs {label.numel()}")
-    m = label.numel()
-    if m == 0:
-        raise ValueError("ES of an empty answer is undefined")
-    wrong = (pred != label).nonzero().reshape(-1)
-    s = m if wrong.numel() == 0 else m - 1 - int(wrong[-1])
-    return s / m
 
 
 def _es_result(scored: Sequence[ScoredAnswer], include_eos: bool, name: str = "es") -> MetricResult:
@@ -73,7 +54,7 @@ def extraction_strength(model, tokenizer, rows, question_field: str = "question"
 
     Per example: teacher-force ``prompt(question) + answer`` once; with ŷ_j the argmax at answer
     position j and y the m answer tokens, ES_i = s/m where s is the longest suffix with ŷ = y
-    (:func:`es_from_predictions`). Aggregate: the mean over examples (lower on forget = more
+    (:func:`satimp_lab.models.reading.es_from_predictions`). Aggregate: the mean over examples (lower on forget = more
     forgotten). ``question_field="paraphrased_question"`` gives the official ``ps_type=perturb``.
 
     Departures from ``eval_es.py``: batched instead of batch size 1 (same numbers: right padding

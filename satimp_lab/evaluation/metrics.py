@@ -9,8 +9,9 @@ The metrics themselves live by family, like open-unlearning's metric files:
     tofu           probability, ROUGE-L, truth ratio, forget quality, model utility
     privacy        membership inference (LOSS, zlib, min-k%) and its AUC
 
-This module names them (:data:`METRICS`, :func:`get_metric`) and runs them on a benchmark's
-splits (:func:`evaluate`), sharing teacher-forced passes between metrics. Import a metric's
+This module names them (:data:`METRICS`, :func:`get_metric`: a :class:`Metric` each, which
+computes its metric on its own or inside an evaluation) and runs them on a benchmark's splits
+(:func:`evaluate`), sharing teacher-forced passes between metrics. Import a metric's
 function from its family (``from satimp_lab.evaluation.tofu import truth_ratio``).
 """
 
@@ -18,52 +19,198 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
 from ..errors import InputError
 from .memorisation import _em_result, _es_result, calibrated_extraction_strength, exact_memorization, extraction_strength
-from .privacy import MIA_ATTACKS, MODEL_MIA_ATTACKS, _mia_result, _mia_values, membership_inference
+from .privacy import MIA_ATTACKS, _mia_result, _mia_values, membership_inference
 from .reading import MetricResult, _as_rows, check_model_tokenizer, generate_answers, score_answers
 from .tofu import (MODEL_UTILITY_COMPONENTS, MODEL_UTILITY_COMPONENTS_TOFU, _perturbed_nll, _probability_result,
                    _rouge_result, _truth_ratio_result, answer_probability, forget_quality, model_utility,
                    rouge_l_recall, truth_ratio)
 
-__all__ = ["METRICS", "DEFAULT_METRICS", "METRIC_ROLES", "get_metric", "evaluate", "EvalDetails"]
+__all__ = ["Metric", "KINDS", "METRICS", "DEFAULT_METRICS", "METRIC_ROLES", "get_metric", "evaluate", "EvalDetails"]
 
 
 # ----------------------------------------------------------------------------------------------
-# registry and the one-call evaluation
+# the registry: every metric by name, computed on its own or inside evaluate
 
 
-METRICS: dict[str, Callable] = {
-    "es": extraction_strength,
-    "es_paraphrased": functools.partial(extraction_strength, question_field="paraphrased_question"),
-    "em": exact_memorization,
-    "probability": answer_probability,
-    "rouge": rouge_l_recall,
-    "truth_ratio": truth_ratio,
-    "forget_quality": forget_quality,
-    "model_utility": model_utility,
-    "mia_loss": functools.partial(membership_inference, attack="loss"),
-    "mia_zlib": functools.partial(membership_inference, attack="zlib"),
-    "mia_min_k": functools.partial(membership_inference, attack="min_k"),
-    "mia_min_k_plus_plus": functools.partial(membership_inference, attack="min_k_plus_plus"),
-    "mia_reference": functools.partial(membership_inference, attack="reference"),
-    "calibrated_es": calibrated_extraction_strength,
+KINDS = ("split", "summary", "comparison")
+"""What a :class:`Metric` gives inside :func:`evaluate`, in the order evaluate computes them:
+``split``, one result on each split it reads; ``summary``, one result made of the split metrics'
+results (model utility); ``comparison``, one result that sets the evaluated rows against other
+rows or models (forget quality, membership inference, calibrated ES)."""
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric by name: how to compute it on its own, and what it gives inside :func:`evaluate`.
+
+    Calling a Metric calls ``function``, the standalone metric of its family module
+    (``get_metric("es")(model, tokenizer, rows)`` is ``extraction_strength(model, tokenizer, rows)``).
+    Inside :func:`evaluate`, ``compute`` reads the passes that the metrics of one evaluation share:
+
+    kind        one of :data:`KINDS`
+    compute     ``split``: ``compute(ev, role) -> MetricResult`` on the split of ``role``; else
+                ``compute(ev) -> (split label, MetricResult)``
+    roles       ``split``: the roles of the splits it is computed on (:data:`METRIC_ROLES`)
+    reads       other kinds: the roles whose rows it reads
+    needs       ``needs(hub) -> ((metric, role), ...)``: the split results it is made of
+                (model utility's components; ``hub``: the benchmark is in TOFU's Hub layout)
+    """
+
+    function: Callable[..., MetricResult]
+    kind: str
+    compute: Callable[..., Any]
+    roles: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ()
+    needs: Callable[[bool], tuple[tuple[str, str], ...]] = lambda hub: ()
+
+    def __call__(self, *args, **kwargs) -> MetricResult:
+        return self.function(*args, **kwargs)
+
+
+@dataclass(eq=False)
+class _Evaluation:
+    """One :func:`evaluate` call as its metrics see it: the model, the rows by role, the settings,
+    the teacher-forced passes shared between metrics (:meth:`scored`, :meth:`perturbed`, each
+    computed once per split and fields) and the results so far, keyed by (metric, split)."""
+
+    model: Any
+    tokenizer: Any
+    rows: dict[str, list[dict]]
+    splits: dict[str, str]
+    hub: bool
+    prompt_format: Any
+    batch_size: int
+    max_new_tokens: int
+    mia_k: float
+    mia_include_eos: bool
+    retain_truth_ratios: Any
+    original_model: Any
+    reference_model: Any
+    results: dict[tuple[str, str], MetricResult] = field(default_factory=dict)
+    _scored: dict = field(default_factory=dict)
+    _perturbed: dict = field(default_factory=dict)
+
+    def scored(self, role: str, question_field: str = "question", answer_field: str = "answer"):
+        """:func:`score_answers` of the split of ``role`` (one pass per split and fields)."""
+        key = (role, question_field, answer_field)
+        if key not in self._scored:
+            self._scored[key] = score_answers(self.model, self.tokenizer, self.rows[role], question_field,
+                                              answer_field, self.prompt_format, self.batch_size)
+        return self._scored[key]
+
+    def perturbed(self, role: str):
+        """The perturbed answers' NLLs of the split of ``role`` (one pass per split)."""
+        if role not in self._perturbed:
+            self._perturbed[role] = _perturbed_nll(self.model, self.tokenizer, self.rows[role], "question",
+                                                   self.prompt_format, self.batch_size,
+                                                   what=f"split {self.splits[role]!r}")
+        return self._perturbed[role]
+
+    def add(self, metric: str, split: str, result: MetricResult) -> None:
+        result.name = metric
+        self.results[(metric, split)] = result
+
+
+def _es_on(ev: _Evaluation, role: str, question_field: str = "question") -> MetricResult:
+    return _es_result(ev.scored(role, question_field), include_eos=False)
+
+
+def _em_on(ev: _Evaluation, role: str) -> MetricResult:
+    return _em_result(ev.scored(role), include_eos=False)
+
+
+def _probability_on(ev: _Evaluation, role: str) -> MetricResult:
+    return _probability_result(ev.scored(role), ev.perturbed(role) if role in GENERAL_ROLES else None)
+
+
+def _rouge_on(ev: _Evaluation, role: str) -> MetricResult:
+    gens = generate_answers(ev.model, ev.tokenizer, ev.rows[role], "question", ev.prompt_format,
+                            ev.max_new_tokens, ev.batch_size)
+    return _rouge_result(ev.rows[role], gens)
+
+
+def _truth_ratio_on(ev: _Evaluation, role: str) -> MetricResult:
+    base = "answer" if role in GENERAL_ROLES else "paraphrased_answer"
+    kind = "forget" if role == "forget" else "retain"
+    return _truth_ratio_result(ev.scored(role, "question", base), ev.perturbed(role), kind, base)
+
+
+def _utility_components(hub: bool) -> tuple[tuple[str, str], ...]:
+    return MODEL_UTILITY_COMPONENTS_TOFU if hub else MODEL_UTILITY_COMPONENTS
+
+
+def _model_utility_of(ev: _Evaluation) -> tuple[str, MetricResult]:
+    comps = {f"{m}/{ev.splits[r]}": ev.results[(m, ev.splits[r])].agg_value
+             for m, r in _utility_components(ev.hub)}
+    return _utility_label(ev.splits), model_utility(comps)
+
+
+def _forget_quality_of(ev: _Evaluation) -> tuple[str, MetricResult]:
+    forget = ev.splits["forget"]
+    tr = ev.results.get(("truth_ratio", forget)) or _truth_ratio_on(ev, "forget")
+    return forget, forget_quality(tr, ev.retain_truth_ratios)  # by qa_id
+
+
+def _mia_of(ev: _Evaluation, attack: str) -> tuple[str, MetricResult]:
+    if attack in MIA_ATTACKS:  # from the shared pass
+        mem, non = (_mia_values(ev.scored(role), ev.rows[role], attack, ev.mia_k, include_eos=ev.mia_include_eos)
+                    for role in ("forget", "holdout"))
+        return _mia_label(ev.splits), _mia_result(attack, mem, non, ev.mia_k, include_eos=ev.mia_include_eos)
+    # privacy.MODEL_MIA_ATTACKS: a pass of their own (the vocabulary; a second model)
+    return _mia_label(ev.splits), membership_inference(
+        ev.model, ev.tokenizer, ev.rows["forget"], ev.rows["holdout"], attack, ev.mia_k, ev.prompt_format,
+        ev.batch_size, include_eos=ev.mia_include_eos,
+        reference_model=ev.reference_model if attack == "reference" else None)
+
+
+def _calibrated_es_of(ev: _Evaluation) -> tuple[str, MetricResult]:
+    return ev.splits["forget"], calibrated_extraction_strength(
+        ev.original_model, ev.model, ev.tokenizer, ev.rows["forget"], ev.rows["retain"],
+        prompt_format=ev.prompt_format, batch_size=ev.batch_size)
+
+
+def _mia(attack: str) -> Metric:
+    return Metric(functools.partial(membership_inference, attack=attack), "comparison",
+                  functools.partial(_mia_of, attack=attack), reads=("forget", "holdout"))
+
+
+_FORGET_RETAIN = ("forget", "retain")
+_WITH_WORLD_FACTS = ("forget", "retain", "world_facts")
+
+METRICS: dict[str, Metric] = {
+    "es": Metric(extraction_strength, "split", _es_on, _FORGET_RETAIN),
+    "es_paraphrased": Metric(functools.partial(extraction_strength, question_field="paraphrased_question"),
+                             "split", functools.partial(_es_on, question_field="paraphrased_question"),
+                             _FORGET_RETAIN),
+    "em": Metric(exact_memorization, "split", _em_on, _FORGET_RETAIN),
+    "probability": Metric(answer_probability, "split", _probability_on, _WITH_WORLD_FACTS),
+    "rouge": Metric(rouge_l_recall, "split", _rouge_on, _WITH_WORLD_FACTS),
+    "truth_ratio": Metric(truth_ratio, "split", _truth_ratio_on, _WITH_WORLD_FACTS),
+    "forget_quality": Metric(forget_quality, "comparison", _forget_quality_of, reads=("forget",)),
+    "model_utility": Metric(model_utility, "summary", _model_utility_of, reads=("retain",),
+                            needs=_utility_components),
+    "mia_loss": _mia("loss"),
+    "mia_zlib": _mia("zlib"),
+    "mia_min_k": _mia("min_k"),
+    "mia_min_k_plus_plus": _mia("min_k_plus_plus"),
+    "mia_reference": _mia("reference"),
+    "calibrated_es": Metric(calibrated_extraction_strength, "comparison", _calibrated_es_of,
+                            reads=("forget", "retain")),
 }
-"""Metric names understood by :func:`evaluate`, mapped to the function that computes them."""
+"""Metric names understood by :func:`evaluate`, mapped to their :class:`Metric`."""
 
 DEFAULT_METRICS = ("es", "em", "probability")
 """Teacher-forced only (no generation): cheap enough to run every few training steps."""
 
-# The splits (by role) that ``evaluate`` runs each per-split metric on.
-METRIC_ROLES = {
-    "es": ("forget", "retain"), "es_paraphrased": ("forget", "retain"), "em": ("forget", "retain"),
-    "probability": ("forget", "retain", "world_facts"), "rouge": ("forget", "retain", "world_facts"),
-    "truth_ratio": ("forget", "retain", "world_facts"),
-}
+METRIC_ROLES = {name: metric.roles for name, metric in METRICS.items() if metric.kind == "split"}
+"""The splits (by role) that :func:`evaluate` runs each per-split metric on (``Metric.roles``)."""
 METRIC_ROLES_TOFU = {m: roles if "world_facts" not in roles else ("forget", "retain", "real_authors", "world_facts")
                      for m, roles in METRIC_ROLES.items()}
 """:data:`METRIC_ROLES` on a benchmark in the Hub's layout: real authors beside world facts."""
@@ -71,11 +218,16 @@ GENERAL_ROLES = ("real_authors", "world_facts")
 """Roles whose probability is normalised and whose truth ratio's base answer is ``answer`` (TOFU)."""
 
 
-def get_metric(name: str) -> Callable:
-    """The function registered as ``name``; unknown names raise with the list of valid ones."""
+def get_metric(name: str) -> Metric:
+    """The :class:`Metric` registered as ``name`` (call it as its standalone function); unknown
+    names raise :class:`InputError` with the list of valid ones."""
     if name not in METRICS:
         raise InputError(f"unknown metric {name!r}; valid metrics: {sorted(METRICS)}")
     return METRICS[name]
+
+
+# ----------------------------------------------------------------------------------------------
+# the one-call evaluation
 
 
 def evaluate(model, tokenizer, benchmark, forget_split: str = "forget10",
@@ -159,11 +311,14 @@ def evaluate(model, tokenizer, benchmark, forget_split: str = "forget10",
     check_model_tokenizer(model, tokenizer)
     hub = "real_authors" in splits
     metric_roles = METRIC_ROLES_TOFU if hub else METRIC_ROLES
-    utility_components = MODEL_UTILITY_COMPONENTS_TOFU if hub else MODEL_UTILITY_COMPONENTS
-    needed = set(metrics) | ({"probability", "rouge", "truth_ratio"} if "model_utility" in metrics else set())
-    roles = {role for m in needed for role in metric_roles.get(m, ("forget",))}
-    roles |= {"retain"} if {"model_utility", "calibrated_es"} & needed else set()
-    roles |= {"holdout"} if any(m.startswith("mia_") for m in needed) else set()
+    # the roles each split metric is computed on: all of its own if asked for, and those a summary needs
+    wanted = {name: set(metric_roles[name]) for name in metrics if name in metric_roles}
+    for name in metrics:
+        for needed, role in METRICS[name].needs(hub):
+            wanted.setdefault(needed, set()).add(role)
+    # the forget split is always read (an evaluation is of a forget split)
+    roles = {"forget"} | {role for name in wanted for role in metric_roles[name]}
+    roles |= {role for name in metrics for role in METRICS[name].reads}
     missing = [splits[r] for r in sorted(roles) if splits[r] not in benchmark]
     if missing:
         how = f"; load them: load_benchmark('tofu', splits=[..., *{missing}], data_dir=...)" if hub else ""
@@ -174,68 +329,15 @@ def evaluate(model, tokenizer, benchmark, forget_split: str = "forget10",
         if max_examples is not None:
             rows[role] = rows[role][:max_examples]
 
-    @functools.cache
-    def scored(role, question_field="question", answer_field="answer"):
-        return score_answers(model, tokenizer, rows[role], question_field, answer_field,
-                             prompt_format, batch_size)
-
-    @functools.cache
-    def perturbed(role):
-        return _perturbed_nll(model, tokenizer, rows[role], "question", prompt_format, batch_size,
-                              what=f"split {splits[role]!r}")
-
-    results: dict[tuple[str, str], MetricResult] = {}
-
-    def add(metric, split, result):
-        result.name = metric
-        results[(metric, split)] = result
-
-    def run(metric, role):
-        if metric in ("es", "es_paraphrased"):
-            q = "paraphrased_question" if metric == "es_paraphrased" else "question"
-            return _es_result(scored(role, q), include_eos=False)
-        if metric == "em":
-            return _em_result(scored(role), include_eos=False)
-        if metric == "probability":
-            return _probability_result(scored(role), perturbed(role) if role in GENERAL_ROLES else None)
-        if metric == "rouge":
-            gens = generate_answers(model, tokenizer, rows[role], "question", prompt_format,
-                                    max_new_tokens, batch_size)
-            return _rouge_result(rows[role], gens)
-        if metric == "truth_ratio":
-            base = "answer" if role in GENERAL_ROLES else "paraphrased_answer"
-            kind = "forget" if role == "forget" else "retain"
-            return _truth_ratio_result(scored(role, "question", base), perturbed(role), kind, base)
-        raise AssertionError(metric)
-
-    utility_roles = list(dict.fromkeys(r for _, r in utility_components))
-    for metric in [m for m in METRICS if m in needed and m in metric_roles]:
-        for role in metric_roles[metric]:
-            if metric in metrics or role in utility_roles:  # only model utility asked for it
-                add(metric, splits[role], run(metric, role))
-    if "model_utility" in metrics:
-        comps = {f"{m}/{splits[r]}": results[(m, splits[r])].agg_value
-                 for m, r in utility_components}
-        add("model_utility", _utility_label(splits), model_utility(comps))
-    if "forget_quality" in metrics:
-        tr = results.get(("truth_ratio", splits["forget"])) or run("truth_ratio", "forget")
-        add("forget_quality", splits["forget"], forget_quality(tr, retain_truth_ratios))  # by qa_id
-    for attack in MIA_ATTACKS:
-        if f"mia_{attack}" in metrics:
-            mem, non = (_mia_values(scored(role), rows[role], attack, mia_k, include_eos=mia_include_eos)
-                        for role in ("forget", "holdout"))
-            add(f"mia_{attack}", f"{splits['forget']}_vs_{splits['holdout']}",
-                _mia_result(attack, mem, non, mia_k, include_eos=mia_include_eos))
-    for attack in MODEL_MIA_ATTACKS:  # a pass of their own (the vocabulary; a second model)
-        if f"mia_{attack}" in metrics:
-            add(f"mia_{attack}", f"{splits['forget']}_vs_{splits['holdout']}", membership_inference(
-                model, tokenizer, rows["forget"], rows["holdout"], attack, mia_k, prompt_format, batch_size,
-                include_eos=mia_include_eos, reference_model=reference_model if attack == "reference" else None))
-    if "calibrated_es" in metrics:
-        add("calibrated_es", splits["forget"], calibrated_extraction_strength(
-            original_model, model, tokenizer, rows["forget"], rows["retain"],
-            prompt_format=prompt_format, batch_size=batch_size))
-    return _tidy(results, splits)
+    ev = _Evaluation(model, tokenizer, rows, splits, hub, prompt_format, batch_size, max_new_tokens, mia_k,
+                     mia_include_eos, retain_truth_ratios, original_model, reference_model)
+    for name in [n for n in METRICS if n in wanted]:  # the split metrics first, in registry order
+        for role in [r for r in metric_roles[name] if r in wanted[name]]:
+            ev.add(name, splits[role], METRICS[name].compute(ev, role))
+    for kind in KINDS[1:]:  # then the summaries (made of split results), then the comparisons
+        for name in [n for n in METRICS if n in metrics and METRICS[n].kind == kind]:
+            ev.add(name, *METRICS[name].compute(ev))
+    return _tidy(ev.results, splits)
 
 
 @dataclass(eq=False)
@@ -262,10 +364,15 @@ def _utility_label(splits: dict[str, str]) -> str:
     return "+".join(splits[r] for r in roles)
 
 
+def _mia_label(splits: dict[str, str]) -> str:
+    """The split label of a membership-inference AUC: ``<forget>_vs_<holdout>`` (members vs non-members)."""
+    return f"{splits['forget']}_vs_{splits['holdout']}"
+
+
 def _tidy(results: dict[tuple[str, str], MetricResult], splits: dict[str, str]) -> pd.DataFrame:
     # role: forget / retain / world_facts for per-split metrics, else what the split label joins
     role_of = {v: k for k, v in splits.items()}
-    role_of.update({f"{splits['forget']}_vs_{splits['holdout']}": "mia", _utility_label(splits): "utility"})
+    role_of.update({_mia_label(splits): "mia", _utility_label(splits): "utility"})
     table = pd.DataFrame(
         [{"metric": m, "split": s, "role": role_of[s], "value": res.agg_value,
           "n": res.extra.get("n", res.extra.get("n_unlearned", len(res.value_by_index)))}

@@ -20,8 +20,9 @@ import numpy as np
 import torch
 from scipy import stats
 
-from ..data.batching import collate, encode_dataset, token_logprobs
+from ..data.batching import collate, encode_dataset
 from ..errors import InputError
+from ..models.reading import token_logprobs
 from .reading import MetricResult, ScoredAnswer, _as_rows, _eval_mode, check_model_tokenizer, score_answers
 
 __all__ = ["loss_score", "zlib_score", "label_text", "min_k_score", "vocab_normalised_logprobs",

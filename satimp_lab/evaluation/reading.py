@@ -7,7 +7,7 @@ quality, model utility, MIA AUC) have no per-example values of their own; their
 ``value_by_index`` holds the per-example inputs where that makes sense, else it is empty.
 
 How a model is read. One teacher-forced forward pass per (question, answer) pair through
-:func:`satimp_lab.data.batching.read_rows`, the same code training uses: the labels are the answer
+:func:`satimp_lab.models.reading.read_rows`, the same code training uses: the labels are the answer
 tokens followed by one EOS (docs/methods.md#which-tokens-count), right-padded batches,
 ``torch.no_grad()``, model in eval mode (its previous mode is restored afterwards, so
 :func:`satimp_lab.evaluation.metrics.evaluate` can be called mid-training).
@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..data.batching import _plain_llama, encode_dataset, get_prompt_format, read_rows
+from ..data.batching import encode_dataset, get_prompt_format
 from ..errors import InputError
+from ..models.reading import _plain_llama, read_rows
 
 __all__ = ["MetricResult", "ScoredAnswer", "check_model_tokenizer", "score_answers", "generate_answers"]
 
@@ -166,7 +167,7 @@ class ScoredAnswer:
 def score_answers(model, tokenizer, rows, question_field: str = "question",
                   answer_field: str = "answer", prompt_format="qa", batch_size: int = 32,
                   ) -> list[ScoredAnswer]:
-    """One batched teacher-forced pass over ``rows`` (:func:`batching.read_rows`: the output head
+    """One batched teacher-forced pass over ``rows`` (:func:`models.reading.read_rows`: the output head
     on the answer positions only); returns one :class:`ScoredAnswer` per row, in row order. The
     building block of every likelihood metric."""
     rows = _as_rows(rows)

@@ -139,8 +139,7 @@ def get_model(benchmark, kind: str = "target", forget_split: str = "forget10",
                                digest=digest)
 
     model, tokenizer = load_base_model(tier, texts)
-    encoded = encode_dataset(tokenizer, rows, tier.prompt_format, max_length=tier.arch.max_length
-                             if tier.base_model is None else None)
+    encoded = encode_dataset(tokenizer, rows, tier.prompt_format, max_length=tier.encode_max_length())
     report = train_model(model, tokenizer, encoded, tier.train, progress, desc=f"{kind} ({split})")
     fp = mark_tokenizer(model, tokenizer)
     if not use_cache:

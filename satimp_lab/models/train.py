@@ -13,11 +13,12 @@ import math
 import torch
 from tqdm.auto import tqdm
 
-from ..data.batching import collate, read_rows, token_accuracy, token_logprobs
+from ..data.batching import collate
 from ..tiers import TierConfig, TrainConfig
 from .build import benchmark_texts, default_device, get_tier
 from .checks import check_encoded_fit
 from .lora import add_lora, merge_lora, trainable_parameters
+from .reading import read_rows, token_accuracy, token_logprobs
 
 __all__ = ["subset_authors", "subset_benchmark", "memorisation_report", "linear_schedule", "train_model"]
 
@@ -80,7 +81,7 @@ def _tokenizer_texts(benchmark, tier: TierConfig) -> list[str]:
 
 
 def memorisation_report(model, tokenizer, encoded: list[dict], batch_size: int = 64) -> dict:
-    """Teacher-forced accuracy on ``encoded`` rows (:func:`satimp_lab.data.batching.token_accuracy`:
+    """Teacher-forced accuracy on ``encoded`` rows (:func:`satimp_lab.models.reading.token_accuracy`:
     the share of answer tokens, and of key tokens, whose argmax is right) and ``n_examples``. The
     model is left in eval mode."""
     model.eval()

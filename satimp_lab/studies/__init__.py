@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import granularity, grid, obs1, obs2, relearning, smoothness
-from .base import SCHEDULES, Study, StudyResult, load_population_claims
+from .base import Study, StudyResult, load_population_claims, plan_for
 
 STUDIES = (obs1.STUDY, obs2.STUDY, smoothness.STUDY, granularity.STUDY, grid.STUDY, relearning.STUDY)
 """The declared studies, in report order."""
@@ -63,7 +63,8 @@ def run_studies(lab, studies=STUDIES, out_dir: str | Path | None = None, one_pas
 
     ``one_pass`` (default): the runs of every study are swept together first
     (:meth:`~satimp_lab.studies.lab.Lab.sweep_groups`: one executor pass, a run that several
-    studies share computed once, each run scheduled by :data:`~satimp_lab.studies.base.SCHEDULES`),
+    studies share computed once, each run recording what the studies declare that their notebooks
+    read of it: :func:`~satimp_lab.studies.base.plan_for`),
     with the runs each study's notebook shows beside it on the Lab's own target
     (:attr:`Study.extras`, so the notebooks compute none), then each study decides its claims
     from its own runs;
@@ -75,7 +76,7 @@ def run_studies(lab, studies=STUDIES, out_dir: str | Path | None = None, one_pas
         extras = {f"{s.id} extras": specs for s in studies if (specs := s.extras())}
         if swept or extras:
             sweeps = lab.sweep_groups({**swept, **extras}, desc="studies", own_target_only=tuple(extras),
-                                      **{**SCHEDULES, **sweep_kwargs})
+                                      **{"plan": plan_for, **sweep_kwargs})
     results = []
     for study in studies:
         result = study.run(lab, sweep=sweeps.get(study.id), **sweep_kwargs)
@@ -84,5 +85,5 @@ def run_studies(lab, studies=STUDIES, out_dir: str | Path | None = None, one_pas
     return results
 
 
-__all__ = ["STUDIES", "Study", "StudyResult", "get_study", "load_population_claims", "run_studies",
+__all__ = ["STUDIES", "Study", "StudyResult", "get_study", "load_population_claims", "plan_for", "run_studies",
            "without_annotations"]

@@ -25,7 +25,7 @@ undoes. Two attacks from the unlearning literature probe that, plus membership i
   rows still look trained on).
 
 Every metric here is teacher-forced on the held-out forget rows (forget ES, key-token accuracy,
-mean log-likelihood: :func:`satimp_lab.unlearning.loop.teacher_forced_summary`, the numbers the
+mean log-likelihood: :func:`satimp_lab.models.reading.teacher_forced_summary`, the numbers the
 unlearning curves use) or on a fixed subset of the retain split (retain ES).
 
 **The unlearned model at the matched retain level.** Methods are compared where retain ES first
@@ -48,8 +48,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..data.batching import collate, encode_dataset, token_logprobs
+from ..data.batching import collate, encode_dataset
+from ..models.reading import token_logprobs
 from ..errors import InputError, check_int, check_real
+from ..tiers import ATTACK_CONFIGS as _ATTACK_CONFIG_FIELDS, size_of
 
 __all__ = ["AttackConfig", "ATTACK_CONFIGS", "attack_config", "split_forget_authors",
            "relearn", "recovery_auc", "quantize_tensor", "quantize_model",
@@ -110,17 +112,14 @@ class AttackConfig:
             raise InputError(f"{own}.mia_attack must be one of {list(MIA_ATTACKS)}, got {self.mia_attack!r}")
 
 
-ATTACK_CONFIGS = {
-    "full": AttackConfig(),
-    # the micro model on 20 authors: forget10 is 2 authors, so one is relearned and one held out
-    "fast": AttackConfig(relearn_steps=(0, 1, 2, 4), retain_max_examples=16),
-}
-"""The attacks' settings per size (a setting's ``name``; other names get ``"full"``'s)."""
+ATTACK_CONFIGS = {size: AttackConfig(**fields) for size, fields in _ATTACK_CONFIG_FIELDS.items()}
+"""The attacks' settings per size, declared in ``tiers.ATTACK_CONFIGS``."""
 
 
 def attack_config(setting) -> AttackConfig:
-    """The :data:`ATTACK_CONFIGS` entry of a setting's size (``fast``, else ``full``)."""
-    return ATTACK_CONFIGS.get(getattr(setting, "name", "full").split("-")[0], ATTACK_CONFIGS["full"])
+    """The :data:`ATTACK_CONFIGS` entry of the size a setting was made from (``tiers.size_of``);
+    ``"full"``'s for a size without one or a setting of no known size."""
+    return ATTACK_CONFIGS.get(size_of(setting) or "full", ATTACK_CONFIGS["full"])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -155,11 +154,11 @@ def relearn(model, train_encoded: list[dict], eval_sets: dict[str, list[dict]], 
     constant ``lr``, one full batch of all the rows per step, gradients clipped at
     ``max_grad_norm``) for ``max(steps)`` steps; deterministic (no sampling).
 
-    eval_sets: ``{name: encoded rows}`` evaluated (:func:`~satimp_lab.unlearning.loop.teacher_forced_summary`)
+    eval_sets: ``{name: encoded rows}`` evaluated (:func:`~satimp_lab.models.reading.teacher_forced_summary`)
     after each number of steps in ``steps``. Returns (the relearned copy, a DataFrame with one row
     per entry of ``steps``: ``step`` and ``<name>_es``, ``<name>_key_accuracy``,
     ``<name>_mean_logp``, ``<name>_answer_accuracy``). ``model`` is left unchanged."""
-    from ..unlearning.loop import teacher_forced_summary
+    from ..models.reading import teacher_forced_summary
 
     if not train_encoded:
         raise ValueError("relearning needs at least one row to train on")
@@ -292,7 +291,7 @@ def unlearned_at_matched_step(lab, run) -> tuple[object, int]:
             raise _Stop(copy.deepcopy(model).eval())
         return {}
 
-    config = replace(run.config, eval_every=step, trace=False, stop_below=None, forget_at_bracket=False)
+    config = replace(run.config, eval_every=step, trace=False)  # every evaluation (the default plan) reads it
     with torch_threads(RUN_THREADS):
         try:
             result = unlearn(lab.target, lab.benchmark, config, progress=False, eval_fn=snapshot)
@@ -325,7 +324,7 @@ def attack_model(model, tokenizer, benchmark, forget_split: str, config: AttackC
     ``retain_es_q<b>``, ``mia_q<b>``. Forget metrics are on the held-out forget rows; ``n_relearned``
     and ``n_held_out`` count the rows. ``lr``: the relearning rate when ``config.relearn_lr`` is None."""
     from ..evaluation.privacy import membership_inference
-    from ..unlearning.loop import teacher_forced_summary
+    from ..models.reading import teacher_forced_summary
     from ..data.schema import retain_split_for
 
     forget = benchmark[forget_split]
@@ -410,7 +409,7 @@ def _attack(lab, model, config: AttackConfig) -> dict:
     from .lab import RUN_THREADS, torch_threads
 
     bundle = lab.target
-    max_length = getattr(bundle.tier.arch, "max_length", None) if bundle.tier.base_model is None else None
+    max_length = bundle.tier.encode_max_length()
     with torch_threads(RUN_THREADS):
         return attack_model(model, bundle.tokenizer, lab.benchmark, lab.setting.forget_split, config,
                             lab.setting.base.lr, bundle.tier.prompt_format, max_length)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -12,16 +13,12 @@ import numpy as np
 import pandas as pd
 
 from . import verdicts
-from .specs import population_overrides, target_overrides
+from .lab import RunSpec
 from .verdicts import PopulationClaim
+from ..unlearning.plan import CURVES_TO_MATCH, FINAL, FULL, MATCHED, EvalPlan
 
 if TYPE_CHECKING:
-    from .lab import RunSpec, Sweep
-
-SCHEDULES = {"on_target": target_overrides, "on_others": population_overrides}
-"""How a study's runs are scheduled (:meth:`Lab.sweep_population` keywords): on the Lab's own target
-by what the notebooks show of each (``specs.target_overrides``), on the other targets by what the
-population figures draw (``specs.population_overrides``)."""
+    from .lab import Sweep
 
 METRIC = "matched_forget"
 """Forget ES at matched retain ES (``studies.lab.forget_at_matched_retain``); lower is better."""
@@ -88,22 +85,77 @@ class Study:
     """Runs its notebook shows on the Lab's own target model alone, beside the study's (references
     no claim decides on, e.g. NPO): :meth:`StudyResult.target_sweep` sweeps them, and
     ``studies.run_studies`` makes them in its one pass, so the notebook reads them back."""
+    curves: Callable[[], Sequence[RunSpec | Mapping]] = field(default=lambda: [])
+    """Runs (of ``specs`` or ``extras``) whose training curves its notebook or figures draw: they
+    record the forget split at every evaluation, to the last step on the Lab's own target (with
+    the final metrics) and up to the matched point on the others (:func:`plan_for`). Asking any
+    other run for its curves raises ``MissingReading`` naming it."""
+    final: Callable[[], Sequence[RunSpec | Mapping]] = field(default=lambda: [])
+    """Runs (of ``specs`` or ``extras``) whose final model's metrics its notebook shows, on the
+    Lab's own target (:func:`plan_for`). Every other run records forget ES at matched retain
+    alone and ends at its matched point (``unlearning.plan.MATCHED``)."""
 
     def run(self, lab, sweep=None, **sweep_kwargs) -> "StudyResult":
         """Sweep ``specs`` over the lab's population (:meth:`Lab.sweep_population`; keywords
-        forwarded; by default each run gets the schedule of what the notebooks and figures show of
-        it, :data:`SCHEDULES`), or call ``measure``, and decide the claims. ``sweep``: the population sweep
+        forwarded; by default each run records what the studies declare that the notebooks and
+        figures read of it, :func:`plan_for`), or call ``measure``, and decide the claims. ``sweep``: the population sweep
         of ``specs`` already made (``studies.run_studies`` sweeps every study in one pass)."""
         if self.measure is not None:
             sweep, summary = None, self.measure(lab)
         else:
             if sweep is None:
-                sweep = lab.sweep_population(self.specs(), desc=self.id, **{**SCHEDULES, **sweep_kwargs})
+                sweep = lab.sweep_population(self.specs(), desc=self.id, **{"plan": plan_for, **sweep_kwargs})
             summary = sweep.summary
         claims = self.decide(summary)
         for claim in claims:
             claim.study = self.id
         return StudyResult(self, summary, claims, self.tables(summary), sweep)
+
+
+def run_identity(spec: RunSpec | Mapping) -> tuple:
+    """What makes a spec's run, labels aside: method, hyper-parameters and overrides."""
+    spec = RunSpec.of(spec)
+    return spec.method, tuple(sorted(spec.params.items())), tuple(sorted(spec.overrides.items()))
+
+
+def declared_readings(studies=None) -> tuple[frozenset, frozenset]:
+    """(runs whose curves, runs whose final metrics) some study of ``studies`` (default:
+    ``studies.STUDIES``) declares (:attr:`Study.curves`, :attr:`Study.final`), as
+    :func:`run_identity` sets: a run that several studies share records what each asks for."""
+    if studies is None:
+        from . import STUDIES as studies
+    curves = frozenset(run_identity(s) for study in studies for s in study.curves())
+    final = frozenset(run_identity(s) for study in studies for s in study.final())
+    return curves, final
+
+
+def plan_for(spec: RunSpec | Mapping, own_target: bool) -> EvalPlan:
+    """What a study run records (the ``plan`` of :meth:`Lab.sweep_population`), from what the
+    studies declare their notebooks and figures read (:func:`declared_readings`):
+
+    ================  ======================================  ==================================
+    declared          on the Lab's own target                 on the other target models
+    ================  ======================================  ==================================
+    ``curves``        ``FULL``: every evaluation, to the      ``CURVES_TO_MATCH``: both curves
+                      end, final metrics                      up to the matched point
+    ``final``         ``FINAL``: to the end, final metrics,   ``MATCHED``
+                      forget split read at the bracket only
+    neither           ``MATCHED``: ends at the bracket of     ``MATCHED``
+                      the matched point, forget read there
+    ================  ======================================  ==================================
+
+    Forget ES at matched retain, what the claims are decided on, is the whole run's to the last
+    bit under every plan (``unlearning.plan``)."""
+    curves, final = _declared()
+    run = run_identity(spec)
+    if run in curves:
+        return FULL if own_target else CURVES_TO_MATCH
+    return FINAL if own_target and run in final else MATCHED
+
+
+@functools.cache
+def _declared() -> tuple[frozenset, frozenset]:
+    return declared_readings()
 
 
 @dataclass
@@ -120,13 +172,12 @@ class StudyResult:
         return verdicts.claims_table(self.claims)
 
     def target_sweep(self, lab, extra_specs: list[dict] | None = None, desc: str = "references"):
-        """The study's runs on ``lab``'s own target model (``lab.setting.target_seed``: the runs
-        that keep the final metrics, except the grid cells that no notebook shows, see
-        ``specs.target_overrides``) as one
+        """The study's runs on ``lab``'s own target model (``lab.setting.target_seed``; each
+        recorded what :func:`plan_for` says) as one
         :class:`~satimp_lab.studies.lab.Sweep`, for a notebook's single-target figures, without
         running them again; ``extra_specs`` (runs shown but decided on by no claim, e.g. NPO as a
         reference; None: the study's :attr:`Study.extras`) are swept on that target only, with
-        the schedule of ``specs.target_overrides`` (the runs ``studies.run_studies`` made), and
+        the plans of :func:`plan_for` (the runs ``studies.run_studies`` made), and
         appended. Raises ValueError when that leaves no run (a ``measure`` study, or a population
         without the lab's target, and no extras)."""
         from .lab import Sweep
@@ -136,7 +187,7 @@ class StudyResult:
         extra_specs = self.study.extras() if extra_specs is None else list(extra_specs)
         if extra_specs:
             results += lab.sweep_population(extra_specs, target_seeds=(target,), desc=desc,
-                                            on_target=target_overrides).results
+                                            plan=plan_for).results
         if not results:
             raise ValueError(f"study {self.study.id!r} made no run on target seed {target} and no extra_specs "
                              f"were given: nothing to show")

@@ -21,7 +21,7 @@ can no longer produce the answer), for the retain set higher is better.
 from __future__ import annotations
 
 import io
-import re
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -29,12 +29,14 @@ import pandas as pd
 
 from . import verdicts
 from ..ui.plots import distinct_colors
-from .specs import RECOMMENDED
+from .base import METRIC
+from .specs import NAMES, RECOMMENDED, beta_specs, fields_table, granularity_specs, hard_specs, satimp_grid_specs
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-METRIC = "matched_forget"
+    from .lab import RunSpec
+
 FORGET_AT_MATCHED = "forget ES at matched retain ES\n(0-1, lower = better forgotten)"
 INTERVAL_NOTE = "mean over target models, 95 % cluster-bootstrap interval"
 UNIT_COLS = ("target_seed", "seed")
@@ -148,9 +150,34 @@ def _names(labels, names: dict | None) -> list[str]:
     return [names.get(l, l) for l in labels]
 
 
+def _family_name(family: str, names: dict | None = None) -> str:
+    """``names[family]``, else the family's display name (``specs.NAMES``), else the family."""
+    return {**NAMES, **(names or {})}.get(family, family)
+
+
 def _require(frame: pd.DataFrame, what: str, labels: list) -> None:
     if not len(frame):
         raise ValueError(f"no label of the form {what} in the summary (labels: {sorted(map(str, labels))})")
+
+
+def with_fields(summary: pd.DataFrame, specs: Iterable[RunSpec | Mapping]) -> pd.DataFrame:
+    """The rows of ``summary`` whose ``label`` is one of ``specs``', in the summary's order, with
+    the fields of the spec that made the label as columns (``specs.fields_table``: ``family``,
+    ``beta_sat``, ``level``, ``mode``, ``fraction``, ...; a summary column of the same name is
+    replaced): how every figure here reads what a label is, never from the label's text."""
+    fields = fields_table(specs)
+    return summary.drop(columns=[c for c in fields if c != "label" and c in summary]).merge(
+        fields, on="label", how="inner")
+
+
+def _drawn(summary: pd.DataFrame, specs: Iterable[RunSpec | Mapping], needs: tuple[str, ...],
+           what: str) -> pd.DataFrame:
+    """:func:`with_fields` of the runs that have every field of ``needs`` (a figure's axes).
+    Raises ValueError naming ``what`` when none is left."""
+    rows = with_fields(summary, specs)
+    rows = rows[rows[list(needs)].notna().all(axis=1)]
+    _require(rows, what, list(summary["label"]))
+    return rows
 
 
 # ----------------------------------------------------------------------------------------------
@@ -192,7 +219,7 @@ def curves_over_steps(curves: pd.DataFrame, labels: list[str] | None = None, nam
     ``curves``: one row per evaluation step per run (``Sweep.curves``): ``label``, ``step``,
     ``forget_es``, ``retain_es``, ``target_seed``, ``seed``. Each label is drawn at the steps
     that every one of its runs evaluated (:func:`common_steps`): the population's runs on the
-    other target models end at their matched point (``studies.lab.POPULATION_OVERRIDES``), so
+    other target models end at their matched point (``unlearning.plan.CURVES_TO_MATCH``), so
     the common steps end there too."""
     import seaborn as sns
 
@@ -240,7 +267,7 @@ def curves_over_steps(curves: pd.DataFrame, labels: list[str] | None = None, nam
 def common_steps(curves: pd.DataFrame) -> pd.DataFrame:
     """The rows of ``curves`` (``label``, ``step``, ``target_seed``, ``seed``) at the steps that
     every run of their label evaluated: the population's runs on the other target models end at
-    their matched point (``studies.lab.POPULATION_OVERRIDES``), and a mean over some of the runs
+    their matched point (``unlearning.plan.CURVES_TO_MATCH``), and a mean over some of the runs
     would not be the population's."""
     if curves.empty:
         return curves
@@ -258,29 +285,20 @@ def _err(frame: pd.DataFrame) -> np.ndarray:
     return np.nan_to_num(np.vstack([lo, hi]), nan=0.0)
 
 
-BETA_LABEL = re.compile(r"^(?P<family>\w+)\(β=(?P<beta>[0-9.e+-]+)\)$")
-HARD_LABEL = re.compile(r"^(?P<mode>top|bottom|random)-(?P<percent>\d+)%$")
-GRID_LABEL = re.compile(r"^satimp\((?P<beta_sat>[0-9.e+-]+), (?P<beta_imp>[0-9.e+-]+)\)$")
+def beta_sweep(summary: pd.DataFrame, metric: str = METRIC, names: dict | None = None,
+               specs: Iterable[RunSpec | Mapping] | None = None) -> Figure:
+    """``metric`` against the exponent β (log scale), one line per family with a band: the
+    population mean and its 95 % interval at each β; runs as dots.
 
-
-def _parsed(summary: pd.DataFrame, pattern: re.Pattern, numeric: tuple[str, ...] = ()) -> pd.DataFrame:
-    """The rows whose label matches ``pattern``, with its named groups as columns."""
-    found = summary["label"].astype(str).str.extract(pattern)
-    rows = summary[found.notna().all(axis=1)].join(found.dropna())
-    for col in numeric:
-        rows[col] = rows[col].astype(float)
-    return rows
-
-
-def beta_sweep(summary: pd.DataFrame, metric: str = METRIC, names: dict | None = None) -> Figure:
-    """``metric`` against the exponent β (log scale), one line per family (labels
-    ``family(β=b)``) with a band: the population mean and its 95 % interval at each β; runs as dots."""
+    ``specs``: the runs the summary's labels name (default ``specs.beta_specs()``); the rows drawn
+    are those of a spec whose family has its own exponent (SimSat, SimImp: ``RunFields.beta``).
+    ``names``: family -> legend name (default ``specs.NAMES``)."""
     import seaborn as sns
 
-    rows = _parsed(summary, BETA_LABEL, ("beta",))
-    _require(rows, "family(β=b)", list(summary["label"]))
+    rows = _drawn(summary, beta_specs() if specs is None else specs, ("family", "beta"),
+                        "family(β=b) (a SimSat / SimImp run of the specs)")
     families = list(dict.fromkeys(rows["family"]))
-    rows["family"] = rows["family"].map(lambda f: (names or {}).get(f, f))
+    rows["family"] = rows["family"].map(lambda f: _family_name(f, names))
     shown = list(dict.fromkeys(rows["family"]))
     palette = dict(zip(shown, distinct_colors(families)))
     means = cluster_means(rows, [metric], ["family", "beta"])
@@ -300,44 +318,47 @@ def beta_sweep(summary: pd.DataFrame, metric: str = METRIC, names: dict | None =
     return fig
 
 
-def hard_sampling(summary: pd.DataFrame, metric: str = METRIC) -> Figure:
-    """Hard sampling (labels ``top-50%``, ``bottom-30%``, ...): ``metric`` per share of tokens
-    kept, one point per mode with its 95 % interval; runs as dots."""
-    rows = _parsed(summary, HARD_LABEL, ("percent",))
-    _require(rows, "top|bottom|random-<k>%", list(summary["label"]))
+def hard_sampling(summary: pd.DataFrame, metric: str = METRIC,
+                  specs: Iterable[RunSpec | Mapping] | None = None) -> Figure:
+    """Hard sampling: ``metric`` per share of each answer's tokens unlearned, one point per mode
+    (top-k, bottom-k, random) with its 95 % interval; runs as dots; the legend names the modes by
+    the likelihood of the tokens each unlearns (``specs.NAMES``).
+
+    ``specs``: the runs the summary's labels name (default ``specs.hard_specs()``); the rows
+    drawn are those of a hard-sampling spec (``RunFields.mode`` and ``fraction``)."""
+    rows = _drawn(summary, hard_specs() if specs is None else specs, ("family", "mode", "fraction"),
+                        "top|bottom|random-<k>% (a hard-sampling run of the specs)")
+    rows["percent"] = (100 * rows["fraction"]).round()
     rows["kept"] = rows["percent"].map(lambda p: f"{p:g} %")
-    modes = [m for m in ("bottom", "top", "random") if m in set(rows["mode"])]
-    palette = dict(zip(modes, distinct_colors([f"hard_{m}" for m in modes])))
+    families = [f for f in ("hard_bottom", "hard_top", "hard_random") if f in set(rows["family"])]
+    families += [f for f in dict.fromkeys(rows["family"]) if f not in families]
+    palette = dict(zip(families, distinct_colors(families)))
     order = list(dict.fromkeys(rows.sort_values("percent", ascending=False)["kept"]))
     fig, (ax,) = _figure(6.5, 4.4)
-    _points(ax, rows, "kept", metric, order, hue="mode", hue_order=modes, palette=palette)
+    _points(ax, rows, "kept", metric, order, hue="family", hue_order=families, palette=palette)
     ax.set(xlabel="share of each answer's tokens unlearned (the same count for every mode)", ylabel=FORGET_AT_MATCHED)
     _title(ax, "Hard sampling: which tokens to unlearn", rows)
     handles, texts = ax.get_legend_handles_labels()
-    ax.legend(handles, [HARD_MODES.get(t, t) for t in texts], title="tokens unlearned", fontsize=8, title_fontsize=8)
+    ax.legend(handles, [_family_name(t) for t in texts], title="tokens unlearned", fontsize=8, title_fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     return fig
 
 
-HARD_MODES = {"bottom": "bottom-k: high-likelihood", "top": "top-k: low-likelihood", "random": "random"}
-"""Legend names of the hard-sampling modes (the likelihood of the tokens each unlearns)."""
+def granularity(summary: pd.DataFrame, metric: str = METRIC, names: dict | None = None,
+                specs: Iterable[RunSpec | Mapping] | None = None) -> Figure:
+    """``metric`` per granularity level of the weights, finest to coarsest (``RunFields.level``:
+    token, ``G=<group size>``, instance, instance-norm, batch), one point per family with its
+    95 % interval; runs as dots.
 
-LEVEL_ORDER = ("token", "G=2", "G=5", "G=20", "instance", "instance-norm", "batch")
-"""Granularity levels from finest to coarsest; unknown levels follow, in first-seen order."""
-
-
-def granularity(summary: pd.DataFrame, metric: str = METRIC, names: dict | None = None) -> Figure:
-    """``metric`` per granularity level (labels ``family/level``), one point per family with its
-    95 % interval; runs as dots."""
-    found = summary["label"].astype(str).str.split("/", n=1, expand=True)
-    if found.shape[1] < 2:
-        _require(summary.iloc[:0], "family/level", list(summary["label"]))
-    rows = summary[found[1].notna()].assign(family=found[0], level=found[1])
-    rows["family"] = rows["family"].map(lambda f: (names or {}).get(f, f))
-    levels = list(dict.fromkeys(rows["level"]))
-    order = [l for l in LEVEL_ORDER if l in levels] + [l for l in levels if l not in LEVEL_ORDER]
+    ``specs``: the runs the summary's labels name (default ``specs.granularity_specs()``); every
+    row of one of them is drawn. ``names``: family -> legend name (default ``specs.NAMES``)."""
+    rows = _drawn(summary, granularity_specs() if specs is None else specs, ("family", "level", "level_rank"),
+                        "family/level (a run of the specs)")
+    order = list(dict.fromkeys(rows.sort_values("level_rank", kind="stable")["level"]))
+    keys = list(dict.fromkeys(rows["family"]))
+    rows["family"] = rows["family"].map(lambda f: _family_name(f, names))
     families = list(dict.fromkeys(rows["family"]))
-    palette = dict(zip(families, distinct_colors([f.lower() for f in families])))
+    palette = dict(zip(families, distinct_colors(keys)))
     fig, (ax,) = _figure(8, 4.4)
     _points(ax, rows, "level", metric, order, hue="family", hue_order=families, palette=palette)
     ax.set(xlabel="level the weights are computed at (G = tokens per group; finest to coarsest)",
@@ -348,16 +369,19 @@ def granularity(summary: pd.DataFrame, metric: str = METRIC, names: dict | None 
     return fig
 
 
-def grid_heatmap(summary: pd.DataFrame, metric: str = METRIC, highlight: tuple[float, float] | None = None) -> Figure:
-    """SatImp grid (labels ``satimp(β_sat, β_imp)``): the population mean of ``metric`` per cell
-    as colour, each cell annotated with the mean and its 95 % interval ``[low, high]``; the best
-    (lowest) cell outlined in white, ``highlight`` (β_sat, β_imp; the official recommendation)
-    outlined in red."""
+def grid_heatmap(summary: pd.DataFrame, metric: str = METRIC, highlight: tuple[float, float] | None = None,
+                 specs: Iterable[RunSpec | Mapping] | None = None) -> Figure:
+    """SatImp grid: the population mean of ``metric`` per cell (β_sat, β_imp) as colour, each cell
+    annotated with the mean and its 95 % interval ``[low, high]``; the best (lowest) cell outlined
+    in white, ``highlight`` (β_sat, β_imp; the official recommendation) outlined in red.
+
+    ``specs``: the runs the summary's labels name (default ``specs.satimp_grid_specs()``); a
+    cell's exponents are its spec's (``RunFields.beta_sat``, ``beta_imp``: GA is (0, 0))."""
     import seaborn as sns
     from matplotlib.patches import Rectangle
 
-    rows = _parsed(summary, GRID_LABEL, ("beta_sat", "beta_imp"))
-    _require(rows, "satimp(β_sat, β_imp)", list(summary["label"]))
+    rows = _drawn(summary, satimp_grid_specs() if specs is None else specs, ("beta_sat", "beta_imp"),
+                        "satimp(β_sat, β_imp) (a SatImp grid cell of the specs)")
     cells = population_intervals(rows, metric, ["beta_imp", "beta_sat"])
     mean = cells.pivot(index="beta_imp", columns="beta_sat", values="mean").sort_index().sort_index(axis=1)
     text = cells.assign(text=[f"{m:.2f}\n" + (f"[{lo:.2f}, {hi:.2f}]" if np.isfinite(lo) else "no interval")
@@ -427,10 +451,10 @@ FIGURES: dict[str, dict[str, Callable]] = {
     "obs2": {"likelihood_by_group": lambda r: paired_groups(
         r.summary, "mean_likelihood", _names_of(r),
         ylabel="mean token likelihood under the target model\n(0-1, before unlearning)")},
-    "smoothness": {"beta": lambda r: beta_sweep(r.summary, names=_names_of(r)),
-                   "hard_sampling": lambda r: hard_sampling(r.summary)},
-    "granularity": {"levels": lambda r: granularity(r.summary, names=_names_of(r))},
-    "grid": {"heatmap": lambda r: grid_heatmap(r.summary, highlight=RECOMMENDED)},
+    "smoothness": {"beta": lambda r: beta_sweep(r.summary, specs=r.study.specs()),
+                   "hard_sampling": lambda r: hard_sampling(r.summary, specs=r.study.specs())},
+    "granularity": {"levels": lambda r: granularity(r.summary, specs=r.study.specs())},
+    "grid": {"heatmap": lambda r: grid_heatmap(r.summary, highlight=RECOMMENDED, specs=r.study.specs())},
 }
 """Study id -> {figure name: function(StudyResult) -> Figure, or None when the result lacks the
 data (the curves of a result without a sweep)}. A study that declares its own ``figures``
@@ -459,5 +483,5 @@ def png_bytes(fig, dpi: int = 110) -> bytes:
 
 __all__ = ["FIGURES", "beta_sweep", "cluster_means", "common_steps", "curves_over_steps", "granularity", "grid_heatmap",
            "hard_sampling", "interval95", "label_points", "paired_groups", "png_bytes", "population_intervals",
-           "study_figures"]
+           "study_figures", "with_fields"]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from . import verdicts
 from .base import STRONG_EFFECT, Study, best_vs_worst, unit_table
 from .lab import RunSpec
-from .specs import granularity_of, granularity_specs
+from .specs import granularity_specs
 
 FAMILIES = ("simsat", "simimp")
 
@@ -17,12 +17,12 @@ def specs() -> list[RunSpec]:
 
 
 def decide(summary) -> list[verdicts.PopulationClaim]:
-    labels = [s["label"] for s in specs()]
+    runs = specs()
     return [verdicts.PopulationClaim(
         "obs3_granularity_matters",
         f"Observation (iii): the granularity of the weights (token, group, instance, batch) strongly affects "
         f"unlearning efficacy (best vs worst level of each family, by at least {STRONG_EFFECT} forget ES).",
-        [best_vs_worst(summary, [l for l in labels if granularity_of(l)[0] == f]) for f in FAMILIES],
+        [best_vs_worst(summary, [s.default_label for s in runs if s.fields.family == f]) for f in FAMILIES],
         source="paper abstract")]
 
 
@@ -30,4 +30,6 @@ def tables(summary) -> dict:
     return {"granularity_units": unit_table(summary, [s["label"] for s in specs()])}
 
 
-STUDY = Study("granularity", "06_obs3_granularity", "Observation (iii): granularity", specs, decide, tables)
+STUDY = Study("granularity", "06_obs3_granularity", "Observation (iii): granularity", specs, decide, tables,
+              final=specs)
+"""Notebook 06 shows the final model's metrics of each level's run on the Lab's own target."""

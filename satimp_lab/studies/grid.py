@@ -11,21 +11,17 @@ import pandas as pd
 from . import verdicts
 from .base import METRIC, Study, mean_by_label, unit_table
 from .lab import RunSpec
-from .specs import GRID_BETA_IMP, GRID_BETA_SAT, RECOMMENDED, grid_label, satimp_grid_specs
+from .specs import GRID_BETA_IMP, GRID_BETA_SAT, RECOMMENDED, display_name, grid_spec, satimp_grid_specs
 
 
 def specs() -> list[RunSpec]:
     return satimp_grid_specs(GRID_BETA_SAT, GRID_BETA_IMP)
 
 
-def _kind(beta_sat: float, beta_imp: float) -> str:
-    return "GA" if beta_sat == 0 and beta_imp == 0 else "SimSat" if beta_imp == 0 else \
-        "SimImp" if beta_sat == 0 else "SatImp"
-
-
 def best_cells(summary) -> dict:
-    """``{kind: label}`` of the lowest-mean cell of each kind (GA, SimSat, SimImp, SatImp)."""
-    cells = {grid_label(a, b): _kind(a, b) for b in GRID_BETA_IMP for a in GRID_BETA_SAT}
+    """``{kind: label}`` of the lowest-mean cell of each kind (GA, SimSat, SimImp, SatImp: the
+    display name of the method the cell's run is, ``specs.display_name``)."""
+    cells = {s.default_label: display_name(s) for s in specs()}
     means = mean_by_label(summary, list(cells))
     out: dict[str, str] = {}
     for label, mean in means.sort_values().items():
@@ -39,24 +35,23 @@ def grid_table(summary: pd.DataFrame, beta_sats=GRID_BETA_SAT, beta_imps=GRID_BE
     mean, std and count (``n_runs``) of ``metric`` over the summary's runs of that cell (seeds of
     one target, or every unit of a population), ``reached_all`` and ``rank`` (1 = lowest mean)."""
     rows = []
-    for b in beta_imps:
-        for a in beta_sats:
-            label = grid_label(a, b)
-            sel = summary[summary["label"] == label]
-            vals = pd.to_numeric(sel[metric], errors="coerce").dropna()
-            kind = _kind(a, b)
-            rows.append({"beta_sat": a, "beta_imp": b, "label": label, "kind": kind,
-                         f"{metric}_mean": vals.mean() if len(vals) else np.nan,
-                         f"{metric}_std": vals.std() if len(vals) > 1 else np.nan,
-                         "n_runs": len(vals),
-                         "reached_all": bool(sel["reached"].astype(bool).all()) if len(sel) else False})
+    for cell in satimp_grid_specs(beta_sats, beta_imps):
+        label, fields = cell.default_label, cell.fields
+        sel = summary[summary["label"] == label]
+        vals = pd.to_numeric(sel[metric], errors="coerce").dropna()
+        rows.append({"beta_sat": fields.beta_sat, "beta_imp": fields.beta_imp, "label": label,
+                     "kind": display_name(fields),
+                     f"{metric}_mean": vals.mean() if len(vals) else np.nan,
+                     f"{metric}_std": vals.std() if len(vals) > 1 else np.nan,
+                     "n_runs": len(vals),
+                     "reached_all": bool(sel["reached"].astype(bool).all()) if len(sel) else False})
     out = pd.DataFrame(rows)
     out["rank"] = out[f"{metric}_mean"].rank(method="min").astype("Int64")
     return out
 
 
 def decide(summary) -> list[verdicts.PopulationClaim]:
-    rec = grid_label(*RECOMMENDED)
+    rec = grid_spec(*RECOMMENDED).default_label
     means = mean_by_label(summary, [s["label"] for s in specs()])
     best_other = means.drop(rec).idxmin()
     best = best_cells(summary)

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
-from typing import cast
+from typing import NamedTuple, cast
 
 import numpy as np
 import pandas as pd
@@ -37,8 +37,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import InputError, check_choice, check_int, check_real
-from ..data.benchmark import BenchmarkConfig, benchmark_splits, load_benchmark
-from ..data.schema import retain_split_for
+from ..data.benchmark import BenchmarkConfig, load_benchmark
+from ..data.families import get_family
 from ..models.build import get_tier, prompt_format_for
 from ..models.cache import CACHE_FORMAT, get_model
 from ..models.train import subset_benchmark
@@ -47,10 +47,11 @@ from ..evaluation.metrics import get_metric
 from ..unlearning.objectives import ALIASES, METHODS
 from ..unlearning.params import PARAMS
 from .shards import Shards, failure_note, note_failure
-from ..tiers import PAPER_DRY_RUN_KEEPS, SIZES, paper_recipe
+from ..tiers import PAPER_DRY_RUN_KEEPS, SIZES, paper_recipe, setting_name
 from ..tiers import TIER_RECIPES as _TIER_RECIPE_FIELDS
 from ..unlearning.tracing import TokenTrace
 from ..unlearning.loop import UnlearnConfig, unlearn
+from ..unlearning.plan import CURVES_TO_MATCH, FULL, EvalPlan
 
 
 @dataclass(frozen=True)
@@ -76,28 +77,10 @@ class Setting:
     ``satimp_lab.studies.verdicts``). The tiny tier's five are shipped in ``data/models``."""
     match_level: float = 0.9
     """Compare forget ES where retain ES first falls to this share of its starting value."""
-    stop_at_match: bool = False
-    """End each run at the evaluation that brackets the matched point (the first one whose retain
-    ES is at or below :attr:`match_level` x its start; ``UnlearnConfig.stop_below``): its forget
-    ES at matched retain is the whole run's to the last bit, its final model and curves end
-    there. Needs ``final_metrics=()``; set for the population's runs on the other target models
-    (:data:`POPULATION_OVERRIDES`)."""
-    forget_at_bracket: bool = False
-    """With :attr:`stop_at_match`: evaluate the forget split only at the two evaluations that
-    bracket the matched point and at the last step, the retain split at every one
-    (``UnlearnConfig.forget_at_bracket``): forget ES at matched retain is the whole run's to the
-    last bit, and the forget evaluations that no figure draws are saved (~0.05 s each for the
-    tiny tier). For runs whose curves no figure draws (``studies.specs.population_overrides``,
-    :data:`LEAN_OVERRIDES`, :data:`TABLE_OVERRIDES`)."""
-    run_on: bool = False
-    """With :attr:`stop_at_match`: searched for the bracket of the matched point as a population
-    run is, then the run goes on to its last step without evaluations but the last
-    (``UnlearnConfig.run_on``): its final model, final metrics and matched numbers are the whole
-    run's to the last bit, its curves have no point between the bracket and the end; the final
-    metrics are allowed then (:data:`TABLE_OVERRIDES`)."""
     final_metrics: tuple[str, ...] = ("es", "es_paraphrased", "em", "probability", "truth_ratio",
                                       "forget_quality", "model_utility", "mia_loss")
-    """Metrics computed on each run's final model (``()`` for none): see ``satimp_lab.evaluation.metrics``.
+    """Metrics computed on the final model of each run whose plan asks for them
+    (``EvalPlan.final_metrics``; ``()`` for none): see ``satimp_lab.evaluation.metrics``.
     Model utility's ROUGE runs on the retain split and world facts only; add ``"rouge"`` for the
     forget split too (no table or claim reads it)."""
     final_max_examples: int | None = 40
@@ -118,6 +101,9 @@ class Setting:
     data_dir: str | None = None
     """A local folder of the benchmark's files (for ``"tofu"``, the Hub's JSON files); None: the
     synthetic benchmark generated from :attr:`benchmark`, or TOFU from the Hub."""
+    family: str = "tofu"
+    """The benchmark family (``data.families``): its split names, how a row becomes a labelled
+    sequence, the readings runs are matched on. Out of the run keys at its default."""
 
     def __post_init__(self):
         own = "Setting"
@@ -133,20 +119,13 @@ class Setting:
         check_int(own, "final_max_examples", self.final_max_examples, minimum=1, none_ok=True)
         check_int(own, "max_new_tokens", self.max_new_tokens, minimum=1)
         check_int(own, "metrics_batch_size", self.metrics_batch_size, minimum=1)
-        for name, does in (("forget_at_bracket", "reads the forget split at"), ("run_on", "goes on after")):
-            if getattr(self, name) and not self.stop_at_match:
-                raise InputError(f"{own}.{name}=True {does} the matched point's bracket, which only "
-                                 f"stop_at_match=True searches for; got stop_at_match=False")
-        if self.stop_at_match and self.final_metrics and not self.run_on:
-            raise InputError(f"{own}.stop_at_match=True ends runs before their last step: the final metrics "
-                             f"{self.final_metrics!r} would read a truncated model; set final_metrics=()")
         check_choice(own, "source", self.source, ("synthetic", "tofu"))
         if self.tier == "paper" and not self.base_model:
             raise InputError(f"{own}: the paper tier needs base_model (a Hugging Face name or a local "
                              f"folder, e.g. 'microsoft/phi-1_5'; the CLI's --base-model)")
         try:  # names: tier, split, metrics
             self.tier_config()
-            retain_split_for(self.forget_split)
+            get_family(self.family).training_splits(self.forget_split)
             for name in self.final_metrics:
                 get_metric(name)
         except ValueError as err:
@@ -158,11 +137,16 @@ class Setting:
         return get_tier(self.tier, **({"base_model": self.base_model} if self.base_model else {}))
 
     def benchmark_splits(self) -> list[str]:
-        """The splits a Lab of this setting loads (``data.benchmark.benchmark_splits``)."""
-        return benchmark_splits(self.source, self.forget_split)
+        """The splits a Lab of this setting loads (its family's ``load_splits``)."""
+        return get_family(self.family).load_splits(self.source, self.forget_split)
+
+    def matched(self, history: pd.DataFrame) -> dict:
+        """:func:`forget_at_matched_retain` of a run's history at :attr:`match_level`, on the
+        family's efficacy and utility readings (``forget_es``, ``retain_es`` for TOFU)."""
+        return forget_at_matched_retain(history, self.match_level, **get_family(self.family).matched_columns())
 
 
-SETTING_DEFAULTS_OUT_OF_KEYS = ("base_model", "source", "data_dir")
+SETTING_DEFAULTS_OUT_OF_KEYS = ("base_model", "source", "data_dir", "family")
 """Setting fields that a run's cache key holds only when they differ from their default, so the
 keys of runs made before the fields existed stay valid."""
 
@@ -186,31 +170,6 @@ TIER_RECIPES = {tier: _setting_fields(f) for tier, f in _TIER_RECIPE_FIELDS.item
 ``tiers.TIER_RECIPES``; fields passed explicitly to :func:`get_setting` win."""
 
 
-POPULATION_OVERRIDES = {"final_metrics": (), "stop_at_match": True}
-""":class:`Setting` fields of the population's runs on target models other than the Lab's own
-(:meth:`Lab.population_lab`): no final metrics, and each run ends at the evaluation that brackets
-its matched point, evaluated every ``eval_every`` steps until then (its matched numbers are the
-whole run's by construction). The studies read forget ES at matched retain from these runs, and
-observation (i)'s population figure their curves; a run whose curves no figure draws also reads
-its forget split at the bracket alone (``on_others`` of :meth:`Lab.sweep_population`,
-``studies.specs.population_overrides``: :attr:`Setting.forget_at_bracket`). The notebooks'
-tables read the Lab's own target's runs."""
-
-TABLE_OVERRIDES = {"stop_at_match": True, "forget_at_bracket": True, "run_on": True}
-""":class:`Setting` fields of runs on the Lab's own target whose final metrics and matched numbers
-a notebook's table shows but no figure their curves: the retain split evaluated every
-``eval_every`` steps up to the bracket of the matched point, the forget split at the bracket,
-then run to the last step unevaluated but the last (the same final model, final metrics and
-matched numbers; curves without the points between the bracket and the end, no forget points
-before the bracket)."""
-
-LEAN_OVERRIDES = {**POPULATION_OVERRIDES, "forget_at_bracket": True}
-""":class:`Setting` fields of runs on the Lab's own target that no notebook shows (only their
-forget ES at matched retain is read): no final metrics, the retain split evaluated every
-``eval_every`` steps up to the bracket of the matched point and ending there, the forget split
-at the bracket (its numbers the whole run's by construction)."""
-
-
 def get_setting(size: str | Setting = "full", **overrides) -> Setting:
     """A named size (``full``, ``fast``) or a Setting, with overrides. Overriding ``tier`` with one
     that has a recipe in :data:`TIER_RECIPES` also applies that recipe (the setting is renamed
@@ -226,7 +185,7 @@ def get_setting(size: str | Setting = "full", **overrides) -> Setting:
             recipe = {**recipe, "base": replace(recipe["base"], **paper_recipe(prompt_format_for(overrides["base_model"])))}
         if tier == "paper" and size.tier == "micro":  # --fast: a dry run of the machinery
             recipe = {**recipe, **{k: getattr(size, k) for k in PAPER_DRY_RUN_KEEPS}}
-        overrides = {"name": f"{size.name}-{tier}", **recipe, **overrides}
+        overrides = {"name": setting_name(size.name, tier), **recipe, **overrides}
     return replace(size, **overrides) if overrides else size
 
 
@@ -337,6 +296,15 @@ class RunSpec(Mapping):
         """``label``, or ``method(k=v, ...)`` of ``params`` when it is None."""
         return self.label or _default_label(self.method, self.params)
 
+    @property
+    def fields(self):
+        """What the run is, as figures and tables read it (``studies.specs.RunFields``: method
+        family, exponents, granularity level, hard-sampling mode and share), from ``method`` and
+        ``params`` through the registry (``studies.specs.run_fields``); ``overrides`` aside."""
+        from .specs import run_fields  # specs builds RunSpecs: imported on use
+
+        return run_fields(self.method, self.params)
+
     def to_dict(self) -> dict:
         """The dict form: ``{"method", "params" (when not empty), "label" (when set), **overrides}``."""
         out: dict[str, object] = {"method": self.method}
@@ -379,6 +347,24 @@ class RunResult:
     status: str = "completed"
     target_seed: int = 0
     """Training seed of the target model the run unlearned (one unit = target seed x seed)."""
+    plan: EvalPlan = FULL
+    """What the run recorded (its forget curve? its final metrics?)."""
+
+    def describe(self) -> str:
+        """``run 'label' (method, params, seed s, target seed t)``, for messages."""
+        return (f"run {self.label!r} (method {self.config.method!r}, params {self.config.method_params}, "
+                f"seed {self.config.seed}, target seed {self.target_seed})")
+
+    def require(self, reading: str) -> None:
+        """Raise :class:`MissingReading` naming this run when its plan did not record ``reading``:
+        ``"curves"`` (the forget split at every evaluation) or ``"final_metrics"``."""
+        if reading not in ("curves", "final_metrics"):
+            raise ValueError(f"unknown reading {reading!r}; valid: 'curves', 'final_metrics'")
+        if not getattr(self.plan, reading):
+            what = "its forget curve" if reading == "curves" else "the final metrics of its model"
+            raise MissingReading(f"{self.describe()} recorded no {reading}: its plan {self.plan} does not ask "
+                                 f"for {what}. Declare the run in its study's `{reading.split('_')[0]}` "
+                                 f"(studies.base.Study) or sweep it with such a plan.")
 
     @property
     def trace_frame(self) -> pd.DataFrame:
@@ -401,6 +387,23 @@ class RunResult:
                 "seed": self.config.seed,
                 **{f"param_{k}": v for k, v in self.config.method_params.items()},
                 "status": self.status, **self.summary}
+
+
+class MissingReading(InputError):
+    """A figure or table asked a run for something its plan did not record (names the run and the reading)."""
+
+
+PlanFor = Callable[[RunSpec, bool], EvalPlan]
+"""``plan(spec, own_target) -> EvalPlan``: what a population sweep's run of ``spec`` records on the
+Lab's own target (``own_target=True``) or on another target model."""
+
+
+def population_plan(spec: RunSpec, own_target: bool) -> EvalPlan:
+    """The default :data:`PlanFor` of a population sweep: everything on the Lab's own target (the
+    notebooks' tables and figures read it), both curves up to the matched point, without final
+    metrics, on the others (``unlearning.plan.CURVES_TO_MATCH``: what decides the claims, forget
+    ES at matched retain, and the population curves)."""
+    return FULL if own_target else CURVES_TO_MATCH
 
 
 class Lab:
@@ -454,9 +457,8 @@ class Lab:
 
     def population_lab(self, seed: int) -> "Lab":
         """The Lab of the population's runs on target ``seed``: this Lab for its own target, else
-        :meth:`with_target_seed` with :data:`POPULATION_OVERRIDES` (no final metrics; runs end at
-        their matched point)."""
-        return self if seed == self.setting.target_seed else self.with_target_seed(seed, **POPULATION_OVERRIDES)
+        :meth:`with_target_seed` (what its runs record is their plan: :func:`population_plan`)."""
+        return self.with_target_seed(seed)
 
     @cached_property
     def reference_metrics(self) -> dict:
@@ -468,10 +470,10 @@ class Lab:
 
     @cached_property
     def _retain_truth_ratios(self):
-        from ..data.tofu import eval_splits
         from ..evaluation.tofu import truth_ratio
 
-        forget = eval_splits(self.benchmark, self.setting.forget_split)["forget"]  # TOFU: forgetXX_perturbed
+        family = get_family(self.setting.family)
+        forget = family.evaluation_splits(self.benchmark, self.setting.forget_split)["forget"]  # TOFU: forgetXX_perturbed
         return truth_ratio(self.retain_model.model, self.retain_model.tokenizer,
                                    self.benchmark[forget], kind="forget",
                                    prompt_format=self.target.tier.prompt_format,
@@ -497,47 +499,53 @@ class Lab:
     # -- runs ------------------------------------------------------------------------------------
 
     def config(self, method: str, seed: int = 0, params: dict | None = None, **overrides) -> UnlearnConfig:
-        stop = {}
-        if self.setting.stop_at_match:  # evaluated every eval_every steps until the level is passed
-            stop = {"stop_below": self.setting.match_level, "forget_at_bracket": self.setting.forget_at_bracket,
-                    "run_on": self.setting.run_on}
+        """The setting's recipe (:attr:`Setting.base`) with this run's method, hyper-parameters,
+        seed and overrides, on the setting's forget split."""
         return replace(self.setting.base, method=method, method_params=dict(params or {}), seed=seed,
-                       forget_split=self.setting.forget_split, **{**stop, **overrides})
+                       forget_split=self.setting.forget_split, **overrides)
 
-    def _key(self, config: UnlearnConfig) -> tuple[str, str]:
+    def plan(self, plan: EvalPlan | None = None) -> EvalPlan:
+        """``plan`` (default: every evaluation of every step, and the final metrics) with the
+        setting's :attr:`Setting.match_level` where it names none."""
+        plan = FULL if plan is None else plan
+        return replace(plan, match_level=self.setting.match_level) if plan.match_level is None else plan
+
+    def _key(self, config: UnlearnConfig, plan: EvalPlan) -> tuple[str, str]:
         # Everything that changes the trained model or the metric values is in the key; which
         # final metrics are wanted is not (a cached run with more metrics serves a request for
-        # fewer; one with fewer is recomputed -- deterministically -- see _read_run).
+        # fewer; one with fewer is recomputed -- deterministically -- see _Entry.read).
         ignored = {"seeds": None, "name": None, "final_metrics": None, "match_level": None}
         # the target seed is in the key through the target model's digest; the population
         # choose other runs, not this one's result (both left out, so older entries stay valid)
         setting = {k: v for k, v in (asdict(self.setting) | ignored).items()
-                   if k not in ("target_seed", "target_seeds", "stop_at_match", "forget_at_bracket", "run_on")  # in the run config
+                   if k not in ("target_seed", "target_seeds")
                    and not (k in SETTING_DEFAULTS_OUT_OF_KEYS and v == getattr(Setting, k))}
         setting["base"] = self.setting.base.to_dict()  # without its unset new fields: older keys stay
-        payload = {"format": CACHE_FORMAT, "run": config.to_dict(), "target": self.target.digest or str(self.target.path),
+        # the plan's part of the history (where it stops, what it reads) is the run's
+        payload = {"format": CACHE_FORMAT, "run": {**config.to_dict(), **plan.key_fields()},
+                   "target": self.target.digest or str(self.target.path),
                    "setting": setting,
                    "target_report": {k: v for k, v in self.target.report.items() if k != "loss_history"}}
         return cache_key(payload)
 
-    def _entry(self, spec: RunSpec, seed: int) -> tuple[UnlearnConfig, str, str, Path]:
-        """(config, label, key text, cache folder) of one run. Building the config resolves the
-        spec's Method (the run's one registry lookup) and checks that it reads every parameter."""
-        config = self.config(spec.method, seed, dict(spec.params), **spec.overrides)
-        key_text, digest = self._key(config)
-        return config, spec.default_label, key_text, cache_dir() / "runs" / f"{spec.method}-{digest[:16]}"
+    def _entry(self, spec: RunSpec, seed: int, plan: EvalPlan | None = None) -> "_Entry":
+        """One run's config, plan, label, key text and cache folder. Building the config resolves
+        the spec's Method (the run's one registry lookup) and checks that it reads every parameter."""
+        config, plan = self.config(spec.method, seed, dict(spec.params), **spec.overrides), self.plan(plan)
+        key_text, digest = self._key(config, plan)
+        return _Entry(config, plan, spec.default_label, key_text, cache_dir() / "runs" / f"{spec.method}-{digest[:16]}")
 
     def _cached(self, method: str | RunSpec, seed: int = 0, params: dict | None = None,
-                label: str | None = None, **overrides) -> RunResult | None:
+                label: str | None = None, plan: EvalPlan | None = None, **overrides) -> RunResult | None:
         """The run if it is in the cache (as :meth:`run` would return it), else None."""
-        config, label, key_text, folder = self._entry(_as_spec(method, params, label, overrides), seed)
-        return _read_run(folder, key_text, label, config, self.setting)
+        return self._entry(_as_spec(method, params, label, overrides), seed, plan).read(self.setting)
 
     def run(self, method: str | RunSpec, seed: int = 0, params: dict | None = None, label: str | None = None,
-            **overrides) -> RunResult:
+            plan: EvalPlan | None = None, **overrides) -> RunResult:
         """Run (or load from cache) one method: a :class:`RunSpec`, or its fields as keywords.
         ``params`` override the method's hyper-parameters; other keywords override fields of the
-        setting's :class:`UnlearnConfig`. The run is computed with :data:`RUN_THREADS` torch
+        setting's :class:`UnlearnConfig`. ``plan``: what the run records
+        (:class:`~satimp_lab.unlearning.plan.EvalPlan`, in its key; default: everything). The run is computed with :data:`RUN_THREADS` torch
         threads, wherever it runs. The method is resolved from the registry once, when the run's
         config is built, and handed to ``unlearn``.
 
@@ -545,44 +553,46 @@ class Lab:
         the setting asks for. Raises ``CacheError`` naming the entry and the file when the entry's
         files do not match the content hashes recorded when it was written (a missing, truncated or
         edited ``trace.npz``, ``history.csv``, ...): it is not recomputed then; delete the folder."""
-        return self._run_entry(*self._entry(_as_spec(method, params, label, overrides), seed))
+        return self._run_entry(self._entry(_as_spec(method, params, label, overrides), seed, plan))
 
-    def _run_entry(self, config: UnlearnConfig, label: str, key_text: str, folder: Path) -> RunResult:
+    def _run_entry(self, entry: "_Entry") -> RunResult:
         """:meth:`run` of one :meth:`_entry` (a serial sweep has made it already)."""
-        cached = _read_run(folder, key_text, label, config, self.setting)
+        cached = entry.read(self.setting)
         if cached is not None:
             return cached
+        config, plan, label, key_text, folder = entry
         started = time.perf_counter()
         with torch_threads(RUN_THREADS):
             run = unlearn(self.target, self.benchmark, config, progress=False, eval_cache=self._eval_cache,
-                          method=config.resolved_method())
+                          method=config.resolved_method(), plan=plan, family=self.setting.family)
         summary = {}
         evals = run.evaluations  # final_*: the last evaluation after step 0; none if the run
         last = evals.iloc[-1] if len(evals) and evals["step"].iloc[-1] > 0 else {}  # diverged first
         summary.update({f"final_{k}": float(last[k]) for k in ("forget_es", "retain_es",
                                                                "forget_mean_logp", "retain_mean_logp")
                         if k in last})
-        if run.status == "completed":
+        final_metrics = self.setting.final_metrics if plan.final_metrics else ()
+        if run.status == "completed" and final_metrics:
             summary.update({f"eval_{k}": v for k, v in self._final_metrics(run.model).items()})
 
         def write(tmp: Path):
             run.save(tmp)
             (tmp / "summary.json").write_text(json.dumps({
                 "key": key_text, "summary": summary, "status": run.status,
-                "final_metrics": list(self.setting.final_metrics),
+                "final_metrics": list(final_metrics),
                 "seconds": time.perf_counter() - started}, default=float))   # what the run cost
 
         # an entry that serves this request, written meanwhile by another process, stands
-        atomic_directory(folder, write,
-                         keep=lambda f: _read_run(f, key_text, label, config, self.setting) is not None)
-        summary = {**forget_at_matched_retain(run.history, self.setting.match_level), **summary}
-        return RunResult(label, config, run.history, summary, folder, run.status, self.setting.target_seed)
+        atomic_directory(folder, write, keep=lambda f: entry.read(self.setting, f) is not None)
+        summary = {**self.setting.matched(run.history), **summary}
+        return RunResult(label, config, run.history, summary, folder, run.status, self.setting.target_seed, plan)
 
     def sweep(self, specs: list[RunSpec | dict], seeds: tuple[int, ...] | None = None, desc: str = "sweep",
-              executor: concurrent.futures.Executor | str | None = "processes") -> "Sweep":
+              executor: concurrent.futures.Executor | str | None = "processes",
+              plan: EvalPlan | None = None) -> "Sweep":
         """Run every spec (a :class:`RunSpec`, or a dict of :meth:`run` keywords: method, params,
         label, overrides) for every seed; returns a :class:`Sweep` (tidy tables of summaries and curves), runs in the
-        order of the specs, then the seeds.
+        order of the specs, then the seeds. ``plan``: what every run records (default: everything).
 
         executor: where the runs not in the cache yet are computed.
 
@@ -611,38 +621,31 @@ class Lab:
         Invalid specs (unknown method or hyper-parameter) raise before anything runs.
         """
         seeds = self.setting.seeds if seeds is None else seeds
-        units = [(self, RunSpec.of(spec), seed) for spec in specs for seed in seeds]
+        units = [(self, RunSpec.of(spec), seed, plan) for spec in specs for seed in seeds]
         return Sweep(_sweep_units(units, desc, executor, self.progress), self.setting)
 
     def sweep_population(self, specs: list[RunSpec | dict], seeds: tuple[int, ...] | None = None,
                          target_seeds: tuple[int, ...] | None = None, desc: str = "population",
                          executor: concurrent.futures.Executor | str | None = "processes",
-                         on_target: Callable[[RunSpec], dict] | None = None,
-                         on_others: Callable[[RunSpec], dict] | None = None) -> "Sweep":
+                         plan: "PlanFor | None" = None) -> "Sweep":
         """Every spec on every unit: each target model of ``target_seeds`` (default: the setting's
         :attr:`Setting.target_seeds`) x each unlearning seed of ``seeds`` (default: the setting's).
         One :class:`Sweep` whose tables carry a ``target_seed`` column, runs in the order targets,
         specs, seeds; the input of ``satimp_lab.studies.verdicts``. ``executor`` as in :meth:`sweep`:
         the runs of every target go to it in one pass (one pool, one progress bar).
 
-        Runs on the other targets (:meth:`population_lab`) skip the final metrics (no retain model
-        needed) and end at the evaluation that brackets their matched point
-        (:data:`POPULATION_OVERRIDES`): the studies decide on forget ES at matched retain, read
-        from the training curves up to that point; the Lab's own target's runs keep every step
-        and the final metrics, because the notebooks' tables and curves read them; ``on_target``
-        (e.g. ``studies.specs.target_overrides``) may give a spec's run on this target other
-        :class:`Setting` fields (:data:`LEAN_OVERRIDES` for a run that no notebook shows there,
-        :data:`TABLE_OVERRIDES` for one whose curves none shows); ``on_others`` (e.g.
-        ``studies.specs.population_overrides``) gives its runs on the other targets fields on top
-        of :data:`POPULATION_OVERRIDES` (:attr:`Setting.forget_at_bracket` for a run whose curves
-        no figure draws)."""
-        return self.sweep_groups({desc: specs}, seeds, target_seeds, desc, executor, on_target, on_others)[desc]
+        ``plan(spec, own_target) -> EvalPlan`` says what each run records, on the Lab's own target
+        (``own_target=True``) and on the others (default :func:`population_plan`: everything on
+        the own target, curves up to the matched point elsewhere; a study passes
+        ``studies.base.plan_for``, what its notebooks and figures read of each run). The studies
+        decide on forget ES at matched retain, which every plan records (the whole run's number to
+        the last bit)."""
+        return self.sweep_groups({desc: specs}, seeds, target_seeds, desc, executor, plan)[desc]
 
     def sweep_groups(self, groups: dict[str, list[RunSpec | dict]], seeds: tuple[int, ...] | None = None,
                      target_seeds: tuple[int, ...] | None = None, desc: str = "population",
                      executor: concurrent.futures.Executor | str | None = "processes",
-                     on_target: Callable[[RunSpec], dict] | None = None,
-                     on_others: Callable[[RunSpec], dict] | None = None,
+                     plan: "PlanFor | None" = None,
                      own_target_only: Collection[str] = ()) -> dict[str, "Sweep"]:
         """:meth:`sweep_population` of several groups of specs (``{name: specs}``, e.g. one per
         study) in ONE executor pass: every run of every group and target is submitted at once,
@@ -661,7 +664,8 @@ class Lab:
         if unknown:
             raise InputError(f"own_target_only names no group: {sorted(unknown)} (groups: {list(groups)})")
         labs = [self.population_lab(t) for t in target_seeds]
-        layout = {name: [(self._unit_lab(lab, spec, on_target, on_others), spec, seed)
+        plan = population_plan if plan is None else plan
+        layout = {name: [(lab, spec, seed, plan(spec, lab is self))
                          for lab in ([self] if name in own_target_only else labs)
                          for spec in map(RunSpec.of, specs)
                          for seed in (lab.setting.seeds if seeds is None else seeds)]
@@ -672,20 +676,6 @@ class Lab:
             out[name] = Sweep(results[start:start + len(units)], self.setting)
             start += len(units)
         return out
-
-    def _unit_lab(self, lab: "Lab", spec: RunSpec, on_target: Callable[[RunSpec], dict] | None,
-                  on_others: Callable[[RunSpec], dict] | None = None) -> "Lab":
-        """The Lab that runs ``spec`` in a population sweep where ``lab`` is the unit's target
-        (:meth:`population_lab`): on this Lab's own target, ``on_target(spec)`` (Setting fields,
-        ``{}`` for none) gives the Lab with those fields; on another, ``on_others(spec)`` gives
-        them on top of :data:`POPULATION_OVERRIDES`."""
-        hook = on_target if lab is self else on_others
-        overrides = hook(spec) if hook is not None else {}
-        if not overrides or all(getattr(lab.setting, k) == v for k, v in overrides.items()):
-            return lab
-        if lab is self:
-            return self.with_target_seed(self.setting.target_seed, **overrides)
-        return self.with_target_seed(lab.setting.target_seed, **{**POPULATION_OVERRIDES, **overrides})
 
     def _describe(self, spec: RunSpec, seed: int) -> str:
         extra = dict(spec.overrides)
@@ -751,6 +741,8 @@ class SweepJob:
     seed: int
     cache: str
     """The cache folder (``$SATIMP_LAB_CACHE``) the run and its models are read from and written to."""
+    plan: EvalPlan | None = None
+    """What the run records (None: everything)."""
 
 
 _WORKER_LABS: dict[tuple[str, str], Lab] = {}
@@ -764,28 +756,26 @@ def _run_job(job: SweepJob) -> RunResult:
     key = (job.cache, repr(job.setting))
     if key not in _WORKER_LABS:
         _WORKER_LABS[key] = Lab(job.setting, progress=False)
-    return _WORKER_LABS[key].run(RunSpec.of(job.spec), seed=job.seed)
+    return _WORKER_LABS[key].run(RunSpec.of(job.spec), seed=job.seed, plan=job.plan)
 
 
-def _sweep_units(units: list[tuple["Lab", RunSpec, int]], desc: str, executor, progress: bool) -> list[RunResult]:
-    """Every ``(lab, spec, seed)`` of ``units`` as a :class:`RunResult`, in order, computing the
-    runs not cached yet in one pass on ``executor`` (see :meth:`Lab.sweep`): one progress bar
+def _sweep_units(units: list[tuple["Lab", RunSpec, int, EvalPlan | None]], desc: str, executor,
+                 progress: bool) -> list[RunResult]:
+    """Every ``(lab, spec, seed, plan)`` of ``units`` as a :class:`RunResult`, in order, computing
+    the runs not cached yet in one pass on ``executor`` (see :meth:`Lab.sweep`): one progress bar
     over the distinct runs, each run computed once however many units ask for it (a unit that
     repeats another's run under another label gets that run under its own label).
 
     Raises ValueError for an invalid spec before anything runs, :class:`SweepError` (naming
     every failed run; the others finished and are cached) once every run ended."""
     # the run of every unit (validates every spec first); units of one Lab with one cache folder
-    # (same config, hence same key) are one run
-    entries = [lab._entry(spec, seed) for lab, spec, seed in units]
+    # (same config and plan, hence same key) are one run
+    entries = [lab._entry(spec, seed, plan) for lab, spec, seed, plan in units]
     owner: dict[tuple[int, Path], int] = {}
-    for i, ((lab, _, _), (_, _, _, folder)) in enumerate(zip(units, entries)):
-        owner.setdefault((id(lab), folder), i)
+    for i, (unit, entry) in enumerate(zip(units, entries)):
+        owner.setdefault((id(unit[0]), entry.folder), i)
     distinct = sorted(set(owner.values()))
-    results: dict[int, RunResult | None] = {}
-    for i in distinct:
-        lab, config, label, key_text, folder = units[i][0], *entries[i]
-        results[i] = _read_run(folder, key_text, label, config, lab.setting)
+    results: dict[int, RunResult | None] = {i: entries[i].read(units[i][0].setting) for i in distinct}
     todo = [i for i in distinct if results[i] is None]
     shards = executor if isinstance(executor, Shards) else None
     owned = {i for k, i in enumerate(distinct) if shards is None or shards.owns(k)}  # by place, not cache
@@ -794,16 +784,15 @@ def _sweep_units(units: list[tuple["Lab", RunSpec, int]], desc: str, executor, p
     with tqdm(total=len(distinct), initial=len(distinct) - len(todo), desc=desc, disable=not progress) as bar:
         if pool is None:
             for i in sorted(todo, key=lambda i: i not in owned):  # this process's own runs first
-                lab, spec, seed = units[i]
-                folder = entries[i][3]
+                lab, spec, seed, _ = units[i]
+                folder = entries[i].folder
                 try:
                     if i in owned:
                         if shards is not None:
                             failure_note(folder).unlink(missing_ok=True)
-                        results[i] = lab._run_entry(*entries[i])
+                        results[i] = lab._run_entry(entries[i])
                     else:  # another process of the launch computes it
-                        config, label, key_text, _ = entries[i]
-                        read = functools.partial(_read_run, folder, key_text, label, config, lab.setting)
+                        read = functools.partial(entries[i].read, lab.setting)
                         assert shards is not None  # without shards this process owns every run
                         results[i] = shards.wait_for(read, folder, lab._describe(spec, seed))
                 except Exception as err:  # noqa: BLE001 -- reported with the run's name below
@@ -815,9 +804,11 @@ def _sweep_units(units: list[tuple["Lab", RunSpec, int]], desc: str, executor, p
             cache = str(cache_dir())
             for lab in {id(units[i][0]): units[i][0] for i in todo}.values():
                 _ = lab.target  # models are made once here, not by every worker at once
-                if lab.setting.final_metrics:  # the final metrics read the retain model
-                    _ = lab.retain_model
-            futures = {pool.submit(_run_job, SweepJob(units[i][0].setting, units[i][1], units[i][2], cache)): i
+            if any(entries[i].plan.final_metrics and units[i][0].setting.final_metrics for i in todo):
+                for lab in {id(units[i][0]): units[i][0] for i in todo if entries[i].plan.final_metrics}.values():
+                    _ = lab.retain_model  # the final metrics read the retain model
+            futures = {pool.submit(_run_job, SweepJob(units[i][0].setting, units[i][1], units[i][2], cache,
+                                                      entries[i].plan)): i
                        for i in todo}
             try:
                 for future in _completed(list(futures)):
@@ -825,16 +816,16 @@ def _sweep_units(units: list[tuple["Lab", RunSpec, int]], desc: str, executor, p
                     try:
                         results[i] = future.result()
                     except Exception as err:  # noqa: BLE001 -- reported with the run's name below
-                        failures.append((units[i][0]._describe(*units[i][1:]), err))
+                        failures.append((units[i][0]._describe(units[i][1], units[i][2]), err))
                     bar.update(1)
             except BaseException:
                 for future in futures:
                     future.cancel()
                 raise
     ordered = []
-    for i, ((lab, _, _), (_, label, _, folder)) in enumerate(zip(units, entries)):
-        run = results[owner[(id(lab), folder)]]
-        ordered.append(run if run is None or run.label == label else replace(run, label=label))
+    for unit, entry in zip(units, entries):
+        run = results[owner[(id(unit[0]), entry.folder)]]
+        ordered.append(run if run is None or run.label == entry.label else replace(run, label=entry.label))
     if failures:
         raise SweepError(failures, ordered)
     return cast("list[RunResult]", ordered)  # no run failed: every one finished
@@ -933,35 +924,44 @@ def _completed(futures: list):
 
 
 def _default_label(method: str, params: Mapping | None) -> str:
-    if not params:
-        return method
-    return method + "(" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")"
+    from .specs import params_label  # the one ``method(k=v, ...)`` label; specs imports this module
+
+    return params_label(method, params, fmt=str)
 
 
-def _read_run(folder: Path, key_text: str, label: str, config: UnlearnConfig,
-              setting: Setting) -> RunResult | None:
-    """The cached run in ``folder`` if its key matches and it holds every final metric the
-    setting asks for; None (recompute) otherwise. The matched-retain numbers are recomputed from
-    the stored history, so a changed ``match_level`` never needs a rerun. The key in
-    ``summary.json`` is compared first, then the entry verified against its manifest
-    (``store.read_entry``): raises ``CacheError`` naming the file."""
-    return read_entry(folder, lambda f: _parse_run(f, key_text, label, config, setting), what="cached run",
-                      key_file="summary.json", key_text=key_text)
+class _Entry(NamedTuple):
+    """One run's place in the cache: its config, plan, label, key text and folder."""
 
+    config: UnlearnConfig
+    plan: EvalPlan
+    label: str
+    key_text: str
+    folder: Path
 
-def _parse_run(folder: Path, key_text: str, label: str, config: UnlearnConfig,
-               setting: Setting) -> RunResult | None:
-    try:
-        meta = json.loads((folder / "summary.json").read_text())
-        if meta.get("key") != key_text:
-            return None  # a different config hashed here: never reuse it
-        if meta["status"] == "completed" and not set(setting.final_metrics) <= set(meta.get("final_metrics", ())):
-            return None  # computed with fewer final metrics than wanted now
-        history = pd.read_csv(folder / "history.csv")
-    except (OSError, KeyError, json.JSONDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise CacheError(f"corrupt cached run {folder}: {err}; delete this folder to recompute it") from None
-    summary = {**forget_at_matched_retain(history, setting.match_level), **meta["summary"]}
-    return RunResult(label, config, history, summary, folder, meta["status"], setting.target_seed)
+    def read(self, setting: Setting, folder: Path | None = None) -> RunResult | None:
+        """The cached run in ``folder`` (default: the entry's) if its key matches and it holds
+        every final metric the setting asks for (when the plan wants them); None (recompute)
+        otherwise. The matched-retain numbers are recomputed from the stored history, so a
+        changed ``match_level`` never needs a rerun. The key in ``summary.json`` is compared
+        first, then the entry verified against its manifest (``store.read_entry``): raises
+        ``CacheError`` naming the file."""
+        return read_entry(folder or self.folder, lambda f: self._parse(f, setting), what="cached run",
+                          key_file="summary.json", key_text=self.key_text)
+
+    def _parse(self, folder: Path, setting: Setting) -> RunResult | None:
+        try:
+            meta = json.loads((folder / "summary.json").read_text())
+            if meta.get("key") != self.key_text:
+                return None  # a different config hashed here: never reuse it
+            wanted = set(setting.final_metrics) if self.plan.final_metrics else set()
+            if meta["status"] == "completed" and not wanted <= set(meta.get("final_metrics", ())):
+                return None  # computed with fewer final metrics than wanted now
+            history = pd.read_csv(folder / "history.csv")
+        except (OSError, KeyError, json.JSONDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+            raise CacheError(f"corrupt cached run {folder}: {err}; delete this folder to recompute it") from None
+        summary = {**setting.matched(history), **meta["summary"]}
+        return RunResult(self.label, self.config, history, summary, folder, meta["status"], setting.target_seed,
+                         self.plan)
 
 
 class Sweep:
@@ -978,12 +978,26 @@ class Sweep:
 
     @cached_property
     def curves(self) -> pd.DataFrame:
+        """One row per evaluation per run (``label``, ``method``, ``target_seed``, ``seed``,
+        ``step`` and the readings) where the forget split was read. Raises
+        :class:`MissingReading` naming the first run whose plan recorded no forget curve."""
+        for r in self.results:
+            r.require("curves")
         frames = []
         for r in self.results:
             ev = r.history.dropna(subset=["forget_es"]) if "forget_es" in r.history else r.history
             frames.append(ev.assign(label=r.label, method=r.config.method, target_seed=r.target_seed,
                                     seed=r.config.seed))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def final(self, labels: list[str] | None = None) -> pd.DataFrame:
+        """The :attr:`summary` rows of ``labels`` (default: every run), whose ``eval_*`` columns
+        hold the final model's metrics. Raises :class:`MissingReading` naming the first of those
+        runs whose plan computed no final metrics."""
+        chosen = [r for r in self.results if labels is None or r.label in labels]
+        for r in chosen:
+            r.require("final_metrics")
+        return pd.DataFrame([r.row() for r in chosen])
 
     def traces(self, labels: list[str] | None = None) -> pd.DataFrame:
         return pd.concat([r.trace_frame for r in self.results if labels is None or r.label in labels],

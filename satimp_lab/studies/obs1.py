@@ -6,9 +6,11 @@ from __future__ import annotations
 from . import verdicts
 from .base import METRIC, Study, unit_table
 from .lab import RunSpec
-from .specs import NAMES, OBS1_METHODS, obs1_specs, spec
+from .specs import OBS1_METHODS, display_names, obs1_specs, spec
 
 LABELS = list(OBS1_METHODS)
+NAMES = display_names(obs1_specs())
+"""Label -> display name of the observation (i) runs (``specs.display_name``), for the claims."""
 
 
 def specs() -> list[RunSpec]:
@@ -45,4 +47,7 @@ def extras() -> list:
 
 
 STUDY = Study("obs1", "04_obs1_saturation_vs_importance",
-              "Observation (i): saturation vs importance", specs, decide, tables, extras=extras)
+              "Observation (i): saturation vs importance", specs, decide, tables, extras=extras,
+              curves=lambda: specs() + extras())
+"""Notebook 04 draws every run's curves: the study's and NPO's on the Lab's own target, the
+study's on the whole population."""

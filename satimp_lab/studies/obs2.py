@@ -63,4 +63,4 @@ def extras() -> list:
 
 
 STUDY = Study("obs2", "03_obs2_weights_vs_likelihood", "Observation (ii): key-token likelihood",
-              specs, decide, tables, measure=measure, extras=extras, needs_key_spans=True)
+              specs, decide, tables, measure=measure, extras=extras, needs_key_spans=True, curves=extras)

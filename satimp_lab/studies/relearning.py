@@ -32,6 +32,8 @@ from . import verdicts
 from .attacks import AttackConfig, attack_config, attack_retain, attack_run, cached_attack
 from .base import Study, unit_table
 from .figures import population_intervals
+from .specs import display_names
+from ..tiers import RELEARNING_SEEDS, size_of
 
 if TYPE_CHECKING:
     from .lab import Setting
@@ -40,10 +42,8 @@ LABELS = ["ga", "npo", "simsat", "simimp", "satimp", "annotated"]
 """The attacked methods, at their registry defaults (SatImp: β_sat = 5, β_imp = 0.1)."""
 REFERENCE = "retain"
 """Label of the retain model's rows (never trained on the forget authors)."""
-NAMES = {"ga": "GA", "npo": "NPO", "simsat": "SimSat", "simimp": "SimImp", "satimp": "SatImp",
-         "annotated": "annotation", "retain": "retain model"}
-SEEDS = {"full": (0,)}
-"""Unlearning seeds attacked per size (absent: the setting's seeds)."""
+SEEDS = RELEARNING_SEEDS
+"""Unlearning seeds attacked per size (absent: the setting's seeds), declared in ``tiers.RELEARNING_SEEDS``."""
 QUANT_BITS = 4
 """The bit width of the quantization claim."""
 
@@ -54,9 +54,15 @@ def specs() -> list[dict]:
     return [{"method": m, "label": m} for m in LABELS]
 
 
+NAMES = {**display_names(specs()), REFERENCE: "retain model"}
+"""Label -> display name (``specs.display_name`` of each attacked run; the retain model's rows)."""
+
+
 def seeds_for(setting) -> tuple[int, ...]:
-    """The unlearning seeds attacked: :data:`SEEDS` of the setting's size, else its own seeds."""
-    return SEEDS.get(setting.name.split("-")[0], setting.seeds)
+    """The unlearning seeds attacked: :data:`SEEDS` of the size the setting was made from
+    (``tiers.size_of``), else its own seeds."""
+    size = size_of(setting)
+    return setting.seeds if size is None else SEEDS.get(size, setting.seeds)
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,7 @@ class AttackJob:
 
     setting: Setting
     spec: dict | None
-    """The run's sweep spec; None for the retain model."""
+    """The run's sweep spec (``Lab.run`` keywords, its plan among them); None for the retain model."""
     seed: int
     config: AttackConfig
     cache: str
@@ -117,7 +123,7 @@ def measure(lab, executor="processes") -> pd.DataFrame:
         for i in todo:
             tlab, run = items[i]
             spec = None if run is None else {"method": run.config.method, "label": run.label,
-                                             "params": run.config.method_params}
+                                             "params": run.config.method_params, "plan": run.plan}
             jobs[pool.submit(_attack_job, AttackJob(tlab.setting, spec, run.config.seed if run else 0,
                                                     config, str(cache_dir())))] = i
         for future in _completed(list(jobs)):

@@ -329,7 +329,8 @@ def starting_point(lab) -> dict:
     accuracy on its fine-tuning rows (``ModelBundle.report``)."""
     from ..data.batching import encode_dataset
     from ..data.schema import retain_split_for
-    from ..unlearning.loop import eval_subset, teacher_forced_summary
+    from ..models.reading import teacher_forced_summary
+    from ..unlearning.loop import eval_subset
 
     target, base = lab.target, lab.setting.base
     out = {"answer_accuracy": float(target.report.get("answer_accuracy", float("nan")))}

@@ -7,7 +7,7 @@ from __future__ import annotations
 from . import verdicts
 from .base import METRIC, STRONG_EFFECT, Study, best_vs_worst, unit_table
 from .lab import RunSpec
-from .specs import BETAS, HARD_FRACTIONS, beta_label, beta_specs, hard_label, hard_specs
+from .specs import BETAS, HARD_FRACTIONS, beta_specs, hard_specs
 
 FAMILIES = ("simsat", "simimp")
 
@@ -16,25 +16,35 @@ def specs() -> list[RunSpec]:
     return beta_specs(FAMILIES, BETAS) + hard_specs(HARD_FRACTIONS)
 
 
+def _beta_labels(family: str) -> list[str]:
+    """The labels of ``family``'s β sweep, in :data:`BETAS` order."""
+    return [s.default_label for s in beta_specs((family,), BETAS)]
+
+
+def _hard_labels(fraction: float) -> dict[str, str]:
+    """``{mode: label}`` of the hard-sampling runs that keep ``fraction`` of the tokens."""
+    return {s.fields.mode: s.default_label for s in hard_specs((fraction,))}
+
+
 def decide(summary) -> list[verdicts.PopulationClaim]:
     return [
         verdicts.PopulationClaim(
             "obs3_smoothness_matters",
             f"Observation (iii): the smoothness of the weights (the exponent β) strongly affects unlearning "
             f"efficacy (best vs worst β of each family, by at least {STRONG_EFFECT} forget ES).",
-            [best_vs_worst(summary, [beta_label(f, b) for b in BETAS]) for f in FAMILIES], source="paper abstract"),
+            [best_vs_worst(summary, _beta_labels(f)) for f in FAMILIES], source="paper abstract"),
         verdicts.PopulationClaim(
             "obs3_hard_sampling_bottom_beats_top",
             "Hard sampling: unlearning only the high-likelihood tokens (bottom-k, the saturation direction) is "
             "more effective than unlearning only the low-likelihood tokens (top-k), same number of tokens.",
-            [verdicts.compare(summary, hard_label("bottom", f), hard_label("top", f), METRIC)
+            [verdicts.compare(summary, _hard_labels(f)["bottom"], _hard_labels(f)["top"], METRIC)
              for f in HARD_FRACTIONS], source="paper body"),
     ]
 
 
 def tables(summary) -> dict:
-    return {"smoothness_units": unit_table(summary, [beta_label(f, b) for f in FAMILIES for b in BETAS]),
-            "hard_sampling_units": unit_table(summary, [hard_label(m, f) for f in HARD_FRACTIONS
+    return {"smoothness_units": unit_table(summary, [l for f in FAMILIES for l in _beta_labels(f)]),
+            "hard_sampling_units": unit_table(summary, [_hard_labels(f)[m] for f in HARD_FRACTIONS
                                                         for m in ("bottom", "top", "random")])}
 
 
@@ -47,4 +57,5 @@ def extras() -> list:
 
 
 STUDY = Study("smoothness", "05_obs3_smoothness", "Observation (iii): smoothness and hard sampling",
-              specs, decide, tables, extras=extras)
+              specs, decide, tables, extras=extras, final=lambda: specs() + extras())
+"""Notebook 05 shows the final model's utility of every run it shows on the Lab's own target."""

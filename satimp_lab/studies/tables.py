@@ -160,7 +160,8 @@ def target_token_table(lab, split: str | None = None, batch_size: int = 64) -> p
     a trace-like table: ``example_id, position, token_id, logp, p, is_key`` (``weight`` = 1)."""
     import torch
 
-    from ..data.batching import encode_dataset, iterate_batches, token_logprobs
+    from ..data.batching import encode_dataset, iterate_batches
+    from ..models.reading import token_logprobs
 
     target = lab.target
     split = split or lab.setting.forget_split
@@ -185,10 +186,11 @@ def target_token_table(lab, split: str | None = None, batch_size: int = 64) -> p
 
 
 def target_batch(lab, n: int = 8, split: str | None = None):
-    """``batching.TokenLogprobs`` of the first ``n`` forget rows under the target model (no grad)."""
+    """``models.reading.TokenLogprobs`` of the first ``n`` forget rows under the target model (no grad)."""
     import torch
 
-    from ..data.batching import collate, encode_dataset, token_logprobs
+    from ..data.batching import collate, encode_dataset
+    from ..models.reading import token_logprobs
 
     target = lab.target
     split = split or lab.setting.forget_split

@@ -316,9 +316,9 @@ def run_request(method: str, values: dict | None = None, base=None, lr: float | 
             if name == "epochs" and steps:
                 continue
             overrides[name] = float(value)
-    bits = [f"{k}={_g(v)}" for k, v in params.items()]
-    bits += [f"{k}={_g(v)}" for k, v in overrides.items()]
-    label = m.name + (f"({', '.join(bits)})" if bits else "") + (f" seed {seed}" if seed else "")
+    from ..studies.specs import params_label  # the one method(k=v, ...) label (studies sit above ui)
+
+    label = params_label(m.name, {**params, **overrides}, fmt=_g) + (f" seed {seed}" if seed else "")
     return {"method": method, "seed": int(seed), "params": params, "overrides": overrides, "label": label}
 
 

@@ -22,15 +22,16 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import InputError, check_choice, check_int, check_real
-from ..data.batching import collate, encode_dataset, read_rows, token_accuracy, token_logprobs
-from ..evaluation.memorisation import es_from_predictions
+from ..data.batching import collate
 from ..evaluation.reading import check_model_tokenizer
-from ..models.checks import check_model_fits
+from ..models.checks import check_encoded_fit, check_model_fits
 from ..models.build import save_hf_folder
 from ..models.lora import add_lora, merge_lora, trainable_parameters
+from ..models.reading import teacher_forced_summary, token_logprobs
 from ..models.train import linear_schedule
-from ..data.schema import retain_split_for
+from ..data.families import BenchmarkFamily, get_family
 from .objectives import Method, get_method
+from .plan import FULL, EvalPlan, PlannedEvaluations
 from ..store import atomic_write
 from ..tiers import PRESETS as _PRESET_FIELDS
 from ..tiers import check_lora_fields, lora_fields_dict
@@ -46,7 +47,8 @@ class UnlearnConfig:
     method_params: dict = field(default_factory=dict)
     """Overrides of the method's hyper-parameters, e.g. ``{"beta_sat": 2.0}``."""
     forget_split: str = "forget10"
-    """forget01/05/10; the retain split is its complement (retain99/95/90)."""
+    """The split to forget, a name of the benchmark family's (``data.families``; TOFU: forget01/05/10,
+    whose retain split is the complement, retain99/95/90). Checked by :func:`unlearn`."""
     epochs: float = 5.0
     """Passes over the forget split (the official runs use 5); ignored when ``steps`` is set."""
     steps: int | None = None
@@ -68,32 +70,13 @@ class UnlearnConfig:
     seed: int = 0
     eval_every: int | None = 5
     """Every this many steps (and at steps 0 and the end) record a teacher-forced evaluation of the
-    forget and retain sets (mean log-likelihood, answer and key-token accuracy, ES). None: never."""
+    forget and retain sets (mean log-likelihood, answer and key-token accuracy, ES). None: never.
+    Which of them a run reads, and whether it ends at its matched point, is its
+    :class:`~satimp_lab.unlearning.plan.EvalPlan` (an argument of :func:`unlearn`)."""
     eval_max_examples: int | None = 64
     """Examples per split in those evaluations (a fixed deterministic subset)."""
     eval_batch_size: int = 64
     """Rows per forward pass in those evaluations; smaller for big vocabularies (SmolLM2: 8)."""
-    stop_below: float | None = None
-    """End the run at the first periodic evaluation whose retain ES is at or below this share of
-    its step-0 value (None: run every step). The evaluations up to that one, hence the forget ES
-    at matched retain quality (``studies.lab.forget_at_matched_retain`` with this level), are
-    those of the whole run to the last bit; the steps after it are not taken, so the final model
-    and the curves end there. For runs whose final model nobody reads (docs/methods.md,
-    "Population runs"). Single-process runs only."""
-    forget_at_bracket: bool = False
-    """With ``stop_below``: evaluate the retain split at every periodic evaluation but the forget
-    split only where forget ES at matched retain reads it: the two evaluations that bracket the
-    crossing of the level (the weights at the earlier one are kept until the next evaluation,
-    ~1 ms per evaluation for the tiny tier) and the last step (a run that never reaches the
-    level). Step 0 keeps both. Every number that ``studies.lab.forget_at_matched_retain``
-    returns is the whole run's to the last bit; the other evaluations have no ``forget_*``
-    values, so the run's forget curve is not drawn (docs/methods.md, "Population runs")."""
-    run_on: bool = False
-    """With ``stop_below``: do not end the run at the evaluation that closes the bracket, take
-    its remaining steps without evaluating them and evaluate the last one. Evaluations change
-    nothing in training, so the final model (and its final metrics) and every evaluation made
-    are the whole run's to the last bit; the curves have no point between the bracket and the
-    last step. For runs whose final model a table reads but no figure their curves."""
     mixed_precision: str = "no"
     """"no", "bf16" or "fp16" (GPU)."""
     gradient_checkpointing: bool = False
@@ -136,20 +119,13 @@ class UnlearnConfig:
         check_int(own, "eval_every", self.eval_every, minimum=1, none_ok=True)
         check_int(own, "eval_max_examples", self.eval_max_examples, minimum=1, none_ok=True)
         check_int(own, "eval_batch_size", self.eval_batch_size, minimum=1)
-        check_real(own, "stop_below", self.stop_below, low=0, high=1, low_open=True, none_ok=True)
-        if self.stop_below is not None and self.eval_every is None:
-            raise InputError(f"{own}.stop_below={self.stop_below!r} needs periodic evaluations "
-                             f"(eval_every is None)")
-        for name, bracket in (("run_on", "ends the evaluations"), ("forget_at_bracket", "the forget split is read at")):
-            if getattr(self, name) and self.stop_below is None:
-                raise InputError(f"{own}.{name}=True needs stop_below (the level whose bracket {bracket}), "
-                                 f"got stop_below=None")
         check_choice(own, "mixed_precision", self.mixed_precision, ("no", "bf16", "fp16"))
         check_lora_fields(own, self)
         if not isinstance(self.method_params, dict):
             raise InputError(f"{own}.method_params must be a dict, got {self.method_params!r}")
-        try:  # names: the split and the method (with its hyper-parameters)
-            retain_split_for(self.forget_split)
+        if not isinstance(self.forget_split, str) or not self.forget_split:
+            raise InputError(f"{own}.forget_split must be a split name, got {self.forget_split!r}")
+        try:  # the method (with its hyper-parameters); the split is the benchmark family's (unlearn)
             # not a field: out of eq, repr, asdict and the cache keys
             object.__setattr__(self, "_method", get_method(self.method, **self.method_params))
         except InputError:
@@ -164,14 +140,9 @@ class UnlearnConfig:
         return self._method  # type: ignore[attr-defined]
 
     def to_dict(self) -> dict:
-        """The fields as a dict (JSON-ready), without the unset ones added after runs were cached
-        (``stop_below``, ``forget_at_bracket``, ``run_on``; the LoRA fields while ``lora_rank`` is
-        None, ``tiers.lora_fields_dict``): the cache keys of runs made before them stay."""
-        out = lora_fields_dict(self)
-        for name in ("stop_below", "forget_at_bracket", "run_on"):
-            if out[name] in (None, False):  # unset: the cache keys of runs made before the fields stay
-                del out[name]
-        return out
+        """The fields as a dict (JSON-ready), without the LoRA fields while ``lora_rank`` is None
+        (``tiers.lora_fields_dict``): the cache keys of runs made before them stay."""
+        return lora_fields_dict(self)
 
 
 PRESETS = {name: UnlearnConfig(**fields) for name, fields in _PRESET_FIELDS.items()}
@@ -193,6 +164,8 @@ class UnlearnRun:
     message: str = ""
     tokenizer: object | None = field(default=None, repr=False, compare=False)
     """The target's tokenizer (``unlearn`` sets it): saved beside the model by :meth:`save_model`."""
+    plan: EvalPlan = FULL
+    """What the run recorded (:class:`~satimp_lab.unlearning.plan.EvalPlan`)."""
 
     @property
     def trace_frame(self) -> pd.DataFrame:
@@ -218,7 +191,7 @@ class UnlearnRun:
         folder.mkdir(parents=True, exist_ok=True)
         self.trace.save(folder / "trace.npz")
         atomic_write(folder / "history.csv", self.history.to_csv(index=False))
-        meta = {"config": self.config.to_dict(), "method": self.method.to_dict(),
+        meta = {"config": self.config.to_dict(), "method": self.method.to_dict(), "plan": self.plan.to_dict(),
                 "status": self.status, "message": self.message}
         atomic_write(folder / "run.json", json.dumps(meta, indent=1))
         if save_model:
@@ -249,38 +222,10 @@ class UnlearnRun:
             raise ValueError(f"cannot read the run saved in {folder}: {err}") from None
         config = UnlearnConfig(**meta["config"])
         return cls(config, config.resolved_method(), TokenTrace.load(folder / "trace.npz"), history,
-                   None, meta["status"], meta["message"])
+                   None, meta["status"], meta["message"], plan=EvalPlan(**meta.get("plan", {})))
 
 
 # ----------------------------------------------------------------------------------------------
-
-
-def _summary(readings, batch_size: int) -> dict:
-    """:func:`teacher_forced_summary`'s numbers from the rows' readings (row order). The
-    log-likelihood is summed as the per-batch float32 sums of consecutive ``batch_size`` rows:
-    the same numbers, to the last bit, as reading those rows one batch after the other."""
-    logp_sum, tokens = 0.0, 0
-    for start in range(0, len(readings), batch_size):
-        logp = torch.cat([r.logp for r in readings[start:start + batch_size]])
-        logp_sum += logp.sum().item()
-        tokens += len(logp)
-    es_values = [es_from_predictions(r.preds, r.labels) for r in readings]
-    return {"mean_logp": logp_sum / tokens, **token_accuracy(readings), "es": float(np.mean(es_values))}
-
-
-@torch.no_grad()
-def teacher_forced_summary(model, encoded: list[dict], pad_token_id: int, batch_size: int = 64) -> dict:
-    """Cheap evaluation in one forward pass per batch: mean answer-token log-likelihood, answer and
-    key-token argmax accuracy, and the teacher-forced extraction strength (ES = s/m, the share of
-    the answer, from the end, that the model reproduces exactly; the official rule, see
-    ``evaluation.memorisation.es_from_predictions``). Every label position counts, the final EOS included."""
-    was_training = model.training
-    if was_training:
-        model.eval()
-    summary = _summary(read_rows(model, encoded, pad_token_id, batch_size), batch_size)
-    if was_training:
-        model.train()
-    return summary
 
 
 def eval_subset(encoded: list[dict], n: int | None) -> list[dict]:
@@ -312,22 +257,19 @@ def _real_rows(accelerator, n_examples: int, batch_size: int, batch_index: int,
     return min(max(remainder - accelerator.process_index * per_process, 0), per_process)
 
 
-def _reached_stop(evals: list[dict], share: float | None) -> bool:
-    """True when ``share`` is set and the last evaluation's retain ES is at or below ``share`` x
-    the first's: the test of ``studies.lab.forget_at_matched_retain`` (the first evaluation at or
-    below the level ends the bracket of the crossing). Evaluations without ``retain_es`` (a custom
-    ``eval_fn`` only) never stop a run."""
-    if share is None or len(evals) < 2 or "retain_es" not in evals[0] or "retain_es" not in evals[-1]:
-        return False
-    return float(evals[-1]["retain_es"]) <= share * float(evals[0]["retain_es"])
-
-
 def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress: bool = True,
             eval_fn=None, accelerator=None, eval_cache: dict | None = None,
-            method: Method | None = None) -> UnlearnRun:
+            method: Method | None = None, plan: EvalPlan = FULL,
+            family: str | BenchmarkFamily = "tofu") -> UnlearnRun:
     """Run ``config.method`` on a copy of ``target.model`` (a ``models.ModelBundle``).
 
     benchmark: a DatasetDict holding ``config.forget_split`` and its retain split.
+    family: the benchmark family (``data.families``): its split names, how a row becomes a
+        labelled sequence (question and answer, or raw text), and the utility reading a plan's
+        matched point is found on. InputError for a forget split the family does not have.
+    plan: what the run records (:class:`~satimp_lab.unlearning.plan.EvalPlan`; default: every
+        evaluation of every step). A plan that searches for the matched point needs periodic
+        evaluations (``config.eval_every``), a ``match_level`` and a single process.
     eval_fn: optional ``eval_fn(model, step) -> dict`` called with each periodic evaluation; its
         values join the history (e.g. :func:`satimp_lab.evaluation.metrics.evaluate` summaries).
     eval_cache: optional dict that the caller keeps between runs of ``target`` on ``benchmark``:
@@ -347,142 +289,80 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
     copy is wrapped by a LoRA adapter before ``accelerator.prepare`` (``models.lora.add_lora``;
     only the adapter trains) and merged at the end: ``run.model`` is a plain model either way.
     """
-    from accelerate import Accelerator
     from accelerate.utils import gather_object, set_seed
 
-    if method is None:
-        method = config.resolved_method()
-    elif method != config.resolved_method():
-        raise InputError(f"unlearn: method {method.name!r} with params {method.params} is not the "
-                         f"config's ({config.method!r} with method_params {config.method_params})")
-    retain_split = retain_split_for(config.forget_split)
-    for split in (config.forget_split, retain_split):
+    method = _checked_method(config, method)
+    family = get_family(family)
+    roles = family.training_splits(config.forget_split)
+    splits = (roles["forget"], roles["retain"])
+    for split in splits:
         if split not in benchmark:
             raise InputError(f"the benchmark has no split {split!r}")
         if len(benchmark[split]) == 0:
             raise InputError(f"split {split!r} is empty")
-
     if accelerator is None:
-        _reset_precision_of_a_single_process(config.mixed_precision)
-        accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=config.mixed_precision,
-                                  gradient_accumulation_steps=config.gradient_accumulation_steps)
-    if config.stop_below is not None and accelerator.num_processes > 1:
-        raise InputError(f"UnlearnConfig.stop_below={config.stop_below!r} needs a single-process run "
-                         f"(this one has {accelerator.num_processes} processes)")
+        accelerator = _single_process_accelerator(config)
+    _check_plan(plan, config, accelerator.num_processes)
     set_seed(config.seed)
     check_model_tokenizer(target.model, target.tokenizer)
-    tokenizer, pad = target.tokenizer, target.tokenizer.pad_token_id
-    max_length = getattr(target.tier.arch, "max_length", None) if target.tier.base_model is None else None
-    fmt = target.tier.prompt_format
+    tokenizer, pad, fmt = target.tokenizer, target.tokenizer.pad_token_id, target.tier.prompt_format
     # one InputError naming the model, its context and the longest row, before any work
-    check_model_fits(target.model, tokenizer, {s: benchmark[s] for s in (config.forget_split, retain_split)},
-                     fmt)
-    forget = encode_dataset(tokenizer, benchmark[config.forget_split], fmt, max_length)
-    retain = encode_dataset(tokenizer, benchmark[retain_split], fmt, max_length)
+    if family.encoding == "qa":
+        check_model_fits(target.model, tokenizer, {s: benchmark[s] for s in splits}, fmt)
+    max_length = getattr(target.tier.arch, "max_length", None) if target.tier.base_model is None else None
+    forget, retain = (family.encode(tokenizer, benchmark[s], fmt, max_length) for s in splits)
+    if family.encoding != "qa":
+        for split, encoded in zip(splits, (forget, retain)):
+            check_encoded_fit(target.model, tokenizer, encoded, where=split)
 
-    model = copy.deepcopy(target.model)
-    model.train()
-    if config.gradient_checkpointing:
-        # transformers >= 5 renamed it (the old name warns); older versions only have the old one
-        (getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable)()
-    if config.lora_rank is not None:  # wrapped before accelerator.prepare (DDP sees the adapters)
-        model = add_lora(model, config.lora_rank, config.lora_alpha, config.lora_dropout,
-                         config.lora_target_modules, seed=config.seed)
-        if config.gradient_checkpointing:  # frozen embeddings: checkpointed blocks need an input grad
-            model.enable_input_require_grads()
-        model.train()
-    reference = None
-    if method.needs_reference:  # a frozen copy of the starting model (NPO, KL)
-        reference = copy.deepcopy(target.model).eval().requires_grad_(False).to(accelerator.device)
-
-    # Data: forget items in shuffled epochs, each micro-batch paired with random retain items.
-    data_gen = torch.Generator().manual_seed(config.seed)
-    # (torch's stub wants a Dataset; a list of encoded rows is a map-style dataset at run time)
-    forget_loader: torch.utils.data.DataLoader[dict] = torch.utils.data.DataLoader(
-        forget, batch_size=config.batch_size, shuffle=True, generator=data_gen,  # type: ignore[arg-type]
-        collate_fn=lambda ex: collate(ex, pad))
-    # The retain stream is an endless random draw, so it is NOT passed to accelerator.prepare: a
-    # prepared loader registers with accelerate's GradientState, and the endless one would mask the
-    # forget loader's end of epoch (no accumulation flush there). Each process draws its own stream
-    # (process 0's is the single-process one); token_logprobs moves the batches to the device.
-    retain_seed = config.seed + 1 + 7919 * accelerator.process_index
-    retain_loader: torch.utils.data.DataLoader[dict] = torch.utils.data.DataLoader(
-        retain,  # type: ignore[arg-type]
-        batch_size=config.batch_size, generator=torch.Generator().manual_seed(retain_seed),
-        sampler=torch.utils.data.RandomSampler(retain, replacement=True, num_samples=10**9,
-                                               generator=torch.Generator().manual_seed(retain_seed)),
-        collate_fn=lambda ex: collate(ex, pad))
-
+    model, reference = _models(target, method, config, accelerator.device)
+    forget_loader, retain_loader = _loaders(forget, retain, config, pad, accelerator.process_index)
     params = trainable_parameters(model) if config.lora_rank is not None else model.parameters()
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay,
                                   fused=True if config.fused_optimizer else None)
     model, optimizer, forget_loader = accelerator.prepare(model, optimizer, forget_loader)
-    n_forget_batches = len(forget_loader)  # per process
-    steps_per_epoch = math.ceil(len(forget_loader) / config.gradient_accumulation_steps)
-    total_steps = config.steps if config.steps is not None else max(1, round(config.epochs * steps_per_epoch))
-    warmup = round(config.warmup_epochs * steps_per_epoch) if config.steps is None else \
-        round(total_steps * config.warmup_epochs / max(config.epochs, 1e-9))
-    scheduler = linear_schedule(optimizer, min(warmup, total_steps), total_steps)
+    total_steps, scheduler = _schedule(optimizer, len(forget_loader), config)
     hard_gen = torch.Generator(device="cpu").manual_seed(config.seed + 2)  # hard_random's choices
 
     eval_sets = {"forget": eval_subset(forget, config.eval_max_examples),
                  "retain": eval_subset(retain, config.eval_max_examples)}
 
-    def read(unwrapped, splits) -> dict:
-        """``{split}_{number}`` of :func:`teacher_forced_summary` for each of ``splits``."""
+    def read(unwrapped, names) -> dict:
+        """``{split}_{number}`` of :func:`teacher_forced_summary` for each split of ``names``."""
         unwrapped.eval()  # once for every split
-        row = {f"{name}_{k}": v for name in splits
+        row = {f"{name}_{k}": v for name in names
                for k, v in teacher_forced_summary(unwrapped, eval_sets[name], pad, config.eval_batch_size).items()}
         unwrapped.train()
         return row
 
-    def evaluate(step: int, splits=tuple(eval_sets)) -> dict:
-        unwrapped = accelerator.unwrap_model(model)
-        row = {"step": step, **read(unwrapped, splits)}
-        if eval_fn is not None:
-            row.update(eval_fn(unwrapped, step))
-        return row
-
-    trace, steps_log, evals = TokenTrace(), [], []
-    status, message = "completed", ""
-    if config.eval_every is not None and accelerator.is_main_process:
-        key = ("step 0", id(target), config.forget_split, config.eval_max_examples,
+    evaluated = config.eval_every is not None and accelerator.is_main_process
+    evaluations = PlannedEvaluations(plan, config.eval_every if evaluated else None, read, eval_fn,
+                                     utility=family.utility)
+    if evaluated:  # step 0: the target itself, the same for every method and seed of a Lab
+        key = ("step 0", id(target), family.name, config.forget_split, config.eval_max_examples,
                config.eval_batch_size, config.mixed_precision)
         if eval_cache is None or eval_fn is not None:
-            evals.append(evaluate(0))
+            evaluations.rows.append(evaluations.evaluate(accelerator.unwrap_model(model), 0))
         else:
             if key not in eval_cache:
-                eval_cache[key] = evaluate(0)
-            evals.append(dict(eval_cache[key]))
+                eval_cache[key] = evaluations.evaluate(accelerator.unwrap_model(model), 0)
+            evaluations.rows.append(dict(eval_cache[key]))
+
+    trace, steps_log = TokenTrace(), []
+    status, message = "completed", ""
     bar = tqdm(total=total_steps, desc=f"unlearn {method.name}",
                disable=not progress or not accelerator.is_local_main_process, leave=False)
-    step = micro = step_micro = 0
+    step = step_micro = 0
     step_sums = torch.zeros(5, dtype=torch.float64)  # loss, forget, retain, weight sum, tokens
-    kept, scratch = None, None  # forget_at_bracket: the weights at the last evaluation; a model to load them
-    bracketed = False  # run_on: the bracket is closed, only the last step is evaluated
     retain_iter = iter(retain_loader)
     while step < total_steps and status == "completed":
         for batch_index, forget_batch in enumerate(forget_loader):
-            n_real = _real_rows(accelerator, len(forget), config.batch_size, batch_index, n_forget_batches)
+            n_real = _real_rows(accelerator, len(forget), config.batch_size, batch_index, len(forget_loader))
             padding_only = n_real == 0
             if 0 < n_real < len(forget_batch["example_id"]):
                 forget_batch = {k: v[:n_real] for k, v in forget_batch.items()}
             with accelerator.accumulate(model):
-                out = token_logprobs(model, forget_batch, keep_logits=False)
-                ref_logp = None
-                if method.needs_reference_logprobs:
-                    with torch.no_grad():
-                        ref_logp = token_logprobs(reference, forget_batch).logp
-                term = method.forget_term(out.logp, out.mask, out.key_mask, ref_logp, hard_gen)
-                retain_loss = None
-                if method.needs_retain_batch:
-                    retain_batch = next(retain_iter)
-                    r_out = token_logprobs(model, retain_batch, keep_logits=method.needs_reference_distribution)
-                    ref_logits = None
-                    if method.needs_reference_distribution:
-                        with torch.no_grad():
-                            ref_logits = token_logprobs(reference, retain_batch, keep_logits=True).logits
-                    retain_loss = method.retain_term(r_out.logp, r_out.mask, r_out.logits, ref_logits)
+                out, term, retain_loss = _forward(model, reference, method, forget_batch, retain_iter, hard_gen)
                 # a process whose batch is all padding repeats still runs forward/backward (the
                 # gradient all-reduce needs every process) but contributes nothing to the forget term
                 loss = method.total_loss(term.loss * 0.0 if padding_only else term.loss, retain_loss)
@@ -499,52 +379,20 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
                     accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
-            micro += 1
-            # a step's log is over all its accumulated micro-batches: mean losses, and the mean
-            # weight over all their tokens (not the last micro-batch's values)
-            step_sums += torch.tensor([
-                loss.item(), 0.0 if padding_only else term.loss.item(),
-                retain_loss.item() if retain_loss is not None else np.nan,
-                0.0 if padding_only else term.weights.sum().item(),
-                0.0 if padding_only else out.mask.sum().item()], dtype=torch.float64)
+            step_sums += _micro_batch_sums(loss, term, out, retain_loss, padding_only)
             step_micro += 1
             if not accelerator.sync_gradients:
                 continue
             scheduler.step()
-            stats = step_sums.clone()
-            stats[:3] /= step_micro
+            steps_log.append(_step_row(step, scheduler, step_sums, step_micro, accelerator))
             step_sums.zero_()
             step_micro = 0
-            if accelerator.num_processes > 1:  # losses: mean over processes; weights: over all tokens
-                stats = accelerator.reduce(stats.to(accelerator.device), "sum").cpu()
-                stats[:3] /= accelerator.num_processes
-            steps_log.append({"step": step, "lr": scheduler.get_last_lr()[0], "loss": stats[0].item(),
-                              "forget_loss": stats[1].item(), "retain_loss": stats[2].item(),
-                              "mean_weight": (stats[3] / stats[4]).item()})
             step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}")
-            if (config.eval_every is not None and accelerator.is_main_process
-                    and (step % config.eval_every == 0 or step == total_steps)
-                    and (not bracketed or step == total_steps)):
-                last = step == total_steps
-                retain_only = config.forget_at_bracket and not bracketed and not last
-                evals.append(evaluate(step, splits=("retain",) if retain_only else tuple(eval_sets)))
-                if not bracketed and _reached_stop(evals, config.stop_below):
-                    if config.forget_at_bracket:  # the bracket: this evaluation and the one before
-                        if retain_only:
-                            evals[-1].update(read(accelerator.unwrap_model(model), ("forget",)))
-                        if kept is not None:
-                            scratch = scratch or copy.deepcopy(accelerator.unwrap_model(model))
-                            scratch.load_state_dict(kept)
-                            evals[-2].update(read(scratch, ("forget",)))
-                        kept = None
-                    if config.run_on:
-                        bracketed = True
-                    else:
-                        total_steps = step
-                elif retain_only:  # its forget split is read if the next evaluation closes the bracket
-                    kept = {k: v.detach().clone() for k, v in accelerator.unwrap_model(model).state_dict().items()}
+            if evaluations.due(step, total_steps) and evaluations.record(
+                    accelerator.unwrap_model(model), step, last=step == total_steps):
+                total_steps = step  # the plan ends the run at its matched point
             if step >= total_steps:
                 break
     bar.close()
@@ -553,16 +401,150 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
 
     if accelerator.num_processes > 1:  # every process traced its own shard: gather them
         parts = gather_object([trace.columns()])
-        trace = TokenTrace.from_columns({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
-        trace = trace.sorted()
+        trace = TokenTrace.from_columns({k: np.concatenate([p[k] for p in parts]) for k in parts[0]}).sorted()
     history = pd.DataFrame(steps_log, columns=["step", "lr", "loss", "forget_loss", "retain_loss",
                                                "mean_weight"])
-    if evals:
-        history = pd.merge(history, pd.DataFrame(evals), on="step", how="outer").sort_values("step")
+    if evaluations.rows:
+        history = pd.merge(history, pd.DataFrame(evaluations.rows), on="step", how="outer").sort_values("step")
     model = merge_lora(accelerator.unwrap_model(model))  # a plain model for every reader
     model.eval()
     return UnlearnRun(config, method, trace, history.reset_index(drop=True), model, status, message,
-                      target.tokenizer)
+                      target.tokenizer, plan)
+
+
+# -- the parts of a run, in the order unlearn uses them ---------------------------------------
+
+
+def _checked_method(config: UnlearnConfig, method: Method | None) -> Method:
+    """``method``, or the config's when None; InputError when it is not the config's."""
+    if method is None:
+        return config.resolved_method()
+    if method != config.resolved_method():
+        raise InputError(f"unlearn: method {method.name!r} with params {method.params} is not the "
+                         f"config's ({config.method!r} with method_params {config.method_params})")
+    return method
+
+
+def _single_process_accelerator(config: UnlearnConfig):
+    """The Accelerator of a run outside ``accelerate launch`` (CPU unless a GPU is present)."""
+    from accelerate import Accelerator
+
+    _reset_precision_of_a_single_process(config.mixed_precision)
+    return Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=config.mixed_precision,
+                       gradient_accumulation_steps=config.gradient_accumulation_steps)
+
+
+def _check_plan(plan: EvalPlan, config: UnlearnConfig, n_processes: int) -> None:
+    """InputError when ``plan`` searches for the matched point and the run cannot: no periodic
+    evaluations, no level, or several processes (each would stop on its own reading)."""
+    if not isinstance(plan, EvalPlan):
+        raise InputError(f"unlearn: plan must be an EvalPlan, got {plan!r}")
+    if not plan.searches:
+        return
+    problem = ("needs periodic evaluations (config.eval_every is None)" if config.eval_every is None else
+               "needs a match_level (None)" if plan.match_level is None else
+               f"needs a single-process run (this one has {n_processes} processes)" if n_processes > 1 else None)
+    if problem:
+        raise InputError(f"unlearn: {plan!r} searches for the matched point and {problem}")
+
+
+def _models(target, method: Method, config: UnlearnConfig, device):
+    """(the model to train: a copy of the target, LoRA-wrapped with ``config.lora_rank``; the
+    frozen reference copy a method with a reference term reads, else None)."""
+    model = copy.deepcopy(target.model)
+    model.train()
+    if config.gradient_checkpointing:
+        # transformers >= 5 renamed it (the old name warns); older versions only have the old one
+        (getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable)()
+    if config.lora_rank is not None:  # wrapped before accelerator.prepare (DDP sees the adapters)
+        model = add_lora(model, config.lora_rank, config.lora_alpha, config.lora_dropout,
+                         config.lora_target_modules, seed=config.seed)
+        if config.gradient_checkpointing:  # frozen embeddings: checkpointed blocks need an input grad
+            model.enable_input_require_grads()
+        model.train()
+    reference = None
+    if method.needs_reference:  # a frozen copy of the starting model (NPO, KL)
+        reference = copy.deepcopy(target.model).eval().requires_grad_(False).to(device)
+    return model, reference
+
+
+def _loaders(forget: list[dict], retain: list[dict], config: UnlearnConfig, pad: int, process_index: int):
+    """(forget loader: shuffled epochs of the forget rows; retain loader: an endless random draw
+    of retain rows, one micro-batch paired with each forget micro-batch).
+
+    The retain stream is NOT for ``accelerator.prepare``: a prepared loader registers with
+    accelerate's GradientState, and the endless one would mask the forget loader's end of epoch
+    (no accumulation flush there). Each process draws its own stream (process 0's is the
+    single-process one); ``token_logprobs`` moves the batches to the device."""
+    data_gen = torch.Generator().manual_seed(config.seed)
+    # (torch's stub wants a Dataset; a list of encoded rows is a map-style dataset at run time)
+    forget_loader: torch.utils.data.DataLoader[dict] = torch.utils.data.DataLoader(
+        forget, batch_size=config.batch_size, shuffle=True, generator=data_gen,  # type: ignore[arg-type]
+        collate_fn=lambda ex: collate(ex, pad))
+    retain_seed = config.seed + 1 + 7919 * process_index
+    retain_loader: torch.utils.data.DataLoader[dict] = torch.utils.data.DataLoader(
+        retain,  # type: ignore[arg-type]
+        batch_size=config.batch_size, generator=torch.Generator().manual_seed(retain_seed),
+        sampler=torch.utils.data.RandomSampler(retain, replacement=True, num_samples=10**9,
+                                               generator=torch.Generator().manual_seed(retain_seed)),
+        collate_fn=lambda ex: collate(ex, pad))
+    return forget_loader, retain_loader
+
+
+def _schedule(optimizer, n_forget_batches: int, config: UnlearnConfig):
+    """(total optimiser steps, linear warm-up then decay scheduler) for ``n_forget_batches``
+    forget micro-batches per epoch and process."""
+    steps_per_epoch = math.ceil(n_forget_batches / config.gradient_accumulation_steps)
+    total_steps = config.steps if config.steps is not None else max(1, round(config.epochs * steps_per_epoch))
+    warmup = round(config.warmup_epochs * steps_per_epoch) if config.steps is None else \
+        round(total_steps * config.warmup_epochs / max(config.epochs, 1e-9))
+    return total_steps, linear_schedule(optimizer, min(warmup, total_steps), total_steps)
+
+
+def _forward(model, reference, method: Method, forget_batch: dict, retain_iter, hard_gen):
+    """One micro-batch's forward passes: (forget ``TokenLogprobs``, the method's forget term,
+    its retain loss or None). The reference passes run only where the method declares them."""
+    out = token_logprobs(model, forget_batch, keep_logits=False)
+    ref_logp = None
+    if method.needs_reference_logprobs:
+        with torch.no_grad():
+            ref_logp = token_logprobs(reference, forget_batch).logp
+    term = method.forget_term(out.logp, out.mask, out.key_mask, ref_logp, hard_gen)
+    retain_loss = None
+    if method.needs_retain_batch:
+        retain_batch = next(retain_iter)
+        r_out = token_logprobs(model, retain_batch, keep_logits=method.needs_reference_distribution)
+        ref_logits = None
+        if method.needs_reference_distribution:
+            with torch.no_grad():
+                ref_logits = token_logprobs(reference, retain_batch, keep_logits=True).logits
+        retain_loss = method.retain_term(r_out.logp, r_out.mask, r_out.logits, ref_logits)
+    return out, term, retain_loss
+
+
+def _micro_batch_sums(loss, term, out, retain_loss, padding_only: bool) -> torch.Tensor:
+    """One micro-batch's share of its step's log (float64): loss, forget term, retain term (NaN
+    without one), the sum of the token weights and the number of tokens (0 for a padding-only
+    batch). A step's log is over all its accumulated micro-batches: mean losses and the mean
+    weight over all their tokens, not the last micro-batch's values."""
+    return torch.tensor([
+        loss.item(), 0.0 if padding_only else term.loss.item(),
+        retain_loss.item() if retain_loss is not None else np.nan,
+        0.0 if padding_only else term.weights.sum().item(),
+        0.0 if padding_only else out.mask.sum().item()], dtype=torch.float64)
+
+
+def _step_row(step: int, scheduler, sums: torch.Tensor, n_micro: int, accelerator) -> dict:
+    """The step log's row from its micro-batches' :func:`_micro_batch_sums`: losses averaged over
+    micro-batches (and over processes), the mean weight over every token of every process."""
+    stats = sums.clone()
+    stats[:3] /= n_micro
+    if accelerator.num_processes > 1:  # losses: mean over processes; weights: over all tokens
+        stats = accelerator.reduce(stats.to(accelerator.device), "sum").cpu()
+        stats[:3] /= accelerator.num_processes
+    return {"step": step, "lr": scheduler.get_last_lr()[0], "loss": stats[0].item(),
+            "forget_loss": stats[1].item(), "retain_loss": stats[2].item(),
+            "mean_weight": (stats[3] / stats[4]).item()}
 
 
 def _reset_precision_of_a_single_process(mixed_precision: str) -> None:

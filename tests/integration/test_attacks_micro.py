@@ -7,7 +7,8 @@ import torch
 from satimp_lab.studies import attacks
 from satimp_lab.data.batching import encode_dataset
 from satimp_lab.studies.lab import Lab
-from satimp_lab.unlearning.loop import UnlearnConfig, teacher_forced_summary, unlearn
+from satimp_lab.models.reading import teacher_forced_summary
+from satimp_lab.unlearning.loop import UnlearnConfig, unlearn
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,9 @@ import pytest
 from satimp_lab.data.batching import encode_dataset
 from satimp_lab.evaluation.privacy import membership_inference
 from satimp_lab.studies import attacks
-from satimp_lab.studies.lab import POPULATION_OVERRIDES, Lab, forget_at_matched_retain
+from satimp_lab.studies.lab import Lab, forget_at_matched_retain
 from satimp_lab.unlearning.loop import UnlearnConfig, unlearn
+from satimp_lab.unlearning.plan import MATCHED, EvalPlan
 
 NEVER = 1e-6
 """A matched level no run reaches: retain ES would have to fall to a millionth of its start."""
@@ -45,7 +46,8 @@ def test_an_unreached_bracket_run_reads_the_forget_split_at_its_last_step(micro_
               "eval_max_examples": 16, "trace": False}
     whole = unlearn(micro_target, small_benchmark, UnlearnConfig(**recipe), progress=False)
     lean = unlearn(micro_target, small_benchmark,
-                   UnlearnConfig(**recipe, stop_below=NEVER, forget_at_bracket=True), progress=False)
+                   UnlearnConfig(**recipe), progress=False, plan=EvalPlan(curves=False, until="match",
+                                                                           final_metrics=False, match_level=NEVER))
     ea, eb = _evaluated(whole.history), _evaluated(lean.history)
     # the precondition: the level is never reached, so the lean run takes every step
     assert not (ea["retain_es"].iloc[1:] <= NEVER * ea["retain_es"].iloc[0]).any()
@@ -67,13 +69,12 @@ def test_an_unreached_bracket_run_reads_the_forget_split_at_its_last_step(micro_
 
 def test_an_unreached_population_run_of_a_lab_has_the_whole_runs_matched_numbers(session_cache, micro_target,
                                                                                  micro_retain):
-    """The same through a Lab (``Setting.forget_at_bracket`` with ``stop_at_match``), at a level the
+    """The same through a Lab (the MATCHED plan), at a level the
     fast setting's runs never reach: the cached lean run's summary (matched and final readings) is
     the whole run's, read at its last step."""
     whole = Lab("fast", progress=False, final_metrics=(), match_level=NEVER)
-    lean = Lab("fast", progress=False, **POPULATION_OVERRIDES, forget_at_bracket=True, match_level=NEVER)
-    a, b = whole.run("simsat", seed=0), lean.run("simsat", seed=0)
-    assert b.config.forget_at_bracket and b.config.stop_below == NEVER and b.folder != a.folder
+    a, b = whole.run("simsat", seed=0), whole.run("simsat", seed=0, plan=MATCHED)
+    assert not b.plan.curves and b.plan.match_level == NEVER and b.folder != a.folder
     assert not a.summary["reached"] and not b.summary["reached"]
     steps = int(a.history["lr"].notna().sum())
     assert int(b.history["lr"].notna().sum()) == steps and a.summary["matched_step"] == steps

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from satimp_lab.studies.lab import LEAN_OVERRIDES, TABLE_OVERRIDES, Lab, forget_at_matched_retain
+from satimp_lab.studies.lab import Lab, forget_at_matched_retain
+from satimp_lab.unlearning.plan import CURVES_TO_MATCH, FINAL, FULL, MATCHED, EvalPlan
 from satimp_lab.models.cache import get_model
 from satimp_lab.store import CacheError
 
@@ -89,8 +90,8 @@ def test_runspec_keys_are_the_dict_keys_and_a_run_looks_its_method_up_once(priva
         # main's Lab._entry, inline: config, label, key text, folder of a spec dict
         extra = {k: v for k, v in d.items() if k not in ("method", "params", "label")}
         config = lab.config(d["method"], 2, d.get("params"), **extra)
-        key_text, digest = lab._key(config)
-        old = (config, d.get("label") or _default_label(d["method"], d.get("params")), key_text,
+        key_text, digest = lab._key(config, lab.plan())
+        old = (config, lab.plan(), d.get("label") or _default_label(d["method"], d.get("params")), key_text,
                cache_dir() / "runs" / f"{d['method']}-{digest[:16]}")
         assert lab._entry(RunSpec.of(d), 2) == old
     lookups = []
@@ -142,10 +143,10 @@ def test_another_target_seed_is_another_model_and_other_runs(lab):
     assert lab.target.path == get_model(lab.benchmark, "target", lab.setting.forget_split, lab.setting.tier,
                                         progress=False).path
     config = lab.config("simsat")
-    assert other._key(config) != lab._key(config)
+    assert other._key(config, lab.plan()) != lab._key(config, lab.plan())
     # the population's other targets choose other runs; they do not change this run's key
     wider = Lab(replace(lab.setting, target_seeds=(0, 5, 6)), progress=False)
-    assert wider._key(config) == lab._key(config)
+    assert wider._key(config, lab.plan()) == lab._key(config, lab.plan())
 
 
 def test_sweep_population_runs_every_spec_on_every_unit(lab):
@@ -167,18 +168,19 @@ def test_sweep_population_runs_every_spec_on_every_unit(lab):
         lab.sweep_population(specs, target_seeds=())
 
 
-def test_on_target_gives_the_own_targets_runs_their_schedule(lab):
-    """``sweep_population(..., on_target=...)``: on the Lab's own target, a spec given
-    LEAN_OVERRIDES has its retain split evaluated every step up to the bracket of its matched
+def test_plans_give_the_own_targets_runs_what_they_record(lab):
+    """``sweep_population(..., plan=...)``: on the Lab's own target, a spec given the MATCHED
+    plan has its retain split evaluated every step up to the bracket of its matched
     point, its forget split at the bracket, and ends there (its own cache entry, no final
-    metrics); one given TABLE_OVERRIDES is evaluated so, then run to the end with the last step
+    metrics); one given FINAL is evaluated so, then run to the end with the last step
     evaluated. Their evaluations are the whole run's up to the bracket (so the matched numbers
     are, by construction), the final metrics and last evaluation too, to the last bit; a spec
-    given ``{}`` and the other targets' runs keep their entries."""
+    given FULL and the other targets' runs (CURVES_TO_MATCH) keep their entries."""
     specs = [{"method": "ga"}, {"method": "simsat"}, {"method": "satimp"}]
-    schedule = {"ga": {}, "simsat": LEAN_OVERRIDES, "satimp": TABLE_OVERRIDES}
+    schedule = {"ga": FULL, "simsat": MATCHED, "satimp": FINAL}
     plain = lab.sweep_population(specs, target_seeds=(0, 1))
-    mixed = lab.sweep_population(specs, target_seeds=(0, 1), on_target=lambda spec: schedule[spec.method])
+    mixed = lab.sweep_population(specs, target_seeds=(0, 1),
+                                 plan=lambda spec, own: schedule[spec.method] if own else CURVES_TO_MATCH)
     by_unit = {(r.label, r.target_seed): r for r in mixed.results}
     before = {(r.label, r.target_seed): r for r in plain.results}
     assert by_unit["ga", 0].folder == before["ga", 0].folder and "eval_forget_es" in by_unit["ga", 0].summary
@@ -188,7 +190,7 @@ def test_on_target_gives_the_own_targets_runs_their_schedule(lab):
     for method in ("simsat", "satimp"):
         run, whole = by_unit[method, 0], before[method, 0]
         assert run.folder != whole.folder and run.target_seed == 0 and whole.summary["reached"]
-        assert run.config.stop_below == lab.setting.match_level and run.config.forget_at_bracket
+        assert run.plan.match_level == lab.setting.match_level and not run.plan.curves
         assert all(run.summary[k] == whole.summary[k] for k in matched), method
         er, ew = (r.history.dropna(subset=["retain_es"])[evals].reset_index(drop=True) for r in (run, whole))
         bracket = int(np.ceil(whole.summary["matched_step"]))  # the first evaluation at or below the level
@@ -203,60 +205,61 @@ def test_on_target_gives_the_own_targets_runs_their_schedule(lab):
         assert after == ([] if method == "simsat" else [ew["step"].iloc[-1]]), (method, after)
     lean = by_unit["simsat", 0]
     assert not any(k.startswith("eval_") for k in lean.summary)
-    assert lean.folder == lab.with_target_seed(0, **LEAN_OVERRIDES).run("simsat").folder
+    assert lean.folder == lab.run("simsat", plan=MATCHED).folder
+    with pytest.raises(Exception, match="recorded no curves"):
+        mixed.curves  # a figure asking the lean run for its curves is told which run lacks them
+    with pytest.raises(Exception, match="simsat.*recorded no final_metrics"):
+        mixed.final()
     table, whole = by_unit["satimp", 0], before["satimp", 0]
-    assert table.config.run_on and bracket < ew["step"].iloc[-1]
+    assert table.plan.until == "end" and bracket < ew["step"].iloc[-1]
     for key in (k for k in whole.summary if k.startswith(("eval_", "final_"))):
         assert table.summary[key] == whole.summary[key], key
     assert table.history["lr"].notna().sum() == whole.history["lr"].notna().sum()  # every step taken
 
 
-def test_target_overrides_follow_what_the_notebooks_show():
-    """``specs.target_overrides``: the runs whose curves notebook 04 shows (observation (i), NPO,
-    SimNPO; relearning attacks the same runs) keep every evaluation; the other runs the notebooks'
-    tables show (smoothness, hard sampling, granularity) run to the end; of the grid only the cells
-    that are no other study's run are lean (no final metrics, ending at the bracket)."""
-    from satimp_lab.studies import STUDIES, obs1, relearning, specs
+def test_plan_for_follows_what_the_studies_declare():
+    """``studies.base.plan_for``: the runs whose curves notebook 04 and 03 draw (observation (i),
+    NPO, SimNPO; relearning attacks the same runs) record every evaluation; the other runs the
+    notebooks' tables show (smoothness, hard sampling, granularity) run to the end with their
+    final metrics; of the grid only the cells that are no other study's run record their matched
+    number alone (ending at the bracket)."""
+    from satimp_lab.studies import STUDIES, obs1, plan_for, relearning, specs
 
     for s in obs1.specs() + specs.reference_specs() + relearning.specs():
-        assert specs.target_overrides(s) == {}, s
+        assert plan_for(s, True) == FULL, s
     for s in specs.beta_specs() + specs.hard_specs() + specs.granularity_specs():
-        assert specs.target_overrides(s) in ({}, TABLE_OVERRIDES), s
-    assert specs.target_overrides(specs.spec("simsat", beta=2.0)) == TABLE_OVERRIDES
-    assert specs.target_overrides(specs.spec("satimp", beta_sat=2.0, beta_imp=1.0)) == LEAN_OVERRIDES
+        assert plan_for(s, True) in (FULL, FINAL), s
+    assert plan_for(specs.spec("simsat", beta=2.0), True) == FINAL
+    assert plan_for(specs.spec("satimp", beta_sat=2.0, beta_imp=1.0), True) == MATCHED
 
     shown = [s for study in STUDIES if study.id != "grid" for s in study.specs()]
-    assert shown and not any(map(specs.lean_on_target, shown + specs.reference_specs()))
-    lean = [s["label"] for s in specs.satimp_grid_specs() if specs.lean_on_target(s)]
+    assert shown and MATCHED not in {plan_for(s, True) for s in shown + specs.reference_specs()}
+    lean = [s["label"] for s in specs.satimp_grid_specs() if plan_for(s, True) == MATCHED]
     assert len(lean) == 9 and "satimp(5, 0.1)" not in lean and "satimp(0, 0)" not in lean
     assert not any(s["label"] in lean for s in specs.satimp_row())  # notebook 05 shows their utility
     extras = [s for study in STUDIES for s in study.extras()]
-    assert extras and not any(map(specs.lean_on_target, extras))
+    assert extras and MATCHED not in {plan_for(s, True) for s in extras}
     # on the other targets, only the runs whose population curves a figure draws keep every forget evaluation
     for s in obs1.specs() + specs.reference_specs():
-        assert specs.population_overrides(s) == {}, s
+        assert plan_for(s, False) == CURVES_TO_MATCH, s
     drawn = {(c.method, tuple(sorted(c.params.items()))) for c in obs1.specs() + specs.reference_specs()}
     others = [s for s in specs.beta_specs() + specs.granularity_specs() + specs.satimp_grid_specs()
               if (s.method, tuple(sorted(s.params.items()))) not in drawn]  # labels aside
-    assert len(others) > 20 and all(specs.population_overrides(s) == {"forget_at_bracket": True} for s in others)
-    assert specs.lean_on_target(specs.spec("satimp", "another label", beta_sat=2.0, beta_imp=1.0))  # labels aside
+    assert len(others) > 20 and all(plan_for(s, False) == MATCHED for s in others)
+    assert plan_for(specs.spec("satimp", "another label", beta_sat=2.0, beta_imp=1.0), True) == MATCHED  # labels aside
 
 
 def test_forget_at_bracket_reads_the_forget_split_at_the_bracket_alone(lab):
-    """A population run with ``forget_at_bracket`` (POPULATION_OVERRIDES + Setting.forget_at_bracket)
-    evaluates the retain split at every step the whole run does up to its bracket, with the whole
+    """A run with the MATCHED plan (``EvalPlan(curves=False, until="match")``) evaluates the retain split at every step the whole run does up to its bracket, with the whole
     run's numbers, and the forget split only at step 0 and the two evaluations that bracket the
     matched point (the earlier one from the weights kept there), or at the last step of a run that
     never reaches the level, with the whole run's numbers there: forget ES at matched retain is
     the whole run's to the last bit. Without the kept weights' evaluation the bracket would move."""
-    from satimp_lab.studies.lab import POPULATION_OVERRIDES
-
     whole = Lab("fast", progress=False, final_metrics=())
-    lean = Lab("fast", progress=False, **POPULATION_OVERRIDES, forget_at_bracket=True)
     skipped = kept_read = 0
     for method in ("ga", "simsat", "satimp", "simimp"):
-        a, b = whole.run(method, seed=0), lean.run(method, seed=0)
-        assert b.config.forget_at_bracket and b.folder != a.folder
+        a, b = whole.run(method, seed=0), whole.run(method, seed=0, plan=MATCHED)
+        assert not b.plan.curves and b.folder != a.folder
         for key in ("matched_forget", "matched_retain", "matched_step", "reached"):
             assert b.summary[key] == a.summary[key], (method, key)
         ea, eb = (r.history.dropna(subset=["retain_es"]).reset_index(drop=True) for r in (a, b))
@@ -276,17 +279,14 @@ def test_forget_at_bracket_reads_the_forget_split_at_the_bracket_alone(lab):
 
 
 def test_population_runs_end_at_their_matched_point_with_the_same_numbers(lab):
-    """A population run (POPULATION_OVERRIDES: evaluated every ``eval_every`` steps, stopped at the
+    """A population run (CURVES_TO_MATCH: evaluated every ``eval_every`` steps, stopped at the
     evaluation that closes the bracket of its matched point) has the whole run's evaluations at
     the steps it evaluated and its matched numbers, to the last bit; a run that never reaches the
     level runs every step."""
-    from satimp_lab.studies.lab import POPULATION_OVERRIDES
-
     whole = Lab("fast", progress=False, final_metrics=())
-    stopping = Lab("fast", progress=False, **POPULATION_OVERRIDES)
     stopped_any = False
     for method in ("ga", "simsat", "satimp"):
-        a, b = whole.run(method, seed=0), stopping.run(method, seed=0)
+        a, b = whole.run(method, seed=0), whole.run(method, seed=0, plan=CURVES_TO_MATCH)
         assert b.folder != a.folder  # another experiment: another cache entry
         for key in ("matched_forget", "matched_retain", "matched_step", "reached"):
             assert b.summary[key] == a.summary[key], (method, key)
@@ -303,10 +303,9 @@ def test_population_runs_end_at_their_matched_point_with_the_same_numbers(lab):
         else:
             assert steps == a.history["lr"].notna().sum()
     assert stopped_any, "no run stopped: the test checks too little"
-    with pytest.raises(Exception, match="stop_at_match"):
-        Lab("fast", progress=False, stop_at_match=True)  # the final metrics would read a cut model
-    # a run without the new fields keeps the cache key it had before they existed
-    key_text = lab._key(lab.config("ga"))[0]
+    with pytest.raises(Exception, match="final_metrics"):
+        EvalPlan(until="match", final_metrics=True)  # the final metrics would read a cut model
+    # a run that records everything keeps the cache key it had before plans existed
+    key_text = lab._key(lab.config("ga"), lab.plan())[0]
     assert not any(f in key_text for f in ("stop_below", "forget_at_bracket", "run_on", "stop_at_match"))
-    # the Lab's own target keeps every step; the others stop
-    assert lab.population_lab(0) is lab and lab.population_lab(1).setting.stop_at_match
+    assert lab.population_lab(0) is lab and lab.population_lab(1).setting.target_seed == 1

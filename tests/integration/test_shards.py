@@ -62,9 +62,9 @@ def _two_processes(monkeypatch, specs):
     computed: dict = {}
     original = Lab._run_entry
 
-    def recording(self, config, label, key_text, folder):
-        computed.setdefault(folder.name, []).append(threading.current_thread().name)
-        return original(self, config, label, key_text, folder)
+    def recording(self, entry):
+        computed.setdefault(entry.folder.name, []).append(threading.current_thread().name)
+        return original(self, entry)
 
     monkeypatch.setattr(Lab, "_run_entry", recording)
     out = {}
@@ -94,10 +94,10 @@ def test_two_ranks_compute_each_run_once_and_both_get_every_run(shared_cache, mo
 def test_a_failed_run_is_reported_by_the_rank_waiting_for_it(shared_cache, monkeypatch):
     original = Lab._run_entry
 
-    def failing(self, config, label, key_text, folder):
-        if config.method == "simsat":
+    def failing(self, entry):
+        if entry.config.method == "simsat":
             raise ValueError("planted failure")
-        return original(self, config, label, key_text, folder)
+        return original(self, entry)
 
     monkeypatch.setattr(Lab, "_run_entry", failing)
     out, _ = _two_processes(monkeypatch, SPECS)

@@ -160,7 +160,7 @@ def test_the_population_is_one_pass_and_gives_the_serial_runs_bit_for_bit(fresh_
 
 
 def test_runs_shared_by_groups_are_computed_once(fresh_cache):
-    from satimp_lab.studies import SCHEDULES, Study, run_studies
+    from satimp_lab.studies import Study, plan_for, run_studies
 
     fresh_cache("groups")
     lab = Lab("fast", progress=False, final_metrics=("es",))
@@ -169,7 +169,7 @@ def test_runs_shared_by_groups_are_computed_once(fresh_cache):
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         recording = _Recording(pool)
         sweeps = lab.sweep_groups({"a": a, "b": b}, seeds=(0,), target_seeds=(0, 1), executor=recording,
-                                  **SCHEDULES)  # as run_studies does
+                                  plan=plan_for)  # as run_studies does
     submitted = [e for e in recording.events if e[0] == "submit"]
     assert len(submitted) == 3 * 2  # ga, simsat, ga(lr) on two targets; simsat once per target
     assert list(sweeps["a"].summary["label"]) == ["ga", "simsat"] * 2
@@ -194,7 +194,7 @@ def test_run_studies_makes_the_runs_a_notebook_shows_beside_a_study(fresh_cache,
     """A study's ``extras`` (runs its notebook shows on the Lab's own target alone, e.g. NPO as a
     reference) are made in ``run_studies``' one pass, on that target only, with the own target's
     schedule; the notebook's ``target_sweep`` then reads them back with nothing left to compute.
-    The runs on the other targets get the population's schedule (``specs.population_overrides``)."""
+    The runs on the other targets get the population's plan (``studies.base.plan_for``: MATCHED)."""
     from satimp_lab.studies import Study, run_studies
     from satimp_lab.studies.specs import spec
 
@@ -208,7 +208,7 @@ def test_run_studies_makes_the_runs_a_notebook_shows_beside_a_study(fresh_cache,
     submitted = sorted((t, label) for kind, t, label in recording.events if kind == "submit")
     assert submitted == [(0, "npo"), (0, "s2"), (1, "s2")]
     other = [r for r in result.sweep.results if r.target_seed == 1]
-    assert len(other) == 1 and other[0].config.forget_at_bracket and other[0].config.stop_below
+    assert len(other) == 1 and not other[0].plan.curves and other[0].plan.until == "match"
     todo = []
     real = experiments._resolve_executor
     monkeypatch.setattr(experiments, "_resolve_executor", lambda executor, n: (todo.append(n), real(executor, n))[1])

@@ -177,8 +177,7 @@ def test_step0_evaluation_is_shared_through_eval_cache(satimp_run, micro_target,
 
 def test_evaluation_reads_the_answer_positions_only_with_the_same_numbers(micro_target, small_benchmark):
     from satimp_lab.data.batching import encode_dataset
-    from satimp_lab.data.batching import _plain_llama
-    from satimp_lab.unlearning.loop import teacher_forced_summary
+    from satimp_lab.models.reading import _plain_llama, teacher_forced_summary
 
     model, tok = micro_target.model, micro_target.tokenizer
     rows = encode_dataset(tok, small_benchmark["retain90"])

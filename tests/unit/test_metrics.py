@@ -72,49 +72,6 @@ def _corrupt(oracle, example, i):
     oracle.table[tuple(seq[:i])] = (seq[i] + 1) % oracle.vocab_size
 
 
-# ----------------------------------------------------------------------------- ES core (E.10)
-
-
-def test_es_all_correct_is_one():
-    assert memorisation.es_from_predictions([5, 6, 7, 8], [5, 6, 7, 8]) == 1.0
-
-
-def test_es_wrong_last_token_is_zero():
-    assert memorisation.es_from_predictions([5, 6, 7, 0], [5, 6, 7, 8]) == 0.0
-
-
-@pytest.mark.parametrize("s", range(0, 6))
-def test_es_correct_final_s_of_m(s):
-    m = 5
-    labels = list(range(10, 10 + m))
-    preds = [0] * (m - s) + labels[m - s:]  # everything before the final s tokens is wrong
-    assert memorisation.es_from_predictions(preds, labels) == pytest.approx(s / m)
-    if s < m:  # only the position right before the suffix matters
-        preds = labels[: m - s - 1] + [0] + labels[m - s:]
-        assert memorisation.es_from_predictions(preds, labels) == pytest.approx(s / m)
-
-
-def test_es_monotone_under_appending_correct_suffix_tokens():
-    g = torch.Generator().manual_seed(0)
-    for _ in range(50):
-        m = int(torch.randint(1, 12, (1,), generator=g))
-        labels = torch.randint(0, 4, (m,), generator=g)
-        preds = torch.randint(0, 4, (m,), generator=g)  # many accidental hits
-        es = memorisation.es_from_predictions(preds, labels)
-        for extra in range(1, 4):
-            tail = torch.randint(0, 4, (extra,), generator=g)
-            longer = memorisation.es_from_predictions(torch.cat([preds, tail]), torch.cat([labels, tail]))
-            assert longer >= es - 1e-12
-            es = longer
-
-
-def test_es_rejects_bad_input():
-    with pytest.raises(ValueError, match="differ in length"):
-        memorisation.es_from_predictions([1, 2], [1, 2, 3])
-    with pytest.raises(ValueError, match="empty"):
-        memorisation.es_from_predictions([], [])
-
-
 # ----------------------------------------------------------------------------- ES/EM through a model
 
 

@@ -1,4 +1,4 @@
-"""Shapes in signatures: the public tensor functions of weighting, objectives and batching say the
+"""Shapes in signatures: the public tensor functions of weighting, objectives, batching and reading say the
 shapes of their tensors with jaxtyping (annotations only, not checked at run time)."""
 
 import inspect
@@ -9,6 +9,7 @@ import torch
 from jaxtyping import AbstractArray
 
 from satimp_lab.data import batching
+from satimp_lab.models import reading
 from satimp_lab.unlearning import objectives, weighting
 
 PUBLIC = [weighting.satimp, weighting.saturation, weighting.importance, weighting.group_average,
@@ -19,7 +20,7 @@ PUBLIC = [weighting.satimp, weighting.saturation, weighting.importance, weightin
           objectives.simnpo_loss, objectives.retain_nll_loss, objectives.kl_to_reference,
           objectives.Method.token_weights, objectives.Method.forget_term,
           objectives.Method.retain_term, objectives.Method.total_loss,
-          batching.collate, batching.token_logprobs]
+          batching.collate, reading.token_logprobs]
 
 
 def _dims(hint) -> set[str]:
@@ -46,4 +47,4 @@ def test_shapes_match_the_docstrings():
     assert _dims(hints(weighting.instance_weights)["return"]) == {"batch"}   # [batch, pos] -> [batch]
     assert _dims(hints(weighting.batch_weights)["return"]) == {""}           # -> scalar
     assert _dims(hints(objectives.kl_to_reference)["logits"]) == {"batch pos vocab"}
-    assert _dims(hints(batching.TokenLogprobs)["logp"]) == {"batch pos", "n"}
+    assert _dims(hints(reading.TokenLogprobs)["logp"]) == {"batch pos", "n"}

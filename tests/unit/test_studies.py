@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from satimp_lab.studies import STUDIES, get_study, grid, obs1, obs2, smoothness
-from satimp_lab.studies.specs import beta_label, grid_label, hard_label
+from satimp_lab.studies.specs import beta_specs, grid_spec, hard_specs
 
 
 def population(values: dict, targets=(0, 1, 2, 3, 4), seeds=(0, 1, 2), noise=0.005, seed=0) -> pd.DataFrame:
@@ -39,10 +39,9 @@ def test_obs1_directions():
 
 
 def test_hard_sampling_and_smoothness():
-    values = {beta_label(f, b): 0.3 + (0.2 if b == 10.0 else 0.0) for f in ("simsat", "simimp")
-              for b in (0.5, 1.0, 2.0, 5.0, 10.0)}
-    values |= {hard_label(m, f): {"bottom": 0.2, "top": 0.5, "random": 0.35}[m]
-               for f in (0.5, 0.3) for m in ("bottom", "top", "random")}
+    values = {s.label: 0.3 + (0.2 if s.fields.beta == 10.0 else 0.0)
+              for s in beta_specs(("simsat", "simimp"), (0.5, 1.0, 2.0, 5.0, 10.0))}
+    values |= {s.label: {"bottom": 0.2, "top": 0.5, "random": 0.35}[s.fields.mode] for s in hard_specs((0.5, 0.3))}
     got = verdicts_of(smoothness.decide(population(values)))
     assert got == {"obs3_smoothness_matters": "reproduced", "obs3_hard_sampling_bottom_beats_top": "reproduced"}
     # a gap below the "strong" minimum (0.10) is not enough, however consistent
@@ -63,12 +62,12 @@ def test_grid_recommended_cell():
 
 def test_grid_table_kinds_rank_and_counts():
     sats, imps = (0.0, 1.0, 5.0), (0.0, 0.1, 1.0)
-    cells = {grid_label(a, b): 0.5 for a in sats for b in imps}
-    cells[grid_label(5, 0.1)] = 0.1
+    cells = {grid_spec(a, b).label: 0.5 for a in sats for b in imps}
+    cells[grid_spec(5, 0.1).label] = 0.1
     table = grid.grid_table(population(cells, targets=(0, 1), seeds=(0,)), sats, imps).set_index("label")
-    row = table.loc[grid_label(5, 0.1)]
+    row = table.loc[grid_spec(5, 0.1).label]
     assert row["kind"] == "SatImp" and row["rank"] == 1 and row["n_runs"] == 2
-    assert (table.drop(grid_label(5, 0.1))["rank"] > 1).all()
+    assert (table.drop(grid_spec(5, 0.1).label)["rank"] > 1).all()
     kinds = table.set_index(["beta_sat", "beta_imp"])["kind"]
     assert kinds[(0.0, 0.0)] == "GA" and kinds[(1.0, 0.0)] == "SimSat" and kinds[(0.0, 1.0)] == "SimImp"
 
@@ -128,11 +127,11 @@ class _Lab:
         self.setting = get_setting("fast", target_seed=target_seed)
         self.swept = []
 
-    def sweep_population(self, specs, target_seeds=None, desc="", on_target=None):
+    def sweep_population(self, specs, target_seeds=None, desc="", plan=None):
         from satimp_lab.studies.lab import Sweep
-        from satimp_lab.studies.specs import target_overrides
+        from satimp_lab.studies.base import plan_for
 
-        assert target_seeds == (self.setting.target_seed,) and on_target is target_overrides
+        assert target_seeds == (self.setting.target_seed,) and plan is plan_for
         self.swept.append([s["label"] for s in specs])
         return Sweep([_Run(s["label"], self.setting.target_seed) for s in specs], self.setting)
 
@@ -173,23 +172,21 @@ class _Recorder:
         raise StopIteration
 
 
-def test_studies_sweep_the_own_target_by_what_the_notebooks_show():
-    """A study's sweep and the main job's one pass give each run on the lab's own target the
-    schedule of what the notebooks show of it (``on_target=specs.target_overrides``), unless the
-    caller says otherwise."""
-    from satimp_lab.studies import run_studies
-    from satimp_lab.studies.specs import population_overrides, target_overrides
+def test_studies_sweep_by_what_the_studies_declare():
+    """A study's sweep and the main job's one pass give each run the plan of what the studies
+    declare their notebooks read of it (``plan=studies.base.plan_for``), unless the caller says
+    otherwise."""
+    from satimp_lab.studies import plan_for, run_studies
 
     for call in (lambda lab: grid.STUDY.run(lab), lambda lab: run_studies(lab, studies=(grid.STUDY,))):
         lab = _Recorder()
         with pytest.raises(StopIteration):
             call(lab)
-        assert lab.calls[0][1]["on_target"] is target_overrides
-        assert lab.calls[0][1]["on_others"] is population_overrides
+        assert lab.calls[0][1]["plan"] is plan_for
     lab = _Recorder()
     with pytest.raises(StopIteration):
-        grid.STUDY.run(lab, on_target=None)
-    assert lab.calls[0][1]["on_target"] is None
+        grid.STUDY.run(lab, plan=None)
+    assert lab.calls[0][1]["plan"] is None
 
 
 def test_the_report_says_what_its_verdicts_rest_on(tmp_path):

@@ -11,6 +11,7 @@ from satimp_lab.errors import InputError
 from satimp_lab.studies.lab import Setting, get_setting
 from satimp_lab.tiers import ArchConfig, TierConfig, TrainConfig
 from satimp_lab.unlearning.loop import UnlearnConfig, before_after_lines
+from satimp_lab.unlearning.plan import EvalPlan
 
 NAN = float("nan")
 
@@ -25,12 +26,9 @@ BAD_FIELDS = [
     (UnlearnConfig, "max_grad_norm", NAN), (UnlearnConfig, "seed", -1), (UnlearnConfig, "seed", 1.5),
     (UnlearnConfig, "eval_every", 0), (UnlearnConfig, "eval_max_examples", 0),
     (UnlearnConfig, "eval_batch_size", 0), (UnlearnConfig, "mixed_precision", "fp8"),
-    (UnlearnConfig, "batch_size", True), (UnlearnConfig, "stop_below", 0), (UnlearnConfig, "stop_below", 1.5),
-    (UnlearnConfig, "forget_at_bracket", True),  # without stop_below
-    (Setting, "forget_at_bracket", True),  # without stop_at_match
-    (Setting, "stop_at_match", True),  # with final metrics, which would read a model cut short
-    (UnlearnConfig, "run_on", True),  # without stop_below
-    (Setting, "run_on", True),  # without stop_at_match
+    (UnlearnConfig, "batch_size", True), (EvalPlan, "match_level", 0), (EvalPlan, "match_level", 1.5),
+    (EvalPlan, "until", "matched"), (EvalPlan, "curves", 1),
+    (EvalPlan, "final_metrics", None),
     (TrainConfig, "epochs", -1), (TrainConfig, "epochs", 2.5), (TrainConfig, "lr", NAN),
     (TrainConfig, "batch_size", 0), (TrainConfig, "warmup_ratio", 1.5), (TrainConfig, "max_grad_norm", 0),
     (TrainConfig, "stop_key_accuracy", 0), (TrainConfig, "check_batch_size", 0), (TrainConfig, "seed", -3),
@@ -55,7 +53,7 @@ def test_every_bad_numeric_field_is_named_where_the_config_is_built(cls, name, v
 
 
 @pytest.mark.parametrize("kwargs, named", [
-    (dict(method="magic"), "magic"), (dict(forget_split="forget03"), "forget03"),
+    (dict(method="magic"), "magic"), (dict(forget_split=""), "forget_split"),
     (dict(method_params={"beta_sat": -1}), "beta_sat"), (dict(method_params={"nope": 1}), "nope"),
 ])
 def test_unlearn_config_checks_names_when_built(kwargs, named):
@@ -171,10 +169,20 @@ def test_lab_refuses_a_bad_run_config_before_any_work():
     assert "target" not in vars(lab)  # no model was built
 
 
-def test_stop_below_needs_periodic_evaluations():
-    UnlearnConfig(eval_every=2, stop_below=0.9, forget_at_bracket=True)
-    with pytest.raises(InputError, match="stop_below"):
-        UnlearnConfig(eval_every=None, stop_below=0.9)
+def test_a_plan_that_searches_needs_periodic_evaluations_and_a_level(micro_target, small_benchmark):
+    from satimp_lab.unlearning.loop import unlearn
+    from satimp_lab.unlearning.plan import MATCHED
+
+    with pytest.raises(InputError, match="final_metrics"):
+        EvalPlan(until="match")  # the final metrics would read a model cut short
+    with pytest.raises(InputError, match="eval_every is None"):
+        unlearn(micro_target, small_benchmark, UnlearnConfig(eval_every=None, steps=1),
+                plan=EvalPlan(curves=False, final_metrics=False, until="match", match_level=0.9))
+    with pytest.raises(InputError, match="match_level"):
+        unlearn(micro_target, small_benchmark, UnlearnConfig(steps=1), plan=MATCHED)
+    # the split is the benchmark family's: checked before any work, named with the valid ones
+    with pytest.raises(InputError, match="forget03.*tofu.*forget01"):
+        unlearn(micro_target, small_benchmark, UnlearnConfig(forget_split="forget03", steps=1))
 
 
 def test_a_group_swept_on_the_own_target_alone_must_exist():
