@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=1 python benchmarks/kernels_side_by_side.py --rounds 30 --at-once 3
 
-Each round calls :func:`satimp_lab.studies.reproduce.reproduce` (the real code path: kernels started by
+Each round calls :func:`satimp_lab.mainjob.reproduce.reproduce` (the real code path: kernels started by
 nbclient, ``kernel_env``, ``KERNEL_STARTUP``) on ``--at-once`` tiny notebooks (no torch) with
 ``workers=--at-once`` and a short cell timeout, then counts the notebooks that did not finish
 (status ``error``: a cell timeout, a kernel that did not start or died). It prints one line per
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--real", nargs="+", default=None, metavar="NAME",
                         help="execute these notebooks of the lab (fast size) instead of tiny ones")
     args = parser.parse_args(argv)
-    from satimp_lab.studies.reproduce import reproduce
+    from satimp_lab.mainjob.reproduce import reproduce
 
     count = len(args.real) if args.real else args.at_once
     workers = args.workers or count
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(tmp) / "notebooks"
         folder.mkdir()
         if args.real:
-            from satimp_lab.studies.reproduce import NOTEBOOK_DIR
+            from satimp_lab.mainjob.reproduce import NOTEBOOK_DIR
             folder = NOTEBOOK_DIR
         else:
             write_notebooks(folder, args.at_once, args.sleep, args.heavy)

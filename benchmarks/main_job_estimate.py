@@ -49,7 +49,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 from run_breakdown import searched  # noqa: E402
 
 from satimp_lab.studies.base import plan_for  # noqa: E402
-from satimp_lab.studies.lab import RunSpec  # noqa: E402
+from satimp_lab.experiments import RunSpec
 from satimp_lab.unlearning.plan import FINAL, MATCHED  # noqa: E402
 
 

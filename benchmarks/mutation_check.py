@@ -66,7 +66,7 @@ DIRECTION = ("tests/integration/test_unlearn.py::test_forget_likelihood_falls",
 
 MUTANTS = (
     # -- the layer between formulas and verdicts (issue 14) ------------------------------------
-    Mutant("matched_retain_absolute", "satimp_lab/studies/lab.py",
+    Mutant("matched_retain_absolute", "satimp_lab/experiments/lab.py",
            "threshold = level * retain[0]", "threshold = level",
            ("tests/integration/test_experiments.py::test_matched_retain_interpolates_and_flags_unreached",
             "tests/integration/test_experiments.py::test_matched_retain_level_is_a_share_of_the_start"),

@@ -3,7 +3,7 @@
     python benchmarks/paper_cost.py [--data-dir TOFU_FILES] [--tokenizer NAME_OR_FOLDER]
                                     [--params 1.42 6.74] [--tflops 300] [--forget-split forget10]
 
-Nothing is trained. The runs are those the paper tier's studies make (``studies.reproduce
+Nothing is trained. The runs are those the paper tier's studies make (``mainjob.reproduce
 .PAPER_STUDIES`` without the annotated runs, times the recipe's seeds), each with the steps of the
 recipe (``tiers.TIER_RECIPES["paper"]``: 5 epochs of the forget split at an effective batch of 16,
 evaluated every 5 steps on 100 rows of the forget and retain splits, then TOFU's final metrics on
@@ -34,8 +34,8 @@ from pathlib import Path
 def study_runs() -> Counter:
     """{method: distinct runs per seed} of the paper tier's studies on a benchmark without key spans."""
     from satimp_lab.studies import STUDIES, without_annotations
-    from satimp_lab.studies.lab import RunSpec
-    from satimp_lab.studies.reproduce import PAPER_STUDIES
+    from satimp_lab.experiments import RunSpec
+    from satimp_lab.mainjob.reproduce import PAPER_STUDIES
 
     studies, _ = without_annotations([s for s in STUDIES if s.id in PAPER_STUDIES])
     distinct = {}
@@ -74,7 +74,7 @@ def main(argv=None) -> int:
     from satimp_lab.data.schema import retain_split_for
     from satimp_lab.data.tofu import load_tofu
     from satimp_lab.data.tofu_layout import write_tofu_layout
-    from satimp_lab.studies.lab import get_setting
+    from satimp_lab.experiments import get_setting
     from satimp_lab.unlearning.objectives import get_method
 
     scratch = None if args.data_dir else tempfile.TemporaryDirectory(prefix="tofu-layout-")  # removed at exit

@@ -95,7 +95,7 @@ def _population_run() -> tuple[dict, dict]:
     except ImportError:  # before plans: the population's runs were chosen by Setting fields
         pass
     try:
-        from satimp_lab.studies.lab import POPULATION_OVERRIDES, Setting  # type: ignore[attr-defined]
+        from satimp_lab.studies.lab import POPULATION_OVERRIDES, Setting  # type: ignore  # an older checkout
     except ImportError:  # before the population runs stopped at their matched point
         return {"final_metrics": ()}, {}
     extra = {"forget_at_bracket": True} if "forget_at_bracket" in Setting.__dataclass_fields__ else {}
@@ -321,7 +321,7 @@ def replay(cache: Path, widths: tuple[int, ...], level: float = 0.9) -> None:
     import numpy as np
     import pandas as pd
 
-    from satimp_lab.studies.lab import forget_at_matched_retain
+    from satimp_lab.experiments import forget_at_matched_retain
 
     histories = []
     for f in sorted(cache.glob("runs/*/history.csv")):

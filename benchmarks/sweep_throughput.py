@@ -30,7 +30,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's satimp_lab
 
-from satimp_lab.studies.lab import Lab, default_workers, process_pool  # noqa: E402
+from satimp_lab.experiments import Lab, default_workers, process_pool
 
 SPECS = [{"method": "ga"}, {"method": "simsat"}, {"method": "simimp"},
          {"method": "satimp", "params": {"beta_sat": 5, "beta_imp": 0.1}}]

@@ -7,7 +7,7 @@ named above it; the formulas and their sources are on docs/methods.md.
 The names are imported on first use (PEP 562 ``__getattr__``): ``import satimp_lab`` does not import
 torch, so ``satimp-lab --help`` starts in a fraction of a second. The keys of the table are the
 modules, by stage folder (README, "What is inside"). ``unlearning.loop.unlearn`` and
-``studies.reproduce.reproduce`` are reached through their modules (``from satimp_lab.unlearning.loop
+``mainjob.reproduce.reproduce`` are reached through their modules (``from satimp_lab.unlearning.loop
 import unlearn``). Module paths from before the stage folders are gone (CHANGELOG.md says where
 each went).
 """
@@ -53,11 +53,11 @@ _API: dict[str, tuple[str, ...]] = {
     # --- ui/: the playground of notebook 08 (weight-curve figures and sliders: satimp_lab.ui.widgets)
     "ui.widgets": ("Playground", "PlaygroundUI"),
     # --- studies/: cached runs and sweeps, the studies of the paper's claims, verdicts, the report
-    "studies.lab": ("Lab", "RunSpec", "Setting", "SETTINGS", "get_setting", "Sweep", "SweepError",
+    "experiments": ("Lab", "RunSpec", "Setting", "SETTINGS", "get_setting", "Sweep", "SweepError",
                     "process_pool", "forget_at_matched_retain"),
     "studies": ("STUDIES", "Study", "StudyResult", "get_study", "run_studies"),
     "studies.verdicts": ("compare", "decide", "PairedComparison", "PopulationClaim", "claims_table"),
-    "studies.report": ("build_report",),  # the main job itself: studies.reproduce.reproduce
+    "mainjob.report": ("build_report",),  # the main job itself: mainjob.reproduce.reproduce
     # --- the bottom floor: user errors, the on-disk cache, the files shipped with the package
     "errors": ("InputError",),
     "store": ("CacheError", "cache_dir"),

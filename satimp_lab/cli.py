@@ -206,7 +206,7 @@ def run_from_cli(args) -> int:
         print("(teacher-forced on the evaluation rows; es counts the answer's EOS as its last token, as "
               "every run's curves do, while `satimp-lab evaluate` reads the answer tokens only: "
               "docs/methods.md#extraction-strength)")
-        from .studies.reproduce import MEMORISED_AT_LEAST
+        from .mainjob.reproduce import MEMORISED_AT_LEAST
 
         start = run.evaluations["retain_es"].iloc[0] if "retain_es" in run.evaluations else float("nan")
         if start < MEMORISED_AT_LEAST:
@@ -284,7 +284,7 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_reproduce(args) -> int:
-    from .studies.reproduce import reproduce
+    from .mainjob.reproduce import reproduce
 
     # None keeps each size's own tier (tiny, or micro with --fast); otherwise checked as train does
     tier = cli_tier(args).name if args.tier or args.base_model else None
@@ -296,7 +296,7 @@ def _cmd_reproduce(args) -> int:
 
 
 def _cmd_readme_table(args) -> int:
-    from .studies.report import update_readme
+    from .mainjob.report import update_readme
 
     snapshot = update_readme(args.readme, args.report_dir, args.results)
     print(f"{args.readme}: claims block rewritten from {snapshot}")

@@ -7,20 +7,20 @@ a notebook between them; the code path is the same. The tables here are read by:
 
 =============================  ===========================================================
 :data:`TIERS`, :data:`PAPER_LR`  ``models.build.get_tier`` (also importable from ``models``)
-:data:`SIZES`                   ``studies.lab.SETTINGS`` / ``get_setting`` (``Setting`` fields)
-:data:`TIER_RECIPES`            ``studies.lab.get_setting`` (``studies.lab.TIER_RECIPES``)
+:data:`SIZES`                   ``experiments.setting.SETTINGS`` / ``get_setting`` (``Setting`` fields)
+:data:`TIER_RECIPES`            ``experiments.setting.get_setting`` (``experiments.setting.TIER_RECIPES``)
 :data:`PRESETS`                 ``unlearning.loop.PRESETS`` (``UnlearnConfig`` fields)
 :data:`SHIPPED_TARGET_SEEDS`    ``models.cache.ship_models`` and the shipped models' tests
 :data:`PRETRAINED_TIERS`        ``reproduce``'s cell time limit
-:data:`ATTACK_CONFIGS`          ``studies.attacks.ATTACK_CONFIGS`` (``AttackConfig`` fields, per size)
+:data:`ATTACK_CONFIGS`          ``experiments.attacks.ATTACK_CONFIGS`` (``AttackConfig`` fields, per size)
 :data:`RELEARNING_SEEDS`        ``studies.relearning.SEEDS`` (per size)
 :func:`size_of`                 the two above: the size a setting was made from
 =============================  ===========================================================
 
 Sizes, tier recipes and presets are written as plain field values (nested dicts for the
 ``benchmark`` and ``base`` fields): their types (``benchmark.BenchmarkConfig``,
-``unlearning.loop.UnlearnConfig``, ``studies.lab.Setting``) live in the modules that use them, which
-build and validate them on import, so a bad value here fails at ``import satimp_lab.studies.lab``
+``unlearning.loop.UnlearnConfig``, ``experiments.setting.Setting``) live in the modules that use them, which
+build and validate them on import, so a bad value here fails at ``import satimp_lab.experiments``
 naming the field. This module imports nothing of the package but :mod:`satimp_lab.errors` (and
 ``batching``'s prompt formats, when a TierConfig checks its ``prompt_format``).
 """
@@ -262,7 +262,7 @@ PAPER_LR = {"qa": 2e-5, "llama2": 1e-5}
 
 
 # ----------------------------------------------------------------------------------------------
-# sizes: how much of the experiment a notebook runs (studies.lab.Setting fields)
+# sizes: how much of the experiment a notebook runs (experiments.setting.Setting fields)
 
 
 SIZES: dict[str, dict[str, Any]] = {  # values: Setting fields of several types
@@ -279,8 +279,8 @@ SIZES: dict[str, dict[str, Any]] = {  # values: Setting fields of several types
                  base=dict(epochs=4, lr=1e-3, batch_size=2, eval_every=1, eval_max_examples=16),
                  seeds=(0,), target_seeds=(0, 1, 2), final_max_examples=12, max_new_tokens=24),
 }
-"""Size name -> ``studies.lab.Setting`` fields (``benchmark``: ``BenchmarkConfig`` fields;
-``base``: ``UnlearnConfig`` fields). ``studies.lab.SETTINGS`` holds them built."""
+"""Size name -> ``experiments.setting.Setting`` fields (``benchmark``: ``BenchmarkConfig`` fields;
+``base``: ``UnlearnConfig`` fields). ``experiments.setting.SETTINGS`` holds them built."""
 
 
 TIER_RECIPES: dict[str, dict[str, Any]] = {
@@ -294,7 +294,7 @@ TIER_RECIPES: dict[str, dict[str, Any]] = {
                   target_seeds=(0,)),
 }
 """Tier name -> ``Setting`` fields that tier needs whatever the size (``Lab(SIZE, tier="small")``);
-fields passed explicitly to ``studies.lab.get_setting`` win."""
+fields passed explicitly to ``experiments.setting.get_setting`` win."""
 
 
 PRESETS: dict[str, dict[str, Any]] = {  # values: UnlearnConfig fields of several types
@@ -332,7 +332,7 @@ def paper_recipe(prompt_format: str) -> dict[str, Any]:
 
 TIER_RECIPES["paper"] = dict(
     # Any Hugging Face model on real TOFU (GPUs): ``satimp-lab reproduce --tier paper --base-model X``.
-    # The official unlearning recipe (PRESETS; studies.lab.get_setting picks the one of the base
+    # The official unlearning recipe (PRESETS; experiments.setting.get_setting picks the one of the base
     # model's family with PAPER_PRESET_FOR_FORMAT) evaluated as PAPER_EVALUATION says. One fine-tuned
     # target (a 7B fine-tuning is 625 steps), so the population is its unlearning seeds; the final
     # metrics read TOFU's first 300 rows per split (its ``ds_size``) with 200-token generations.
@@ -359,7 +359,7 @@ SIZE_OF_SETTING = {setting_name(size, tier): size for size in SIZES for tier in 
 
 
 def size_of(setting) -> str | None:
-    """The size (a key of :data:`SIZES`) a ``studies.lab.Setting`` was made from, looked up by its
+    """The size (a key of :data:`SIZES`) a ``experiments.setting.Setting`` was made from, looked up by its
     ``name`` in :data:`SIZE_OF_SETTING`; None for any other name (a setting renamed by hand)."""
     name = getattr(setting, "name", None)
     return SIZE_OF_SETTING.get(name) if isinstance(name, str) else None
@@ -370,8 +370,8 @@ ATTACK_CONFIGS: dict[str, dict[str, Any]] = {  # values: AttackConfig fields of 
     # the micro model on 20 authors: forget10 is 2 authors, so one is relearned and one held out
     "fast": dict(relearn_steps=(0, 1, 2, 4), retain_max_examples=16),
 }
-"""Size name -> ``studies.attacks.AttackConfig`` fields of the relearning, quantization and
-membership attacks (notebook 10; ``{}``: the AttackConfig defaults). ``studies.attacks.ATTACK_CONFIGS``
+"""Size name -> ``experiments.attacks.AttackConfig`` fields of the relearning, quantization and
+membership attacks (notebook 10; ``{}``: the AttackConfig defaults). ``experiments.attacks.ATTACK_CONFIGS``
 holds them built; a size without an entry gets ``"full"``'s."""
 
 RELEARNING_SEEDS: dict[str, tuple[int, ...]] = {"full": (0,)}

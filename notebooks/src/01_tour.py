@@ -35,7 +35,7 @@ from IPython.display import HTML, display
 
 from satimp_lab.evaluation import metrics
 from satimp_lab.ui import plots
-from satimp_lab.studies.lab import Lab
+from satimp_lab.experiments import Lab
 from satimp_lab.studies.tables import save_table
 from satimp_lab.studies.figures import curves_over_steps
 

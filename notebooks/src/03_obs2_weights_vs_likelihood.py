@@ -40,10 +40,10 @@ from IPython.display import HTML, display
 
 from satimp_lab.unlearning import weight_stats
 from satimp_lab.ui import plots
-from satimp_lab.studies.lab import Lab
+from satimp_lab.experiments import Lab
 from satimp_lab.studies import tables
 from satimp_lab.studies.tables import save_table
-from satimp_lab.studies import obs2, specs
+from satimp_lab.studies import obs2
 
 pd.set_option("display.max_colwidth", 120)
 lab = Lab(SIZE, **({"tier": TIER} if TIER else {}))

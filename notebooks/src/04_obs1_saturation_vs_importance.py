@@ -37,10 +37,11 @@ import plotly.graph_objects as go
 from IPython.display import display
 
 from satimp_lab.ui import plots
-from satimp_lab.studies.lab import Lab
+from satimp_lab.experiments import Lab
 from satimp_lab.studies import tables
+from satimp_lab.experiments.identity import spec_params
 from satimp_lab.studies.tables import save_table
-from satimp_lab.studies import obs1, specs
+from satimp_lab.studies import obs1
 
 pd.set_option("display.max_colwidth", 120)
 lab = Lab(SIZE, **({"tier": TIER} if TIER else {}))
@@ -72,14 +73,14 @@ result.show()
 # is an illustration run on this target only.
 
 # %%
-npo = obs1.STUDY.extras()  # [specs.spec("npo")]
+npo = obs1.STUDY.extras()  # [spec("npo")]
 sweep = result.target_sweep(lab, desc="NPO reference")
-summary, curves = sweep.summary, sweep.curves
+summary, curves = sweep.final(), sweep.curves  # final metrics and curves: what the study declares
 labels = list(dict.fromkeys(summary.label))
 save_table(summary[["label", "seed", "matched_forget", "matched_step", "reached", "eval_forget_es",
                     "eval_retain_es", "eval_forget_quality", "eval_model_utility"]],
            OUT_DIR, "04_runs_per_seed")
-specs.spec_params(obs1.specs() + npo).astype(object).fillna("")
+spec_params(obs1.specs() + npo).astype(object).fillna("")
 
 # %% [markdown]
 # ### Forget vs retain trade-off curves

@@ -40,8 +40,9 @@ from IPython.display import display
 
 from satimp_lab.unlearning import weight_stats
 from satimp_lab.ui import plots
-from satimp_lab.studies.lab import Lab
+from satimp_lab.experiments import Lab
 from satimp_lab.studies import tables
+from satimp_lab.experiments.identity import NAMES, fields_table
 from satimp_lab.studies.tables import save_table
 from satimp_lab.studies import smoothness, specs
 
@@ -75,10 +76,10 @@ result.show()
 # %%
 satimp_row = specs.satimp_row()
 sweep = result.target_sweep(lab, desc="SatImp row and GA")  # smoothness.STUDY.extras: satimp_row + GA
-summary = sweep.summary
+summary = sweep.final()  # every run with its final model's metrics (the study declares them)
 beta_runs = specs.beta_specs() + satimp_row
 beta_labels = [s["label"] for s in beta_runs]
-fields = specs.fields_table(beta_runs)[["label", "family", "beta", "beta_sat"]]  # each run's family and exponents
+fields = fields_table(beta_runs)[["label", "family", "beta", "beta_sat"]]  # each run's family and exponents
 table = tables.results_table(summary, beta_labels).merge(fields, on="label")
 table["beta"] = table["beta"].fillna(table["beta_sat"])  # SatImp's row varies β_sat, β_imp fixed
 table["unreached"] = table["reached"] < table["seeds"]
@@ -88,7 +89,7 @@ fig = plots.param_sweep(table, x="beta", y="matched_forget_mean", group="family"
                               f"(mean ± std, {len(setting.seeds)} seed(s))",
                         x_title="exponent β (SimSat: p^β, SimImp: (1-p)^β, SatImp: β_sat with β_imp fixed)",
                         y_title="forget ES at matched retain (lower = better forgotten)",
-                        names={**specs.NAMES, "satimp": f"{specs.NAMES['satimp']} (β_imp={specs.RECOMMENDED[1]:g})"})
+                        names={**NAMES, "satimp": f"{NAMES['satimp']} (β_imp={specs.RECOMMENDED[1]:g})"})
 plots.save_figure(fig, OUT_DIR, "05_beta_sweep")
 shown = tables.results_table(summary, beta_labels, columns=("matched_forget", "matched_step", "eval_model_utility"),
                                text=True)
@@ -111,7 +112,7 @@ save_table(stats, OUT_DIR, "05_weight_distribution")
 fig2 = plots.param_sweep(stats, x="beta", y="ess_fraction_mean", group="family", error="ess_fraction_std",
                          title="Smoothness of the weights the runs used: effective share of tokens",
                          x_title="exponent β", y_title="ESS / number of tokens (1 = uniform weights)",
-                         names=specs.NAMES)
+                         names=NAMES)
 plots.save_figure(fig2, OUT_DIR, "05_weight_smoothness")
 display(stats[["label", "normalised_entropy_mean", "ess_fraction_mean", "gini_mean", "matched_forget_mean"]].round(3))
 fig2

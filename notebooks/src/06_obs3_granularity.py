@@ -42,8 +42,9 @@ from IPython.display import display
 
 from satimp_lab.unlearning import weight_stats
 from satimp_lab.ui import plots
-from satimp_lab.studies.lab import Lab
+from satimp_lab.experiments import Lab
 from satimp_lab.studies import tables
+from satimp_lab.experiments.identity import NAMES, fields_table, level_name, spec_params
 from satimp_lab.studies.tables import save_table
 from satimp_lab.studies import granularity, specs
 
@@ -52,7 +53,7 @@ lab = Lab(SIZE, **({"tier": TIER} if TIER else {}))
 setting = lab.setting
 print(f"setting {setting.name!r}: target models {list(setting.target_seeds)} x seeds {list(setting.seeds)}; "
       f"group sizes {list(specs.GROUP_SIZES)}")
-specs.spec_params(granularity.specs()).astype(object).fillna("")
+spec_params(granularity.specs()).astype(object).fillna("")
 
 # %% [markdown]
 # ## 1. The verdict, decided on the population
@@ -86,7 +87,7 @@ print(f"{batch.mask.shape[0]} answers, {int(n_tokens.min())}-{int(n_tokens.max()
 gran = pd.concat([weight_stats.granularity_summary(batch.logp, batch.mask, beta=1.0, kind=kind,
                                                group_sizes=specs.GROUP_SIZES).assign(kind=kind)
                   for kind in ("saturation", "importance")], ignore_index=True)
-gran["level"] = [specs.level_name(g, size) for g, size in zip(gran["granularity"], gran["group_size"])]
+gran["level"] = [level_name(g, size) for g, size in zip(gran["granularity"], gran["group_size"])]
 save_table(gran, OUT_DIR, "06_one_batch_statistics")
 gran[["kind", "level", "mean", "normalised_entropy", "ess_fraction", "gini", "spearman_weight_likelihood"]].round(3)
 
@@ -100,12 +101,12 @@ gran[["kind", "level", "mean", "normalised_entropy", "ess_fraction", "gini", "sp
 # others the value is the final forget ES, an upper bound.
 
 # %%
-summary = result.target_sweep(lab).summary
+summary = result.target_sweep(lab).final()  # every run with its final model's metrics
 labels = [s["label"] for s in granularity.specs()]
 text = tables.results_table(summary, labels, columns=("matched_forget", "matched_step", "eval_forget_es",
                                                         "eval_model_utility"), text=True)
 save_table(text, OUT_DIR, "06_granularity")
-fields = specs.fields_table(granularity.specs())[["label", "family", "level"]]  # each run's family and level
+fields = fields_table(granularity.specs())[["label", "family", "level"]]  # each run's family and level
 table = tables.results_table(summary, labels).merge(fields, on="label")
 table["unreached"] = table["reached"] < table["seeds"]
 fig = plots.param_sweep(table, x="level", y="matched_forget_mean", group="family", error="matched_forget_std",
@@ -114,7 +115,7 @@ fig = plots.param_sweep(table, x="level", y="matched_forget_mean", group="family
                               f"(mean ± std, {len(setting.seeds)} seed(s), β = 1)",
                         x_title="granularity of the weights (fine → coarse)",
                         y_title="forget ES at matched retain (lower = better forgotten)",
-                        names=specs.NAMES)
+                        names=NAMES)
 plots.save_figure(fig, OUT_DIR, "06_granularity")
 display(text)
 fig

@@ -36,7 +36,7 @@ import pandas as pd
 from IPython.display import display
 
 from satimp_lab.ui import plots
-from satimp_lab.studies.lab import Lab
+from satimp_lab.experiments import Lab
 from satimp_lab.studies.tables import save_table
 from satimp_lab.studies import grid, specs
 

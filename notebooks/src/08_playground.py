@@ -31,7 +31,7 @@ OUT_DIR = None  # where figures and tables go when run by `satimp-lab reproduce`
 import pandas as pd
 
 from satimp_lab.ui import plots
-from satimp_lab.studies.lab import Lab
+from satimp_lab.experiments import Lab
 from satimp_lab.studies.tables import save_table
 from satimp_lab.studies.figures import curves_over_steps
 from satimp_lab.ui.widgets import Playground, PlaygroundUI

@@ -43,8 +43,8 @@ OUT_DIR = None  # where figures and tables go when run by `satimp-lab reproduce`
 import pandas as pd
 from IPython.display import Image, Markdown, display
 
-from satimp_lab.studies.attacks import attack_config
-from satimp_lab.studies.lab import Lab
+from satimp_lab.experiments.attacks import attack_config
+from satimp_lab.experiments import Lab
 from satimp_lab.studies.tables import save_table
 from satimp_lab.studies import relearning
 

@@ -10,7 +10,7 @@ A :class:`BenchmarkFamily` says
   ``"text"``, raw text in which every token is a label, cut into blocks of at most ``max_length``
   tokens (:func:`encode_text_dataset`, the MUSE / WMDP corpora);
 * its **forget-efficacy** and **utility** readings: the columns of the loop's periodic evaluation
-  that runs are compared on (forget efficacy at matched utility, ``studies.lab.forget_at_matched_retain``);
+  that runs are compared on (forget efficacy at matched utility, ``experiments.matched.forget_at_matched_retain``);
 * the **final metrics** it supports, by name.
 
 The engine asks the family and names no split of its own. TOFU-shaped benchmarks (our synthetic
@@ -224,7 +224,7 @@ class BenchmarkFamily:
     means more forgotten. Runs are compared on it at matched utility."""
     utility: str = "retain_es"
     """Utility for matching: the column (``retain_<reading>``) whose fall to ``match_level`` x its
-    start marks the matched point (``studies.lab.forget_at_matched_retain``,
+    start marks the matched point (``experiments.matched.forget_at_matched_retain``,
     ``unlearning.plan.EvalPlan``). Higher means more kept."""
     metrics: tuple[str, ...] = ()
     """The final metrics it supports, by name (computed on the final model by the evaluation
@@ -284,7 +284,7 @@ class BenchmarkFamily:
 
     def matched_columns(self) -> dict[str, str]:
         """``{"retain_col": utility, "forget_col": efficacy}``: the keyword arguments of
-        ``studies.lab.forget_at_matched_retain`` for this family."""
+        ``experiments.matched.forget_at_matched_retain`` for this family."""
         return {"retain_col": self.utility, "forget_col": self.efficacy}
 
     def check_metrics(self, names: Iterable[str]) -> tuple[str, ...]:

@@ -13,7 +13,7 @@ the labels, docs/methods.md#which-tokens-count). Built on it:
 Readers: ``models.train`` (the training loop and its memorisation report), ``evaluation`` (every
 metric reads through :func:`read_rows` or :func:`token_logprobs`), ``unlearning.loop`` (the
 training pass and the periodic evaluation: :func:`teacher_forced_summary`) and
-``studies.attacks`` (the relearning and quantization readings: :func:`teacher_forced_summary`).
+``experiments.attacks`` (the relearning and quantization readings: :func:`teacher_forced_summary`).
 """
 
 from __future__ import annotations

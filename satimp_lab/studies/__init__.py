@@ -35,7 +35,7 @@ def without_annotations(studies) -> tuple[list[Study], list[str]]:
     from dataclasses import replace
 
     from ..unlearning.objectives import get_method
-    from .lab import RunSpec
+    from ..experiments.identity import RunSpec
 
     def needs_key(spec) -> bool:
         spec = RunSpec.of(spec)
@@ -62,7 +62,7 @@ def run_studies(lab, studies=STUDIES, out_dir: str | Path | None = None, one_pas
     """Run each study on ``lab``'s population and save its claims and tables under ``out_dir``.
 
     ``one_pass`` (default): the runs of every study are swept together first
-    (:meth:`~satimp_lab.studies.lab.Lab.sweep_groups`: one executor pass, a run that several
+    (:meth:`~satimp_lab.experiments.lab.Lab.sweep_groups`: one executor pass, a run that several
     studies share computed once, each run recording what the studies declare that their notebooks
     read of it: :func:`~satimp_lab.studies.base.plan_for`),
     with the runs each study's notebook shows beside it on the Lab's own target

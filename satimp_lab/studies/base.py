@@ -13,15 +13,14 @@ import numpy as np
 import pandas as pd
 
 from . import verdicts
-from .lab import RunSpec
+from ..experiments.identity import RunSpec
 from .verdicts import PopulationClaim
+from ..experiments.matched import METRIC
 from ..unlearning.plan import CURVES_TO_MATCH, FINAL, FULL, MATCHED, EvalPlan
 
 if TYPE_CHECKING:
-    from .lab import Sweep
+    from ..experiments.results import Sweep
 
-METRIC = "matched_forget"
-"""Forget ES at matched retain ES (``studies.lab.forget_at_matched_retain``); lower is better."""
 STRONG_EFFECT = 0.10
 """Minimum effect of a "this knob strongly affects efficacy" claim (ten points of forget ES)."""
 
@@ -166,7 +165,7 @@ class StudyResult:
     claims: list[PopulationClaim]
     tables: dict
     sweep: Sweep | None = None
-    """The population :class:`~satimp_lab.studies.lab.Sweep` (None for a ``measure`` study)."""
+    """The population :class:`~satimp_lab.experiments.results.Sweep` (None for a ``measure`` study)."""
 
     def claims_table(self) -> pd.DataFrame:
         return verdicts.claims_table(self.claims)
@@ -174,13 +173,13 @@ class StudyResult:
     def target_sweep(self, lab, extra_specs: list[dict] | None = None, desc: str = "references"):
         """The study's runs on ``lab``'s own target model (``lab.setting.target_seed``; each
         recorded what :func:`plan_for` says) as one
-        :class:`~satimp_lab.studies.lab.Sweep`, for a notebook's single-target figures, without
+        :class:`~satimp_lab.experiments.results.Sweep`, for a notebook's single-target figures, without
         running them again; ``extra_specs`` (runs shown but decided on by no claim, e.g. NPO as a
         reference; None: the study's :attr:`Study.extras`) are swept on that target only, with
         the plans of :func:`plan_for` (the runs ``studies.run_studies`` made), and
         appended. Raises ValueError when that leaves no run (a ``measure`` study, or a population
         without the lab's target, and no extras)."""
-        from .lab import Sweep
+        from ..experiments.results import Sweep
 
         target = lab.setting.target_seed
         results = [r for r in (self.sweep.results if self.sweep is not None else []) if r.target_seed == target]

@@ -29,13 +29,14 @@ import pandas as pd
 
 from . import verdicts
 from ..ui.plots import distinct_colors
-from .base import METRIC
-from .specs import NAMES, RECOMMENDED, beta_specs, fields_table, granularity_specs, hard_specs, satimp_grid_specs
+from ..experiments.matched import METRIC
+from ..experiments.identity import NAMES, fields_table
+from .specs import RECOMMENDED, beta_specs, granularity_specs, hard_specs, satimp_grid_specs
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from .lab import RunSpec
+    from ..experiments.identity import RunSpec
 
 FORGET_AT_MATCHED = "forget ES at matched retain ES\n(0-1, lower = better forgotten)"
 INTERVAL_NOTE = "mean over target models, 95 % cluster-bootstrap interval"

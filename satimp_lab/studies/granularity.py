@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from . import verdicts
 from .base import STRONG_EFFECT, Study, best_vs_worst, unit_table
-from .lab import RunSpec
+from ..experiments.identity import RunSpec
 from .specs import granularity_specs
 
 FAMILIES = ("simsat", "simimp")

@@ -9,9 +9,11 @@ import numpy as np
 import pandas as pd
 
 from . import verdicts
-from .base import METRIC, Study, mean_by_label, unit_table
-from .lab import RunSpec
-from .specs import GRID_BETA_IMP, GRID_BETA_SAT, RECOMMENDED, display_name, grid_spec, satimp_grid_specs
+from .base import Study, mean_by_label, unit_table
+from ..experiments.matched import METRIC
+from ..experiments.identity import RunSpec
+from ..experiments.identity import display_name
+from .specs import GRID_BETA_IMP, GRID_BETA_SAT, RECOMMENDED, grid_spec, satimp_grid_specs
 
 
 def specs() -> list[RunSpec]:

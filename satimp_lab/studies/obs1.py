@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 from . import verdicts
-from .base import METRIC, Study, unit_table
-from .lab import RunSpec
-from .specs import OBS1_METHODS, display_names, obs1_specs, spec
+from .base import Study, unit_table
+from ..experiments.matched import METRIC
+from ..experiments.identity import RunSpec
+from ..experiments.identity import display_names, spec
+from .specs import OBS1_METHODS, obs1_specs
 
 LABELS = list(OBS1_METHODS)
 NAMES = display_names(obs1_specs())

@@ -3,7 +3,7 @@ quality (notebook 10). The claims are ours, not the paper's.
 
 Each method (GA, NPO, SimSat, SimImp, SatImp (5, 0.1), annotation weighting) is taken at the
 matched retain level of each unit (its cached run re-run to that step), then attacked
-(``satimp_lab.studies.attacks``): relearning on a fixed quarter of the forget authors (the held-out
+(``satimp_lab.experiments.attacks``): relearning on a fixed quarter of the forget authors (the held-out
 authors' forget ES as the steps grow; area under that curve and its gain over the start),
 rounding the weights to 8 and 4 bits, and membership inference before and after. The retain
 model relearning the same rows is the "never knew it" reference, labelled ``retain`` (the same
@@ -29,14 +29,14 @@ import numpy as np
 import pandas as pd
 
 from . import verdicts
-from .attacks import AttackConfig, attack_config, attack_retain, attack_run, cached_attack
+from ..experiments.attacks import AttackConfig, attack_config, attack_retain, attack_run, cached_attack
 from .base import Study, unit_table
 from .figures import population_intervals
-from .specs import display_names
+from ..experiments.identity import display_names
 from ..tiers import RELEARNING_SEEDS, size_of
 
 if TYPE_CHECKING:
-    from .lab import Setting
+    from ..experiments.setting import Setting
 
 LABELS = ["ga", "npo", "simsat", "simimp", "satimp", "annotated"]
 """The attacked methods, at their registry defaults (SatImp: β_sat = 5, β_imp = 0.1)."""
@@ -82,7 +82,7 @@ _WORKER_LABS: dict = {}
 
 def _attack_job(job: AttackJob) -> dict:
     """Compute (or read) one attack row in a worker (loads the Lab's models once per process)."""
-    from .lab import Lab
+    from ..experiments.lab import Lab
 
     os.environ["SATIMP_LAB_CACHE"] = job.cache
     key = (job.cache, repr(job.setting))
@@ -96,12 +96,12 @@ def _attack_job(job: AttackJob) -> dict:
 
 def measure(lab, executor="processes") -> pd.DataFrame:
     """One row per (label, target seed, seed): the unit columns, ``reached`` and ``matched_step``
-    of the run, and every number of :func:`satimp_lab.studies.attacks.attack_model` (``retain`` rows:
+    of the run, and every number of :func:`satimp_lab.experiments.attacks.attack_model` (``retain`` rows:
     the retain model's, repeated for each seed); then each method's quantized copies as rows of
     their own (:func:`quantized_rows`, labels ``<method>/<bits>-bit``). The runs come from
-    :meth:`~satimp_lab.studies.lab.Lab.sweep_population` (cached); the attacks are cached too and
+    :meth:`~satimp_lab.experiments.lab.Lab.sweep_population` (cached); the attacks are cached too and
     the missing ones computed on ``executor`` (as :meth:`Lab.sweep`)."""
-    from .lab import _completed, _resolve_executor
+    from ..experiments.pool import _completed, _resolve_executor
     from ..store import cache_dir
 
     config = attack_config(lab.setting)
@@ -148,7 +148,7 @@ def measure(lab, executor="processes") -> pd.DataFrame:
 
 
 QUANT_COLUMNS = ("forget_es", "forget_key_accuracy", "forget_mean_logp", "retain_es", "mia")
-"""The numbers :func:`satimp_lab.studies.attacks.attack_model` measures again on each quantized copy."""
+"""The numbers :func:`satimp_lab.experiments.attacks.attack_model` measures again on each quantized copy."""
 
 
 def quantized_label(label: str, bits: int) -> str:

@@ -5,8 +5,9 @@ the low-likelihood ones (top-k) at matched token counts (notebook 05)."""
 from __future__ import annotations
 
 from . import verdicts
-from .base import METRIC, STRONG_EFFECT, Study, best_vs_worst, unit_table
-from .lab import RunSpec
+from .base import STRONG_EFFECT, Study, best_vs_worst, unit_table
+from ..experiments.matched import METRIC
+from ..experiments.identity import RunSpec
 from .specs import BETAS, HARD_FRACTIONS, beta_specs, hard_specs
 
 FAMILIES = ("simsat", "simimp")
@@ -23,7 +24,7 @@ def _beta_labels(family: str) -> list[str]:
 
 def _hard_labels(fraction: float) -> dict[str, str]:
     """``{mode: label}`` of the hard-sampling runs that keep ``fraction`` of the tokens."""
-    return {s.fields.mode: s.default_label for s in hard_specs((fraction,))}
+    return {str(s.fields.mode): s.default_label for s in hard_specs((fraction,))}
 
 
 def decide(summary) -> list[verdicts.PopulationClaim]:
@@ -51,7 +52,8 @@ def tables(summary) -> dict:
 def extras() -> list:
     """What notebook 05 shows beside the study's runs on the Lab's own target: SatImp's row of the
     grid (``specs.satimp_row``) and GA (uniform weights, next to hard sampling)."""
-    from .specs import satimp_row, spec
+    from ..experiments.identity import spec
+    from .specs import satimp_row
 
     return satimp_row() + [spec("ga")]
 

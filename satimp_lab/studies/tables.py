@@ -11,7 +11,7 @@
 They describe runs; the claims are decided by the studies (``satimp_lab.studies``).
 
 A bottom module of ``studies`` (it imports no other study module), so that the study classes
-(``studies.base``) and the report (``studies.report``) both use it without importing each other.
+(``studies.base``) and the report (``mainjob.report``) both use it without importing each other.
 """
 
 from __future__ import annotations

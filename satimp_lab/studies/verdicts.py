@@ -40,7 +40,7 @@ A claim with several parts (e.g. "SimSat beats SimImp *and* annotation") combine
 when at least one part is reproduced, **contradicted** when none is and at least one is
 contradicted, **inconclusive** otherwise.
 
-**Runs that never reach the matched level.** ``studies.lab.forget_at_matched_retain`` gives such
+**Runs that never reach the matched level.** ``experiments.matched.forget_at_matched_retain`` gives such
 a run its *final* forget ES with ``reached=False``: an upper bound of what it would reach at the
 level, i.e. a value at least as bad as its true one. The unit stays in the pairing with that
 value (never dropped), so the rule can only understate that method; the number of such units per

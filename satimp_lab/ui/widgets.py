@@ -316,7 +316,7 @@ def run_request(method: str, values: dict | None = None, base=None, lr: float | 
             if name == "epochs" and steps:
                 continue
             overrides[name] = float(value)
-    from ..studies.specs import params_label  # the one method(k=v, ...) label (studies sit above ui)
+    from ..experiments.identity import params_label  # the one method(k=v, ...) label (studies sit above ui)
 
     label = params_label(m.name, {**params, **overrides}, fmt=_g) + (f" seed {seed}" if seed else "")
     return {"method": method, "seed": int(seed), "params": params, "overrides": overrides, "label": label}
@@ -346,7 +346,7 @@ class Playground:
 
     def __init__(self, lab) -> None:
         self.lab = lab
-        # lab.run's RunResults (studies.lab, not imported: ui sits below studies), read by attribute
+        # lab.run's RunResults (experiments, not imported: ui sits below studies), read by attribute
         self.runs: dict[str, Any] = {}
         self.seconds: dict[str, float] = {}
         self.cached: dict[str, bool] = {}

@@ -309,7 +309,7 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
     # one InputError naming the model, its context and the longest row, before any work
     if family.encoding == "qa":
         check_model_fits(target.model, tokenizer, {s: benchmark[s] for s in splits}, fmt)
-    max_length = getattr(target.tier.arch, "max_length", None) if target.tier.base_model is None else None
+    max_length = target.tier.encode_max_length()
     forget, retain = (family.encode(tokenizer, benchmark[s], fmt, max_length) for s in splits)
     if family.encoding != "qa":
         for split, encoded in zip(splits, (forget, retain)):

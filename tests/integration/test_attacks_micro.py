@@ -1,12 +1,12 @@
-"""The attacks on the micro model (satimp_lab.studies.attacks): relearning, the re-run to the matched
+"""The attacks on the micro model (satimp_lab.experiments.attacks): relearning, the re-run to the matched
 step, the cache."""
 
 import pytest
 import torch
 
-from satimp_lab.studies import attacks
+from satimp_lab.experiments import attacks
 from satimp_lab.data.batching import encode_dataset
-from satimp_lab.studies.lab import Lab
+from satimp_lab.experiments import Lab
 from satimp_lab.models.reading import teacher_forced_summary
 from satimp_lab.unlearning.loop import UnlearnConfig, unlearn
 

@@ -2,9 +2,9 @@
 
 * a run read at the bracket only (``UnlearnConfig.forget_at_bracket``) that never reaches its
   matched level: its forget split must be read at its last step, with the whole run's numbers
-  there, so forget ES at matched retain (``studies.lab.forget_at_matched_retain``) is the whole
+  there, so forget ES at matched retain (``experiments.matched.forget_at_matched_retain``) is the whole
   run's;
-* the attacks' MIA value (``studies.attacks.attack_model``) is
+* the attacks' MIA value (``experiments.attacks.attack_model``) is
   ``evaluation.privacy.membership_inference`` of the held-out forget rows (members) against the
   holdout authors (non-members), before and after quantization.
 
@@ -16,8 +16,8 @@ import pytest
 
 from satimp_lab.data.batching import encode_dataset
 from satimp_lab.evaluation.privacy import membership_inference
-from satimp_lab.studies import attacks
-from satimp_lab.studies.lab import Lab, forget_at_matched_retain
+from satimp_lab.experiments import attacks
+from satimp_lab.experiments import Lab, forget_at_matched_retain
 from satimp_lab.unlearning.loop import UnlearnConfig, unlearn
 from satimp_lab.unlearning.plan import MATCHED, EvalPlan
 

@@ -11,7 +11,7 @@ import shutil
 import pytest
 
 from satimp_lab import store
-from satimp_lab.studies.lab import Lab
+from satimp_lab.experiments import Lab
 from satimp_lab.models.cache import get_model
 from satimp_lab.store import CacheError
 from satimp_lab.unlearning.tracing import TokenTrace

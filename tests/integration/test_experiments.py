@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from satimp_lab.studies.lab import Lab, forget_at_matched_retain
+from satimp_lab.experiments import Lab, forget_at_matched_retain
 from satimp_lab.unlearning.plan import CURVES_TO_MATCH, FINAL, FULL, MATCHED, EvalPlan
 from satimp_lab.models.cache import get_model
 from satimp_lab.store import CacheError
@@ -81,7 +81,8 @@ def test_runspec_keys_are_the_dict_keys_and_a_run_looks_its_method_up_once(priva
 
     import satimp_lab.unlearning.objectives as O
     import satimp_lab.unlearning.loop as U
-    from satimp_lab.studies.lab import RunSpec, _default_label
+    from satimp_lab.experiments import RunSpec
+    from satimp_lab.experiments.identity import _default_label
     from satimp_lab.store import cache_dir
 
     lab = private_lab

@@ -2,7 +2,7 @@
 
 import math
 
-from satimp_lab.studies.lab import Lab
+from satimp_lab.experiments import Lab
 
 
 def test_ga_at_a_huge_learning_rate_gives_finite_final_metrics(session_cache):

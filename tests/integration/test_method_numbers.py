@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from satimp_lab.studies.lab import Lab, RUN_THREADS, torch_threads
+from satimp_lab.experiments import Lab, RUN_THREADS, torch_threads
 from satimp_lab.unlearning.objectives import METHODS
 
 MAIN = json.loads(Path(__file__).with_name("main_method_histories.json").read_text(encoding="utf-8"))

@@ -279,7 +279,7 @@ def test_new_weights_in_the_same_folder_are_another_base_model(hf_models, tofu_d
 
 
 def test_the_report_warns_only_when_the_target_has_not_learned_its_answers():
-    from satimp_lab.studies.reproduce import MEMORISED_AT_LEAST, starting_point_note
+    from satimp_lab.mainjob.reproduce import MEMORISED_AT_LEAST, starting_point_note
 
     learned = {"forget_es": 0.9, "retain_es": 0.85, "answer_accuracy": 0.97}
     assert "Warning" not in starting_point_note(learned) and "0.850" in starting_point_note(learned)

@@ -1,4 +1,4 @@
-"""A sweep shared among the processes of a launch (``studies.shards.Shards``): every run computed
+"""A sweep shared among the processes of a launch (``experiments.shards.Shards``): every run computed
 by exactly one process, every process ends with every run, a failed run reported to the others."""
 
 import shutil
@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from satimp_lab.errors import InputError
-from satimp_lab.studies.lab import Lab, SweepError
-from satimp_lab.studies.shards import LAUNCHER_VARIABLES, Shards, failure_note, note_failure
+from satimp_lab.experiments import Lab, SweepError
+from satimp_lab.experiments.shards import LAUNCHER_VARIABLES, Shards, failure_note, note_failure
 
 SPECS = [{"method": "ga"}, {"method": "simsat"}, {"method": "satimp"}]
 

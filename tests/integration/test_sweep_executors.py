@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from satimp_lab.studies import lab as experiments
-from satimp_lab.studies.lab import Lab, SweepError, SweepJob, process_pool
+from satimp_lab.experiments import lab as experiments
+from satimp_lab.experiments import Lab, SweepError, process_pool
+from satimp_lab.experiments.lab import SweepJob
 
 SPECS = [{"method": "ga"}, {"method": "satimp", "params": {"beta_sat": 5.0, "beta_imp": 0.1}}]
 
@@ -196,7 +197,7 @@ def test_run_studies_makes_the_runs_a_notebook_shows_beside_a_study(fresh_cache,
     schedule; the notebook's ``target_sweep`` then reads them back with nothing left to compute.
     The runs on the other targets get the population's plan (``studies.base.plan_for``: MATCHED)."""
     from satimp_lab.studies import Study, run_studies
-    from satimp_lab.studies.specs import spec
+    from satimp_lab.experiments.identity import spec
 
     fresh_cache("extras")
     lab = Lab("fast", progress=False, final_metrics=("es",))

@@ -81,7 +81,7 @@ def installed(tmp_path_factory):
     env.update(SATIMP_LAB_CACHE=str(tmp / "cache"), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                PIP_DISABLE_PIP_VERSION_CHECK="1", TOKENIZERS_PARALLELISM="false")
     _run([python, "-m", "pip", "install", "--no-deps", "--no-index", "-q", wheel], env=env, cwd=tmp)
-    where = _run([python, "-c", "import json, satimp_lab, satimp_lab.studies.reproduce as r, satimp_lab.models.cache as m, "
+    where = _run([python, "-c", "import json, satimp_lab, satimp_lab.mainjob.reproduce as r, satimp_lab.models.cache as m, "
                   "satimp_lab.data.benchmark as b; print(json.dumps([satimp_lab.__file__, str(r.NOTEBOOK_DIR), "
                   "str(m.SHIPPED_DIR), str(b.default_data_dir())]))"], env=env, cwd=tmp)
     package, *folders = json.loads(where.stdout)
@@ -111,7 +111,7 @@ def test_the_venv_imports_this_environments_dependencies(installed):
 
 KERNEL_CHECK = """
 import json, sys, nbformat
-from satimp_lab.studies.reproduce import execute_notebook
+from satimp_lab.mainjob.reproduce import execute_notebook
 nb = nbformat.v4.new_notebook(cells=[
     nbformat.v4.new_code_cell("SIZE = None", metadata={"tags": ["parameters"]}),
     nbformat.v4.new_code_cell("import satimp_lab; print(satimp_lab.__file__)")])

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 from satimp_lab.ui import course
-from satimp_lab.studies.reproduce import NOTEBOOK_DIR, execute_notebook
+from satimp_lab.mainjob.reproduce import NOTEBOOK_DIR, execute_notebook
 
 STUB_VARIABLES = {"dce_dz": 1, "my_simimp": 2, "my_satimp": 3, "top_token": 4, "answer_upweighted": 4,
                   "peak": 5, "answer_granularity": 6}

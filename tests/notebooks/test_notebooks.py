@@ -6,8 +6,8 @@ import re
 import nbformat
 import pytest
 
-from satimp_lab.studies.reproduce import NOTEBOOK_DIR, list_notebooks, reproduce
-from satimp_lab.studies.report import metric_name
+from satimp_lab.mainjob.reproduce import NOTEBOOK_DIR, list_notebooks, reproduce
+from satimp_lab.mainjob.report import metric_name
 
 from oracles import restated_verdict
 

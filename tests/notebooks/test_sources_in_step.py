@@ -5,7 +5,7 @@ import jupytext
 import nbformat
 import pytest
 
-from satimp_lab.studies.reproduce import NOTEBOOK_DIR, list_notebooks
+from satimp_lab.mainjob.reproduce import NOTEBOOK_DIR, list_notebooks
 
 REGENERATE = "regenerate with `cd notebooks && jupytext --to ipynb src/{source} -o {notebook}`"
 

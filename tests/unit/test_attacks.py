@@ -1,4 +1,4 @@
-"""The attacks' pure parts (satimp_lab.studies.attacks) and the relearning study's claims on synthetic
+"""The attacks' pure parts (satimp_lab.experiments.attacks) and the relearning study's claims on synthetic
 population tables with known effects (satimp_lab.studies.relearning)."""
 
 import numpy as np
@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 import torch
 
-from satimp_lab.studies import attacks, verdicts
+from satimp_lab.experiments import attacks
+from satimp_lab.studies import verdicts
 from satimp_lab.errors import InputError
 from satimp_lab.studies import relearning
 

@@ -132,7 +132,7 @@ def test_tofu_encodes_exactly_as_encode_dataset(tiny_tok, synthetic, hub_layout)
 
 def test_tofu_readings_are_the_matched_comparisons_defaults():
     from satimp_lab.evaluation.metrics import METRICS
-    from satimp_lab.studies.lab import forget_at_matched_retain
+    from satimp_lab.experiments import forget_at_matched_retain
 
     defaults = {k: p.default for k, p in inspect.signature(forget_at_matched_retain).parameters.items()}
     assert TOFU.matched_columns() == {"retain_col": defaults["retain_col"], "forget_col": defaults["forget_col"]}

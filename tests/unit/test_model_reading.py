@@ -218,7 +218,7 @@ def test_every_reading_of_rows_runs_through_this_module(small_benchmark, monkeyp
     from satimp_lab.models import reading
     from satimp_lab.models.build import ModelBundle, get_tier
     from satimp_lab.models.train import memorisation_report
-    from satimp_lab.studies.attacks import relearn
+    from satimp_lab.experiments.attacks import relearn
     from satimp_lab.unlearning.loop import UnlearnConfig, unlearn
 
     tier = get_tier("micro")

@@ -13,7 +13,7 @@ import pytest
 
 import satimp_lab
 from satimp_lab.ui import plots
-from satimp_lab.studies.report import build_report
+from satimp_lab.mainjob.report import build_report
 
 
 def _curves():

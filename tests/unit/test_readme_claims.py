@@ -15,7 +15,7 @@ import pytest
 
 from satimp_lab.studies import verdicts
 from satimp_lab.cli import main
-from satimp_lab.studies.report import (README_MARKERS, SOURCES, UNIT_TABLES, readme_block, readme_claims_markdown,
+from satimp_lab.mainjob.report import (README_MARKERS, SOURCES, UNIT_TABLES, readme_block, readme_claims_markdown,
                                report_settings, update_readme)
 from satimp_lab.studies import STUDIES, load_population_claims
 

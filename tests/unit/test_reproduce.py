@@ -11,7 +11,7 @@ import os
 import nbformat
 import pytest
 
-from satimp_lab.studies.reproduce import reproduce, select_notebooks
+from satimp_lab.mainjob.reproduce import reproduce, select_notebooks
 
 GOOD = """from pathlib import Path
 folder = Path(OUT_DIR) / "figures"
@@ -91,7 +91,7 @@ def test_an_unreadable_claim_file_is_a_problem_row_not_a_lost_report(notebooks, 
 
 
 def test_an_interrupted_run_still_writes_the_report(notebooks, tmp_path, monkeypatch):
-    from satimp_lab.studies import reproduce as rep
+    from satimp_lab.mainjob import reproduce as rep
 
     def execute(path, output, parameters, timeout=None, env=None):
         if path.stem.startswith("02"):
@@ -119,7 +119,7 @@ def test_notebooks_side_by_side_keep_their_order_and_get_one_thread_each(noteboo
     import threading
     import time
 
-    from satimp_lab.studies import reproduce as rep
+    from satimp_lab.mainjob import reproduce as rep
 
     seen, both = [], threading.Barrier(2, timeout=30)
 
@@ -135,7 +135,7 @@ def test_notebooks_side_by_side_keep_their_order_and_get_one_thread_each(noteboo
     monkeypatch.setattr(rep, "execute_notebook", execute)
     monkeypatch.setattr(rep, "_notebook_pool", concurrent.futures.ThreadPoolExecutor)  # sees the fake
     monkeypatch.setattr(rep, "_run_studies", lambda *args: None)
-    monkeypatch.setattr("satimp_lab.studies.lab.cpu_cores", lambda: 2)
+    monkeypatch.setattr("satimp_lab.experiments.pool.cpu_cores", lambda: 2)
     out = tmp_path / "side"
     assert rep.reproduce(out, fast=True, notebook_dir=notebooks, workers=2) == 1
     runs = json.loads((out / "runs.json").read_text())
@@ -169,7 +169,7 @@ def test_real_kernels_side_by_side_run_in_their_own_processes(tmp_path):
     wait for the other to start both finish (so they ran at the same time), with their own
     outputs, in notebook order; each kernel's parent (``JPY_PARENT_PID``) is its own worker
     process, not this one."""
-    from satimp_lab.studies.lab import cpu_cores
+    from satimp_lab.experiments import cpu_cores
 
     folder = tmp_path / "notebooks"
     folder.mkdir()
@@ -208,7 +208,7 @@ def test_the_client_does_not_mimic_an_output_widget(tmp_path):
     a cell: nbclient's default ``Output`` mimic writes the widget's state back on the shell
     channel while the client awaits the cell's reply, and a reproduction stalled right after
     such a cell. With nbclient's default registry ``comm_objects`` holds the mimic and this fails."""
-    from satimp_lab.studies.reproduce import notebook_client
+    from satimp_lab.mainjob.reproduce import notebook_client
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(
@@ -226,7 +226,7 @@ def test_kernels_talk_over_private_sockets_not_tcp(tmp_path, capfd):
     the client releases the free ports it picked for the kernel to bind, and a kernel started in
     another process meanwhile can take one (the first kernel then dies before ``kernel_info``).
     ipykernel's per-kernel "running over TCP without encryption" warning goes with it."""
-    from satimp_lab.studies.reproduce import notebook_client
+    from satimp_lab.mainjob.reproduce import notebook_client
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
         "from ipykernel.connect import get_connection_info\n"
@@ -240,7 +240,7 @@ def test_kernels_talk_over_private_sockets_not_tcp(tmp_path, capfd):
 
 def _counted_clients(monkeypatch, first_extra_arguments=None):
     """Count :func:`notebook_client` calls; the first client's kernel gets ``first_extra_arguments``."""
-    import satimp_lab.studies.reproduce as rep
+    import satimp_lab.mainjob.reproduce as rep
 
     made, original = [], rep.notebook_client
 
@@ -256,7 +256,7 @@ def _counted_clients(monkeypatch, first_extra_arguments=None):
 
 
 def test_a_kernel_that_dies_before_it_is_ready_is_replaced_once(tmp_path, monkeypatch, capfd):
-    from satimp_lab.studies.reproduce import execute_notebook
+    from satimp_lab.mainjob.reproduce import execute_notebook
 
     params = ('SIZE = "full"\nTIER = None\nOUT_DIR = None\n', ["parameters"])
     _notebook(tmp_path / "01_once.ipynb", [params, ("print('ran once')\n", [])])
@@ -270,7 +270,7 @@ def test_a_kernel_that_dies_before_it_is_ready_is_replaced_once(tmp_path, monkey
 @pytest.mark.parametrize("cell, error", [("raise ValueError('in the cell')\n", "ValueError: in the cell"),
                                          ("import os\nos._exit(3)\n", "DeadKernelError")])
 def test_a_notebook_that_fails_after_its_kernel_is_ready_is_not_run_again(tmp_path, monkeypatch, cell, error):
-    from satimp_lab.studies.reproduce import execute_notebook
+    from satimp_lab.mainjob.reproduce import execute_notebook
 
     params = ('SIZE = "full"\nTIER = None\nOUT_DIR = None\n', ["parameters"])
     _notebook(tmp_path / "01_fails.ipynb", [params, (cell, [])])
@@ -282,7 +282,7 @@ def test_a_notebook_that_fails_after_its_kernel_is_ready_is_not_run_again(tmp_pa
 def test_a_temporary_folder_too_deep_for_a_socket_path_falls_back_to_tcp(tmp_path, monkeypatch):
     import tempfile
 
-    from satimp_lab.studies.reproduce import SOCKET_PATH_MAX, notebook_client
+    from satimp_lab.mainjob.reproduce import SOCKET_PATH_MAX, notebook_client
 
     deep = tmp_path / ("d" * 60) / ("e" * 60)
     deep.mkdir(parents=True)

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from satimp_lab.errors import InputError
-from satimp_lab.studies.lab import Lab, RunSpec, _default_label
+from satimp_lab.experiments import Lab, RunSpec
+from satimp_lab.experiments.identity import _default_label
 from satimp_lab.studies import specs as S
 
 MAIN = json.loads((Path(__file__).with_name("main_run_specs.json")).read_text(encoding="utf-8"))

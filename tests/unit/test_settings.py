@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from satimp_lab.studies.lab import SETTINGS, TIER_RECIPES, Lab, get_setting
+from satimp_lab.experiments import SETTINGS, TIER_RECIPES, Lab, get_setting
 from satimp_lab.models.build import get_tier
 from satimp_lab.models.train import subset_authors
 
@@ -57,7 +57,7 @@ def test_small_tier_lab_sees_only_the_authors_its_models_learned():
 
 def test_reproduce_cell_limit_depends_on_the_tier(monkeypatch, tmp_path):
     """A SmolLM2 sweep cell runs for ~30 CPU minutes: no per-cell limit for pretrained tiers."""
-    from satimp_lab.studies import reproduce as rep
+    from satimp_lab.mainjob import reproduce as rep
 
     seen = []
 
@@ -66,7 +66,7 @@ def test_reproduce_cell_limit_depends_on_the_tier(monkeypatch, tmp_path):
         return {"name": path.stem, "status": "ok", "seconds": 0.0, "error": "", "output": str(output)}
 
     monkeypatch.setattr(rep, "execute_notebook", fake_execute)
-    monkeypatch.setattr("satimp_lab.studies.report.build_report", lambda *a, **k: tmp_path / "report.md")
+    monkeypatch.setattr("satimp_lab.mainjob.report.build_report", lambda *a, **k: tmp_path / "report.md")
     for tier, limit in ((None, 1200), ("tiny", 1200), ("small", None)):
         rep.reproduce(tmp_path / str(tier), tier=tier, notebooks=["02"])
     rep.reproduce(tmp_path / "explicit", tier="small", notebooks=["02"], cell_timeout=60)

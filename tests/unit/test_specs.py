@@ -8,6 +8,7 @@ import pytest
 
 from satimp_lab.unlearning.objectives import get_method, list_methods
 from satimp_lab.studies import STUDIES, get_study
+from satimp_lab.experiments import identity as I
 from satimp_lab.studies import specs as S
 
 
@@ -41,14 +42,14 @@ def test_specs_resolve_to_valid_methods_and_share_cache_keys():
 
 
 def test_hard_specs_keep_matched_token_counts():
-    p = S.spec_params(S.hard_specs((0.3,))).set_index("label")
+    p = I.spec_params(S.hard_specs((0.3,))).set_index("label")
     assert p.loc["top-30%", "k"] == pytest.approx(0.3)
     assert p.loc["bottom-30%", "k"] == pytest.approx(0.7)  # official bottom-k keeps ~(1-k)
     assert p.loc["random-30%", "k"] == pytest.approx(0.3)
 
 
 def test_spec_params_lists_defaults_too():
-    p = S.spec_params(S.beta_specs(("simsat",), (1.0, 5.0))).set_index("label")
+    p = I.spec_params(S.beta_specs(("simsat",), (1.0, 5.0))).set_index("label")
     assert p.loc["simsat(β=1)", "beta_sat"] == 1.0 and p.loc["simsat(β=5)", "beta_sat"] == 5.0
 
 

@@ -82,7 +82,7 @@ def test_obs2_other_minus_key():
 
 
 def test_saved_claims_reach_the_report_first(tmp_path):
-    from satimp_lab.studies.report import build_report
+    from satimp_lab.mainjob.report import build_report
     from satimp_lab.studies import StudyResult, load_population_claims
 
     summary = population({"ga": 0.5, "simsat": 0.2, "simimp": 0.5, "annotated": 0.1, "satimp": 0.2})
@@ -102,7 +102,7 @@ def test_saved_claims_reach_the_report_first(tmp_path):
 
 
 def test_population_sizes():
-    from satimp_lab.studies.lab import SETTINGS
+    from satimp_lab.experiments import SETTINGS
     from satimp_lab.tiers import SHIPPED_TARGET_SEEDS
 
     full, fast = SETTINGS["full"], SETTINGS["fast"]
@@ -122,13 +122,13 @@ class _Lab:
     """What ``StudyResult.target_sweep`` reads of a Lab: the setting and ``sweep`` for extra specs."""
 
     def __init__(self, target_seed=1):
-        from satimp_lab.studies.lab import get_setting
+        from satimp_lab.experiments import get_setting
 
         self.setting = get_setting("fast", target_seed=target_seed)
         self.swept = []
 
     def sweep_population(self, specs, target_seeds=None, desc="", plan=None):
-        from satimp_lab.studies.lab import Sweep
+        from satimp_lab.experiments import Sweep
         from satimp_lab.studies.base import plan_for
 
         assert target_seeds == (self.setting.target_seed,) and plan is plan_for
@@ -137,9 +137,9 @@ class _Lab:
 
 
 def test_target_sweep_is_the_studys_own_runs_on_the_labs_target():
-    from satimp_lab.studies.lab import Sweep
+    from satimp_lab.experiments import Sweep
     from satimp_lab.studies import StudyResult
-    from satimp_lab.studies.specs import spec
+    from satimp_lab.experiments.identity import spec
 
     runs = [_Run(label, t) for t in (0, 1, 2) for label in ("ga", "simsat")]
     result = StudyResult(obs1.STUDY, pd.DataFrame(), [], {}, Sweep(runs, None))
@@ -192,7 +192,7 @@ def test_studies_sweep_by_what_the_studies_declare():
 def test_the_report_says_what_its_verdicts_rest_on(tmp_path):
     """The report names the population its verdicts rest on, and warns that the fast size (the
     micro tier) checks the machinery, not the paper's claims; the full size has no such warning."""
-    from satimp_lab.studies.report import build_report, report_settings, scale_note
+    from satimp_lab.mainjob.report import build_report, report_settings, scale_note
 
     fast, full = scale_note("fast"), scale_note("full")
     assert "3 target models x 1 unlearning seed(s) of the `micro` tier" in fast and "not evidence" in fast

@@ -6,7 +6,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 import satimp_lab
-from satimp_lab.studies import lab as experiments
+from satimp_lab import experiments
 from satimp_lab import tiers
 from satimp_lab.unlearning import loop as unlearn
 
@@ -29,7 +29,7 @@ def test_tiers_is_a_bottom_floor_module():
 
 def test_models_no_longer_reach_up_to_experiments():
     # main's shipped_benchmark("micro") imported experiments (models -> experiments -> models)
-    assert "satimp_lab.studies.lab" not in _imported_after(
+    assert "satimp_lab.experiments" not in _imported_after(
         "import satimp_lab.models.cache as m; m.shipped_benchmark('micro')")
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from satimp_lab.data.benchmark import BenchmarkConfig, read_benchmark, write_benchmark
 from satimp_lab.errors import InputError
-from satimp_lab.studies.lab import Setting, get_setting
+from satimp_lab.experiments import Setting, get_setting
 from satimp_lab.tiers import ArchConfig, TierConfig, TrainConfig
 from satimp_lab.unlearning.loop import UnlearnConfig, before_after_lines
 from satimp_lab.unlearning.plan import EvalPlan
@@ -160,7 +160,7 @@ def test_before_after_says_when_no_evaluation_after_step_0_exists():
 
 
 def test_lab_refuses_a_bad_run_config_before_any_work():
-    from satimp_lab.studies.lab import Lab
+    from satimp_lab.experiments import Lab
 
     lab = Lab("fast", progress=False)
     for bad in (dict(steps=0), dict(steps=-1), dict(epochs=0), dict(epochs=NAN)):
@@ -186,7 +186,7 @@ def test_a_plan_that_searches_needs_periodic_evaluations_and_a_level(micro_targe
 
 
 def test_a_group_swept_on_the_own_target_alone_must_exist():
-    from satimp_lab.studies.lab import Lab
+    from satimp_lab.experiments import Lab
 
     lab = Lab("fast", progress=False)
     with pytest.raises(InputError, match=r"own_target_only names no group: \['refs'\]"):

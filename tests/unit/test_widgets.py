@@ -13,7 +13,7 @@ import pytest
 
 from satimp_lab.ui import widgets as X
 from satimp_lab.unlearning import weight_curves as C
-from satimp_lab.studies.lab import RunResult, get_setting
+from satimp_lab.experiments import RunResult, get_setting
 from satimp_lab.unlearning.objectives import get_method, list_methods
 from satimp_lab.unlearning.params import PARAMS
 
@@ -245,7 +245,7 @@ def test_playground_ui_reports_errors():
 def test_playground_with_a_real_micro_lab(micro_target, session_cache):
     """Two short real runs through lab.run at the fast size (the micro target comes from the
     session fixture; final metrics off to stay quick)."""
-    from satimp_lab.studies.lab import Lab
+    from satimp_lab.experiments import Lab
 
     lab = Lab("fast", progress=False, final_metrics=())
     pg = X.Playground(lab)
@@ -262,7 +262,7 @@ def test_playground_with_a_real_micro_lab(micro_target, session_cache):
 
 
 def test_playground_cached_rerun_keeps_its_cost_and_says_so(micro_target, session_cache):
-    from satimp_lab.studies.lab import Lab
+    from satimp_lab.experiments import Lab
 
     lab = Lab("fast", progress=False, final_metrics=())
     ui = X.PlaygroundUI(X.Playground(lab), method="ga")

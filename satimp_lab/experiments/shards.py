@@ -4,7 +4,7 @@ The paper tier's study runs are independent fine-tunings of one model, so many G
 by giving each process whole runs, not by splitting every run's batches across them: each of
 ``WORLD_SIZE`` processes computes every ``WORLD_SIZE``-th run of the sweep on its own GPU
 (``LOCAL_RANK``) and reads the others' runs from the shared cache as they appear
-(``studies.lab.Lab.sweep(executor=Shards.from_env())``). Which process owns a run depends only
+(``experiments.lab.Lab.sweep(executor=Shards.from_env())``). Which process owns a run depends only
 on the run's place in the sweep, never on what the cache already holds, so every run has exactly
 one owner however the processes start. A run that fails leaves a ``.failed`` note beside its
 cache entry, so the processes waiting for it stop waiting and report it.

@@ -29,7 +29,7 @@ mean log-likelihood: :func:`satimp_lab.models.reading.teacher_forced_summary`, t
 unlearning curves use) or on a fixed subset of the retain split (retain ES).
 
 **The unlearned model at the matched retain level.** Methods are compared where retain ES first
-falls to the matched level (``studies.lab.forget_at_matched_retain``); the run cache keeps a run's
+falls to the matched level (``experiments.matched.forget_at_matched_retain``); the run cache keeps a run's
 curves, not its weights. :func:`unlearned_at_matched_step` re-runs the cached run's exact
 configuration (same seed: bit-identical on CPU) and stops it at ``ceil(matched step)``, the first
 optimiser step at or past the level, with the learning-rate schedule of the whole run, so the
@@ -270,15 +270,15 @@ class _Stop(Exception):
 
 
 def unlearned_at_matched_step(lab, run) -> tuple[object, int]:
-    """(model, step): the weights ``run`` (a cached :class:`~satimp_lab.studies.lab.RunResult` of
+    """(model, step): the weights ``run`` (a cached :class:`~satimp_lab.experiments.results.RunResult` of
     ``lab``) had after :func:`matched_step_index` optimiser steps.
 
     The run's configuration is re-run on ``lab``'s target model with the same seed and the whole
     run's learning-rate schedule (``unlearn`` is bit-identical for a seed on CPU, with
-    ``studies.lab.RUN_THREADS`` threads), evaluating only at that step (evaluations use no random
+    ``experiments.pool.RUN_THREADS`` threads), evaluating only at that step (evaluations use no random
     numbers, so they do not change the trajectory); the evaluation callback copies the model there
     and ends the run. A run that diverged before that step gives its last model."""
-    from .lab import RUN_THREADS, torch_threads
+    from .pool import RUN_THREADS, torch_threads
     from ..unlearning.loop import unlearn
 
     total = int(run.history["lr"].notna().sum()) if "lr" in run.history else None
@@ -406,7 +406,7 @@ def _cached_row(kind: str, payload: dict, compute: Callable[[], dict] | None = N
 
 
 def _attack(lab, model, config: AttackConfig) -> dict:
-    from .lab import RUN_THREADS, torch_threads
+    from .pool import RUN_THREADS, torch_threads
 
     bundle = lab.target
     max_length = bundle.tier.encode_max_length()
@@ -436,7 +436,7 @@ def cached_attack(lab, run=None, config: AttackConfig | None = None) -> dict | N
 
 
 def attack_run(lab, run, config: AttackConfig | None = None) -> dict:
-    """Every attack on ``run`` (a :class:`~satimp_lab.studies.lab.RunResult` of ``lab``) stopped at
+    """Every attack on ``run`` (a :class:`~satimp_lab.experiments.results.RunResult` of ``lab``) stopped at
     the matched retain level (:func:`unlearned_at_matched_step`): :func:`attack_model`'s row plus
     ``attack_step`` (the optimiser step attacked). Cached on disk under the run's cache entry name
     and the attack config, so a second call (another notebook, the report) reads it back.

@@ -6,7 +6,7 @@ save the executed copy. Notebooks run side by side, one per core by default, eac
 worker process (nothing of one kernel's client is shared with another's) and each kernel pinned to
 its share of the cores (one torch thread each on two cores: two kernels of two threads each slow
 each other many times over, two of one thread do not). Sweeps are cached
-(``satimp_lab.studies.lab``), so a second run is fast.
+(``satimp_lab.experiments``), so a second run is fast.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ validates IRIs, so the kernels skip that import (jsonschema then leaves IRI form
 def kernel_env(threads: int, workers: int | None = None) -> dict:
     """The environment of a notebook kernel: this process's, with ``threads`` torch/OpenMP/MKL
     threads and ``workers`` sweep workers (``$SATIMP_LAB_WORKERS``; default ``threads``)."""
-    from .lab import WORKERS_ENV
+    from ..experiments.pool import WORKERS_ENV
 
     return {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
             WORKERS_ENV: str(workers or threads), "TOKENIZERS_PARALLELISM": "false"}
@@ -202,7 +202,7 @@ def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: 
     micro for ``fast``). ``cell_timeout``: seconds per notebook cell, None for no limit;
     ``"auto"`` is 1200 s (a stuck tiny-tier cell) and no limit for the pretrained tiers.
     ``workers``: runs computed at once by the studies' sweep and notebooks executed at once
-    (default: ``studies.lab.default_workers()``, one per core or ``$SATIMP_LAB_WORKERS``); side by
+    (default: ``experiments.pool.default_workers()``, one per core or ``$SATIMP_LAB_WORKERS``); side by
     side, each notebook runs in its own ``spawn`` worker process (:func:`_notebook_pool`) and each
     kernel gets cores / notebooks-at-once torch threads (at least one, :func:`kernel_env`).
     ``workers=1`` runs everything one after the other in this process. Returns 0 if every
@@ -220,9 +220,9 @@ def reproduce(out_dir: str | Path = "reports/latest", fast: bool = False, tier: 
     the paper's recipe (``tiers.TIER_RECIPES["paper"]``) and writes the same report; the notebooks
     themselves, sized for the tiny tier, are not executed (their rows say so). Under
     ``accelerate launch`` (several processes) each process computes its share of the runs on its
-    own GPU (:class:`~satimp_lab.studies.shards.Shards`) and the first one writes the report."""
+    own GPU (:class:`~satimp_lab.experiments.shards.Shards`) and the first one writes the report."""
     from ..errors import check_int
-    from .lab import cpu_cores, default_workers
+    from ..experiments.pool import cpu_cores, default_workers
 
     selected = select_notebooks(notebooks, notebook_dir)  # before anything is touched
     setting = {k: v for k, v in (("base_model", base_model), ("source", source), ("data_dir", data_dir))
@@ -295,8 +295,9 @@ def _reproduce_paper(out_dir: Path, fast: bool, selected: list[Path], setting: d
     Returns 0 when the studies ran, 1 otherwise (0 on the other processes)."""
     from dataclasses import replace
 
-    from .lab import Lab, get_setting
-    from .shards import Shards
+    from ..experiments.lab import Lab
+    from ..experiments.setting import get_setting
+    from ..experiments.shards import Shards
 
     size = "fast" if fast else "full"
     chosen = get_setting(size, tier="paper", **setting)  # checks the setting before any work
@@ -429,10 +430,11 @@ def _run_studies(size: str, tier: str | None, notebook_names: list[str], out_dir
     ``lab``: the Lab to run them on (default: the size's, with ``tier``); at the paper tier the
     studies are :data:`PAPER_STUDIES`, without their annotated parts when the benchmark has no
     key-token annotations. ``executor``: overrides the one ``workers`` picks (e.g. a
-    :class:`~satimp_lab.studies.shards.Shards`). ``save``: write the claims, tables and figures
+    :class:`~satimp_lab.experiments.shards.Shards`). ``save``: write the claims, tables and figures
     (False on the processes of a launch but the first)."""
-    from .lab import Lab, process_pool
-    from . import STUDIES, run_studies, without_annotations
+    from ..experiments.lab import Lab
+    from ..experiments.pool import process_pool
+    from ..studies import STUDIES, run_studies, without_annotations
 
     chosen = [s for s in STUDIES if s.notebook in notebook_names
               and (tier != "paper" or s.id in PAPER_STUDIES)]

@@ -46,7 +46,7 @@ def population_claims_markdown(out_dir: str | Path, errors: list[str] | None = N
     ``satimp_lab.studies``) as one Markdown table: each part's effect, 95 % interval,
     P(improvement), units and verdict, and the claim's verdict; "" when there are none.
     ``errors``: as in ``studies.load_population_claims`` (unreadable files listed, not raised)."""
-    from .base import load_population_claims
+    from ..studies.base import load_population_claims
 
     rows = []
     for claim in load_population_claims(out_dir, errors=errors):
@@ -81,11 +81,11 @@ SOURCES = {"paper abstract": "the paper's abstract makes the claim",
 def report_settings(out_dir: str | Path) -> dict:
     """``{"size": ..., "tier": ...}`` of a report folder: ``settings.json`` when present (a
     snapshot), else the settings line of ``report.md`` written by ``satimp-lab reproduce``; a tier
-    of "default" is replaced by the size's own tier (``studies.lab.SETTINGS``). Raises
+    of "default" is replaced by the size's own tier (``experiments.setting.SETTINGS``). Raises
     FileNotFoundError when neither file exists, InputError (a ValueError) naming the file when it holds no size."""
     import re
 
-    from .lab import SETTINGS
+    from ..experiments.setting import SETTINGS
 
     out_dir = Path(out_dir)
     if (out_dir / "settings.json").exists():
@@ -112,7 +112,7 @@ def readme_claims_markdown(snapshot_dir: str | Path, shown_as: str | None = None
     :func:`population_claims_markdown`, and what each ``source`` means. ``shown_as``: the folder
     named in the text (default: ``snapshot_dir`` as given). Raises InputError (a ValueError) when the folder holds
     no population claim."""
-    from .base import load_population_claims
+    from ..studies.base import load_population_claims
 
     claims = load_population_claims(snapshot_dir)
     if not claims:
@@ -207,11 +207,11 @@ FIGURES_NOTE = (
 
 def scale_note(size: str, tier: str | None = None, **setting) -> str:
     """One sentence on what the report's verdicts rest on: the tier, how many target models and
-    unlearning seeds (``studies.lab.get_setting(size, tier=..., **setting)``; ``setting``: the
+    unlearning seeds (``experiments.setting.get_setting(size, tier=..., **setting)``; ``setting``: the
     paper tier's base model, source and data folder), and for a size on the micro
     tier (``--fast``) that it checks the machinery, not the paper's claims. Raises InputError
     for an unknown size or tier."""
-    from .lab import get_setting
+    from ..experiments.setting import get_setting
 
     resolved = get_setting(size, **({"tier": tier} if tier else {}), **setting)
     n_targets = len(resolved.target_seeds)
