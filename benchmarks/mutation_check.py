@@ -4,7 +4,7 @@
     python benchmarks/mutation_check.py --only tr_inverted min_k_ceil   # some of them
     python benchmarks/mutation_check.py --list                          # names, files, tests
     python benchmarks/mutation_check.py --tests-from HEAD~3             # the tests of another commit
-    python benchmarks/mutation_check.py --only tr_inverted --tests tests/unit/test_metrics.py
+    python benchmarks/mutation_check.py --only tr_inverted --tests tests/unit/evaluation/test_metrics.py
 
 Each mutant is an exact (file, old text, new text) replacement and the test ids that should fail
 when it is planted. The repository (without ``.git``) is copied once to a temporary folder; each
@@ -56,9 +56,9 @@ class Mutant:
 
 
 M = "satimp_lab/evaluation/metrics.py"
-UNIT_METRICS = "tests/unit/test_metrics.py"
+UNIT_METRICS = "tests/unit/evaluation/test_metrics.py"
 V = "satimp_lab/studies/verdicts.py"
-UNIT_VERDICTS = "tests/unit/test_verdicts.py"
+UNIT_VERDICTS = "tests/unit/studies/test_verdicts.py"
 SNAPSHOT = "tests/unit/test_readme_claims.py"
 """The README snapshot's tests: the committed report claims against the library (no runs)."""
 DIRECTION = ("tests/integration/test_unlearn.py::test_forget_likelihood_falls",
@@ -83,7 +83,7 @@ MUTANTS = (
            "evaluate leaves the world-facts probability unnormalised"),
     Mutant("token_logprobs_shift", "satimp_lab/models/reading.py",
            "logits = logits[:, :-1]", "logits = logits[:, 1:]",
-           ("tests/unit/test_model_reading.py",),
+           ("tests/unit/models/test_model_reading.py",),
            "token_logprobs scores label j+1 with the logits of position j+1 (off by one)"),
     Mutant("tr_inverted", M,
            "r = float(np.mean([math.exp(-x) for x in nll_perturbed])) / p_base",
@@ -129,26 +129,26 @@ MUTANTS = (
     Mutant("obs1_direction_flipped", "satimp_lab/studies/obs1.py",
            'verdicts.compare(summary, "simsat", imp, METRIC)',
            'verdicts.compare(summary, "simsat", imp, METRIC, lower_is_better=False)',
-           ("tests/unit/test_studies.py::test_obs1_directions",
+           ("tests/unit/studies/test_studies.py::test_obs1_directions",
             f"{SNAPSHOT}::test_snapshot_claims_are_what_the_studies_decide_from_its_units"),
            "observation (i)'s study takes a higher forget ES at matched retain as better"),
     Mutant("obs2_direction_flipped", "satimp_lab/studies/obs2.py",
            'METRIC, lower_is_better=False,', 'METRIC, lower_is_better=True,',
-           ("tests/unit/test_studies.py::test_obs2_other_minus_key",
+           ("tests/unit/studies/test_studies.py::test_obs2_other_minus_key",
             f"{SNAPSHOT}::test_snapshot_claims_are_what_the_studies_decide_from_its_units"),
            "observation (ii)'s study takes a lower likelihood of the other tokens as the claim's direction"),
     Mutant("target_sweep_every_target", "satimp_lab/studies/base.py",
            "if r.target_seed == target]", "if r.target_seed is not None]",
-           ("tests/unit/test_studies.py::test_target_sweep_is_the_studys_own_runs_on_the_labs_target",),
+           ("tests/unit/studies/test_studies.py::test_target_sweep_is_the_studys_own_runs_on_the_labs_target",),
            "a notebook's single-target figures mix every target model's runs"),
     # -- formula layer (caught before issue 14) ------------------------------------------------
     Mutant("satimp_exponents_swapped", "satimp_lab/unlearning/weighting.py",
            "w = p.pow(beta_sat) * (1.0 - p).pow(beta_imp)", "w = p.pow(beta_imp) * (1.0 - p).pow(beta_sat)",
-           ("tests/unit/test_weighting.py::test_satimp_headline_value_and_closed_form",),
+           ("tests/unit/unlearning/test_weighting.py::test_satimp_headline_value_and_closed_form",),
            "SatImp weight with its two exponents swapped"),
     Mutant("npo_sign", "satimp_lab/unlearning/objectives.py",
            "F_.logsigmoid(beta * (L - L_ref))", "F_.logsigmoid(beta * (L_ref - L))",
-           ("tests/unit/test_objectives.py::test_npo_and_simnpo_by_hand",),
+           ("tests/unit/unlearning/test_objectives.py::test_npo_and_simnpo_by_hand",),
            "NPO compares L_ref - L instead of L - L_ref"),
     Mutant("tr_forget_aggregation", M,
            "np.mean(np.minimum(r, 1 / r))", "min(np.mean(r), 1 / np.mean(r))",
@@ -166,7 +166,7 @@ MUTANTS = (
     Mutant("group_sort_ascending", "satimp_lab/unlearning/weighting.py",
            "sorted_w, order = torch.sort(key, dim=1, descending=True, stable=True)",
            "sorted_w, order = torch.sort(key, dim=1, descending=False, stable=True)",
-           ("tests/unit/test_weighting.py::test_group_hand_worked_partial_bucket",),
+           ("tests/unit/unlearning/test_weighting.py::test_group_hand_worked_partial_bucket",),
            "group averaging buckets tokens in ascending weight order"),
     # -- direction of unlearning, per method family ---------------------------------------------
     Mutant("loop_sign", "satimp_lab/unlearning/loop.py",

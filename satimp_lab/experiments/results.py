@@ -39,16 +39,19 @@ class RunResult:
         return (f"run {self.label!r} (method {self.config.method!r}, params {self.config.method_params}, "
                 f"seed {self.config.seed}, target seed {self.target_seed})")
 
-    def require(self, reading: str) -> None:
+    def require(self, reading: str, others: int = 0) -> None:
         """Raise :class:`MissingReading` naming this run when its plan did not record ``reading``:
-        ``"curves"`` (the forget split at every evaluation) or ``"final_metrics"``."""
+        ``"curves"`` (the forget split at every evaluation) or ``"final_metrics"``; ``others``:
+        how many more runs of the same request lack it (said in the message)."""
         if reading not in ("curves", "final_metrics"):
             raise ValueError(f"unknown reading {reading!r}; valid: 'curves', 'final_metrics'")
         if not getattr(self.plan, reading):
             what = "its forget curve" if reading == "curves" else "the final metrics of its model"
-            raise MissingReading(f"{self.describe()} recorded no {reading}: its plan {self.plan} does not ask "
-                                 f"for {what}. Declare the run in its study's `{reading.split('_')[0]}` "
-                                 f"(studies.base.Study) or sweep it with such a plan.")
+            more = f" (and {others} other run(s) of this sweep)" if others else ""
+            raise MissingReading(f"{self.describe()}{more} recorded no {reading}: its plan {self.plan} does "
+                                 f"not ask for {what}. Declare the run in its study's "
+                                 f"`{reading.split('_')[0]}` (studies.base.Study; docs/methods.md, "
+                                 f"'Adding a study') and run the study again, or sweep it with such a plan.")
 
     @property
     def trace_frame(self) -> pd.DataFrame:
@@ -129,8 +132,9 @@ class Sweep:
         """One row per evaluation per run (``label``, ``method``, ``target_seed``, ``seed``,
         ``step`` and the readings) where the forget split was read. Raises
         :class:`MissingReading` naming the first run whose plan recorded no forget curve."""
-        for r in self.results:
-            r.require("curves")
+        missing = [r for r in self.results if not r.plan.curves]
+        if missing:
+            missing[0].require("curves", others=len(missing) - 1)
         frames = []
         for r in self.results:
             ev = r.history.dropna(subset=["forget_es"]) if "forget_es" in r.history else r.history
@@ -143,8 +147,9 @@ class Sweep:
         hold the final model's metrics. Raises :class:`MissingReading` naming the first of those
         runs whose plan computed no final metrics."""
         chosen = [r for r in self.results if labels is None or r.label in labels]
-        for r in chosen:
-            r.require("final_metrics")
+        missing = [r for r in chosen if not r.plan.final_metrics]
+        if missing:
+            missing[0].require("final_metrics", others=len(missing) - 1)
         return pd.DataFrame([r.row() for r in chosen])
 
     def traces(self, labels: list[str] | None = None) -> pd.DataFrame:

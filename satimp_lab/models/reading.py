@@ -86,7 +86,7 @@ def token_logprobs(model, batch: dict[str, Int[Tensor, "batch pos"] | Int[Tensor
     for a plain Hugging Face Llama the output head then runs on those positions alone (less than
     half the positions of a QA pair are answer tokens). The numbers are the same as the full
     reading's at those positions: a position's logits, log-softmax and argmax do not depend on
-    the other positions (``tests/unit/test_model_reading.py`` checks it). Evaluation and metrics
+    the other positions (``tests/unit/models/test_model_reading.py`` checks it). Evaluation and metrics
     read models this way; training keeps the full reading.
     """
     device = next(model.parameters()).device

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import granularity, grid, obs1, obs2, relearning, smoothness
-from .base import Study, StudyResult, load_population_claims, plan_for
+from .base import Study, StudyResult, load_population_claims, plan_for, planner
 
 STUDIES = (obs1.STUDY, obs2.STUDY, smoothness.STUDY, granularity.STUDY, grid.STUDY, relearning.STUDY)
 """The declared studies, in report order."""
@@ -76,7 +76,7 @@ def run_studies(lab, studies=STUDIES, out_dir: str | Path | None = None, one_pas
         extras = {f"{s.id} extras": specs for s in studies if (specs := s.extras())}
         if swept or extras:
             sweeps = lab.sweep_groups({**swept, **extras}, desc="studies", own_target_only=tuple(extras),
-                                      **{"plan": plan_for, **sweep_kwargs})
+                                      **{"plan": planner(studies), **sweep_kwargs})
     results = []
     for study in studies:
         result = study.run(lab, sweep=sweeps.get(study.id), **sweep_kwargs)
@@ -85,5 +85,5 @@ def run_studies(lab, studies=STUDIES, out_dir: str | Path | None = None, one_pas
     return results
 
 
-__all__ = ["STUDIES", "Study", "StudyResult", "get_study", "load_population_claims", "plan_for", "run_studies",
+__all__ = ["STUDIES", "Study", "StudyResult", "get_study", "load_population_claims", "plan_for", "planner", "run_studies",
            "without_annotations"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -103,7 +103,7 @@ class Study:
             sweep, summary = None, self.measure(lab)
         else:
             if sweep is None:
-                sweep = lab.sweep_population(self.specs(), desc=self.id, **{"plan": plan_for, **sweep_kwargs})
+                sweep = lab.sweep_population(self.specs(), desc=self.id, **{"plan": planner([self]), **sweep_kwargs})
             summary = sweep.summary
         claims = self.decide(summary)
         for claim in claims:
@@ -144,8 +144,24 @@ def plan_for(spec: RunSpec | Mapping, own_target: bool) -> EvalPlan:
     ================  ======================================  ==================================
 
     Forget ES at matched retain, what the claims are decided on, is the whole run's to the last
-    bit under every plan (``unlearning.plan``)."""
-    curves, final = _declared()
+    bit under every plan (``unlearning.plan``). The declarations are those of ``studies.STUDIES``;
+    :func:`planner` adds a study that is not (yet) among them."""
+    return _plan(*_declared(), spec, own_target)
+
+
+def planner(studies: Iterable["Study"] = ()) -> Callable[[RunSpec | Mapping, bool], EvalPlan]:
+    """:func:`plan_for` with the declarations of ``studies`` too (those not in ``studies.STUDIES``:
+    a study being written, a test's study): what :meth:`Study.run` and ``studies.run_studies``
+    sweep with. Returns :func:`plan_for` itself when every study is in ``STUDIES``."""
+    from . import STUDIES
+
+    extra = [s for s in studies if not any(s is t for t in STUDIES)]
+    if not extra:
+        return plan_for
+    return functools.partial(_plan, *declared_readings((*STUDIES, *extra)))
+
+
+def _plan(curves: frozenset, final: frozenset, spec: RunSpec | Mapping, own_target: bool) -> EvalPlan:
     run = run_identity(spec)
     if run in curves:
         return FULL if own_target else CURVES_TO_MATCH
@@ -186,7 +202,7 @@ class StudyResult:
         extra_specs = self.study.extras() if extra_specs is None else list(extra_specs)
         if extra_specs:
             results += lab.sweep_population(extra_specs, target_seeds=(target,), desc=desc,
-                                            plan=plan_for).results
+                                            plan=planner([self.study])).results
         if not results:
             raise ValueError(f"study {self.study.id!r} made no run on target seed {target} and no extra_specs "
                              f"were given: nothing to show")

@@ -339,14 +339,10 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
     evaluations = PlannedEvaluations(plan, config.eval_every if evaluated else None, read, eval_fn,
                                      utility=family.utility)
     if evaluated:  # step 0: the target itself, the same for every method and seed of a Lab
+        cache = None if eval_fn is not None else eval_cache
         key = ("step 0", id(target), family.name, config.forget_split, config.eval_max_examples,
                config.eval_batch_size, config.mixed_precision)
-        if eval_cache is None or eval_fn is not None:
-            evaluations.rows.append(evaluations.evaluate(accelerator.unwrap_model(model), 0))
-        else:
-            if key not in eval_cache:
-                eval_cache[key] = evaluations.evaluate(accelerator.unwrap_model(model), 0)
-            evaluations.rows.append(dict(eval_cache[key]))
+        evaluations.rows.append(_step_zero(evaluations, accelerator.unwrap_model(model), cache, key))
 
     trace, steps_log = TokenTrace(), []
     status, message = "completed", ""
@@ -413,6 +409,17 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
 
 
 # -- the parts of a run, in the order unlearn uses them ---------------------------------------
+
+
+def _step_zero(evaluations: PlannedEvaluations, model, cache: dict | None, key: tuple) -> dict:
+    """The step-0 evaluation row of ``model`` (the target itself), computed once per ``key`` in
+    ``cache`` (a caller's dict kept between runs of one target: the same numbers for every method
+    and seed) and copied from there; computed afresh without a cache."""
+    if cache is None:
+        return evaluations.evaluate(model, 0)
+    if key not in cache:
+        cache[key] = evaluations.evaluate(model, 0)
+    return dict(cache[key])
 
 
 def _checked_method(config: UnlearnConfig, method: Method | None) -> Method:

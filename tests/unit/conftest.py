@@ -1,5 +1,13 @@
 """Fixtures shared by the unit tests' modules (module-scoped: each module gets its own copy, as
-when they were defined in each file)."""
+when they were defined in each file); they apply to every folder below.
+
+Layout: ``tests/unit`` mirrors the package. A test module lives in ``tests/unit/<folder>/`` for the
+``satimp_lab/<folder>/`` whose code most of its tests call (``data``, ``models``, ``evaluation``,
+``unlearning``, ``experiments``, ``ui``, ``studies``, ``mainjob``). It stays here, in ``tests/unit``,
+when it tests a top-level module (``store``, ``tiers``, ``__init__``) or checks across folders or
+outside the package (lint, environment, docs and README, ``benchmarks/``, shapes, input validation).
+Data shared by several folders stays here too (``main_run_specs.json``). No ``__init__.py``: keep
+test module names unique across ``tests``."""
 
 from __future__ import annotations
 

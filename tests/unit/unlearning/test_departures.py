@@ -10,7 +10,7 @@ import torch
 from satimp_lab.unlearning import objectives as O
 from satimp_lab.unlearning import weighting as W
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "departures.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "departures.md"
 DEPARTURES = {  # function -> (its name in docs/departures.md, official file named in both places)
     W.hard_sample: ("weighting.hard_sample", "dataloader_hardsampling.py"),
     W.group_average: ("weighting.group_average", "dataloader_granu.py"),

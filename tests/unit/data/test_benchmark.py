@@ -119,7 +119,7 @@ def _write_tofu_fixture(folder, n_authors=10, qa=20):
 
 
 def test_tofu_path_gives_the_same_schema(tmp_path):
-    """The Hub's config names (satimp_lab/data/tofu.py); more in tests/unit/test_tofu_data.py."""
+    """The Hub's config names (satimp_lab/data/tofu.py); more in tests/unit/data/test_tofu_data.py."""
     _write_tofu_fixture(tmp_path)
     ds = load_benchmark("tofu", splits=["full", "forget10_perturbed", "retain90", "holdout10",
                                         "world_facts_perturbed"], data_dir=tmp_path)

@@ -323,7 +323,7 @@ def test_the_analytic_curves_live_in_weight_curves_only():
             "print(sorted(m for m in ('ipywidgets', 'plotly', 'satimp_lab.ui.widgets', 'satimp_lab.ui.plots') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[2])
+                         cwd=Path(__file__).resolve().parents[3])
     assert out.stdout.strip() == "[]"
 
 

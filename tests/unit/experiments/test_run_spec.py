@@ -11,7 +11,7 @@ from satimp_lab.experiments import Lab, RunSpec
 from satimp_lab.experiments.identity import _default_label
 from satimp_lab.studies import specs as S
 
-MAIN = json.loads((Path(__file__).with_name("main_run_specs.json")).read_text(encoding="utf-8"))
+MAIN = json.loads((Path(__file__).parents[1] / "main_run_specs.json").read_text(encoding="utf-8"))
 FROZEN = [d for specs in MAIN["studies"].values() for d in specs] + MAIN["references"]
 
 

@@ -218,3 +218,24 @@ def test_saved_tables_show_steps_and_seeds_as_whole_numbers(tmp_path):
     assert [row[2] for row in cells] == ["0.900", "0.500", "1.000"]  # a metric stays a float
     assert [row[3] for row in cells] == ["2.500", "3.000", "4.000"]  # not a count column
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "tables" / "t.csv"), frame)
+
+
+def test_a_study_not_yet_in_studies_gets_what_it_declares():
+    """``Study.run`` and ``run_studies`` plan with the study's own declarations even before it is
+    in ``studies.STUDIES`` (a newcomer runs a study first, registers it later)."""
+    from satimp_lab.experiments.identity import spec
+    from satimp_lab.studies import STUDIES, Study, plan_for, planner
+    from satimp_lab.unlearning.plan import CURVES_TO_MATCH, FINAL, FULL, MATCHED
+
+    new = Study("new", "11_new", "new", lambda: [spec("gd"), spec("npo_gd")], lambda summary: [],
+                curves=lambda: [spec("gd")], final=lambda: [spec("npo_gd")])
+    assert plan_for(spec("gd"), True) == MATCHED  # no registered study declares it
+    plan = planner([new])
+    assert (plan(spec("gd"), True), plan(spec("gd"), False)) == (FULL, CURVES_TO_MATCH)
+    assert (plan(spec("npo_gd"), True), plan(spec("npo_gd"), False)) == (FINAL, MATCHED)
+    assert plan(spec("simsat", axis="beta", beta=2.0), True) == plan_for(spec("simsat", axis="beta", beta=2.0), True)
+    assert planner(STUDIES) is plan_for and planner([STUDIES[0]]) is plan_for
+    lab = _Recorder()
+    with pytest.raises(StopIteration):
+        new.run(lab)
+    assert lab.calls[0][1]["plan"](spec("gd"), True) == FULL

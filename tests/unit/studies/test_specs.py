@@ -53,7 +53,7 @@ def test_spec_params_lists_defaults_too():
     assert p.loc["simsat(β=1)", "beta_sat"] == 1.0 and p.loc["simsat(β=5)", "beta_sat"] == 5.0
 
 
-MAIN = json.loads((Path(__file__).with_name("main_run_specs.json")).read_text(encoding="utf-8"))
+MAIN = json.loads((Path(__file__).parents[1] / "main_run_specs.json").read_text(encoding="utf-8"))
 """Specs, registry defaults, playground requests and slider ranges as main's code produced them
 before the hyper-parameters were declared in satimp_lab.unlearning.params (see its "source")."""
 
