@@ -46,15 +46,17 @@ _API: dict[str, tuple[str, ...]] = {
                              "simnpo_implicit_weights"),  # pure tensor functions, [batch, pos] -> weights
     "unlearning.params": ("Param", "PARAMS", "get_param"),  # every hyper-parameter: check, label, slider, sweeps
     "unlearning.objectives": ("Method", "get_method", "list_methods"),  # every method by name, with defaults
-    "unlearning.loop": ("UnlearnConfig", "UnlearnRun", "PRESETS"),  # the loop itself: loop.unlearn
+    "unlearning.run": ("UnlearnConfig", "UnlearnRun", "PRESETS"),  # one run; the loop itself: loop.unlearn
+    "unlearning.plan": ("EvalPlan",),  # what a run records
     "unlearning.tracing": ("TokenTrace",),  # per-token likelihood and weight of every step
     "unlearning.weight_curves": ("family_curves", "satimp_peak", "weight_table"),  # w(p) of each method, analytic
     "unlearning.weight_stats": ("distribution_summary", "summarise_trace", "key_vs_other"),
     # --- ui/: the playground of notebook 08 (weight-curve figures and sliders: satimp_lab.ui.widgets)
     "ui.widgets": ("Playground", "PlaygroundUI"),
-    # --- studies/: cached runs and sweeps, the studies of the paper's claims, verdicts, the report
+    # --- experiments/: the run engine (settings, runs and what they record, sweeps, the population)
     "experiments": ("Lab", "RunSpec", "Setting", "SETTINGS", "get_setting", "Sweep", "SweepError",
-                    "process_pool", "forget_at_matched_retain"),
+                    "MissingReading", "process_pool", "forget_at_matched_retain"),
+    # --- studies/: the studies of the paper's claims, verdicts; mainjob/: the main job and its report
     "studies": ("STUDIES", "Study", "StudyResult", "get_study", "run_studies"),
     "studies.verdicts": ("compare", "decide", "PairedComparison", "PopulationClaim", "claims_table"),
     "mainjob.report": ("build_report",),  # the main job itself: mainjob.reproduce.reproduce

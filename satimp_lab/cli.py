@@ -146,7 +146,8 @@ def run_from_cli(args) -> int:
     from .models.build import pretrained_bundle
     from .models.cache import get_model
     from .models.train import subset_benchmark
-    from .unlearning.loop import UnlearnConfig, before_after_lines, unlearn
+    from .unlearning.loop import unlearn
+    from .unlearning.run import UnlearnConfig, before_after_lines
 
     params = {}
     for item in args.param:

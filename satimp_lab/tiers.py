@@ -9,7 +9,7 @@ a notebook between them; the code path is the same. The tables here are read by:
 :data:`TIERS`, :data:`PAPER_LR`  ``models.build.get_tier`` (also importable from ``models``)
 :data:`SIZES`                   ``experiments.setting.SETTINGS`` / ``get_setting`` (``Setting`` fields)
 :data:`TIER_RECIPES`            ``experiments.setting.get_setting`` (``experiments.setting.TIER_RECIPES``)
-:data:`PRESETS`                 ``unlearning.loop.PRESETS`` (``UnlearnConfig`` fields)
+:data:`PRESETS`                 ``unlearning.run.PRESETS`` (``UnlearnConfig`` fields)
 :data:`SHIPPED_TARGET_SEEDS`    ``models.cache.ship_models`` and the shipped models' tests
 :data:`PRETRAINED_TIERS`        ``reproduce``'s cell time limit
 :data:`ATTACK_CONFIGS`          ``experiments.attacks.ATTACK_CONFIGS`` (``AttackConfig`` fields, per size)
@@ -19,7 +19,7 @@ a notebook between them; the code path is the same. The tables here are read by:
 
 Sizes, tier recipes and presets are written as plain field values (nested dicts for the
 ``benchmark`` and ``base`` fields): their types (``benchmark.BenchmarkConfig``,
-``unlearning.loop.UnlearnConfig``, ``experiments.setting.Setting``) live in the modules that use them, which
+``unlearning.run.UnlearnConfig``, ``experiments.setting.Setting``) live in the modules that use them, which
 build and validate them on import, so a bad value here fails at ``import satimp_lab.experiments``
 naming the field. This module imports nothing of the package but :mod:`satimp_lab.errors` (and
 ``batching``'s prompt formats, when a TierConfig checks its ``prompt_format``).
@@ -69,7 +69,7 @@ class ArchConfig:
 
 
 LORA_FIELDS = {"lora_rank": None, "lora_alpha": 32.0, "lora_dropout": 0.05, "lora_target_modules": None}
-"""The LoRA fields that :class:`TrainConfig` and ``unlearning.loop.UnlearnConfig`` share, with their
+"""The LoRA fields that :class:`TrainConfig` and ``unlearning.run.UnlearnConfig`` share, with their
 defaults (official SatImp ``config/muse_sat.yaml``: alpha 32, dropout 0.05; rank None: no LoRA)."""
 
 
@@ -306,7 +306,7 @@ PRESETS: dict[str, dict[str, Any]] = {  # values: UnlearnConfig fields of severa
     "paper_phi": dict(lr=2e-5, epochs=5.0, batch_size=4, gradient_accumulation_steps=4,
                       warmup_epochs=1.0, mixed_precision="bf16", eval_every=None),
 }
-"""Preset name -> ``UnlearnConfig`` fields of a standalone unlearning run (``unlearning.loop.PRESETS``
+"""Preset name -> ``UnlearnConfig`` fields of a standalone unlearning run (``unlearning.run.PRESETS``
 holds them built; ``tiny``: the UnlearnConfig defaults)."""
 
 PAPER_PRESET_FOR_FORMAT = {"qa": "paper_phi", "llama2": "paper"}

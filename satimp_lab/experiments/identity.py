@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import InputError
-from ..unlearning.loop import UnlearnConfig
+from ..unlearning.run import UnlearnConfig
 from ..unlearning.objectives import ALIASES, GRANULARITIES, METHODS, get_method
 from ..unlearning.params import PARAMS
 from ..unlearning.weighting import HARD_MODES
@@ -41,7 +41,7 @@ seed and the setting's forget split."""
 @dataclass(frozen=True, eq=False)
 class RunSpec(Mapping):
     """One run of a sweep, typed and frozen: a method, its hyper-parameters, a label and overrides
-    of the setting's :class:`~satimp_lab.unlearning.loop.UnlearnConfig`.
+    of the setting's :class:`~satimp_lab.unlearning.run.UnlearnConfig`.
 
     It also reads as the dict it replaces (``spec["label"]``, ``dict(spec)``, ``lab.run(**spec)``,
     ``spec == {"method": "ga", "label": "ga"}``): ``{"method", "params" (when not empty),

@@ -34,7 +34,8 @@ from ..errors import InputError
 from ..models.cache import CACHE_FORMAT, get_model
 from ..models.train import subset_benchmark
 from ..store import atomic_directory, cache_dir, cache_key
-from ..unlearning.loop import UnlearnConfig, unlearn
+from ..unlearning.loop import unlearn
+from ..unlearning.run import UnlearnConfig
 from ..unlearning.plan import CURVES_TO_MATCH, FULL, EvalPlan
 from .pool import RUN_THREADS, SweepError, _completed, _resolve_executor, torch_threads
 from .results import RunResult, Sweep, _Entry

@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..store import CacheError, read_entry
-from ..unlearning.loop import UnlearnConfig
+from ..unlearning.run import UnlearnConfig
 from ..unlearning.plan import FULL, EvalPlan
 from ..unlearning.tracing import TokenTrace
 from .setting import Setting

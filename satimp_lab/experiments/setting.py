@@ -15,7 +15,7 @@ from ..evaluation.metrics import get_metric
 from ..models.build import get_tier, prompt_format_for
 from ..tiers import PAPER_DRY_RUN_KEEPS, SIZES, paper_recipe, setting_name
 from ..tiers import TIER_RECIPES as _TIER_RECIPE_FIELDS
-from ..unlearning.loop import UnlearnConfig
+from ..unlearning.run import UnlearnConfig
 from .matched import forget_at_matched_retain
 
 

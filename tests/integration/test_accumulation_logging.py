@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from satimp_lab.unlearning.loop import UnlearnConfig, unlearn
+from satimp_lab.unlearning.loop import unlearn
+from satimp_lab.unlearning.run import UnlearnConfig
 
 
 def test_a_step_logs_the_mean_over_its_accumulated_micro_batches(micro_target, small_benchmark):

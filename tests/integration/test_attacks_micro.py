@@ -8,7 +8,8 @@ from satimp_lab.experiments import attacks
 from satimp_lab.data.batching import encode_dataset
 from satimp_lab.experiments import Lab
 from satimp_lab.models.reading import teacher_forced_summary
-from satimp_lab.unlearning.loop import UnlearnConfig, unlearn
+from satimp_lab.unlearning.loop import unlearn
+from satimp_lab.unlearning.run import UnlearnConfig
 
 
 @pytest.fixture(scope="module")

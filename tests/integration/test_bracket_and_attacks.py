@@ -18,7 +18,8 @@ from satimp_lab.data.batching import encode_dataset
 from satimp_lab.evaluation.privacy import membership_inference
 from satimp_lab.experiments import attacks
 from satimp_lab.experiments import Lab, forget_at_matched_retain
-from satimp_lab.unlearning.loop import UnlearnConfig, unlearn
+from satimp_lab.unlearning.loop import unlearn
+from satimp_lab.unlearning.run import UnlearnConfig
 from satimp_lab.unlearning.plan import MATCHED, EvalPlan
 
 NEVER = 1e-6

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from satimp_lab.data.families import BenchmarkFamily
-from satimp_lab.unlearning.loop import UnlearnConfig, unlearn
+from satimp_lab.unlearning.loop import unlearn
+from satimp_lab.unlearning.run import UnlearnConfig
 from satimp_lab.unlearning.plan import EvalPlan
 
 TEXT = BenchmarkFamily(

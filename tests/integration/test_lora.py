@@ -19,7 +19,8 @@ from satimp_lab.models.build import (ModelBundle, benchmark_texts, build_tiny_mo
                                      pretrained_bundle, train_tokenizer)
 from satimp_lab.models.lora import default_target_modules
 from satimp_lab.tiers import TrainConfig
-from satimp_lab.unlearning.loop import UnlearnConfig, unlearn
+from satimp_lab.unlearning.loop import unlearn
+from satimp_lab.unlearning.run import UnlearnConfig
 
 LORA = dict(lora_rank=4, lora_alpha=8.0, lora_dropout=0.0)
 """Dropout off: a step's update is then exactly what the test's own arithmetic expects."""
@@ -228,7 +229,7 @@ def test_a_lora_merged_model_saves_as_a_hf_folder(hf_path, small_benchmark, tmp_
 
 def test_saving_needs_a_model_and_a_tokenizer(small_benchmark, tmp_path):
     from satimp_lab.errors import InputError
-    from satimp_lab.unlearning.loop import UnlearnRun
+    from satimp_lab.unlearning.run import UnlearnRun
 
     tier = get_tier("micro")
     tokenizer = train_tokenizer(benchmark_texts([small_benchmark["full"].to_list()]), tier.arch.vocab_size)

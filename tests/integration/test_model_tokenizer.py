@@ -13,7 +13,8 @@ from satimp_lab.errors import InputError
 from satimp_lab.models.build import benchmark_texts, tokenizer_fingerprint, train_tokenizer
 from satimp_lab.models.cache import _load_saved
 from satimp_lab.store import CacheError
-from satimp_lab.unlearning.loop import UnlearnConfig, unlearn
+from satimp_lab.unlearning.loop import unlearn
+from satimp_lab.unlearning.run import UnlearnConfig
 
 
 def _other_tokenizer(vocab_size):

@@ -85,9 +85,10 @@ def test_two_process_trace_matches_single_process(micro_target, small_benchmark,
     from satimp_lab.data.batching import encode_dataset
     from satimp_lab.data.benchmark import BenchmarkConfig, write_benchmark
     from satimp_lab.unlearning.tracing import TokenTrace
-    from satimp_lab.unlearning.loop import UnlearnConfig, unlearn
+    from satimp_lab.unlearning.loop import unlearn
 
     # the same benchmark as the ``small_benchmark`` fixture, as files the CLI can read; the parent
+    from satimp_lab.unlearning.run import UnlearnConfig
     # has trained the micro target (fixture), so the children load it from the shared cache
     data = write_benchmark(tmp_path / "data", BenchmarkConfig(n_authors=20, qa_per_author=2,
                                                               n_holdout_authors=4, n_world_facts=10))

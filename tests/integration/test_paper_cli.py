@@ -195,7 +195,8 @@ def test_a_model_with_a_short_context_is_one_line_naming_model_limit_and_row(com
 def test_one_process_runs_recipes_of_two_precisions_one_after_the_other(micro_target, small_benchmark):
     """The paper recipe computes in bf16, the tiny one in fp32: a notebook or a test session runs
     both (accelerate alone refuses a second precision in one process)."""
-    from satimp_lab.unlearning.loop import UnlearnConfig, unlearn
+    from satimp_lab.unlearning.loop import unlearn
+    from satimp_lab.unlearning.run import UnlearnConfig
 
     for precision in ("no", "bf16", "no"):
         run = unlearn(micro_target, small_benchmark, UnlearnConfig(method="ga", steps=1, eval_every=None,

@@ -19,7 +19,8 @@ from satimp_lab.models.build import (benchmark_texts, build_tiny_model, get_tier
                                      prompt_format_for, train_tokenizer)
 from satimp_lab.models.cache import get_model
 from satimp_lab.tiers import ArchConfig, PAPER_LR, TrainConfig
-from satimp_lab.unlearning.loop import PRESETS, UnlearnConfig, unlearn
+from satimp_lab.unlearning.loop import unlearn
+from satimp_lab.unlearning.run import PRESETS, UnlearnConfig
 
 FAST_TRAIN = TrainConfig(epochs=3, lr=3e-3, batch_size=16, warmup_ratio=0.2, stop_key_accuracy=None)
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from satimp_lab.unlearning.objectives import METHODS
-from satimp_lab.unlearning.loop import UnlearnConfig, UnlearnRun, unlearn
+from satimp_lab.unlearning.loop import unlearn
+from satimp_lab.unlearning.run import UnlearnConfig, UnlearnRun
 
 FAST = dict(forget_split="forget10", epochs=3, batch_size=2, lr=3e-3, eval_every=2)
 

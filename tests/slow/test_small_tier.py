@@ -29,7 +29,8 @@ from satimp_lab.models.build import get_tier, load_smollm2  # noqa: E402
 from satimp_lab.models.cache import get_model  # noqa: E402
 from satimp_lab.models.reading import teacher_forced_summary, token_logprobs  # noqa: E402
 from satimp_lab.models.train import subset_benchmark  # noqa: E402
-from satimp_lab.unlearning.loop import UnlearnConfig, unlearn  # noqa: E402
+from satimp_lab.unlearning.loop import unlearn  # noqa: E402
+from satimp_lab.unlearning.run import UnlearnConfig
 
 QUICK = dict(train_subset=4)  # 4 authors x 2 QA + 10 world facts on the small benchmark
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import satimp_lab
 from satimp_lab import experiments
 from satimp_lab import tiers
-from satimp_lab.unlearning import loop as unlearn
+from satimp_lab.unlearning import run as unlearn
 
 ROOT = Path(satimp_lab.__file__).parents[1]
 

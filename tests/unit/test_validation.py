@@ -10,7 +10,7 @@ from satimp_lab.data.benchmark import BenchmarkConfig, read_benchmark, write_ben
 from satimp_lab.errors import InputError
 from satimp_lab.experiments import Setting, get_setting
 from satimp_lab.tiers import ArchConfig, TierConfig, TrainConfig
-from satimp_lab.unlearning.loop import UnlearnConfig, before_after_lines
+from satimp_lab.unlearning.run import UnlearnConfig, before_after_lines
 from satimp_lab.unlearning.plan import EvalPlan
 
 NAN = float("nan")

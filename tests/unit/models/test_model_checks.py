@@ -13,7 +13,8 @@ from satimp_lab.errors import InputError
 from satimp_lab.models.build import ModelBundle, benchmark_texts, get_tier, train_tokenizer
 from satimp_lab.models.checks import check_model_fits, context_limit
 from satimp_lab.tiers import TrainConfig
-from satimp_lab.unlearning.loop import UnlearnConfig, unlearn
+from satimp_lab.unlearning.loop import unlearn
+from satimp_lab.unlearning.run import UnlearnConfig
 
 
 @pytest.fixture(scope="module")

@@ -219,7 +219,8 @@ def test_every_reading_of_rows_runs_through_this_module(small_benchmark, monkeyp
     from satimp_lab.models.build import ModelBundle, get_tier
     from satimp_lab.models.train import memorisation_report
     from satimp_lab.experiments.attacks import relearn
-    from satimp_lab.unlearning.loop import UnlearnConfig, unlearn
+    from satimp_lab.unlearning.loop import unlearn
+    from satimp_lab.unlearning.run import UnlearnConfig
 
     tier = get_tier("micro")
     tok = train_tokenizer(benchmark_texts([small_benchmark["full"].to_list()]), tier.arch.vocab_size)
