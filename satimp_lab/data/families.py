@@ -33,10 +33,11 @@ from types import MappingProxyType
 from ..errors import InputError, check_int
 from .batching import IGNORE_INDEX, PromptFormat, encode_dataset, get_prompt_format
 from .benchmark import benchmark_splits
+from .muse import MUSE_FAMILY_FIELDS
 from .schema import FORGET_PERCENTS, retain_split_for
 from .tofu import eval_splits
 
-__all__ = ["BenchmarkFamily", "ENCODERS", "TEXT_BLOCK_STRIDE", "TEXT_FIELDS", "TOFU", "FAMILIES",
+__all__ = ["BenchmarkFamily", "ENCODERS", "TEXT_BLOCK_STRIDE", "TEXT_FIELDS", "TOFU", "MUSE", "FAMILIES",
            "get_family", "encode_text", "encode_text_dataset", "text_block_id", "text_block_source"]
 
 
@@ -316,7 +317,12 @@ TOFU = BenchmarkFamily(
 """The TOFU family (both sources, ``"synthetic"`` and ``"tofu"``): QA rows, forget01/05/10 beside
 retain99/95/90, evaluation splits of ``tofu.eval_splits``, forget ES compared at matched retain ES."""
 
-FAMILIES: dict[str, BenchmarkFamily] = {"tofu": TOFU}
+MUSE = BenchmarkFamily(**MUSE_FAMILY_FIELDS)
+"""The MUSE-shaped family (``data.muse``): fictional news articles as raw text (every token a
+label), one forget split ``forget`` beside ``retain``, evaluated by VerbMem, KnowMem and PrivLeak
+(``evaluation.muse``; docs/methods.md#muse-shaped-corpus)."""
+
+FAMILIES: dict[str, BenchmarkFamily] = {"tofu": TOFU, "muse": MUSE}
 """Every benchmark family by name."""
 
 

@@ -8,6 +8,7 @@ The metrics themselves live by family, like open-unlearning's metric files:
     memorisation   Extraction Strength, exact memorisation, ES at the calibrated mixing ratio
     tofu           probability, ROUGE-L, truth ratio, forget quality, model utility
     privacy        membership inference (LOSS, zlib, min-k%) and its AUC
+    muse           MUSE's VerbMem, KnowMem and PrivLeak on raw-text passages
 
 This module names them (:data:`METRICS`, :func:`get_metric`: a :class:`Metric` each, which
 computes its metric on its own or inside an evaluation) and runs them on a benchmark's splits
@@ -25,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import InputError
+from .muse import _knowmem_on, _privleak_of, _verbmem_on, knowledge_memorization, text_privleak, verbatim_memorization
 from .memorisation import _em_result, _es_result, calibrated_extraction_strength, exact_memorization, extraction_strength
 from .privacy import MIA_ATTACKS, _mia_result, _mia_values, membership_inference
 from .reading import MetricResult, _as_rows, check_model_tokenizer, generate_answers, score_answers
@@ -93,6 +95,8 @@ class _Evaluation:
     retain_truth_ratios: Any
     original_model: Any
     reference_model: Any
+    retain_model: Any = None
+    privleak_auc_ref: float | None = None
     results: dict[tuple[str, str], MetricResult] = field(default_factory=dict)
     _scored: dict = field(default_factory=dict)
     _perturbed: dict = field(default_factory=dict)
@@ -203,6 +207,10 @@ METRICS: dict[str, Metric] = {
     "mia_reference": _mia("reference"),
     "calibrated_es": Metric(calibrated_extraction_strength, "comparison", _calibrated_es_of,
                             reads=("forget", "retain")),
+    # the MUSE-shaped family (data.muse): text passages and questions about them
+    "verbmem": Metric(verbatim_memorization, "split", _verbmem_on, ("forget",)),
+    "knowmem": Metric(knowledge_memorization, "split", _knowmem_on, ("forget_qa", "retain_qa")),
+    "privleak": Metric(text_privleak, "comparison", _privleak_of, reads=("forget", "holdout")),
 }
 """Metric names understood by :func:`evaluate`, mapped to their :class:`Metric`."""
 
@@ -234,10 +242,14 @@ def evaluate(model, tokenizer, benchmark, forget_split: str = "forget10",
              metrics: Sequence[str] = DEFAULT_METRICS, retain_truth_ratios=None,
              max_examples: int | None = None, prompt_format="qa", batch_size: int = 32,
              max_new_tokens: int = 128, original_model=None, mia_k: float = 0.2,
-             reference_model=None, mia_include_eos: bool = True) -> pd.DataFrame:
+             reference_model=None, mia_include_eos: bool = True, family: str = "tofu",
+             retain_model=None, privleak_auc_ref: float | None = None) -> pd.DataFrame:
     """Evaluate ``model`` on a benchmark ``DatasetDict``; one tidy row per (metric, split).
 
-    Splits by role (``data.tofu.eval_splits``). Synthetic benchmark: forget = ``forget_split``;
+    ``family``: the benchmark family (``data.families``) whose split roles are read and whose
+    metrics may be asked for (``"muse"``: ``verbmem``, ``knowmem``, ``privleak``, which needs
+    ``retain_model`` or ``privleak_auc_ref``; docs/methods.md#muse-metrics). TOFU's splits by
+    role (``data.tofu.eval_splits``). Synthetic benchmark: forget = ``forget_split``;
     retain = its retain split (``forget10`` -> ``retain90``); ``world_facts``; ``holdout`` (MIA
     non-members). A benchmark in TOFU's Hub layout (``data.tofu.is_hub_layout``: real TOFU or
     ``write_tofu_layout``'s files) is read as TOFU and open-unlearning read it
@@ -285,14 +297,16 @@ def evaluate(model, tokenizer, benchmark, forget_split: str = "forget10",
     truth ratio or the normalised probability needs them (split, row, field); ``forget_quality``
     without ``retain_truth_ratios`` (saying how to compute them).
     """
-    from ..data.tofu import eval_splits
+    from ..data.families import get_family
 
     metrics = list(dict.fromkeys([metrics] if isinstance(metrics, str) else metrics))
     if not metrics:
         raise InputError(f"no metrics requested; valid metrics: {sorted(METRICS)}")
     for name in metrics:
         get_metric(name)
-    splits = eval_splits(benchmark, forget_split)  # raises on a bad forget split
+    fam = get_family(family)
+    fam.check_metrics(metrics)
+    splits = fam.evaluation_splits(benchmark, forget_split)  # raises on a bad forget split
     if "forget_quality" in metrics and retain_truth_ratios is None:
         raise InputError(
             f"forget_quality needs retain_truth_ratios: the truth ratios of the retain model (trained "
@@ -330,7 +344,8 @@ def evaluate(model, tokenizer, benchmark, forget_split: str = "forget10",
             rows[role] = rows[role][:max_examples]
 
     ev = _Evaluation(model, tokenizer, rows, splits, hub, prompt_format, batch_size, max_new_tokens, mia_k,
-                     mia_include_eos, retain_truth_ratios, original_model, reference_model)
+                     mia_include_eos, retain_truth_ratios, original_model, reference_model, retain_model,
+                     privleak_auc_ref)
     for name in [n for n in METRICS if n in wanted]:  # the split metrics first, in registry order
         for role in [r for r in metric_roles[name] if r in wanted[name]]:
             ev.add(name, splits[role], METRICS[name].compute(ev, role))
@@ -361,7 +376,7 @@ def _utility_label(splits: dict[str, str]) -> str:
     """The split label of model utility: its splits joined by ``+`` (``retain90+world_facts``;
     Hub layout ``retain_perturbed+real_authors_perturbed+world_facts_perturbed``)."""
     roles = ("retain", "real_authors", "world_facts") if "real_authors" in splits else ("retain", "world_facts")
-    return "+".join(splits[r] for r in roles)
+    return "+".join(splits[r] for r in roles if r in splits)  # a family without world facts: its retain split
 
 
 def _mia_label(splits: dict[str, str]) -> str:

@@ -56,14 +56,16 @@ def hub_layout(tmp_path_factory):
 
 
 def test_registry_and_lookup():
-    assert FAMILIES == {"tofu": TOFU}
-    assert get_family("tofu") is TOFU
+    from satimp_lab.data.families import MUSE
+
+    assert FAMILIES == {"tofu": TOFU, "muse": MUSE}
+    assert get_family("tofu") is TOFU and get_family("muse") is MUSE
     assert get_family(TOFU) is TOFU
 
 
-@pytest.mark.parametrize("bad", ["muse", "TOFU", "", None])
+@pytest.mark.parametrize("bad", ["wmdp", "TOFU", "", None])
 def test_an_unknown_family_names_itself_and_the_valid_ones(bad):
-    with pytest.raises(InputError, match=r"unknown benchmark family .*valid: \['tofu'\]") as err:
+    with pytest.raises(InputError, match=r"unknown benchmark family .*valid: \['muse', 'tofu'\]") as err:
         get_family(bad)
     assert repr(bad) in str(err.value)
 
@@ -137,7 +139,9 @@ def test_tofu_readings_are_the_matched_comparisons_defaults():
     defaults = {k: p.default for k, p in inspect.signature(forget_at_matched_retain).parameters.items()}
     assert TOFU.matched_columns() == {"retain_col": defaults["retain_col"], "forget_col": defaults["forget_col"]}
     assert (TOFU.efficacy, TOFU.utility) == ("forget_es", "retain_es")
-    assert TOFU.metrics == tuple(METRICS)  # every final metric of the evaluation stage, by name
+    # every final metric of the evaluation stage belongs to a family, and every family's is registered
+    assert set(TOFU.metrics) | set(FAMILIES["muse"].metrics) == set(METRICS)
+    assert not set(TOFU.metrics) & set(FAMILIES["muse"].metrics)
 
 
 def test_check_metrics_names_an_unsupported_metric():

@@ -1,0 +1,753 @@
+"""A MUSE-shaped synthetic corpus: fictional local news articles with their facts' character spans
+known exactly, questions about them, and the benchmark family that reads it (issue 24, item 1).
+
+MUSE (Shi et al., 2024) asks whether a model can unlearn *text it read*: its targets were
+fine-tuned on news articles (BBC) or books, and it scores verbatim memory (VerbMem: continue a
+forget passage from its first tokens), knowledge (KnowMem: answer questions about the forget and
+the retain corpus) and privacy leakage (PrivLeak: a membership-inference AUC on forget vs held-out
+passages). This module builds an offline stand-in, generated from a seed in milliseconds and
+byte-identical for a seed (:func:`write_muse`), for the tiny from-scratch tiers.
+
+**Content.** Every article is a short local news report about an invented town: a bridge opening,
+a summer festival, a mayoral election, a new factory, an archaeological find or a storm
+(:data:`TOPICS`). It is five or six sentences, each one of two wordings, with *fact slots*: people
+(names made by ``data.benchmark``'s syllable generator), places (invented towns, one per article),
+organisations (an invented word and a kind: "Velmar Engineering", "the Drouk Party"), dates and
+numbers. Harmless by construction: nothing in it names a real person, place or organisation, and
+the events are everyday ones. Words that vary between articles but are not facts of those kinds
+(the object found, a factory's product) come from small pools and are not annotated.
+
+**Rows.** A text split (``forget``, ``retain``, ``holdout``, and ``full`` = retain + forget, what a
+target trains on) has rows of :data:`ARTICLE_FIELDS`: ``doc_id`` (an integer, unique across the
+corpus), ``topic``, ``text``, ``key_spans`` (the ``[start, end)`` character span of every
+occurrence of a fact in ``text``, in order) and ``key_facts`` (the slot each span fills, e.g.
+``person``, ``date``, ``votes``; its kind is :data:`SLOT_KINDS`). That is the layout
+``data.families.encode_text_dataset`` reads (``text``, ``key_spans``, ``doc_id``; the extra fields
+are ignored there), so annotation importance works on text as on TOFU answers. A QA split
+(``forget_qa``, ``retain_qa``, ``holdout_qa``) has rows of :data:`QA_FIELDS`: ``qa_id``, ``doc_id``
+(the article asked about), ``question``, ``answer`` (a fact's exact text), ``key_spans``
+(``[[0, len(answer)]]``: the whole answer is the fact), ``answer_span`` (where the answer stands in
+its article: ``text[start:end] == answer``) and ``fact_type`` (the slot). That is what
+``batching.encode_dataset`` reads (``question``, ``answer``, ``key_spans``, ``qa_id``) and
+``schema.row_problem`` accepts; the TOFU-only fields (paraphrases, perturbed answers, author ids)
+are absent. ``holdout_qa`` is KnowMem's floor: questions about articles no model trained on.
+
+**Sizes** (:class:`MuseConfig` defaults): 10 forget, 30 retain and 10 held-out articles of 63-80
+words (mean 71), 3 questions each. Token counts depend on the tokenizer. With a 1024-token BPE
+trained on the corpus's own texts (how a from-scratch tier gets its tokenizer,
+``models.build.train_tokenizer``) an article is 92-129 tokens (mean ~110): forget ~1,100, retain
+~3,300, holdout ~1,100, so the training text (forget + retain) is ~4,400 tokens and nearly every
+article is one block at the tiny tier's ``max_length`` of 128 (``encode_text`` cuts after
+``max_length - 1`` tokens behind the BOS), so VerbMem's prefix and continuation lie in one block.
+With the tiny tier's shipped tokenizer (trained on the TOFU-shaped text, it spends ~2.8 tokens a
+word on news wording) an article is 173-224 tokens: forget ~2,000, retain ~6,000, holdout ~2,000.
+Either way the training text is at most what a TOFU-shaped tiny target memorises today (its 440
+training rows, ``full`` + ``world_facts``, hold 7,090 labelled answer tokens in 14,642 positions,
+memorised in 14 epochs): every text token is a label, so ~4,400-8,000 labelled tokens in as many
+positions is about the same work per epoch (how many epochs verbatim memorisation takes is
+measured when the reference models are trained, issue 24 item 2). Why 10 + 30 + 10: the forget
+set is a quarter of the training text (enough forget tokens for stable per-token readings on a
+tiny corpus; TOFU's forget10 is a tenth), the retain set gives the retrained model (retain only)
+five articles of every topic (so forget articles differ from what it read by their
+facts and wording choices, not by a topic it never read), and as many held-out as forget articles give
+PrivLeak's AUC 10 x 10 = 100 member/non-member pairs (a resolution of 0.01); each size is one
+field away.
+
+**The family** (:data:`MUSE`): one forget split ``forget`` beside ``retain``; evaluation roles
+``forget``, ``retain``, ``holdout``, ``forget_qa``, ``retain_qa``, ``holdout_qa``; raw-text
+encoding. MUSE's own metrics (VerbMem on D_f, KnowMem on D_f and D_r, PrivLeak) are computed by
+the evaluation stage on the final model; during training the loop's per-token readings on text
+(``forget_es``/``retain_es``) are what runs are matched on, forget efficacy at the step where the
+retain reading falls to the matched level.
+
+This module is on the data floor: it imports ``errors``, ``data`` modules, the standard library
+and ``datasets``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from types import MappingProxyType
+
+import datasets
+
+from ..errors import InputError, check_int
+from .benchmark import MONTHS, _word
+from .schema import row_problem
+
+__all__ = ["MuseConfig", "TOPICS", "SLOT_KINDS", "FACT_KINDS", "ARTICLE_FIELDS", "QA_FIELDS",
+           "TEXT_SPLITS", "QA_SPLITS", "MUSE_SPLITS", "MUSE_FILES", "MUSE_FORMAT",
+           "generate_muse", "muse_to_datasets", "load_muse", "write_muse", "read_muse",
+           "muse_retain_for", "muse_eval_splits", "muse_splits_to_load", "MUSE_FAMILY_FIELDS"]
+
+
+# ----------------------------------------------------------------------------------------------
+# configuration
+
+
+@dataclass(frozen=True)
+class MuseConfig:
+    """Size and seed of the MUSE-shaped corpus (module docstring: why these sizes)."""
+
+    n_forget: int = 10
+    """Articles in ``forget`` (D_f): the target reads them, the retrained model never does. 10
+    articles are ~1,100 tokens of a BPE trained on the corpus, a quarter of the training text."""
+    n_retain: int = 30
+    """Articles in ``retain`` (D_r): every model reads them. With ``n_forget``: ~4,400 tokens of
+    training text (~8,000 with the tiny tier's TOFU-trained tokenizer), at most the 7,090
+    labelled tokens a TOFU-shaped tiny target memorises."""
+    n_holdout: int = 10
+    """Articles no model reads: the non-members of PrivLeak (as many as the forget articles, so
+    its AUC is over n_forget x n_holdout pairs)."""
+    qa_per_article: int = 3
+    """Questions per article (KnowMem), each about a different fact; at most the smallest number
+    of questionable facts of a topic (:data:`TOPICS`)."""
+    seed: int = 0
+    """Everything is generated from this seed: same seed, byte-identical files."""
+
+    def __post_init__(self):
+        """Raise :class:`~satimp_lab.errors.InputError` naming the first bad field."""
+        for name in ("n_forget", "n_retain", "n_holdout", "qa_per_article"):
+            check_int("MuseConfig", name, getattr(self, name), minimum=1)
+        check_int("MuseConfig", "seed", self.seed)
+        most = min(len(topic["questions"]) for topic in TOPICS.values())
+        if self.qa_per_article > most:
+            raise InputError(f"MuseConfig.qa_per_article must be in [1, {most}], got {self.qa_per_article}")
+
+
+# ----------------------------------------------------------------------------------------------
+# the fictional news world
+
+SLOT_KINDS: Mapping[str, str] = {
+    "place": "place", "person": "person", "person2": "person", "org": "organisation",
+    "date": "date", "since": "date", "plan": "date",
+    "length": "number", "crowd": "number", "months": "number", "cost": "number", "ferry": "number",
+    "visitors": "number", "years": "number", "stalls": "number", "votes": "number",
+    "votes2": "number", "turnout": "number", "counters": "number", "jobs": "number",
+    "area": "number", "age": "number", "depth": "number", "weeks": "number", "rain": "number",
+    "rise": "number", "homes": "number", "families": "number",
+}
+"""Every fact slot and its kind (:data:`FACT_KINDS`); a slot's every occurrence is a key span."""
+
+FACT_KINDS = ("person", "place", "organisation", "date", "number")
+"""The kinds of fact that are annotated (key spans): names, places, organisations, dates, numbers."""
+
+NUMBER_RANGES: Mapping[str, tuple[int, int]] = {
+    "length": (40, 900), "crowd": (200, 5000), "months": (6, 48), "cost": (2, 90),
+    "ferry": (50, 400), "visitors": (800, 20000), "years": (3, 40), "stalls": (20, 150),
+    "votes": (5000, 9000), "votes2": (1000, 4900), "turnout": (41, 89), "counters": (20, 120),
+    "jobs": (40, 900), "area": (1000, 30000), "age": (300, 3000), "depth": (2, 9),
+    "weeks": (3, 20), "rain": (60, 250), "rise": (2, 6), "homes": (30, 600), "families": (10, 29),
+}
+"""Inclusive ranges of the number slots (the runner-up's votes below the winner's, flooded
+families below flooded homes, so every article reads consistently)."""
+
+# A topic: its sentences (each a list of wordings with the same slots), the organisation kinds it
+# draws from (with the filler words that go with one), filler pools, and a question per slot.
+# Slots in braces; {Org} is {org} at a sentence start (the same value). Filler slots (product,
+# object) are wording, not facts: never key spans, never asked about.
+TOPICS: Mapping[str, dict] = {
+    "bridge": {
+        "sentences": [
+            ["The town of {place} opened its new bridge over the river on {date}.",
+             "On {date}, the town of {place} opened a new bridge over the river."],
+            ["The bridge is {length} metres long and was built by {org}.",
+             "{org} built the bridge, which is {length} metres long."],
+            ["Mayor {person} cut the ribbon while {crowd} residents watched from the banks.",
+             "{crowd} residents watched from the banks as Mayor {person} cut the ribbon."],
+            ["The work took {months} months and cost {cost} million crowns.",
+             "It cost {cost} million crowns and took {months} months to finish."],
+            ["\"The old ferry carried {ferry} cars a day, and this bridge will carry far more,\" "
+             "said the engineer {person2}.",
+             "The engineer {person2} said the old ferry could carry only {ferry} cars a day."],
+        ],
+        "orgs": [("Engineering", {}), ("Construction", {}), ("Bridge Works", {})],
+        "fillers": {},
+        "questions": {
+            "place": "In which town did Mayor {person} open a new bridge?",
+            "date": "When did the new bridge in {place} open?",
+            "length": "How many metres long is the new bridge in {place}?",
+            "org": "Which company built the new bridge in {place}?",
+            "person": "Who cut the ribbon at the new bridge in {place}?",
+            "crowd": "How many residents watched the new bridge in {place} open?",
+            "cost": "How many million crowns did the new bridge in {place} cost?",
+            "person2": "Which engineer spoke about the old ferry in {place}?",
+        },
+    },
+    "festival": {
+        "sentences": [
+            ["The town of {place} held its summer festival on {date}.",
+             "On {date}, {place} held its summer festival."],
+            ["About {visitors} visitors came for the music and the food in the market square.",
+             "The market square filled with about {visitors} visitors who came for music and food."],
+            ["The festival was organised by {person}, who has run it for {years} years.",
+             "{person} has organised the festival for {years} years."],
+            ["The main stage belonged to the {org}, a band from the hills.",
+             "The {org}, a band from the hills, played on the main stage."],
+            ["There were {stalls} stalls, and the baker {person2} sold out of bread by noon.",
+             "The baker {person2} sold out of bread by noon at one of the {stalls} stalls."],
+            ["\"It was the best year we have had,\" said {person}.",
+             "\"We have never seen so many people here,\" {person} said."],
+        ],
+        "orgs": [("Singers", {}), ("Brass Band", {}), ("Players", {})],
+        "fillers": {},
+        "questions": {
+            "place": "Which town held the summer festival organised by {person}?",
+            "date": "When did {place} hold its summer festival?",
+            "visitors": "About how many visitors came to the festival in {place}?",
+            "person": "Who organised the summer festival in {place}?",
+            "years": "For how many years has the festival in {place} had the same organiser?",
+            "org": "Which band played on the main stage at the festival in {place}?",
+            "stalls": "How many stalls were at the festival in {place}?",
+            "person2": "Which baker sold out of bread at the festival in {place}?",
+        },
+    },
+    "election": {
+        "sentences": [
+            ["Voters in {place} chose a new mayor on {date}.",
+             "On {date}, voters in {place} chose a new mayor."],
+            ["{person} of the {org} won the race with {votes} votes.",
+             "{person}, of the {org}, won the race with {votes} votes."],
+            ["The runner-up, {person2}, received {votes2} votes.",
+             "{person2} came second with {votes2} votes."],
+            ["Turnout was {turnout} per cent, the highest since {since}.",
+             "{turnout} per cent of voters took part, the highest figure since {since}."],
+            ["{counters} volunteers counted the ballots through the night in the town hall.",
+             "In the town hall, {counters} volunteers counted the ballots through the night."],
+            ["{person} promised to repair the old harbour and to open a library.",
+             "The new mayor, {person}, has promised a repaired harbour and a library."],
+        ],
+        "orgs": [("Party", {}), ("Movement", {}), ("League", {})],
+        "fillers": {},
+        "questions": {
+            "place": "In which town did {person} win the election for mayor?",
+            "date": "When did voters in {place} choose a new mayor?",
+            "person": "Who won the election for mayor of {place}?",
+            "org": "Which party does the new mayor of {place} belong to?",
+            "votes": "How many votes did the winner of the election in {place} receive?",
+            "person2": "Who came second in the election for mayor of {place}?",
+            "turnout": "What was the turnout, in per cent, of the election in {place}?",
+            "counters": "How many volunteers counted the ballots in {place}?",
+        },
+    },
+    "factory": {
+        "sentences": [
+            ["{Org} opened a factory in {place} on {date}.",
+             "On {date}, {org} opened a factory in {place}."],
+            ["The factory will make {product} and employ {jobs} people.",
+             "It will employ {jobs} people making {product}."],
+            ["The director, {person}, said the company had invested {cost} million crowns in the site.",
+             "The company invested {cost} million crowns in the site, said the director, {person}."],
+            ["The building covers {area} square metres on the edge of town.",
+             "On the edge of town, the building covers {area} square metres."],
+            ["A local worker, {person2}, was the first to be hired.",
+             "The first person hired was {person2}, a local worker."],
+            ["The company plans to open a second site in {plan}.",
+             "A second site is planned for {plan}."],
+        ],
+        "orgs": [("Glassworks", {"product": "glass bottles"}), ("Textiles", {"product": "wool blankets"}),
+                 ("Bicycle Company", {"product": "bicycles"}), ("Tile Works", {"product": "clay tiles"})],
+        "fillers": {},
+        "questions": {
+            "place": "In which town did {org} open a factory?",
+            "date": "When did {org} open its factory in {place}?",
+            "jobs": "How many people will the new factory in {place} employ?",
+            "person": "Who is the director of the company that opened a factory in {place}?",
+            "cost": "How many million crowns were invested in the new factory in {place}?",
+            "area": "How many square metres does the new factory in {place} cover?",
+            "person2": "Who was the first worker hired at the new factory in {place}?",
+            "plan": "In which year does the company in {place} plan to open a second site?",
+        },
+    },
+    "discovery": {
+        "sentences": [
+            ["Archaeologists found an old {object} near {place} on {date}.",
+             "On {date}, archaeologists found an old {object} near {place}."],
+            ["The team from the {org} was led by {person}.",
+             "{person} of the {org} led the team."],
+            ["They believe the {object} is about {age} years old.",
+             "The {object} is thought to be about {age} years old."],
+            ["It lay {depth} metres below a field owned by the farmer {person2}.",
+             "The farmer {person2} owns the field where it lay {depth} metres down."],
+            ["Digging will go on for {weeks} weeks before the find is shown to the public.",
+             "The find will be shown to the public after {weeks} more weeks of digging."],
+            ["\"Nothing like it has been found in this valley before,\" said {person}.",
+             "\"This valley has never given us anything like it,\" {person} said."],
+        ],
+        "orgs": [("University", {}), ("Museum", {}), ("Institute", {})],
+        "fillers": {"object": ["bronze bell", "stone boat", "silver cup", "wooden door", "clay lamp",
+                               "iron key"]},
+        "questions": {
+            "place": "Near which town did {person} lead a team that found something old?",
+            "date": "When did archaeologists make their find near {place}?",
+            "org": "Which institution led the dig near {place}?",
+            "person": "Who led the team of archaeologists near {place}?",
+            "age": "About how many years old is the find near {place}?",
+            "depth": "How many metres down did the find near {place} lie?",
+            "person2": "Which farmer owns the field of the find near {place}?",
+            "weeks": "For how many weeks will digging go on near {place}?",
+        },
+    },
+    "storm": {
+        "sentences": [
+            ["A storm struck the town of {place} on {date}.",
+             "On {date}, a storm struck the town of {place}."],
+            ["In one night {rain} millimetres of rain fell and the river rose by {rise} metres.",
+             "The river rose by {rise} metres after {rain} millimetres of rain fell in one night."],
+            ["About {homes} homes were flooded and {families} families spent the night in the school.",
+             "{families} families spent the night in the school after about {homes} homes were flooded."],
+            ["The fire chief, {person}, said that no one was hurt.",
+             "No one was hurt, said the fire chief, {person}."],
+            ["The {org} has raised {cost} thousand crowns to help with repairs.",
+             "To help with repairs, the {org} has raised {cost} thousand crowns."],
+            ["The shop owner {person2} said the water reached the top of the counter.",
+             "The water reached the top of the counter, said the shop owner {person2}."],
+        ],
+        "orgs": [("Relief Fund", {}), ("Aid Society", {}), ("Rescue Trust", {})],
+        "fillers": {},
+        "questions": {
+            "place": "Which town did the storm strike when {person} was fire chief?",
+            "date": "When did the storm strike {place}?",
+            "rain": "How many millimetres of rain fell in one night in {place}?",
+            "homes": "About how many homes were flooded in {place}?",
+            "families": "How many families spent the night in the school in {place}?",
+            "person": "Who is the fire chief of {place}?",
+            "org": "Which charity raised money for repairs in {place}?",
+            "person2": "Which shop owner saw the water reach the counter in {place}?",
+        },
+    },
+}
+"""The article topics: for each, ``sentences`` (every sentence a list of wordings that share
+their slots; an article takes one wording of each, in order), ``orgs`` (organisation kinds, each
+with the filler words that go with it), ``fillers`` (pools of unannotated words) and
+``questions`` (a KnowMem question per asked slot; it names the article by its place or person and
+never contains its answer)."""
+
+ARTICLE_FIELDS = ("doc_id", "topic", "text", "key_spans", "key_facts")
+"""The fields of a text row (``forget``, ``retain``, ``holdout``, ``full``)."""
+QA_FIELDS = ("qa_id", "doc_id", "question", "answer", "key_spans", "answer_span", "fact_type")
+"""The fields of a QA row (``forget_qa``, ``retain_qa``, ``holdout_qa``)."""
+TEXT_SPLITS = ("forget", "retain", "holdout")
+"""The article splits written to disk (``full`` = retain + forget is built on load)."""
+QA_SPLITS = ("forget_qa", "retain_qa", "holdout_qa")
+"""The question splits: questions about the articles of ``forget``, ``retain``, ``holdout``."""
+MUSE_SPLITS = ("full", *TEXT_SPLITS, *QA_SPLITS)
+"""Every split :func:`load_muse` gives."""
+MUSE_FILES = (*(f"{s}.jsonl" for s in TEXT_SPLITS + QA_SPLITS), "manifest.json")
+"""The files of a corpus folder (:func:`write_muse`)."""
+MUSE_FORMAT = "satimp-lab muse corpus v1"
+"""The ``format`` a corpus folder's ``manifest.json`` names."""
+
+
+# ----------------------------------------------------------------------------------------------
+# generation
+
+
+def _render(template: str, values: Mapping[str, str], offset: int,
+            spans: list[list[int]], facts: list[str]) -> str:
+    """``template`` with its slots filled from ``values``; the span (shifted by ``offset``) and
+    slot of every fact slot are appended to ``spans`` and ``facts``."""
+    out, rest = "", template
+    while "{" in rest:
+        before, _, after = rest.partition("{")
+        slot, _, rest = after.partition("}")
+        out += before
+        name = "org" if slot == "Org" else slot
+        value = values[name]
+        if name in SLOT_KINDS:
+            spans.append([offset + len(out), offset + len(out) + len(value)])
+            facts.append(name)
+        out += value
+    return out + rest
+
+
+class _Names:
+    """Invented names, unique across the corpus (``data.benchmark``'s syllable generator)."""
+
+    def __init__(self, rng: random.Random):
+        self.rng = rng
+        self.taken: set[str] = set()
+
+    def unique(self, make: Callable[[], str]) -> str:
+        while True:
+            value = make()
+            if value not in self.taken and not any(value in t or t in value for t in self.taken):
+                self.taken.add(value)
+                return value
+
+    def person(self) -> str:
+        return self.unique(lambda: f"{_word(self.rng, (1, 2)).title()} {_word(self.rng, (2, 3)).title()}")
+
+    def place(self) -> str:
+        return self.unique(lambda: _word(self.rng, (2, 3)).title())
+
+    def org_word(self) -> str:
+        return self.unique(lambda: _word(self.rng, (1, 2)).title())
+
+
+def _article(rng: random.Random, names: _Names, topic: str, doc_id: int, first_qa_id: int,
+             n_questions: int) -> tuple[dict, list[dict], dict]:
+    """One article of ``topic``: its text row, its QA rows and its facts ({slot: value})."""
+    spec = TOPICS[topic]
+    suffix, extra = rng.choice(spec["orgs"])
+    values: dict[str, str] = {
+        "place": names.place(), "person": names.person(), "person2": names.person(),
+        "org": f"{names.org_word()} {suffix}",
+        "date": f"{rng.randint(1, 28)} {rng.choice(MONTHS)} {rng.randint(1950, 2019)}",
+        "since": str(rng.randint(1900, 1949)), "plan": str(rng.randint(2020, 2029)),
+        **{slot: str(rng.randint(*bounds)) for slot, bounds in NUMBER_RANGES.items()},
+        **extra,
+        **{slot: rng.choice(pool) for slot, pool in spec["fillers"].items()},
+    }
+    text = ""
+    spans: list[list[int]] = []
+    facts: list[str] = []
+    for wordings in spec["sentences"]:
+        if text:
+            text += " "
+        text += _render(rng.choice(wordings), values, len(text), spans, facts)
+    used = {slot: values[slot] for slot in dict.fromkeys(facts)}
+    qa = []
+    for k, slot in enumerate(rng.sample(sorted(spec["questions"]), n_questions)):
+        start, end = spans[facts.index(slot)]  # the fact's first occurrence
+        answer = text[start:end]
+        qa.append({"qa_id": first_qa_id + k, "doc_id": doc_id,
+                   "question": spec["questions"][slot].format(**values), "answer": answer,
+                   "key_spans": [[0, len(answer)]], "answer_span": [start, end], "fact_type": slot})
+    row = {"doc_id": doc_id, "topic": topic, "text": text, "key_spans": spans, "key_facts": facts}
+    return row, qa, used
+
+
+def generate_muse(config: MuseConfig | None = None) -> dict:
+    """The corpus as plain Python data: ``{split: [rows]}`` for :data:`TEXT_SPLITS` and
+    :data:`QA_SPLITS`, and ``"facts"``: ``[{"doc_id", "topic", "facts": {slot: value}}]`` per
+    article (what its key spans name; not written to disk).
+
+    ``doc_id``: retain articles first (0 ..), then forget, then holdout (as TOFU's forget authors
+    are the last of the training ones); ``qa_id`` counts the questions in the same order. Topics
+    are dealt round-robin from a shuffled order within each split, so every split of at least
+    ``len(TOPICS)`` articles has every topic (the retrained model reads every topic). Deterministic:
+    the same config gives identical output on any machine."""
+    config = config or MuseConfig()
+    rng = random.Random(config.seed)
+    names = _Names(rng)
+    out: dict = {split: [] for split in (*TEXT_SPLITS, *QA_SPLITS)}
+    out["facts"] = []
+    doc_id = qa_id = 0
+    for split, count in (("retain", config.n_retain), ("forget", config.n_forget),
+                         ("holdout", config.n_holdout)):
+        order = sorted(TOPICS)
+        rng.shuffle(order)
+        for i in range(count):
+            topic = order[i % len(order)]
+            row, qa, facts = _article(rng, names, topic, doc_id, qa_id, config.qa_per_article)
+            out[split].append(row)
+            out[f"{split}_qa"] += qa
+            out["facts"].append({"doc_id": doc_id, "topic": topic, "facts": facts})
+            doc_id, qa_id = doc_id + 1, qa_id + len(qa)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# as datasets
+
+_TEXT_FEATURES = datasets.Features({
+    "doc_id": datasets.Value("int64"), "topic": datasets.Value("string"), "text": datasets.Value("string"),
+    "key_spans": datasets.Sequence(datasets.Sequence(datasets.Value("int64"))),
+    "key_facts": datasets.Sequence(datasets.Value("string")),
+})
+_QA_FEATURES = datasets.Features({
+    "qa_id": datasets.Value("int64"), "doc_id": datasets.Value("int64"),
+    "question": datasets.Value("string"), "answer": datasets.Value("string"),
+    "key_spans": datasets.Sequence(datasets.Sequence(datasets.Value("int64"))),
+    "answer_span": datasets.Sequence(datasets.Value("int64")), "fact_type": datasets.Value("string"),
+})
+
+
+def muse_to_datasets(corpus: Mapping, splits=None) -> datasets.DatasetDict:
+    """``corpus`` (:func:`generate_muse` or :func:`read_muse`) as a ``datasets.DatasetDict`` of
+    ``splits`` (default: :data:`MUSE_SPLITS`; ``full`` is retain + forget, in doc_id order).
+    Raises :class:`InputError` for an unknown split name."""
+    splits = list(MUSE_SPLITS if splits is None else splits)
+    unknown = [s for s in splits if s not in MUSE_SPLITS]
+    if unknown:
+        raise InputError(f"unknown MUSE split(s) {unknown}; valid: {list(MUSE_SPLITS)}")
+    out = {}
+    for split in splits:
+        if split == "full":
+            rows = sorted(corpus["retain"] + corpus["forget"], key=lambda r: r["doc_id"])
+        else:
+            rows = corpus[split]
+        fields_, features = (QA_FIELDS, _QA_FEATURES) if split in QA_SPLITS else (ARTICLE_FIELDS, _TEXT_FEATURES)
+        out[split] = datasets.Dataset.from_list([{f: row[f] for f in fields_} for row in rows],
+                                                features=features)
+    return datasets.DatasetDict(out)
+
+
+def load_muse(splits=None, config: MuseConfig | None = None,
+              data_dir: str | Path | None = None) -> datasets.DatasetDict:
+    """The corpus as a ``datasets.DatasetDict`` {split: Dataset} of ``splits`` (default: every one
+    of :data:`MUSE_SPLITS`): generated from ``config`` (default :class:`MuseConfig`), or read from
+    ``data_dir`` (a folder of :func:`write_muse`; ``config`` is then not used). Raises
+    :class:`InputError` for an unknown split, and the errors of :func:`read_muse`."""
+    corpus = read_muse(data_dir) if data_dir is not None else generate_muse(config)
+    return muse_to_datasets(corpus, splits)
+
+
+# ----------------------------------------------------------------------------------------------
+# files
+
+
+def _write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (a temporary file in the same folder, then renamed)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_muse(data_dir: str | Path, config: MuseConfig | None = None) -> Path:
+    """Generate the corpus from ``config`` and write it to ``data_dir`` (:data:`MUSE_FILES`): one
+    JSON Lines file per split of :data:`TEXT_SPLITS` and :data:`QA_SPLITS` (sorted keys), and
+    ``manifest.json`` (the format, the config, the rows of each split). Byte-identical for a
+    config. Returns ``data_dir``."""
+    config = config or MuseConfig()
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    corpus = generate_muse(config)
+    for split in (*TEXT_SPLITS, *QA_SPLITS):
+        _write(data_dir / f"{split}.jsonl",
+               "".join(json.dumps(row, sort_keys=True) + "\n" for row in corpus[split]))
+    manifest = {"format": MUSE_FORMAT, "config": asdict(config),
+                "rows": {split: len(corpus[split]) for split in (*TEXT_SPLITS, *QA_SPLITS)}}
+    _write(data_dir / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return data_dir
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _span_problem(span, n: int, what: str) -> str | None:
+    if not (isinstance(span, list) and len(span) == 2 and all(map(_is_int, span)) and 0 <= span[0] < span[1] <= n):
+        return f"span {span!r} is not a [start, end) pair with 0 <= start < end <= {n} ({what})"
+    return None
+
+
+def _article_problem(row: dict) -> str | None:
+    """The first problem of a text row, as ``"field 'x': ..."``; None if valid."""
+    if not (_is_int(row["doc_id"]) and row["doc_id"] >= 0):
+        return f"field 'doc_id': must be an integer >= 0, got {row['doc_id']!r}"
+    for name in ("topic", "text"):
+        if not (isinstance(row[name], str) and row[name].strip()):
+            return f"field {name!r}: must be a non-empty string, got {row[name]!r}"
+    if row["topic"] not in TOPICS:
+        return f"field 'topic': unknown topic {row['topic']!r}; valid: {sorted(TOPICS)}"
+    spans, facts = row["key_spans"], row["key_facts"]
+    if not isinstance(spans, list):
+        return f"field 'key_spans': must be a list of [start, end) pairs, got {spans!r}"
+    for span in spans:
+        problem = _span_problem(span, len(row["text"]), "the text's length")
+        if problem:
+            return f"field 'key_spans': {problem}"
+    if not (isinstance(facts, list) and len(facts) == len(spans) and all(f in SLOT_KINDS for f in facts)):
+        return (f"field 'key_facts': must be a list of fact slots (one of {sorted(SLOT_KINDS)}) "
+                f"with one per key span ({len(spans)}), got {facts!r}")
+    return None
+
+
+def _qa_problem(row: dict) -> str | None:
+    """The first problem of a QA row on its own, as ``"field 'x': ..."``; None if valid."""
+    problem = row_problem(row)
+    if problem:
+        return problem
+    for name in ("qa_id", "doc_id"):
+        if not (_is_int(row[name]) and row[name] >= 0):
+            return f"field {name!r}: must be an integer >= 0, got {row[name]!r}"
+    if row["fact_type"] not in SLOT_KINDS:
+        return f"field 'fact_type': unknown fact slot {row['fact_type']!r}; valid: {sorted(SLOT_KINDS)}"
+    span = row["answer_span"]
+    if not (isinstance(span, list) and len(span) == 2 and all(map(_is_int, span)) and 0 <= span[0] < span[1]):
+        return f"field 'answer_span': must be a [start, end) pair of integers, got {span!r}"
+    return None
+
+
+def _read_rows(path: Path, required: tuple[str, ...], check) -> list[dict]:
+    """The rows of one JSON Lines file; an error names the file, the line and the field."""
+    if not path.is_file():
+        raise InputError(f"MUSE corpus file missing: {path} (a corpus folder has {list(MUSE_FILES)}; "
+                         f"write_muse writes one)")
+    rows = []
+    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InputError(f"{path}:{line_no}: not valid JSON ({err.msg})") from None
+        if not isinstance(row, dict):
+            raise InputError(f"{path}:{line_no}: a row must be a JSON object, got {row!r}")
+        missing = [f for f in required if f not in row]
+        if missing:
+            raise InputError(f"{path}:{line_no}: row is missing field(s) {missing}; every row needs {list(required)}")
+        problem = check(row)
+        if problem:
+            raise InputError(f"{path}:{line_no}: {problem}")
+        rows.append(row)
+    return rows
+
+
+def _read_manifest(path: Path) -> dict:
+    if not path.is_file():
+        raise InputError(f"MUSE corpus file missing: {path} (a corpus folder has {list(MUSE_FILES)}; "
+                         f"write_muse writes one)")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
+    if not isinstance(manifest, dict):
+        raise InputError(f"{path}: must be a JSON object, got {manifest!r}")
+    if manifest.get("format") != MUSE_FORMAT:
+        raise InputError(f"{path}: field 'format' must be {MUSE_FORMAT!r}, got {manifest.get('format')!r}")
+    config = manifest.get("config")
+    names = [f.name for f in fields(MuseConfig)]
+    if not (isinstance(config, dict) and set(config) <= set(names)):
+        raise InputError(f"{path}: field 'config' must be an object with fields of {names}, got {config!r}")
+    try:
+        manifest["config"] = MuseConfig(**config)
+    except InputError as err:
+        raise InputError(f"{path}: field 'config': {err}") from None
+    rows = manifest.get("rows")
+    splits = [*TEXT_SPLITS, *QA_SPLITS]
+    if not (isinstance(rows, dict) and set(rows) == set(splits) and all(_is_int(n) for n in rows.values())):
+        raise InputError(f"{path}: field 'rows' must give the row count of every split {splits}, got {rows!r}")
+    return manifest
+
+
+def _check_count(data_dir: Path, split: str, rows: list[dict], manifest: dict) -> None:
+    expected = manifest["rows"][split]
+    if len(rows) != expected:
+        raise InputError(f"{data_dir / f'{split}.jsonl'}: has {len(rows)} row(s), but "
+                         f"{data_dir / 'manifest.json'} field 'rows' says {expected}")
+
+
+def read_muse(data_dir: str | Path) -> dict:
+    """Read a corpus folder written by :func:`write_muse`: ``{split: [rows]}`` for
+    :data:`TEXT_SPLITS` and :data:`QA_SPLITS`, and ``"config"``: its :class:`MuseConfig`.
+
+    Checks every row (errors name the file, the line and the field, as
+    :class:`~satimp_lab.errors.InputError`): every field of :data:`ARTICLE_FIELDS` /
+    :data:`QA_FIELDS` present and well typed; key spans inside the text, one fact slot per span;
+    QA rows valid for ``schema.row_problem``; a ``doc_id`` used by one article only; every QA
+    row's article in the matching text split (``forget_qa`` -> ``forget``), with
+    ``text[answer_span] == answer``; unique ``qa_id``\\ s; and each split's row count as the
+    manifest says (a cut file). A missing file raises :class:`InputError` naming it."""
+    data_dir = Path(data_dir)
+    manifest = _read_manifest(data_dir / "manifest.json")
+    corpus: dict = {"config": manifest["config"]}
+    articles: dict[int, tuple[str, dict]] = {}
+    for split in TEXT_SPLITS:
+        path = data_dir / f"{split}.jsonl"
+        corpus[split] = _read_rows(path, ARTICLE_FIELDS, _article_problem)
+        _check_count(data_dir, split, corpus[split], manifest)
+        for row in corpus[split]:
+            if row["doc_id"] in articles:
+                raise InputError(f"{path}: field 'doc_id': {row['doc_id']} is also the doc_id of an article "
+                                 f"of {articles[row['doc_id']][0]!r}; every article needs its own")
+            articles[row["doc_id"]] = (split, row)
+    qa_ids: set[int] = set()
+    for split in QA_SPLITS:
+        path = data_dir / f"{split}.jsonl"
+        corpus[split] = _read_rows(path, QA_FIELDS, _qa_problem)
+        _check_count(data_dir, split, corpus[split], manifest)
+        text_split = split[:-len("_qa")]
+        for line_no, row in enumerate(corpus[split], start=1):
+            where = f"{path}: row {line_no} (qa_id {row['qa_id']})"
+            if row["qa_id"] in qa_ids:
+                raise InputError(f"{where}: field 'qa_id' repeats an earlier question's")
+            qa_ids.add(row["qa_id"])
+            owner = articles.get(row["doc_id"])
+            if owner is None or owner[0] != text_split:
+                raise InputError(f"{where}: field 'doc_id': {row['doc_id']} is no article of {text_split!r}")
+            start, end = row["answer_span"]
+            text = owner[1]["text"]
+            if text[start:end] != row["answer"]:
+                raise InputError(f"{where}: field 'answer_span': {[start, end]} of article {row['doc_id']} "
+                                 f"reads {text[start:end]!r}, not the answer {row['answer']!r}")
+    return corpus
+
+
+# ----------------------------------------------------------------------------------------------
+# the benchmark family
+
+_FORGET_SPLIT = "forget"
+
+
+def _check_forget(forget_split: str) -> None:
+    if forget_split != _FORGET_SPLIT:
+        raise InputError(f"unknown forget split {forget_split!r} for benchmark family 'muse'; "
+                         f"valid: [{_FORGET_SPLIT!r}]")
+
+
+def muse_retain_for(forget_split: str) -> str:
+    """``"forget"`` -> ``"retain"``: the split the loop trains beside the forget articles (every
+    article the retrained model reads). Raises :class:`InputError` for any other name."""
+    _check_forget(forget_split)
+    return "retain"
+
+
+def muse_eval_splits(benchmark: Mapping, forget_split: str) -> dict[str, str]:
+    """Role -> split that MUSE's final metrics read: ``forget`` (VerbMem on D_f, PrivLeak's
+    members), ``retain`` (the retain articles), ``holdout`` (PrivLeak's non-members),
+    ``forget_qa`` / ``retain_qa`` (KnowMem on D_f / D_r), ``holdout_qa`` (KnowMem's floor: never
+    read). One layout, so ``benchmark`` is not consulted. Raises :class:`InputError` for a forget
+    split other than ``"forget"``."""
+    _check_forget(forget_split)
+    return {"forget": "forget", "retain": "retain", "holdout": "holdout", "forget_qa": "forget_qa",
+            "retain_qa": "retain_qa", "holdout_qa": "holdout_qa"}
+
+
+def muse_splits_to_load(source: str, forget_split: str) -> list[str]:
+    """Every split an experiment on the MUSE-shaped corpus loads (:func:`load_muse`): ``full``
+    (what the target trains on), the forget and retain splits and the evaluation splits. Only the
+    offline ``"synthetic"`` source exists (the real MUSE corpora are not read); another source or
+    forget split raises :class:`InputError`."""
+    _check_forget(forget_split)
+    if source != "synthetic":
+        raise InputError(f"benchmark family 'muse' has no source {source!r}; valid: ['synthetic'] "
+                         f"(the offline MUSE-shaped corpus of data.muse)")
+    return list(MUSE_SPLITS)
+
+
+MUSE_FAMILY_FIELDS: Mapping = MappingProxyType({
+    "name": "muse",
+    "description": "MUSE-shaped verbatim and knowledge unlearning: fictional news articles with their "
+                   "facts' spans and questions about them (data.muse, offline)",
+    "encoding": "text",
+    "forget_splits": (_FORGET_SPLIT,),
+    "retain_for": muse_retain_for,
+    "eval_roles": muse_eval_splits,
+    "splits_to_load": muse_splits_to_load,
+    "efficacy": "forget_es",
+    "utility": "retain_es",
+    "metrics": ("verbmem", "knowmem", "privleak"),
+})
+"""The fields of the MUSE-shaped ``data.families.BenchmarkFamily`` (:data:`MUSE` is
+``BenchmarkFamily(**MUSE_FAMILY_FIELDS)``): raw-text rows (every token a label,
+``encode_text_dataset``), one forget split ``forget`` beside ``retain``, the evaluation roles of
+:func:`muse_eval_splits`, the splits of :func:`muse_splits_to_load`. During training runs are
+matched on the loop's per-token readings on text (``forget_es`` at matched ``retain_es``); MUSE's
+own metrics, VerbMem (D_f), KnowMem (D_f, D_r) and PrivLeak, are computed by the evaluation stage
+on the final model (``metrics``: names only, the data floor imports no metric). Kept as plain
+fields so that ``data.families`` can build and register the family while importing this module
+(this module then imports nothing of ``families``, and either may be imported first)."""
