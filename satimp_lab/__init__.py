@@ -52,7 +52,7 @@ _API: dict[str, tuple[str, ...]] = {
     "unlearning.weight_curves": ("family_curves", "satimp_peak", "weight_table"),  # w(p) of each method, analytic
     "unlearning.weight_stats": ("distribution_summary", "summarise_trace", "key_vs_other"),
     # --- ui/: the playground of notebook 08 (weight-curve figures and sliders: satimp_lab.ui.widgets)
-    "ui.widgets": ("Playground", "PlaygroundUI"),
+    "ui.playground": ("Playground", "PlaygroundUI"),
     # --- experiments/: the run engine (settings, runs and what they record, sweeps, the population)
     "experiments": ("Lab", "RunSpec", "Setting", "SETTINGS", "get_setting", "Sweep", "SweepError",
                     "MissingReading", "process_pool", "forget_at_matched_retain"),

@@ -34,7 +34,7 @@ from satimp_lab.ui import plots
 from satimp_lab.experiments import Lab
 from satimp_lab.studies.tables import save_table
 from satimp_lab.studies.figures import curves_over_steps
-from satimp_lab.ui.widgets import Playground, PlaygroundUI
+from satimp_lab.ui.playground import Playground, PlaygroundUI
 
 pd.set_option("display.max_colwidth", 60)
 lab = Lab(SIZE, **({"tier": TIER} if TIER else {}))

@@ -33,7 +33,7 @@ OUT_DIR = None  # where figures and tables go when run by `satimp-lab reproduce`
 import torch
 from IPython.display import display
 
-from satimp_lab.ui import course, plots, widgets
+from satimp_lab.ui import course, example_answer, exercises, multiple_choice, plots, widgets
 from satimp_lab.unlearning.objectives import get_method
 from satimp_lab.studies.tables import save_table
 
@@ -79,7 +79,7 @@ def dce_dz(p):
     raise NotImplementedError
 
 
-results["logit"] = course.check_logit_gradient(dce_dz)
+results["logit"] = exercises.check_logit_gradient(dce_dz)
 results["logit"]
 
 # %%
@@ -120,7 +120,7 @@ def my_simimp(logp, mask, beta):
     raise NotImplementedError
 
 
-results["simimp"] = course.check_simimp(my_simimp)
+results["simimp"] = exercises.check_simimp(my_simimp)
 results["simimp"]
 
 # %%
@@ -142,7 +142,7 @@ def my_satimp(logp, mask, beta_sat, beta_imp):
     raise NotImplementedError
 
 
-results["satimp"] = course.check_satimp(my_satimp)
+results["satimp"] = exercises.check_satimp(my_satimp)
 results["satimp"]
 
 # %%
@@ -155,21 +155,21 @@ course.solution_button(3)   # shows the reference solution when pressed; it is n
 # token's text or its position. Then answer the multiple-choice question about the general pattern.
 
 # %%
-course.example_tokens()
+example_answer.example_tokens()
 
 # %%
 top_token = ...   # YOUR ANSWER, e.g. "Lima" or 4
 
-results["top token"] = course.check_top_token(top_token)
+results["top token"] = example_answer.check_top_token(top_token)
 results["top token"]
 
 # %%
-course.question("upweighted")
+multiple_choice.question("upweighted")
 
 # %%
 answer_upweighted = ...   # YOUR ANSWER: a letter
 
-results["upweighted"] = course.check_choice("upweighted", answer_upweighted)
+results["upweighted"] = multiple_choice.check_choice("upweighted", answer_upweighted)
 results["upweighted"]
 
 # %%
@@ -183,11 +183,11 @@ course.solution_button(4)   # shows the reference solution when pressed; it is n
 # your answer: rerun the cell then.)
 
 # %%
-example = course.example_weights_figure()
+example = example_answer.example_weights_figure()
 plots.save_figure(example, OUT_DIR, "09_example_token_weights")
-plots.save_png(course.static_example_weights_figure(), OUT_DIR, "09_example_token_weights")
+plots.save_png(example_answer.static_example_weights_figure(), OUT_DIR, "09_example_token_weights")
 if results["top token"]:
-    display(example, course.example_weight_summary().round(3))
+    display(example, example_answer.example_weight_summary().round(3))
 else:
     print("The figure appears here once your answer to exercise 4 passes (then run this cell again).")
 
@@ -202,7 +202,7 @@ def peak(beta_sat, beta_imp):
     raise NotImplementedError
 
 
-results["peak"] = course.check_peak(peak)
+results["peak"] = exercises.check_peak(peak)
 results["peak"]
 
 # %%
@@ -229,12 +229,12 @@ else:
 # ### Exercise 6
 
 # %%
-course.question("granularity")
+multiple_choice.question("granularity")
 
 # %%
 answer_granularity = ...   # YOUR ANSWER: a letter
 
-results["granularity"] = course.check_choice("granularity", answer_granularity)
+results["granularity"] = multiple_choice.check_choice("granularity", answer_granularity)
 results["granularity"]
 
 # %%

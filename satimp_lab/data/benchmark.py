@@ -29,7 +29,7 @@ import datasets
 
 from ..errors import InputError, check_int
 from ..store import atomic_write
-from .schema import FIELDS, FORGET_PERCENTS, retain_split_for, row_problem, to_dataset
+from .schema import FIELDS, FORGET_PERCENTS, read_jsonl, retain_split_for, row_problem, to_dataset
 
 # ----------------------------------------------------------------------------------------------
 # configuration
@@ -340,25 +340,7 @@ def write_benchmark(data_dir: str | Path, config: BenchmarkConfig = BenchmarkCon
 def _read_jsonl(path: Path) -> list[dict]:
     if not path.exists():
         raise FileNotFoundError(f"benchmark file missing: {path}")
-    rows = []
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise InputError(f"{path}:{line_no}: not valid JSON ({err.msg})") from None
-        if not isinstance(row, dict):
-            raise InputError(f"{path}:{line_no}: a row must be a JSON object, got {row!r}")
-        missing = [f for f in FIELDS if f not in row]
-        if missing:
-            raise InputError(f"{path}:{line_no}: row is missing field(s) {missing}; "
-                             f"every row needs {list(FIELDS)}")
-        problem = row_problem(row)
-        if problem:
-            raise InputError(f"{path}:{line_no}: {problem}")
-        rows.append(row)
-    return rows
+    return read_jsonl(path, FIELDS, row_problem)
 
 
 def read_benchmark(data_dir: str | Path) -> dict:

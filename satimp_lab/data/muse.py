@@ -79,7 +79,7 @@ import datasets
 
 from ..errors import InputError, check_int
 from .benchmark import MONTHS, _word
-from .schema import row_problem
+from .schema import read_jsonl, row_problem
 
 __all__ = ["MuseConfig", "TOPICS", "SLOT_KINDS", "FACT_KINDS", "ARTICLE_FIELDS", "QA_FIELDS",
            "TEXT_SPLITS", "QA_SPLITS", "MUSE_SPLITS", "MUSE_FILES", "MUSE_FORMAT",
@@ -583,28 +583,11 @@ def _qa_problem(row: dict) -> str | None:
 
 
 def _read_rows(path: Path, required: tuple[str, ...], check) -> list[dict]:
-    """The rows of one JSON Lines file; an error names the file, the line and the field."""
+    """The rows of one JSON Lines file (``schema.read_jsonl``); an error names the file, the line and the field."""
     if not path.is_file():
         raise InputError(f"MUSE corpus file missing: {path} (a corpus folder has {list(MUSE_FILES)}; "
                          f"write_muse writes one)")
-    rows = []
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise InputError(f"{path}:{line_no}: not valid JSON ({err.msg})") from None
-        if not isinstance(row, dict):
-            raise InputError(f"{path}:{line_no}: a row must be a JSON object, got {row!r}")
-        missing = [f for f in required if f not in row]
-        if missing:
-            raise InputError(f"{path}:{line_no}: row is missing field(s) {missing}; every row needs {list(required)}")
-        problem = check(row)
-        if problem:
-            raise InputError(f"{path}:{line_no}: {problem}")
-        rows.append(row)
-    return rows
+    return read_jsonl(path, required, check)
 
 
 def _read_manifest(path: Path) -> dict:

@@ -12,6 +12,10 @@ Schema of every row:
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
 import datasets
 
 from ..errors import InputError
@@ -77,3 +81,29 @@ def to_dataset(rows: list[dict], split: str) -> datasets.Dataset:
         "fact_type": datasets.Value("string"), "qa_id": datasets.Value("int64"),
     })
     return datasets.Dataset.from_list([{f: row[f] for f in FIELDS} for row in rows], features=features)
+
+
+def read_jsonl(path: Path, required: Sequence[str], check: Callable[[dict], str | None]) -> list[dict]:
+    """The rows of the JSON Lines file ``path`` (blank lines skipped), each a JSON object holding
+    every field of ``required`` and passing ``check(row)`` (a problem's text, or None). Raises
+    :class:`~satimp_lab.errors.InputError` naming the file and line: invalid JSON, not an object,
+    missing fields (named), or ``check``'s problem. The caller checks that the file exists."""
+    rows = []
+    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InputError(f"{path}:{line_no}: not valid JSON ({err.msg})") from None
+        if not isinstance(row, dict):
+            raise InputError(f"{path}:{line_no}: a row must be a JSON object, got {row!r}")
+        missing = [f for f in required if f not in row]
+        if missing:
+            raise InputError(f"{path}:{line_no}: row is missing field(s) {missing}; "
+                             f"every row needs {list(required)}")
+        problem = check(row)
+        if problem:
+            raise InputError(f"{path}:{line_no}: {problem}")
+        rows.append(row)
+    return rows

@@ -9,7 +9,8 @@ that need a hyper-parameter read it here:
 * ``objectives`` -- which parameters each weighting rule and forget loss reads
   (:data:`WEIGHTING_PARAMS`, :data:`FORGET_PARAMS`), the checks of ``Method`` and of the losses,
   and the registry's family defaults;
-* ``widgets`` -- the playground's sliders (``widgets.PARAM_SPECS`` is a view of these declarations);
+* ``ui.playground`` -- the playground's sliders (``playground.PARAM_SPECS`` is a view of these
+  declarations); ``ui.widgets`` -- the exponent sliders of the weight curves;
 * ``studies.specs`` -- the swept values (``BETAS``, ``GRID_BETA_SAT``, ``GRID_BETA_IMP``,
   ``HARD_FRACTIONS``, ``GROUP_SIZES``).
 

@@ -16,7 +16,7 @@ not a re-implementation:
 Errors: a ``p`` outside [0, 1] (or, for the logit view, outside (0, 1)) or an unknown scheme
 raises ``ValueError``; an invalid exponent raises the weighting module's ``ValueError`` naming it.
 The figures and sliders that show these curves (notebook 02) are in :mod:`satimp_lab.ui.widgets`;
-``course`` uses them as the reference answers of notebook 09.
+``ui.exercises`` and ``ui.example_answer`` use them as the reference answers of notebook 09.
 """
 
 from __future__ import annotations

@@ -80,12 +80,12 @@ def test_the_spec_builders_label_on_their_axis():
 
 
 def test_method_labels_are_one_formatter_with_each_callers_number_format():
-    from satimp_lab.ui import widgets
+    from satimp_lab.ui import playground
 
     assert S.spec("simsat", beta=2).label == "simsat(beta_sat=2)" == I.params_label("simsat", {"beta_sat": 2.0})
     assert _default_label("simsat", {"beta_sat": 2.0}) == "simsat(beta_sat=2.0)"  # Lab.run without a label
     assert _default_label("ga", {}) == "ga" == RunSpec("ga").default_label
-    assert widgets.run_request("satimp", {"beta_sat": 2.0, "beta_imp": 0.1}, lr=1e-3, seed=1)["label"] \
+    assert playground.run_request("satimp", {"beta_sat": 2.0, "beta_imp": 0.1}, lr=1e-3, seed=1)["label"] \
         == "satimp(beta_sat=2, lr=0.001) seed 1"
 
 

@@ -80,7 +80,7 @@ def test_reference_specs_and_registry_defaults_are_unchanged():
 
 
 def test_playground_requests_and_slider_ranges_are_unchanged():
-    from satimp_lab.ui import widgets as X
+    from satimp_lab.ui import playground as X
 
     requests = [X.run_request("satimp", {"beta_sat": 2.0, "beta_imp": 0.1}),
                 X.run_request("group_simsat_gd", {"group_size": 8, "retain_weight": 0.5}),

@@ -10,7 +10,7 @@ import pytest
 from satimp_lab.unlearning import objectives as O
 from satimp_lab.unlearning import params as PR
 from satimp_lab.unlearning import weighting as W
-from satimp_lab.ui import widgets as X
+from satimp_lab.ui import playground as X
 from satimp_lab.errors import InputError
 from satimp_lab.studies import specs as S
 
