@@ -14,10 +14,8 @@ from transformers import AutoTokenizer
 from satimp_lab.data.batching import IGNORE_INDEX, encode_dataset
 from satimp_lab.data import families, muse
 from satimp_lab.data.families import BenchmarkFamily, encode_text, encode_text_dataset, get_family
-from satimp_lab.data.muse import (ARTICLE_FIELDS, FACT_KINDS, MUSE_FAMILY_FIELDS, MUSE_FILES, MUSE_SPLITS,
-                                  QA_FIELDS, QA_SPLITS, SLOT_KINDS, TEXT_SPLITS, TOPICS, MuseConfig,
-                                  generate_muse, load_muse, muse_eval_splits, muse_splits_to_load, read_muse,
-                                  write_muse)
+from satimp_lab.data.muse import (ARTICLE_FIELDS, MUSE_FAMILY_FIELDS, MUSE_FILES, MUSE_SPLITS, QA_FIELDS, QA_SPLITS, TEXT_SPLITS, MuseConfig, generate_muse, load_muse, muse_eval_splits, muse_splits_to_load, read_muse, write_muse)
+from satimp_lab.data.muse_world import FACT_KINDS, SLOT_KINDS, TOPICS
 from satimp_lab.data.schema import row_problem
 from satimp_lab.errors import InputError
 from satimp_lab.resources import shipped_path
