@@ -80,7 +80,7 @@ def test_runspec_keys_are_the_dict_keys_and_a_run_looks_its_method_up_once(priva
     from pathlib import Path
 
     import satimp_lab.unlearning.objectives as O
-    import satimp_lab.unlearning.loop as U
+    import satimp_lab.unlearning.run as U  # UnlearnConfig resolves its method here
     from satimp_lab.experiments import RunSpec
     from satimp_lab.experiments.identity import _default_label
     from satimp_lab.store import cache_dir
