@@ -67,9 +67,7 @@ and ``datasets``.
 from __future__ import annotations
 
 import json
-import os
 import random
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -79,6 +77,7 @@ import datasets
 
 from ..errors import InputError, check_int
 from .benchmark import MONTHS, _word
+from ..store import atomic_write
 from .muse_world import NUMBER_RANGES, SLOT_KINDS, TOPICS
 from .schema import read_jsonl, row_problem
 
@@ -297,18 +296,6 @@ def load_muse(splits=None, config: MuseConfig | None = None,
 # files
 
 
-def _write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (a temporary file in the same folder, then renamed)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_muse(data_dir: str | Path, config: MuseConfig | None = None) -> Path:
     """Generate the corpus from ``config`` and write it to ``data_dir`` (:data:`MUSE_FILES`): one
     JSON Lines file per split of :data:`TEXT_SPLITS` and :data:`QA_SPLITS` (sorted keys), and
@@ -319,11 +306,11 @@ def write_muse(data_dir: str | Path, config: MuseConfig | None = None) -> Path:
     data_dir.mkdir(parents=True, exist_ok=True)
     corpus = generate_muse(config)
     for split in (*TEXT_SPLITS, *QA_SPLITS):
-        _write(data_dir / f"{split}.jsonl",
+        atomic_write(data_dir / f"{split}.jsonl",
                "".join(json.dumps(row, sort_keys=True) + "\n" for row in corpus[split]))
     manifest = {"format": MUSE_FORMAT, "config": asdict(config),
                 "rows": {split: len(corpus[split]) for split in (*TEXT_SPLITS, *QA_SPLITS)}}
-    _write(data_dir / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    atomic_write(data_dir / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return data_dir
 
 

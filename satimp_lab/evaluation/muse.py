@@ -43,7 +43,7 @@ from ..data.batching import get_prompt_format
 from ..data.families import encode_text_dataset, text_block_source
 from ..errors import InputError, check_choice, check_int, check_real
 from ..models.reading import read_rows
-from .privacy import _check_auc, mia_auc, min_k_score, privleak_from_auc
+from .privacy import mia_auc, min_k_score, privleak_against
 from .reading import (MetricResult, _as_rows, _eval_mode, _greedy, _qa_id, check_model_tokenizer,
                       generate_answers)
 
@@ -362,23 +362,13 @@ def text_privleak(model, tokenizer, forget_rows, holdout_rows, retain_model=None
     ``mia`` (and ``mia_ref`` when ``retain_model`` was read). Raises :class:`InputError`: both or
     neither of ``retain_model`` and ``auc_ref``, an AUC outside [0, 1], ``auc_ref`` = 1 (nothing to
     divide by), and the errors of :func:`text_membership_inference`."""
-    if (retain_model is None) == (auc_ref is None):
-        raise InputError("text_privleak needs exactly one of retain_model (read with the same attack) and "
-                         f"auc_ref (a number), got {'both' if retain_model is not None else 'neither'}")
-    if auc_ref is not None:
-        _check_auc(auc_ref, "auc_ref")  # before the model is read
     args = dict(k=k, prompt_format=prompt_format, batch_size=batch_size, max_length=max_length)
-    mia = text_membership_inference(model, tokenizer, forget_rows, holdout_rows, **args)
-    extra: dict[str, object] = {"attack": "min_k", "k": k, "mia": mia}
-    if retain_model is not None:
-        mia_ref = text_membership_inference(retain_model, tokenizer, forget_rows, holdout_rows, **args)
-        extra["mia_ref"] = mia_ref
-        auc_ref = mia_ref.agg_value
-    assert auc_ref is not None  # exactly one of retain_model and auc_ref (checked above)
-    value = privleak_from_auc(mia.agg_value, auc_ref)
+    value, mia, auc_ref, extra = privleak_against(
+        lambda m: text_membership_inference(m, tokenizer, forget_rows, holdout_rows, **args),
+        model, retain_model, auc_ref, "text_privleak")
     return MetricResult("privleak", value, dict(mia.value_by_index),
-                        {"auc": mia.agg_value, "auc_ref": float(auc_ref), "auc_muse": 1.0 - mia.agg_value,
-                         "auc_ref_muse": 1.0 - float(auc_ref), **extra})
+                        {"auc": mia.agg_value, "auc_ref": auc_ref, "auc_muse": 1.0 - mia.agg_value,
+                         "auc_ref_muse": 1.0 - auc_ref, "attack": "min_k", "k": k, **extra})
 
 
 # ----------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ from .reading import MetricResult, ScoredAnswer, _as_rows, _eval_mode, check_mod
 __all__ = ["loss_score", "zlib_score", "label_text", "min_k_score", "vocab_normalised_logprobs",
            "min_k_plus_plus_score", "reference_score", "read_vocab_normalised", "MIA_ATTACKS",
            "MODEL_MIA_ATTACKS", "mia_scores", "mia_auc", "membership_inference", "privleak_from_auc",
-           "privleak"]
+           "privleak", "privleak_against"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -310,19 +310,33 @@ def privleak(model, tokenizer, member_rows, nonmember_rows, retain_model=None, a
     MetricResult: ``agg_value`` the PrivLeak in percent, no per-example values, ``extra`` with
     ``auc``, ``auc_ref``, the settings and the :func:`membership_inference` results
     (``mia``, and ``mia_ref`` when the retain model was read)."""
+    args = dict(attack=attack, k=k, prompt_format=prompt_format, batch_size=batch_size,
+                include_eos=include_eos, reference_model=reference_model)
+    value, mia, auc_ref, extra = privleak_against(
+        lambda m: membership_inference(m, tokenizer, member_rows, nonmember_rows, **args),
+        model, retain_model, auc_ref, "privleak")
+    return MetricResult("privleak", value, {}, {"auc": mia.agg_value, "auc_ref": auc_ref, "attack": attack,
+                                                "k": k, "include_eos": include_eos, **extra})
+
+
+def privleak_against(read_mia: Callable[[object], MetricResult], model, retain_model, auc_ref: float | None,
+                     who: str) -> tuple[float, MetricResult, float, dict]:
+    """PrivLeak (:func:`privleak_from_auc`) of ``model`` against ``retain_model`` or a given
+    ``auc_ref``, with ``read_mia(model) -> MetricResult`` an MIA AUC (the same attack on both
+    models): the one recipe of :func:`privleak` (QA rows) and ``evaluation.muse.text_privleak``
+    (text passages). Returns (PrivLeak in percent, the model's MIA result, the reference AUC,
+    ``{"mia": ..., "mia_ref": ...}`` (``mia_ref`` when ``retain_model`` was read)). Raises
+    :class:`InputError` naming ``who``: both or neither of ``retain_model`` and ``auc_ref``; an
+    ``auc_ref`` outside [0, 1] or equal to 1, before any model is read."""
     if (retain_model is None) == (auc_ref is None):
-        raise InputError("privleak needs exactly one of retain_model (read with the same attack) and "
+        raise InputError(f"{who} needs exactly one of retain_model (read with the same attack) and "
                          f"auc_ref (a number), got {'both' if retain_model is not None else 'neither'}")
     if auc_ref is not None:
         _check_auc(auc_ref, "auc_ref")  # before the model is read
-    args = dict(attack=attack, k=k, prompt_format=prompt_format, batch_size=batch_size,
-                include_eos=include_eos, reference_model=reference_model)
-    mia = membership_inference(model, tokenizer, member_rows, nonmember_rows, **args)
-    extra: dict[str, object] = {"attack": attack, "k": k, "include_eos": include_eos, "mia": mia}
+    mia = read_mia(model)
+    extra: dict[str, object] = {"mia": mia}
     if retain_model is not None:
-        mia_ref = membership_inference(retain_model, tokenizer, member_rows, nonmember_rows, **args)
-        extra["mia_ref"] = mia_ref
+        extra["mia_ref"] = mia_ref = read_mia(retain_model)
         auc_ref = mia_ref.agg_value
     assert auc_ref is not None  # exactly one of retain_model and auc_ref (checked above)
-    value = privleak_from_auc(mia.agg_value, auc_ref)
-    return MetricResult("privleak", value, {}, {"auc": mia.agg_value, "auc_ref": float(auc_ref), **extra})
+    return privleak_from_auc(mia.agg_value, auc_ref), mia, float(auc_ref), extra

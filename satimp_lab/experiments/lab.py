@@ -415,10 +415,10 @@ def _sweep_units(units: list[tuple["Lab", RunSpec, int, EvalPlan | None]], desc:
                 bar.update(1)
         elif todo:
             cache = str(cache_dir())
-            for lab in {id(units[i][0]): units[i][0] for i in todo}.values():
-                _ = lab.target  # models are made once here, not by every worker at once
-            if any(entries[i].plan.final_metrics and units[i][0].setting.final_metrics for i in todo):
-                for lab in {id(units[i][0]): units[i][0] for i in todo if entries[i].plan.final_metrics}.values():
+            for i in todo:  # models are made once here, not by every worker at once
+                lab = units[i][0]
+                _ = lab.target
+                if entries[i].plan.final_metrics and lab.setting.final_metrics:
                     _ = lab.retain_model  # the final metrics read the retain model
             futures = {pool.submit(_run_job, SweepJob(units[i][0].setting, units[i][1], units[i][2], cache,
                                                       entries[i].plan)): i

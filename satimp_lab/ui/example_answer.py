@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .exercises import CheckResult
+from .exercises import CheckResult, number_text
 from ..unlearning import weighting as W
 from ..unlearning.objectives import get_method
 from ..unlearning.weight_curves import satimp_peak
@@ -125,10 +125,6 @@ def example_weight_summary(**kwargs) -> pd.DataFrame:
 # the exercise: which token does SatImp up-weight most?
 
 
-def _f(x: float) -> str:
-    return f"{x:.4g}"
-
-
 def _satimp_top() -> tuple[int, pd.DataFrame]:
     frame = example_weights()
     col = [c for c in frame.columns if c.startswith("satimp")][0]
@@ -157,10 +153,10 @@ def check_top_token(answer) -> CheckResult:
     p_star = satimp_peak(*(get_method("satimp").params[k] for k in ("beta_sat", "beta_imp")))["p_star"]
     if index == best:
         return CheckResult(exercise, "correct",
-                           f"'{frame['token'][best].strip()}' (p = {_f(p[best])}) gets w = {_f(w[best])}, the largest: "
-                           f"its likelihood is the closest to the peak p* = {_f(p_star)}.")
+                           f"'{frame['token'][best].strip()}' (p = {number_text(p[best])}) gets w = {number_text(w[best])}, the largest: "
+                           f"its likelihood is the closest to the peak p* = {number_text(p_star)}.")
     rank = int((w > w[index]).sum()) + 1
-    msg = (f"'{frame['token'][index].strip()}' (p = {_f(p[index])}) gets w = {_f(w[index])}, rank {rank} of "
+    msg = (f"'{frame['token'][index].strip()}' (p = {number_text(p[index])}) gets w = {number_text(w[index])}, rank {rank} of "
            f"{len(w)}; another token gets more.")
     if p[index] < p_star:
         msg += (" Hint: a low-likelihood token is one the model has already (nearly) forgotten; the saturation "

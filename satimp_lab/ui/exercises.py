@@ -91,7 +91,8 @@ def _call(fn: Callable, *args):
     return out
 
 
-def _f(x: float) -> str:
+def number_text(x: float) -> str:
+    """A number as the checkers' messages write it (four significant digits)."""
     return f"{x:.4g}"
 
 
@@ -157,7 +158,7 @@ def _check_weights(exercise: str, fn: Callable, reference: Callable, cases: list
     if not callable(fn):
         return CheckResult(exercise, "wrong", f"pass your function itself (got a {type(fn).__name__}).")
     for i, case in enumerate(cases):
-        args_text = ", ".join(f"{n}={_f(v)}" for n, v in zip(arg_names, case.args))
+        args_text = ", ".join(f"{n}={number_text(v)}" for n, v in zip(arg_names, case.args))
         where = f"on {case.description} with {args_text}"
         expected = reference(case.logp, case.mask, *case.args).to(torch.float64)
         try:
@@ -181,9 +182,9 @@ def _check_weights(exercise: str, fn: Callable, reference: Callable, cases: list
         if not bool(close.all()):
             b, t = (int(v) for v in (~close).nonzero()[0])
             lp = float(case.logp.detach()[b, t])
-            msg = (f"wrong {where}: at answer {b}, token {t} (logp = {_f(lp)}, p = {_f(math.exp(lp))}, "
-                   f"mask = {bool(case.mask[b, t])}) the weight should be {_f(float(expected[b, t]))} "
-                   f"but yours is {_f(float(got[b, t]))}.")
+            msg = (f"wrong {where}: at answer {b}, token {t} (logp = {number_text(lp)}, p = {number_text(math.exp(lp))}, "
+                   f"mask = {bool(case.mask[b, t])}) the weight should be {number_text(float(expected[b, t]))} "
+                   f"but yours is {number_text(float(got[b, t]))}.")
             for alt, hint in diagnoses:
                 alt_w = alt(case.logp, case.mask, *case.args).detach().to(torch.float64)
                 if torch.allclose(got, alt_w, rtol=1e-4, atol=1e-6, equal_nan=True):
@@ -261,7 +262,7 @@ def check_peak(fn: Callable, tolerance: float = 1e-3) -> CheckResult:
         return CheckResult(exercise, "wrong", f"pass your function itself (got a {type(fn).__name__}).")
     for i, (bs, bi) in enumerate(PEAK_CASES):
         expected = _reference_peak(bs, bi)
-        where = f"for β_sat = {_f(bs)}, β_imp = {_f(bi)}"
+        where = f"for β_sat = {number_text(bs)}, β_imp = {number_text(bi)}"
         try:
             got = float(_call(fn, bs, bi))
         except _NotAttempted:
@@ -271,7 +272,7 @@ def check_peak(fn: Callable, tolerance: float = 1e-3) -> CheckResult:
         except Exception as err:  # noqa: BLE001
             return CheckResult(exercise, "wrong", f"your function raised {type(err).__name__}: {err} {where}.")
         if not (math.isfinite(got) and abs(got - expected) <= tolerance):
-            msg = f"wrong {where}: the peak is at p* = {_f(expected)}, your answer is {_f(got)}."
+            msg = f"wrong {where}: the peak is at p* = {number_text(expected)}, your answer is {number_text(got)}."
             w_max = float(W.satimp(torch.tensor([[math.log(expected) if expected > 0 else -math.inf]],
                                                 dtype=torch.float64), torch.ones(1, 1, dtype=torch.bool), bs, bi))
             if bs + bi > 0 and abs(got - bi / (bs + bi)) <= tolerance:
@@ -315,8 +316,8 @@ def check_logit_gradient(fn: Callable) -> CheckResult:
         close = torch.isclose(got, expected, rtol=1e-5, atol=1e-8)
         if not bool(close.all()):
             j = int((~close).nonzero()[0])
-            msg = (f"wrong at p = {_f(float(p[j]))}: d CE / d z_target = {_f(float(expected[j]))}, "
-                   f"yours is {_f(float(got[j]))}.")
+            msg = (f"wrong at p = {number_text(float(p[j]))}: d CE / d z_target = {number_text(float(expected[j]))}, "
+                   f"yours is {number_text(float(got[j]))}.")
             if torch.allclose(got, -expected, rtol=1e-5, atol=1e-8):
                 msg += (" Hint: check the sign: raising the target logit raises p, which lowers the "
                         "cross-entropy, so the derivative is negative.")

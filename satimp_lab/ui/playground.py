@@ -25,6 +25,7 @@ import plotly.graph_objects as go
 
 from . import plots
 from .widgets import figure_output
+from ..experiments.identity import params_label
 from ..unlearning.objectives import get_method, list_methods
 from ..unlearning.params import LOSS_WEIGHTS, PARAMS
 
@@ -108,8 +109,6 @@ def run_request(method: str, values: dict | None = None, base=None, lr: float | 
             if name == "epochs" and steps:
                 continue
             overrides[name] = float(value)
-    from ..experiments.identity import params_label  # the one method(k=v, ...) label (studies sit above ui)
-
     label = params_label(m.name, {**params, **overrides}, fmt=_g) + (f" seed {seed}" if seed else "")
     return {"method": method, "seed": int(seed), "params": params, "overrides": overrides, "label": label}
 
