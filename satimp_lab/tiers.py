@@ -33,7 +33,7 @@ from typing import Any
 from .errors import InputError, check_choice, check_int, check_real
 
 __all__ = ["ArchConfig", "TrainConfig", "TierConfig", "TIERS", "PAPER_LR", "SIZES", "TIER_RECIPES",
-           "PAPER_PRESET_FOR_FORMAT", "PAPER_EVALUATION", "PAPER_DRY_RUN_KEEPS", "paper_recipe",
+           "FAMILY_SIZES", "PAPER_PRESET_FOR_FORMAT", "PAPER_EVALUATION", "PAPER_DRY_RUN_KEEPS", "paper_recipe",
            "PRESETS", "SHIPPED_TARGET_SEEDS", "PRETRAINED_TIERS", "LORA_FIELDS", "check_lora_fields",
            "lora_fields_dict", "ATTACK_CONFIGS", "RELEARNING_SEEDS", "setting_name", "SIZE_OF_SETTING", "size_of"]
 
@@ -343,17 +343,43 @@ TIER_RECIPES["paper"] = dict(
     final_max_examples=300, max_new_tokens=200, metrics_batch_size=16)
 
 
+FAMILY_SIZES: dict[str, dict[str, dict[str, Any]]] = {
+    # The MUSE-shaped family (data.muse): fictional news articles, unlearned as raw text and scored
+    # by VerbMem, KnowMem and PrivLeak on the final model. ``benchmark``: MuseConfig fields.
+    "muse": {
+        # Batch 2 as the official muse_sat.py. Runs end at their matched point (utility: the retain
+        # questions' teacher-forced ES at 0.9 of its start). At 5e-4 every method of the study
+        # reaches it within 20-35 of these 80 steps on target 0 (GD and NPO did not within 60
+        # steps at 3e-4); evaluating every step costs ~0.05 s (10 + 30 articles, 40 questions).
+        "full": dict(forget_split="forget", benchmark=dict(),
+                     base=dict(epochs=16, lr=5e-4, batch_size=2, eval_every=1, eval_max_examples=40),
+                     final_metrics=("verbmem", "knowmem", "privleak"), final_max_examples=None),
+        # the micro tier memorises a corpus of 4 forget, 8 retain and 4 held-out articles
+        "fast": dict(forget_split="forget", benchmark=dict(n_forget=4, n_retain=8, n_holdout=4),
+                     base=dict(epochs=8, lr=1e-3, batch_size=2, eval_every=1, eval_max_examples=16),
+                     final_metrics=("verbmem", "knowmem", "privleak"), final_max_examples=None),
+    },
+}
+"""Benchmark family -> size (a key of :data:`SIZES`) -> ``Setting`` fields that family needs at
+that size (``benchmark``: the fields of the family's config, e.g. ``data.muse.MuseConfig``).
+``experiments.setting.get_setting(size, family=...)`` applies them (the setting is renamed
+``"<size>-<family>"``); ``models.cache.shipped_benchmark`` reads the corpus a shipped tier's models
+of the family were trained on (micro: the ``fast`` one)."""
+
+
 # ----------------------------------------------------------------------------------------------
 # what a size's setting is called, and the attack study's tables per size
 
 
 def setting_name(size: str, tier: str | None = None) -> str:
     """The name of the setting of ``size`` (a key of :data:`SIZES`) with ``tier``'s recipe
-    (:data:`TIER_RECIPES`; None: the size's own tier): ``size``, or ``<size>-<tier>``."""
+    (:data:`TIER_RECIPES`; None: the size's own tier) or a family's (:data:`FAMILY_SIZES`):
+    ``size``, or ``<size>-<tier or family>``."""
     return size if tier is None else f"{size}-{tier}"
 
 
-SIZE_OF_SETTING = {setting_name(size, tier): size for size in SIZES for tier in (None, *TIER_RECIPES)}
+SIZE_OF_SETTING = {**{setting_name(size, tier): size for size in SIZES for tier in (None, *TIER_RECIPES)},
+                   **{setting_name(size, family): size for size in SIZES for family in FAMILY_SIZES}}
 """Setting name -> the size (a key of :data:`SIZES`) it was made from, for every name of
 :func:`setting_name`: the size-keyed tables below are read through it (:func:`size_of`)."""
 

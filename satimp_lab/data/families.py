@@ -27,13 +27,14 @@ This module is on the data floor: it imports ``errors`` and ``data`` modules onl
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from typing import Any
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from ..errors import InputError, check_int
 from .batching import IGNORE_INDEX, PromptFormat, encode_dataset, get_prompt_format
-from .benchmark import benchmark_splits
-from .muse import MUSE_FAMILY_FIELDS
+from .benchmark import BenchmarkConfig, benchmark_splits, load_benchmark
+from .muse_family import MUSE_FAMILY_FIELDS
 from .schema import FORGET_PERCENTS, retain_split_for
 from .tofu import eval_splits
 
@@ -224,13 +225,42 @@ class BenchmarkFamily:
     ``forget_/retain_`` + ``es``, ``mean_logp``, ``answer_accuracy``, ``key_accuracy``). Lower
     means more forgotten. Runs are compared on it at matched utility."""
     utility: str = "retain_es"
-    """Utility for matching: the column (``retain_<reading>``) whose fall to ``match_level`` x its
+    """Utility for matching: the column (``retain_<reading>``, or ``utility_<reading>`` of the
+    :attr:`utility_split`) whose fall to ``match_level`` x its
     start marks the matched point (``experiments.matched.forget_at_matched_retain``,
     ``unlearning.plan.EvalPlan``). Higher means more kept."""
     metrics: tuple[str, ...] = ()
     """The final metrics it supports, by name (computed on the final model by the evaluation
     stage; names only here, the data floor imports no metric). TOFU: every name of
     ``evaluation.metrics.METRICS``."""
+
+    config_type: type = BenchmarkConfig
+    """The type of a setting's ``benchmark`` field for this family (what :attr:`load` is
+    configured by): ``benchmark.BenchmarkConfig`` for TOFU, ``muse.MuseConfig`` for MUSE."""
+    load: Callable[..., Any] = load_benchmark
+    """``load(source, splits, config, data_dir) -> DatasetDict``: the benchmark's splits
+    (``benchmark.load_benchmark`` for TOFU, ``muse_family.load_muse_family`` for MUSE)."""
+    model_rows: Callable[[Mapping, str, str], Mapping[str, list]] | None = None
+    """``model_rows(benchmark, kind, forget_split) -> {encoding: rows}``: what the target
+    (``kind="target"``) and the retrained model (``"retain"``) are fine-tuned on, each row list
+    encoded by ``ENCODERS[encoding]``. None: TOFU's recipe, which depends on the tier and the
+    layout (``models.train``: ``full`` or the retain split, + ``world_facts`` on the synthetic
+    benchmark, a ``train_subset`` tier's authors)."""
+    tokenizer_rows: Callable[[Mapping], Mapping[str, list]] | None = None
+    """``tokenizer_rows(benchmark) -> {encoding: rows}``: the rows a from-scratch tier trains its
+    tokenizer on (``"text"`` rows give their ``text``, ``"qa"`` rows their prompt + answer). None:
+    TOFU's (``models.build.benchmark_texts``)."""
+    utility_split: Callable[[str], tuple[str, str]] | None = None
+    """``utility_split(forget_split) -> (split, encoding)``: a split the loop's periodic
+    evaluation reads beside the forget and retain splits, as role ``utility`` (columns
+    ``utility_es``, ``utility_mean_logp``, ...; the first ``eval_max_examples`` rows, encoded by
+    ``ENCODERS[encoding]``), wherever it reads the retain split; :attr:`utility` may name one of
+    its columns. None: no such split (TOFU: utility is read on the retain split). MUSE: the
+    retain articles' questions (``retain_qa``, ``"qa"``), whose teacher-forced extraction strength
+    stands in for KnowMem on D_r during training."""
+    model_train: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """``TrainConfig`` fields the family's target and retrained models override (MUSE: no early
+    stop on key-token accuracy, ``muse_family.MUSE_FAMILY_FIELDS``); in the models' cache keys."""
 
     def __post_init__(self):
         """Raise :class:`InputError` naming the first bad field."""
@@ -246,13 +276,24 @@ class BenchmarkFamily:
         for field_name in ("retain_for", "eval_roles", "splits_to_load"):
             if not callable(getattr(self, field_name)):
                 raise InputError(f"{own}: {field_name} must be callable, got {getattr(self, field_name)!r}")
-        for field_name, prefix in (("efficacy", "forget_"), ("utility", "retain_")):
+        utility_prefixes = ("retain_", "utility_") if self.utility_split is not None else ("retain_",)
+        for field_name, prefixes in (("efficacy", ("forget_",)), ("utility", utility_prefixes)):
             value = getattr(self, field_name)
-            if not (isinstance(value, str) and value.startswith(prefix) and len(value) > len(prefix)):
+            if not (isinstance(value, str) and any(value.startswith(p) and len(value) > len(p) for p in prefixes)):
                 raise InputError(f"{own}: {field_name} must be a periodic-evaluation column "
-                                 f"'{prefix}<reading>', got {value!r}")
+                                 f"{' or '.join(repr(p + '<reading>') for p in prefixes)}, got {value!r}")
+        if self.utility_split is not None and not callable(self.utility_split):
+            raise InputError(f"{own}: utility_split must be callable or None, got {self.utility_split!r}")
         if not (isinstance(self.metrics, tuple) and all(isinstance(m, str) and m for m in self.metrics)):
             raise InputError(f"{own}: metrics must be a tuple of metric names, got {self.metrics!r}")
+        for field_name in ("load", *(["model_rows"] if self.model_rows is not None else []),
+                           *(["tokenizer_rows"] if self.tokenizer_rows is not None else [])):
+            if not callable(getattr(self, field_name)):
+                raise InputError(f"{own}: {field_name} must be callable, got {getattr(self, field_name)!r}")
+        if (self.model_rows is None) != (self.tokenizer_rows is None):
+            raise InputError(f"{own}: model_rows and tokenizer_rows go together (both None: TOFU's recipe)")
+        if not isinstance(self.config_type, type):
+            raise InputError(f"{own}: config_type must be a class, got {self.config_type!r}")
 
     def check_forget_split(self, forget_split: str) -> str:
         """``forget_split`` if it is one of :attr:`forget_splits`; else :class:`InputError` naming
@@ -287,6 +328,17 @@ class BenchmarkFamily:
         """``{"retain_col": utility, "forget_col": efficacy}``: the keyword arguments of
         ``experiments.matched.forget_at_matched_retain`` for this family."""
         return {"retain_col": self.utility, "forget_col": self.efficacy}
+
+    def load_benchmark(self, source: str, forget_split: str, config=None, data_dir=None):
+        """The splits an experiment on ``forget_split`` needs (:meth:`load_splits`), loaded by
+        :attr:`load` from ``source`` with ``config`` (an instance of :attr:`config_type`, or None
+        for the default). Raises :class:`InputError` for a config of another type."""
+        if config is not None and not isinstance(config, self.config_type):
+            raise InputError(f"benchmark family {self.name!r} is configured by a {self.config_type.__name__}, "
+                             f"got a {type(config).__name__}")
+        splits = self.load_splits(source, forget_split)
+        return self.load(source, splits=splits, config=config if config is not None else self.config_type(),
+                         data_dir=data_dir)
 
     def check_metrics(self, names: Iterable[str]) -> tuple[str, ...]:
         """``names`` as a tuple if this family supports each of them (:attr:`metrics`); else

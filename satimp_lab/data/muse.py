@@ -71,7 +71,6 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from types import MappingProxyType
 
 import datasets
 
@@ -83,8 +82,7 @@ from .schema import read_jsonl, row_problem
 
 __all__ = ["MuseConfig", "ARTICLE_FIELDS", "QA_FIELDS",
            "TEXT_SPLITS", "QA_SPLITS", "MUSE_SPLITS", "MUSE_FILES", "MUSE_FORMAT",
-           "generate_muse", "muse_to_datasets", "load_muse", "write_muse", "read_muse",
-           "muse_retain_for", "muse_eval_splits", "muse_splits_to_load", "MUSE_FAMILY_FIELDS"]
+           "generate_muse", "muse_to_datasets", "load_muse", "write_muse", "read_muse"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -448,69 +446,3 @@ def read_muse(data_dir: str | Path) -> dict:
                 raise InputError(f"{where}: field 'answer_span': {[start, end]} of article {row['doc_id']} "
                                  f"reads {text[start:end]!r}, not the answer {row['answer']!r}")
     return corpus
-
-
-# ----------------------------------------------------------------------------------------------
-# the benchmark family
-
-_FORGET_SPLIT = "forget"
-
-
-def _check_forget(forget_split: str) -> None:
-    if forget_split != _FORGET_SPLIT:
-        raise InputError(f"unknown forget split {forget_split!r} for benchmark family 'muse'; "
-                         f"valid: [{_FORGET_SPLIT!r}]")
-
-
-def muse_retain_for(forget_split: str) -> str:
-    """``"forget"`` -> ``"retain"``: the split the loop trains beside the forget articles (every
-    article the retrained model reads). Raises :class:`InputError` for any other name."""
-    _check_forget(forget_split)
-    return "retain"
-
-
-def muse_eval_splits(benchmark: Mapping, forget_split: str) -> dict[str, str]:
-    """Role -> split that MUSE's final metrics read: ``forget`` (VerbMem on D_f, PrivLeak's
-    members), ``retain`` (the retain articles), ``holdout`` (PrivLeak's non-members),
-    ``forget_qa`` / ``retain_qa`` (KnowMem on D_f / D_r), ``holdout_qa`` (KnowMem's floor: never
-    read). One layout, so ``benchmark`` is not consulted. Raises :class:`InputError` for a forget
-    split other than ``"forget"``."""
-    _check_forget(forget_split)
-    return {"forget": "forget", "retain": "retain", "holdout": "holdout", "forget_qa": "forget_qa",
-            "retain_qa": "retain_qa", "holdout_qa": "holdout_qa"}
-
-
-def muse_splits_to_load(source: str, forget_split: str) -> list[str]:
-    """Every split an experiment on the MUSE-shaped corpus loads (:func:`load_muse`): ``full``
-    (what the target trains on), the forget and retain splits and the evaluation splits. Only the
-    offline ``"synthetic"`` source exists (the real MUSE corpora are not read); another source or
-    forget split raises :class:`InputError`."""
-    _check_forget(forget_split)
-    if source != "synthetic":
-        raise InputError(f"benchmark family 'muse' has no source {source!r}; valid: ['synthetic'] "
-                         f"(the offline MUSE-shaped corpus of data.muse)")
-    return list(MUSE_SPLITS)
-
-
-MUSE_FAMILY_FIELDS: Mapping = MappingProxyType({
-    "name": "muse",
-    "description": "MUSE-shaped verbatim and knowledge unlearning: fictional news articles with their "
-                   "facts' spans and questions about them (data.muse, offline)",
-    "encoding": "text",
-    "forget_splits": (_FORGET_SPLIT,),
-    "retain_for": muse_retain_for,
-    "eval_roles": muse_eval_splits,
-    "splits_to_load": muse_splits_to_load,
-    "efficacy": "forget_es",
-    "utility": "retain_es",
-    "metrics": ("verbmem", "knowmem", "privleak"),
-})
-"""The fields of the MUSE-shaped ``data.families.BenchmarkFamily`` (:data:`MUSE` is
-``BenchmarkFamily(**MUSE_FAMILY_FIELDS)``): raw-text rows (every token a label,
-``encode_text_dataset``), one forget split ``forget`` beside ``retain``, the evaluation roles of
-:func:`muse_eval_splits`, the splits of :func:`muse_splits_to_load`. During training runs are
-matched on the loop's per-token readings on text (``forget_es`` at matched ``retain_es``); MUSE's
-own metrics, VerbMem (D_f), KnowMem (D_f, D_r) and PrivLeak, are computed by the evaluation stage
-on the final model (``metrics``: names only, the data floor imports no metric). Kept as plain
-fields so that ``data.families`` can build and register the family while importing this module
-(this module then imports nothing of ``families``, and either may be imported first)."""

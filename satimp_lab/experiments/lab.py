@@ -28,7 +28,6 @@ from typing import cast
 
 from tqdm.auto import tqdm
 
-from ..data.benchmark import load_benchmark
 from ..data.families import get_family
 from ..errors import InputError
 from ..models.cache import CACHE_FORMAT, get_model
@@ -74,8 +73,9 @@ class Lab:
         authors (``small``) unlearns and is evaluated on that subset, so the retain set holds only
         authors its models learned (``models.subset_benchmark``)."""
         s = self.setting
-        bench = load_benchmark(s.source, splits=s.benchmark_splits(), config=s.benchmark, data_dir=s.data_dir)
-        return subset_benchmark(bench, s.tier_config())
+        family = get_family(s.family)
+        bench = family.load_benchmark(s.source, s.forget_split, config=s.benchmark, data_dir=s.data_dir)
+        return subset_benchmark(bench, s.tier_config()) if family.model_rows is None else bench
 
     def _tier_overrides(self) -> dict:
         # seed 0 passes no train config, so the default models keep their cache entries
@@ -87,12 +87,12 @@ class Lab:
     @cached_property
     def target(self):
         return get_model(self.benchmark, "target", self.setting.forget_split, self.setting.tier,
-                         progress=self.progress, **self._tier_overrides())
+                         progress=self.progress, family=self.setting.family, **self._tier_overrides())
 
     @cached_property
     def retain_model(self):
         return get_model(self.benchmark, "retain", self.setting.forget_split, self.setting.tier,
-                         progress=self.progress, **self._tier_overrides())
+                         progress=self.progress, family=self.setting.family, **self._tier_overrides())
 
     def with_target_seed(self, seed: int, **setting_overrides) -> "Lab":
         """The same setting with target and retain models trained with another seed (and any
@@ -104,6 +104,25 @@ class Lab:
         if key not in self._by_target_seed:
             self._by_target_seed[key] = Lab(replace(self.setting, target_seed=seed, **setting_overrides),
                                             progress=self.progress)
+        return self._by_target_seed[key]
+
+    def family_lab(self, family: str) -> "Lab":
+        """This Lab for benchmark family ``family`` (``data.families``); for another family, the
+        Lab of the same size and tier on that family's recipe (``tiers.FAMILY_SIZES``, applied by
+        ``get_setting(size, family=...)``), kept, so its models load once. Raises
+        :class:`InputError` for a family without a recipe for this Lab's size."""
+        if family == self.setting.family:
+            return self
+        key = ("family", family)
+        if key not in self._by_target_seed:
+            from ..tiers import size_of
+
+            size = size_of(self.setting)
+            if size is None:
+                raise InputError(f"Lab {self.setting.name!r} is no named size (tiers.SIZES): no recipe for "
+                                 f"benchmark family {family!r} to follow it; build Lab(size, family={family!r})")
+            tier = {} if self.setting.tier == get_setting(size).tier else {"tier": self.setting.tier}
+            self._by_target_seed[key] = Lab(size, progress=self.progress, family=family, **tier)
         return self._by_target_seed[key]
 
     def population_lab(self, seed: int) -> "Lab":
@@ -130,6 +149,19 @@ class Lab:
                                    prompt_format=self.target.tier.prompt_format,
                                    batch_size=self.setting.metrics_batch_size)
 
+    @cached_property
+    def _privleak_auc_ref(self) -> float:
+        """The retrained model's membership-inference AUC on the forget vs held-out passages
+        (PrivLeak's reference, ``evaluation.muse.text_privleak``), computed once per Lab."""
+        from ..evaluation.muse import text_membership_inference
+
+        roles = get_family(self.setting.family).evaluation_splits(self.benchmark, self.setting.forget_split)
+        with torch_threads(RUN_THREADS):
+            return text_membership_inference(self.retain_model.model, self.retain_model.tokenizer,
+                                             self.benchmark[roles["forget"]], self.benchmark[roles["holdout"]],
+                                             prompt_format=self.target.tier.prompt_format,
+                                             batch_size=self.setting.metrics_batch_size).agg_value
+
     def _final_metrics(self, model) -> dict:
         """``{name: value}``, e.g. ``forget_es``, ``retain_truth_ratio``, ``forget_quality``, ``model_utility``."""
         from ..evaluation import metrics
@@ -137,9 +169,12 @@ class Lab:
         s = self.setting
         if not s.final_metrics:
             return {}
+        needs = ({"retain_truth_ratios": self._retain_truth_ratios} if "forget_quality" in s.final_metrics else {})
+        if "privleak" in s.final_metrics:
+            needs["privleak_auc_ref"] = self._privleak_auc_ref
         with torch_threads(RUN_THREADS):
             table = metrics.evaluate(model, self.target.tokenizer, self.benchmark, forget_split=s.forget_split,
-                                     metrics=s.final_metrics, retain_truth_ratios=self._retain_truth_ratios,
+                                     metrics=s.final_metrics, family=s.family, **needs,
                                      max_examples=s.final_max_examples, max_new_tokens=s.max_new_tokens,
                                      prompt_format=self.target.tier.prompt_format,
                                      batch_size=s.metrics_batch_size)

@@ -5,6 +5,7 @@ split, the shared recipe, the population of target models), and the named sizes 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import pandas as pd
 
@@ -13,7 +14,7 @@ from ..data.families import get_family
 from ..errors import InputError, check_choice, check_int, check_real
 from ..evaluation.metrics import get_metric
 from ..models.build import get_tier, prompt_format_for
-from ..tiers import PAPER_DRY_RUN_KEEPS, SIZES, paper_recipe, setting_name
+from ..tiers import FAMILY_SIZES, PAPER_DRY_RUN_KEEPS, SIZES, paper_recipe, setting_name, size_of
 from ..tiers import TIER_RECIPES as _TIER_RECIPE_FIELDS
 from ..unlearning.run import UnlearnConfig
 from .matched import forget_at_matched_retain
@@ -25,7 +26,9 @@ class Setting:
 
     name: str = "full"
     tier: str = "tiny"
-    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
+    benchmark: Any = field(default_factory=BenchmarkConfig)
+    """The benchmark's config, of its family's ``config_type``: ``data.benchmark.BenchmarkConfig``
+    (TOFU-shaped), ``data.muse.MuseConfig`` (MUSE-shaped)."""
     forget_split: str = "forget10"
     """forget10 = 10 authors x 4 QA = 40 rows, the size of TOFU's forget01."""
     base: UnlearnConfig = field(default_factory=lambda: UnlearnConfig(**SIZES["full"]["base"]))
@@ -85,14 +88,20 @@ class Setting:
         check_int(own, "max_new_tokens", self.max_new_tokens, minimum=1)
         check_int(own, "metrics_batch_size", self.metrics_batch_size, minimum=1)
         check_choice(own, "source", self.source, ("synthetic", "tofu"))
+        if not isinstance(self.benchmark, get_family(self.family).config_type):
+            raise InputError(f"{own}.benchmark must be a {get_family(self.family).config_type.__name__} for "
+                             f"benchmark family {self.family!r}, got {type(self.benchmark).__name__} (use "
+                             f"get_setting(size, family={self.family!r}), which sets it)")
         if self.tier == "paper" and not self.base_model:
             raise InputError(f"{own}: the paper tier needs base_model (a Hugging Face name or a local "
                              f"folder, e.g. 'microsoft/phi-1_5'; the CLI's --base-model)")
-        try:  # names: tier, split, metrics
+        try:  # names: tier, family, split, metrics
             self.tier_config()
-            get_family(self.family).training_splits(self.forget_split)
+            family = get_family(self.family)
+            family.training_splits(self.forget_split)
             for name in self.final_metrics:
                 get_metric(name)
+            family.check_metrics(self.final_metrics)
         except ValueError as err:
             raise InputError(f"{own}: {err}") from None
 
@@ -116,12 +125,12 @@ SETTING_DEFAULTS_OUT_OF_KEYS = ("base_model", "source", "data_dir", "family")
 keys of runs made before the fields existed stay valid."""
 
 
-def _setting_fields(fields_: dict) -> dict:
+def _setting_fields(fields_: dict, family: str = "tofu") -> dict:
     """``Setting`` fields from a table of :mod:`satimp_lab.tiers` (nested dicts made into the
-    ``benchmark`` and ``base`` configs)."""
+    ``benchmark`` config of ``family``'s type and the ``base`` recipe)."""
     out = dict(fields_)
     if "benchmark" in out:
-        out["benchmark"] = BenchmarkConfig(**out["benchmark"])
+        out["benchmark"] = get_family(family).config_type(**out["benchmark"])
     if "base" in out:
         out["base"] = UnlearnConfig(**out["base"])
     return out
@@ -131,6 +140,11 @@ SETTINGS = {name: replace(Setting(), name=name, **_setting_fields(f)) for name, 
 """The named sizes (``full``, ``fast``), declared in ``tiers.SIZES``."""
 
 TIER_RECIPES = {tier: _setting_fields(f) for tier, f in _TIER_RECIPE_FIELDS.items()}
+
+FAMILY_RECIPES = {family: {size: {"family": family, **_setting_fields(f, family)} for size, f in by_size.items()}
+                  for family, by_size in FAMILY_SIZES.items()}
+"""Benchmark family -> size -> ``Setting`` fields (``get_setting(size, family="muse")``), declared
+in ``tiers.FAMILY_SIZES``."""
 """Setting fields a tier needs whatever the size (``Lab(SIZE, tier="small")``), declared in
 ``tiers.TIER_RECIPES``; fields passed explicitly to :func:`get_setting` win."""
 
@@ -143,6 +157,13 @@ def get_setting(size: str | Setting = "full", **overrides) -> Setting:
         if size not in SETTINGS:
             raise InputError(f"unknown size {size!r}; valid: {sorted(SETTINGS)}")
         size = SETTINGS[size]
+    family = overrides.get("family")
+    if isinstance(family, str) and family in FAMILY_RECIPES and family != size.family:
+        own = size_of(size) or size.name
+        if own not in FAMILY_RECIPES[family]:
+            raise InputError(f"benchmark family {family!r} has no recipe for size {own!r}; "
+                             f"valid: {sorted(FAMILY_RECIPES[family])}")
+        overrides = {"name": setting_name(own, family), **FAMILY_RECIPES[family][own], **overrides}
     tier = overrides.get("tier")
     if isinstance(tier, str) and tier in TIER_RECIPES and tier != size.tier:
         recipe = TIER_RECIPES[tier]

@@ -17,6 +17,7 @@ import json
 import shutil
 import tempfile
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from ..data.batching import get_prompt_format
 from ..errors import InputError
 from ..tiers import PAPER_LR, TIERS, ArchConfig, TierConfig
 
-__all__ = ["prompt_format_for", "get_tier", "default_device", "benchmark_texts", "train_tokenizer",
+__all__ = ["prompt_format_for", "get_tier", "default_device", "benchmark_texts", "family_texts", "train_tokenizer",
            "build_tiny_model", "load_base_model", "check_model_source", "folder_fingerprint", "load_hf_model",
            "save_hf_folder", "pretrained_bundle",
            "smollm2_gguf_path", "SMOLLM2_DEFAULT_SYSTEM", "load_smollm2", "TOKENIZER_FINGERPRINT_ATTR",
@@ -94,6 +95,22 @@ def benchmark_texts(rows_by_split, prompt_format: str = "qa") -> list[str]:
             texts += [r["paraphrased_answer"], *r["perturbed_answer"]]
             es = get_prompt_format("es")
             texts.append(es.prompt(r["question"]) + es.answer_prefix + r["answer"])
+    return texts
+
+
+def family_texts(rows_by_encoding: Mapping[str, list], prompt_format: str = "qa") -> list[str]:
+    """Every text a model of a text family will see, for tokenizer training
+    (``BenchmarkFamily.tokenizer_rows``): a ``"text"`` row's ``text``, a ``"qa"`` row's prompt +
+    answer in ``prompt_format``. Raises :class:`InputError` for another encoding."""
+    fmt = get_prompt_format(prompt_format)
+    texts: list[str] = []
+    for encoding, rows in rows_by_encoding.items():
+        if encoding == "text":
+            texts += [r["text"] for r in rows]
+        elif encoding == "qa":
+            texts += [fmt.prompt(r["question"]) + fmt.answer_prefix + r["answer"] for r in rows]
+        else:
+            raise InputError(f"no tokenizer texts for rows of encoding {encoding!r}; valid: ['qa', 'text']")
     return texts
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from ..data.batching import encode_dataset
+from ..data.families import ENCODERS, BenchmarkFamily, get_family
 from ..errors import InputError
 from ..resources import shipped_path
 from ..store import CacheError, atomic_directory, cache_dir, cache_key, read_entry, verify_entry
@@ -20,7 +20,7 @@ from ..tiers import SHIPPED_TARGET_SEEDS, TierConfig
 from .build import ModelBundle, default_device, get_tier, load_base_model, mark_tokenizer
 from .train import _tokenizer_texts, _training_rows, subset_authors, train_model
 
-__all__ = ["MODEL_FORMAT", "CACHE_FORMAT", "read_cache_meta", "model_key", "get_model", "SHIPPED_DIR",
+__all__ = ["MODEL_FORMAT", "CACHE_FORMAT", "read_cache_meta", "family_tier", "model_key", "get_model", "SHIPPED_DIR",
            "SHIPPED_FORGET_SPLITS", "shipped_benchmark", "shipped_entry", "ship_models"]
 
 MODEL_FORMAT = 1
@@ -53,9 +53,23 @@ def read_cache_meta(entry: Path, key_text: str) -> dict | None:
     return meta
 
 
-def model_key(benchmark, kind: str, forget_split: str, tier: TierConfig) -> dict:
+def family_tier(tier: TierConfig, family: str | BenchmarkFamily = "tofu") -> TierConfig:
+    """``tier`` with the training fields its benchmark family overrides
+    (``BenchmarkFamily.model_train``; TOFU: none, so ``tier`` itself)."""
+    fam = get_family(family)
+    return replace(tier, train=replace(tier.train, **fam.model_train)) if fam.model_train else tier
+
+
+def model_key(benchmark, kind: str, forget_split: str, tier: TierConfig, family: str | BenchmarkFamily = "tofu") -> dict:
     """The cache key of a target or retain model: ``{"key": canonical JSON, "digest": sha256 hex,
-    "split": training split, "rows": training rows, "texts": tokenizer texts or None}``.
+    "split": training split, "rows": training rows by encoding (``{"qa": rows}`` for TOFU; a key
+    of ``data.families.ENCODERS`` each), "texts": tokenizer texts or None}``.
+
+    ``family``: the benchmark family (``data.families``). A family with its own ``model_rows``
+    (MUSE: ``data.muse_family.muse_model_rows``) trains on those rows, with a tokenizer of its
+    ``tokenizer_rows`` and the training fields of ``model_train`` (:func:`family_tier`); its key
+    holds the family's name. TOFU keeps the recipe below (and the keys models had before
+    families existed).
 
     The key holds the full tier config (architecture and training recipe, seed included),
     content hashes of the training rows and tokenizer texts and, for a base model in a local
@@ -73,6 +87,9 @@ def model_key(benchmark, kind: str, forget_split: str, tier: TierConfig) -> dict
 
     if kind not in ("target", "retain"):
         raise InputError(f"kind must be 'target' or 'retain', got {kind!r}")
+    fam = get_family(family)
+    if fam.model_rows is not None:
+        return _family_model_key(benchmark, kind, forget_split, family_tier(tier, fam), fam)
     split = "full" if kind == "target" else retain_split_for(forget_split)
     hub = is_hub_layout(benchmark)
     own_tokenizer = tier.base_model is None
@@ -97,6 +114,26 @@ def model_key(benchmark, kind: str, forget_split: str, tier: TierConfig) -> dict
 
         payload["base_model_files"] = folder_fingerprint(Path(tier.base_model).expanduser())
     key_text, digest = cache_key(payload)
+    return {"key": key_text, "digest": digest, "split": split, "rows": {"qa": rows}, "texts": texts}
+
+
+def _family_model_key(benchmark, kind: str, forget_split: str, tier: TierConfig, fam: BenchmarkFamily) -> dict:
+    """:func:`model_key` of a family that declares its models' rows (``BenchmarkFamily.model_rows``)."""
+    from ..data.benchmark import fingerprint
+    from .build import family_texts
+
+    assert fam.model_rows is not None and fam.tokenizer_rows is not None
+    rows = {enc: list(r) for enc, r in fam.model_rows(benchmark, kind, forget_split).items()}
+    texts = family_texts(fam.tokenizer_rows(benchmark), tier.prompt_format) if tier.base_model is None else None
+    split = "full" if kind == "target" else fam.retain_for(forget_split)
+    payload = {"format": MODEL_FORMAT, "family": fam.name, "kind": kind, "split": split, "tier": tier.to_dict(),
+               "data": fingerprint([{"encoding": enc, **row} for enc, rs in rows.items() for row in rs]),
+               "tokenizer_data": fingerprint([{"t": t} for t in texts or []])}
+    if tier.base_model and Path(tier.base_model).expanduser().is_dir():
+        from .build import folder_fingerprint
+
+        payload["base_model_files"] = folder_fingerprint(Path(tier.base_model).expanduser())
+    key_text, digest = cache_key(payload)
     return {"key": key_text, "digest": digest, "split": split, "rows": rows, "texts": texts}
 
 
@@ -110,7 +147,7 @@ def _hub_training_rows(benchmark, split: str, tier: TierConfig) -> list[dict]:
 
 def get_model(benchmark, kind: str = "target", forget_split: str = "forget10",
               tier: str | TierConfig = "tiny", use_cache: bool = True, progress: bool = True,
-              shipped: bool = True, **tier_overrides) -> ModelBundle:
+              shipped: bool = True, family: str | BenchmarkFamily = "tofu", **tier_overrides) -> ModelBundle:
     """The fine-tuned target (``kind="target"``, trained on ``full`` + ``world_facts``) or retain
     model (``kind="retain"``, trained on the retain split of ``forget_split`` + ``world_facts``);
     on a benchmark in TOFU's Hub layout on ``full`` and on ``retainYY`` alone (:func:`model_key`).
@@ -120,14 +157,19 @@ def get_model(benchmark, kind: str = "target", forget_split: str = "forget10",
     configuration's key (:func:`model_key`) and every file matches its sha256; then in the cache
     under :func:`cache_dir`, keyed the same way; otherwise trained and cached. Loading gives
     bit-identical weights. Raises :class:`CacheError` when a shipped file fails its hash.
+
+    ``family``: the benchmark family (``data.families``); a family that declares its models' rows
+    (MUSE) trains on them with its training fields (:func:`model_key`, :func:`family_tier`).
     """
-    tier = get_tier(tier, **tier_overrides)
-    key = model_key(benchmark, kind, forget_split, tier)
+    fam = get_family(family)
+    tier = family_tier(get_tier(tier, **tier_overrides), fam)
+    key = model_key(benchmark, kind, forget_split, tier, fam)
     key_text, digest, split, rows, texts = (key[k] for k in ("key", "digest", "split", "rows", "texts"))
-    entry = cache_dir() / "models" / f"{tier.name}-{kind}-{split}-{digest[:16]}-v{CACHE_FORMAT}"
+    prefix = "" if fam.model_rows is None else f"{fam.name}-"
+    entry = cache_dir() / "models" / f"{prefix}{tier.name}-{kind}-{split}-{digest[:16]}-v{CACHE_FORMAT}"
     if use_cache:
         if shipped:
-            found = _read_shipped(shipped_entry(tier, kind, forget_split), key_text, tier)
+            found = _read_shipped(shipped_entry(tier, kind, forget_split, family=fam), key_text, tier)
             if found is not None:
                 meta, model, tokenizer, folder = found
                 return ModelBundle(model, tokenizer, tier, kind, meta["report"], folder,
@@ -139,7 +181,8 @@ def get_model(benchmark, kind: str = "target", forget_split: str = "forget10",
                                digest=digest)
 
     model, tokenizer = load_base_model(tier, texts)
-    encoded = encode_dataset(tokenizer, rows, tier.prompt_format, max_length=tier.encode_max_length())
+    encoded = [seq for encoding, rs in rows.items()
+               for seq in ENCODERS[encoding](tokenizer, rs, tier.prompt_format, tier.encode_max_length())]
     report = train_model(model, tokenizer, encoded, tier.train, progress, desc=f"{kind} ({split})")
     fp = mark_tokenizer(model, tokenizer)
     if not use_cache:
@@ -229,54 +272,66 @@ SHIPPED_FORGET_SPLITS = ("forget10",)
 """Retain models are shipped for forget10 only: the only split the notebooks unlearn."""
 
 
-def shipped_benchmark(tier: str):
+def shipped_benchmark(tier: str, family: str | BenchmarkFamily = "tofu"):
     """The benchmark a shipped tier's models were trained on: the ``fast`` setting's for
-    ``micro``, the built-in one otherwise."""
+    ``micro``, the built-in one otherwise; for another family its corpus of the same size
+    (``tiers.FAMILY_SIZES``)."""
     from ..data.benchmark import BenchmarkConfig, load_benchmark
-    from ..tiers import SIZES
+    from ..tiers import FAMILY_SIZES, SIZES
 
+    fam = get_family(family)
+    if fam.name != "tofu":
+        fields_ = FAMILY_SIZES[fam.name]["fast" if tier == "micro" else "full"].get("benchmark", {})
+        return fam.load_benchmark("synthetic", fam.forget_splits[0], fam.config_type(**fields_))
     if tier == "micro":
         return load_benchmark(config=BenchmarkConfig(**SIZES["fast"]["benchmark"]))
     return load_benchmark()
 
 
 def shipped_entry(tier: TierConfig, kind: str, forget_split: str = "forget10",
-                  root: Path | None = None) -> Path:
+                  root: Path | None = None, family: str | BenchmarkFamily = "tofu") -> Path:
     """Folder of a shipped model: ``data/models/<tier>/seed<k>/target`` or
-    ``.../seed<k>/retain-<forget split>`` (k = ``tier.train.seed``). It may not exist."""
+    ``.../seed<k>/retain-<forget split>`` (k = ``tier.train.seed``); another family's are named
+    after it (``.../seed<k>/muse-target``, ``muse-retain-forget``). It may not exist."""
     name = "target" if kind == "target" else f"retain-{forget_split}"
+    fam = get_family(family)
+    name = name if fam.name == "tofu" else f"{fam.name}-{name}"
     return (root or SHIPPED_DIR) / tier.name / f"seed{tier.train.seed}" / name
 
 
-def ship_models(tier: str = "tiny", target_seeds=None, forget_splits=SHIPPED_FORGET_SPLITS,
+def ship_models(tier: str = "tiny", target_seeds=None, forget_splits=None,
                 root: Path | None = None, benchmark=None, retrain: bool = True,
-                progress: bool = True) -> list[Path]:
+                progress: bool = True, family: str | BenchmarkFamily = "tofu") -> list[Path]:
     """Train the target model and the retain model of each forget split for each target seed
     (default ``tiers.SHIPPED_TARGET_SEEDS`` of the tier; ``retrain=False``: take them from the
     model cache when there) on ``benchmark`` (default :func:`shipped_benchmark`), and write them
     under ``root`` (default ``data/models``) with their cache key, training config, memorisation
     report and ``manifest.json`` (size and sha256 of every file, ``store.seal_entry``). Returns
-    the folders written."""
-    bench = benchmark if benchmark is not None else shipped_benchmark(tier)
+    the folders written. ``family``: whose models (``forget_splits`` default: :data:`SHIPPED_FORGET_SPLITS`
+    for TOFU, the family's forget splits otherwise)."""
+    fam = get_family(family)
+    if forget_splits is None:
+        forget_splits = SHIPPED_FORGET_SPLITS if fam.name == "tofu" else fam.forget_splits
+    bench = benchmark if benchmark is not None else shipped_benchmark(tier, fam)
     if target_seeds is None:
         target_seeds = SHIPPED_TARGET_SEEDS.get(tier, (0,))
     written = []
     for seed in target_seeds:
-        base = get_tier(tier)
+        base = family_tier(get_tier(tier), fam)
         seeded = replace(base, train=replace(base.train, seed=seed))
         for kind, split in [("target", forget_splits[0])] + [("retain", f) for f in forget_splits]:
             bundle = get_model(bench, kind, split, seeded, use_cache=not retrain,
-                               progress=progress, shipped=False)
-            key = model_key(bench, kind, split, seeded)
+                               progress=progress, shipped=False, family=fam)
+            key = model_key(bench, kind, split, seeded, fam)
 
             def write(tmp: Path, bundle=bundle, key=key, seeded=seeded, kind=kind, split=split):
                 _write_model_entry(tmp, bundle.model, bundle.tokenizer, key["key"], bundle.report,
                                    mark_tokenizer(bundle.model, bundle.tokenizer))
                 (tmp / "training_config.json").write_text(json.dumps(
-                    {"tier": asdict(seeded), "kind": kind, "split": key["split"],
-                     "forget_split": split}, indent=1, sort_keys=True))
+                    {"tier": asdict(seeded), "kind": kind, "split": key["split"], "forget_split": split,
+                     **({} if fam.name == "tofu" else {"family": fam.name})}, indent=1, sort_keys=True))
 
             # retrain: replace whatever is shipped there (keep nothing)
-            written.append(atomic_directory(shipped_entry(seeded, kind, split, root), write,
+            written.append(atomic_directory(shipped_entry(seeded, kind, split, root, fam), write,
                                             keep=None if not retrain else (lambda e: False)))
     return written

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import granularity, grid, obs1, obs2, relearning, smoothness
+from . import granularity, grid, muse, obs1, obs2, relearning, smoothness
 from .base import Study, StudyResult, load_population_claims, plan_for, planner
 
-STUDIES = (obs1.STUDY, obs2.STUDY, smoothness.STUDY, granularity.STUDY, grid.STUDY, relearning.STUDY)
+STUDIES = (obs1.STUDY, obs2.STUDY, smoothness.STUDY, granularity.STUDY, grid.STUDY, relearning.STUDY, muse.STUDY)
 """The declared studies, in report order."""
 
 
@@ -69,14 +69,20 @@ def run_studies(lab, studies=STUDIES, out_dir: str | Path | None = None, one_pas
     (:attr:`Study.extras`, so the notebooks compute none), then each study decides its claims
     from its own runs;
     otherwise each study sweeps in turn (:meth:`Study.run`). The claims are the same either
-    way. Other keywords (e.g. ``executor``) go to the sweep."""
-    sweeps = {}
+    way. A study of another benchmark family than ``lab``'s (:attr:`Study.family`) runs on
+    ``lab.family_lab(family)``, in a pass of its own. Other keywords (e.g. ``executor``) go to
+    the sweep."""
+    sweeps: dict = {}
     if one_pass:
-        swept = {s.id: s.specs() for s in studies if s.measure is None}
-        extras = {f"{s.id} extras": specs for s in studies if (specs := s.extras())}
-        if swept or extras:
-            sweeps = lab.sweep_groups({**swept, **extras}, desc="studies", own_target_only=tuple(extras),
-                                      **{"plan": planner(studies), **sweep_kwargs})
+        families = list(dict.fromkeys(s.family for s in studies))
+        for family in families:  # one pass per benchmark family, on that family's Lab
+            group = [s for s in studies if s.family == family]
+            swept = {s.id: s.specs() for s in group if s.measure is None}
+            extras = {f"{s.id} extras": specs for s in group if (specs := s.extras())}
+            if swept or extras:
+                sweeps.update(lab.family_lab(family).sweep_groups(
+                    {**swept, **extras}, desc="studies" if len(families) == 1 else f"studies ({family})",
+                    own_target_only=tuple(extras), **{"plan": planner(group), **sweep_kwargs}))
     results = []
     for study in studies:
         result = study.run(lab, sweep=sweeps.get(study.id), **sweep_kwargs)

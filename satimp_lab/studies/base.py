@@ -16,7 +16,7 @@ from . import verdicts
 from ..experiments.identity import RunSpec
 from .verdicts import PopulationClaim
 from ..experiments.matched import METRIC
-from ..unlearning.plan import CURVES_TO_MATCH, FINAL, FULL, MATCHED, EvalPlan
+from ..unlearning.plan import AT_MATCH, CURVES_AT_MATCH, CURVES_TO_MATCH, FINAL, FULL, MATCHED, EvalPlan
 
 if TYPE_CHECKING:
     from ..experiments.results import Sweep
@@ -93,12 +93,24 @@ class Study:
     """Runs (of ``specs`` or ``extras``) whose final model's metrics its notebook shows, on the
     Lab's own target (:func:`plan_for`). Every other run records forget ES at matched retain
     alone and ends at its matched point (``unlearning.plan.MATCHED``)."""
+    at_match: Callable[[], Sequence[RunSpec | Mapping]] = field(default=lambda: [])
+    """Runs (of ``specs`` or ``extras``) whose final metrics its claims read *at the matched
+    point*, on every target model: each ends there and its final metrics are computed on the model
+    there (``unlearning.plan.AT_MATCH``; with its curves up to that point where ``curves`` declares
+    them too, ``CURVES_AT_MATCH``). The MUSE study's runs: VerbMem, KnowMem and PrivLeak at
+    matched utility."""
+    family: str = "tofu"
+    """The benchmark family its runs are made on (``data.families``): ``studies.run_studies``
+    runs it on the Lab of that family (``Lab.family_lab``), and its declarations plan only runs of
+    studies of the same family (a run's identity does not name its benchmark)."""
 
     def run(self, lab, sweep=None, **sweep_kwargs) -> "StudyResult":
         """Sweep ``specs`` over the lab's population (:meth:`Lab.sweep_population`; keywords
         forwarded; by default each run records what the studies declare that the notebooks and
         figures read of it, :func:`plan_for`), or call ``measure``, and decide the claims. ``sweep``: the population sweep
-        of ``specs`` already made (``studies.run_studies`` sweeps every study in one pass)."""
+        of ``specs`` already made (``studies.run_studies`` sweeps every study in one pass). A
+        study of another benchmark family than ``lab``'s runs on ``lab.family_lab(family)``."""
+        lab = lab.family_lab(self.family)
         if self.measure is not None:
             sweep, summary = None, self.measure(lab)
         else:
@@ -117,15 +129,18 @@ def run_identity(spec: RunSpec | Mapping) -> tuple:
     return spec.method, tuple(sorted(spec.params.items())), tuple(sorted(spec.overrides.items()))
 
 
-def declared_readings(studies=None) -> tuple[frozenset, frozenset]:
-    """(runs whose curves, runs whose final metrics) some study of ``studies`` (default:
-    ``studies.STUDIES``) declares (:attr:`Study.curves`, :attr:`Study.final`), as
+def declared_readings(studies=None, family: str = "tofu") -> tuple[frozenset, frozenset, frozenset]:
+    """(runs whose curves, runs whose final metrics, runs whose final metrics at the matched point)
+    some study of ``studies`` (default: ``studies.STUDIES``) of benchmark family ``family``
+    declares (:attr:`Study.curves`, :attr:`Study.final`, :attr:`Study.at_match`), as
     :func:`run_identity` sets: a run that several studies share records what each asks for."""
     if studies is None:
         from . import STUDIES as studies
+    studies = [study for study in studies if study.family == family]
     curves = frozenset(run_identity(s) for study in studies for s in study.curves())
     final = frozenset(run_identity(s) for study in studies for s in study.final())
-    return curves, final
+    at_match = frozenset(run_identity(s) for study in studies for s in study.at_match())
+    return curves, final, at_match
 
 
 def plan_for(spec: RunSpec | Mapping, own_target: bool) -> EvalPlan:
@@ -139,37 +154,52 @@ def plan_for(spec: RunSpec | Mapping, own_target: bool) -> EvalPlan:
                       end, final metrics                      up to the matched point
     ``final``         ``FINAL``: to the end, final metrics,   ``MATCHED``
                       forget split read at the bracket only
+    ``at_match``      ``AT_MATCH``: ends at the bracket, the  ``AT_MATCH``
+                      final metrics there (``CURVES_AT_MATCH``
+                      with ``curves``)
     neither           ``MATCHED``: ends at the bracket of     ``MATCHED``
                       the matched point, forget read there
     ================  ======================================  ==================================
 
     Forget ES at matched retain, what the claims are decided on, is the whole run's to the last
-    bit under every plan (``unlearning.plan``). The declarations are those of ``studies.STUDIES``;
-    :func:`planner` adds a study that is not (yet) among them."""
+    bit under every plan (``unlearning.plan``). The declarations are those of the TOFU studies of
+    ``studies.STUDIES``; :func:`planner` adds a study that is not (yet) among them, or plans
+    another family's runs."""
     return _plan(*_declared(), spec, own_target)
 
 
 def planner(studies: Iterable["Study"] = ()) -> Callable[[RunSpec | Mapping, bool], EvalPlan]:
     """:func:`plan_for` with the declarations of ``studies`` too (those not in ``studies.STUDIES``:
-    a study being written, a test's study): what :meth:`Study.run` and ``studies.run_studies``
-    sweep with. Returns :func:`plan_for` itself when every study is in ``STUDIES``."""
+    a study being written, a test's study), for the benchmark family of ``studies`` (the
+    declarations of ``STUDIES`` of that family count): what :meth:`Study.run` and
+    ``studies.run_studies`` sweep with. Returns :func:`plan_for` itself for TOFU studies all in
+    ``STUDIES``. Raises ValueError for studies of several families (sweep each family apart)."""
     from . import STUDIES
 
+    studies = list(studies)
+    families = {s.family for s in studies} or {"tofu"}
+    if len(families) > 1:
+        raise ValueError(f"studies of several benchmark families {sorted(families)} cannot share a sweep's "
+                         f"plan; run each family's studies on its own Lab")
+    family = families.pop()
     extra = [s for s in studies if not any(s is t for t in STUDIES)]
-    if not extra:
+    if not extra and family == "tofu":
         return plan_for
-    return functools.partial(_plan, *declared_readings((*STUDIES, *extra)))
+    return functools.partial(_plan, *declared_readings((*STUDIES, *extra), family))
 
 
-def _plan(curves: frozenset, final: frozenset, spec: RunSpec | Mapping, own_target: bool) -> EvalPlan:
+def _plan(curves: frozenset, final: frozenset, at_match: frozenset, spec: RunSpec | Mapping,
+          own_target: bool) -> EvalPlan:
     run = run_identity(spec)
+    if run in at_match:
+        return CURVES_AT_MATCH if own_target and run in curves else AT_MATCH
     if run in curves:
         return FULL if own_target else CURVES_TO_MATCH
     return FINAL if own_target and run in final else MATCHED
 
 
 @functools.cache
-def _declared() -> tuple[frozenset, frozenset]:
+def _declared() -> tuple[frozenset, frozenset, frozenset]:
     return declared_readings()
 
 

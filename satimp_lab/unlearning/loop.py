@@ -25,7 +25,7 @@ from ..models.checks import check_encoded_fit, check_model_fits
 from ..models.lora import add_lora, merge_lora, trainable_parameters
 from ..models.reading import teacher_forced_summary, token_logprobs
 from ..models.train import linear_schedule
-from ..data.families import BenchmarkFamily, get_family
+from ..data.families import ENCODERS, BenchmarkFamily, get_family
 from .objectives import Method
 from .plan import FULL, EvalPlan, PlannedEvaluations
 from .run import UnlearnConfig, UnlearnRun
@@ -133,9 +133,18 @@ def unlearn(target, benchmark, config: UnlearnConfig = UnlearnConfig(), progress
 
     eval_sets = {"forget": eval_subset(forget, config.eval_max_examples),
                  "retain": eval_subset(retain, config.eval_max_examples)}
+    if family.utility_split is not None:  # read wherever the retain split is (its utility reading)
+        split, encoding = family.utility_split(config.forget_split)
+        if split not in benchmark:
+            raise InputError(f"the benchmark has no split {split!r} (the utility split of family {family.name!r})")
+        eval_sets["utility"] = eval_subset(ENCODERS[encoding](tokenizer, benchmark[split], fmt, max_length),
+                                           config.eval_max_examples)
 
     def read(unwrapped, names) -> dict:
-        """``{split}_{number}`` of :func:`teacher_forced_summary` for each split of ``names``."""
+        """``{split}_{number}`` of :func:`teacher_forced_summary` for each split of ``names`` (and
+        the family's utility split with the retain split)."""
+        if "retain" in names and "utility" in eval_sets:
+            names = (*names, "utility")
         unwrapped.eval()  # once for every split
         row = {f"{name}_{k}": v for name in names
                for k, v in teacher_forced_summary(unwrapped, eval_sets[name], pad, config.eval_batch_size).items()}

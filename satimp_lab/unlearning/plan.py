@@ -32,8 +32,7 @@ class EvalPlan:
 
     The default records everything: both splits at every periodic evaluation, every step taken,
     the final metrics. Raises :class:`~satimp_lab.errors.InputError` naming the field for a bad
-    value, and for ``until="match"`` with ``final_metrics=True`` (the final metrics would read a
-    model cut short)."""
+    value."""
 
     curves: bool = True
     """Read the forget split at every periodic evaluation, so its forget curve can be drawn.
@@ -46,8 +45,10 @@ class EvalPlan:
     at the evaluation that closes the bracket of the matched point; the curves and the model end
     there."""
     final_metrics: bool = True
-    """Compute the setting's final metrics on the final model (``experiments.lab.Lab``; the loop
-    itself ignores this field). Needs ``until="end"``."""
+    """Compute the setting's final metrics on the model where the run ends (``experiments.lab.Lab``;
+    the loop itself ignores this field): its last step (``until="end"``), or its matched point
+    (``until="match"``: the evaluation that closes the bracket, the first at or below the level),
+    which gives the final metrics *at matched utility* (:data:`AT_MATCH`, the MUSE study's runs)."""
     match_level: float | None = None
     """The retain share that defines the matched point (0 < level <= 1); None: the setting's
     ``match_level`` (the Lab fills it in). Used only when the plan searches for the matched
@@ -60,9 +61,6 @@ class EvalPlan:
         for name in ("curves", "final_metrics"):
             if not isinstance(getattr(self, name), bool):
                 raise InputError(f"{own}.{name} must be True or False, got {getattr(self, name)!r}")
-        if self.until == "match" and self.final_metrics:
-            raise InputError(f"{own}: until='match' ends the run at its matched point, so final_metrics=True "
-                             f"would read a model cut short; set final_metrics=False or until='end'")
 
     @property
     def searches(self) -> bool:
@@ -101,6 +99,11 @@ MATCHED = EvalPlan(curves=False, until="match", final_metrics=False)
 """Forget ES at matched retain alone: the run ends at its bracket, its forget split read there."""
 CURVES_TO_MATCH = EvalPlan(until="match", final_metrics=False)
 """Both curves up to the matched point, where the run ends (a population figure's curves)."""
+AT_MATCH = EvalPlan(curves=False, until="match")
+"""The final metrics at the matched point: the run ends at the bracket of the matched point (its
+forget split read there) and its final metrics are computed on the model there, at matched utility."""
+CURVES_AT_MATCH = EvalPlan(until="match")
+"""Both curves up to the matched point, and the final metrics there (:data:`AT_MATCH` with curves)."""
 
 
 Read = Callable[[object, tuple[str, ...]], dict]

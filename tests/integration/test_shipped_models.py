@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from satimp_lab.models import cache, train
-from satimp_lab.data.batching import encode_dataset
+from satimp_lab.data.families import ENCODERS
 from satimp_lab.models.build import get_tier
-from satimp_lab.models.cache import (SHIPPED_DIR, SHIPPED_FORGET_SPLITS, get_model, model_key, ship_models,
-                                     shipped_benchmark, shipped_entry)
+from satimp_lab.models.cache import (SHIPPED_DIR, SHIPPED_FORGET_SPLITS, family_tier, get_model, model_key,
+                                     ship_models, shipped_benchmark, shipped_entry)
 from satimp_lab.models.train import memorisation_report
 from satimp_lab.store import CacheError
 from satimp_lab.tiers import SHIPPED_TARGET_SEEDS
@@ -28,6 +28,11 @@ is 0.0005; other CPUs round differently, so not exactly 0."""
 
 UNITS = [(tier, seed, kind, split) for tier, seeds in SHIPPED_TARGET_SEEDS.items() for seed in seeds
          for kind, split in [("target", SHIPPED_FORGET_SPLITS[0])] + [("retain", f) for f in SHIPPED_FORGET_SPLITS]]
+"""(tier, target seed, kind, forget split) of every shipped TOFU-shaped model."""
+MUSE_UNITS = [(tier, seed, kind, "forget") for tier, seeds in SHIPPED_TARGET_SEEDS.items() for seed in seeds
+              for kind in ("target", "retain")]
+"""The same for the MUSE-shaped family (``data.muse``): a target and a retrained model per seed."""
+ALL_UNITS = [(*u, "tofu") for u in UNITS] + [(*u, "muse") for u in MUSE_UNITS]
 
 
 def _tier(name, seed):
@@ -37,20 +42,21 @@ def _tier(name, seed):
 
 @pytest.fixture(scope="module")
 def benchmarks():
-    return {name: shipped_benchmark(name) for name in SHIPPED_TARGET_SEEDS}
+    return {(name, family): shipped_benchmark(name, family) for name in SHIPPED_TARGET_SEEDS
+            for family in ("tofu", "muse")}
 
 
 def test_the_shipped_set_is_complete_and_small():
-    folders = [shipped_entry(_tier(t, s), k, f) for t, s, k, f in UNITS]
+    folders = [shipped_entry(_tier(t, s), k, f, family=fam) for t, s, k, f, fam in ALL_UNITS]
     missing = [str(f) for f in folders if not (f / MANIFEST).exists()]
     assert not missing, f"shipped models missing (rebuild with `satimp-lab train --retrain`): {missing}"
     total = sum(p.stat().st_size for p in SHIPPED_DIR.rglob("*") if p.is_file())
-    assert total < 40e6, f"data/models holds {total / 1e6:.1f} MB (limit 40 MB)"
+    assert total < 70e6, f"data/models holds {total / 1e6:.1f} MB (limit 70 MB)"
 
 
-@pytest.mark.parametrize("tier,seed,kind,split", UNITS, ids=lambda v: str(v))
-def test_shipped_files_match_their_hashes(tier, seed, kind, split):
-    folder = shipped_entry(_tier(tier, seed), kind, split)
+@pytest.mark.parametrize("tier,seed,kind,split,family", ALL_UNITS, ids=lambda v: str(v))
+def test_shipped_files_match_their_hashes(tier, seed, kind, split, family):
+    folder = shipped_entry(_tier(tier, seed), kind, split, family=family)
     manifest = verify_entry(folder, "shipped model")["files"]
     on_disk = {p.name for p in folder.iterdir() if p.is_file() and p.name != MANIFEST}
     assert set(manifest) == on_disk  # no unlisted file, no listed file missing
@@ -59,27 +65,31 @@ def test_shipped_files_match_their_hashes(tier, seed, kind, split):
     assert config.get("dtype", config.get("torch_dtype")) == "float32"
 
 
-@pytest.mark.parametrize("name,seed,kind,split", UNITS, ids=lambda v: str(v))
+@pytest.mark.parametrize("name,seed,kind,split,family", ALL_UNITS, ids=lambda v: str(v))
 def test_shipped_model_is_the_default_and_loads_to_its_recorded_memorisation(benchmarks, name, seed, kind, split,
-                                                                          tmp_path, monkeypatch):
+                                                                          family, tmp_path, monkeypatch):
     monkeypatch.setenv("SATIMP_LAB_CACHE", str(tmp_path))  # an empty cache: only the shipped copy can serve
-    tier, full_benchmark = _tier(name, seed), benchmarks[name]
-    meta = json.loads((shipped_entry(tier, kind, split) / "meta.json").read_text())
-    assert meta["key"] == model_key(full_benchmark, kind, split, tier)["key"], (
+    tier, full_benchmark = family_tier(_tier(name, seed), family), benchmarks[name, family]
+    meta = json.loads((shipped_entry(tier, kind, split, family=family) / "meta.json").read_text())
+    key = model_key(full_benchmark, kind, split, tier, family)
+    assert meta["key"] == key["key"], (
         "the default configuration no longer matches the shipped models: rebuild them with "
         "`satimp-lab train --retrain` (or revert the configuration change)")
-    bundle = get_model(full_benchmark, kind, split, name, progress=False,
-                       **({} if seed == 0 else {"train": tier.train}))
-    assert bundle.shipped and bundle.from_cache and bundle.path == shipped_entry(tier, kind, split)
+    bundle = get_model(full_benchmark, kind, split, name, progress=False, family=family,
+                       **({} if seed == 0 else {"train": _tier(name, seed).train}))
+    assert bundle.shipped and bundle.from_cache and bundle.path == shipped_entry(tier, kind, split, family=family)
     assert not any(tmp_path.iterdir()), "a shipped model must not be retrained or copied into the cache"
-    rows = train._training_rows(full_benchmark, meta_split(kind, split), tier)
-    encoded = encode_dataset(bundle.tokenizer, rows, tier.prompt_format, max_length=tier.arch.max_length)
+    if family == "tofu":  # the rows as models.train picks them, not through the key under test
+        assert key["rows"] == {"qa": train._training_rows(full_benchmark, meta_split(kind, split), tier)}
+    encoded = [seq for encoding, rows in key["rows"].items()
+               for seq in ENCODERS[encoding](bundle.tokenizer, rows, tier.prompt_format, tier.arch.max_length)]
     report = memorisation_report(bundle.model, bundle.tokenizer, encoded, tier.train.check_batch_size)
     assert report["n_examples"] == bundle.report["n_examples"]
     assert abs(report["key_accuracy"] - bundle.report["key_accuracy"]) <= KEY_ACCURACY_TOLERANCE
     assert abs(report["answer_accuracy"] - bundle.report["answer_accuracy"]) <= KEY_ACCURACY_TOLERANCE
     # training stopped at its memorisation goal (or ran every epoch without reaching it)
-    assert bundle.report["key_accuracy"] >= tier.train.stop_key_accuracy or bundle.report["epochs"] == tier.train.epochs
+    stop = tier.train.stop_key_accuracy
+    assert (stop is not None and bundle.report["key_accuracy"] >= stop) or bundle.report["epochs"] == tier.train.epochs
 
 
 def meta_split(kind, forget_split):
@@ -125,7 +135,7 @@ def test_loading_a_stored_model_prints_no_progress_bar(benchmarks, capfd):
     from transformers.utils import logging as hf_logging
 
     assert hf_logging.is_progress_bar_enabled()
-    bundle = get_model(benchmarks["micro"], "target", "forget10", "micro", progress=False)
+    bundle = get_model(benchmarks["micro", "tofu"], "target", "forget10", "micro", progress=False)
     assert bundle.shipped
     assert "Loading weights" not in capfd.readouterr().err
     assert hf_logging.is_progress_bar_enabled()

@@ -13,8 +13,8 @@ from transformers import AutoTokenizer
 
 from satimp_lab.data.batching import IGNORE_INDEX, encode_dataset
 from satimp_lab.data import families, muse
-from satimp_lab.data.families import BenchmarkFamily, encode_text, encode_text_dataset, get_family
-from satimp_lab.data.muse import (ARTICLE_FIELDS, MUSE_FAMILY_FIELDS, MUSE_FILES, MUSE_SPLITS, QA_FIELDS, QA_SPLITS, TEXT_SPLITS, MuseConfig, generate_muse, load_muse, muse_eval_splits, muse_splits_to_load, read_muse, write_muse)
+from satimp_lab.data.families import encode_text, encode_text_dataset
+from satimp_lab.data.muse import (ARTICLE_FIELDS, MUSE_FILES, MUSE_SPLITS, QA_FIELDS, QA_SPLITS, TEXT_SPLITS, MuseConfig, generate_muse, load_muse, read_muse, write_muse)
 from satimp_lab.data.muse_world import FACT_KINDS, SLOT_KINDS, TOPICS
 from satimp_lab.data.schema import row_problem
 from satimp_lab.errors import InputError
@@ -337,37 +337,3 @@ def test_an_unknown_split_names_itself_and_the_valid_ones():
         load_muse(["forget", "forget10"])
 
 
-# ----------------------------------------------------------------------------------------------
-# the family
-
-
-def test_the_family_and_its_split_roles(loaded):
-    assert isinstance(MUSE, BenchmarkFamily) and get_family(MUSE) is MUSE
-    assert MUSE == BenchmarkFamily(**MUSE_FAMILY_FIELDS)
-    if "muse" in families.FAMILIES:  # once registered
-        assert get_family("muse") is MUSE
-    assert (MUSE.name, MUSE.encoding, MUSE.forget_splits) == ("muse", "text", ("forget",))
-    assert MUSE.training_splits("forget") == {"forget": "forget", "retain": "retain"}
-    roles = MUSE.evaluation_splits(loaded, "forget")
-    assert roles == {"forget": "forget", "retain": "retain", "holdout": "holdout", "forget_qa": "forget_qa",
-                     "retain_qa": "retain_qa", "holdout_qa": "holdout_qa"}
-    assert roles == muse_eval_splits({}, "forget")
-    to_load = MUSE.load_splits("synthetic", "forget")
-    assert to_load == muse_splits_to_load("synthetic", "forget") == list(MUSE_SPLITS)
-    assert set(roles.values()) | set(MUSE.training_splits("forget").values()) <= set(to_load) == set(loaded)
-    assert MUSE.matched_columns() == {"retain_col": "retain_es", "forget_col": "forget_es"}
-    assert MUSE.check_metrics(["verbmem", "knowmem", "privleak"]) == ("verbmem", "knowmem", "privleak")
-
-
-@pytest.mark.parametrize("bad", ["forget10", "retain", "forget_qa", ""])
-def test_a_bad_forget_split_names_itself_the_family_and_the_valid_one(bad):
-    for call in (lambda: MUSE.training_splits(bad), lambda: MUSE.load_splits("synthetic", bad),
-                 lambda: MUSE.evaluation_splits({}, bad), lambda: MUSE.retain_for(bad)):
-        with pytest.raises(InputError, match=rf"unknown forget split '{bad}' for benchmark family 'muse'; "
-                                             r"valid: \['forget'\]"):
-            call()
-
-
-def test_only_the_synthetic_source_exists():
-    with pytest.raises(InputError, match=r"benchmark family 'muse' has no source 'tofu'; valid: \['synthetic'\]"):
-        MUSE.load_splits("tofu", "forget")

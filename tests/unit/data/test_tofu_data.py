@@ -228,8 +228,8 @@ def test_models_train_on_full_and_retain_alone_on_tofu(layout):
     tier = get_tier("micro")
     target = model_key(bench, "target", "forget10", tier)
     retain = model_key(bench, "retain", "forget10", tier)
-    assert target["split"] == "full" and target["rows"] == bench["full"].to_list()
-    assert retain["split"] == "retain90" and retain["rows"] == bench["retain90"].to_list()
+    assert target["split"] == "full" and target["rows"] == {"qa": bench["full"].to_list()}
+    assert retain["split"] == "retain90" and retain["rows"] == {"qa": bench["retain90"].to_list()}
     assert target["texts"] and target["key"] != retain["key"]
     with pytest.raises(InputError, match="no split 'retain95'"):
         model_key(bench, "retain", "forget05", tier)

@@ -21,7 +21,7 @@ def verdicts_of(claims):
 
 
 def test_declared_studies():
-    assert [s.id for s in STUDIES] == ["obs1", "obs2", "smoothness", "granularity", "grid", "relearning"]
+    assert [s.id for s in STUDIES] == ["obs1", "obs2", "smoothness", "granularity", "grid", "relearning", "muse"]
     assert get_study("grid") is grid.STUDY
     with pytest.raises(ValueError, match="'nope'"):
         get_study("nope")
@@ -171,6 +171,10 @@ class _Recorder:
         self.calls.append(("sweep_groups", kwargs))
         raise StopIteration
 
+    def family_lab(self, family):
+        self.calls.append(("family_lab", family))
+        return self
+
 
 def test_studies_sweep_by_what_the_studies_declare():
     """A study's sweep and the main job's one pass give each run the plan of what the studies
@@ -182,11 +186,11 @@ def test_studies_sweep_by_what_the_studies_declare():
         lab = _Recorder()
         with pytest.raises(StopIteration):
             call(lab)
-        assert lab.calls[0][1]["plan"] is plan_for
+        assert lab.calls[0] == ("family_lab", "tofu") and lab.calls[1][1]["plan"] is plan_for
     lab = _Recorder()
     with pytest.raises(StopIteration):
         grid.STUDY.run(lab, plan=None)
-    assert lab.calls[0][1]["plan"] is None
+    assert lab.calls[1][1]["plan"] is None
 
 
 def test_the_report_says_what_its_verdicts_rest_on(tmp_path):
@@ -234,8 +238,9 @@ def test_a_study_not_yet_in_studies_gets_what_it_declares():
     assert (plan(spec("gd"), True), plan(spec("gd"), False)) == (FULL, CURVES_TO_MATCH)
     assert (plan(spec("npo_gd"), True), plan(spec("npo_gd"), False)) == (FINAL, MATCHED)
     assert plan(spec("simsat", axis="beta", beta=2.0), True) == plan_for(spec("simsat", axis="beta", beta=2.0), True)
-    assert planner(STUDIES) is plan_for and planner([STUDIES[0]]) is plan_for
+    tofu = [s for s in STUDIES if s.family == "tofu"]
+    assert planner(tofu) is plan_for and planner([STUDIES[0]]) is plan_for
     lab = _Recorder()
     with pytest.raises(StopIteration):
         new.run(lab)
-    assert lab.calls[0][1]["plan"](spec("gd"), True) == FULL
+    assert lab.calls[1][1]["plan"](spec("gd"), True) == FULL

@@ -134,6 +134,12 @@ def _synthetic_result(study) -> StudyResult:
     else:
         labels = [s["label"] for s in study.specs()]
         summary = population({l: 0.2 + 0.3 * (i % 4) / 4 for i, l in enumerate(labels)})
+        if study.id == "muse":  # MUSE's metrics at the matched point
+            from satimp_lab.studies import muse
+
+            summary = summary.assign(**{c: summary["matched_forget"] for c in (muse.VERBMEM, muse.KNOWMEM_F,
+                                                                               muse.KNOWMEM_R)},
+                                     **{muse.PRIVLEAK: -100 * summary["matched_forget"]})
         sweep = SimpleNamespace(summary=summary, curves=curves_of(labels, seeds=(0,), steps=range(3)))
     return StudyResult(study, summary, study.decide(summary), study.tables(summary), sweep)
 

@@ -101,7 +101,7 @@ def test_plans_say_what_they_put_in_the_run_key():
 
 
 @pytest.mark.parametrize("fields, match", [
-    ({"until": "match"}, "final_metrics=True"), ({"until": "stop"}, "until"),
+    ({"until": "stop"}, "until"),
     ({"match_level": 0.0}, "match_level"), ({"curves": "yes"}, "curves")])
 def test_a_bad_plan_names_its_field(fields, match):
     with pytest.raises(InputError, match=match):
