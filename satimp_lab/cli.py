@@ -94,12 +94,13 @@ def cli_tier(args, lora: dict | None = None):
 def _cmd_train(args) -> int:
     from .data.benchmark import load_benchmark
     from .data.schema import retain_split_for
-    from .models.cache import get_model, ship_models
-    from .store import cache_dir
+    from .models.cache import ship_models
 
     recipe = {k: v for k, v in (("epochs", args.epochs), ("lr", args.lr), ("batch_size", args.batch_size))
               if v is not None}
     tier = cli_tier(args, {**lora_overrides(args), **recipe})  # names first: a bad split must not cost a trained target
+    if args.family != "tofu":
+        return _train_family(args, tier)
     retain_split_for(args.forget_split)
     if args.retrain:
         if args.base_model or benchmark_source(args) != "synthetic":
@@ -109,10 +110,34 @@ def _cmd_train(args) -> int:
         for folder in ship_models(tier.name, args.seeds or None, (args.forget_split,), benchmark=bench):
             print(f"wrote {folder}")
         return 0
-    bench = load_cli_benchmark(args)
+    return _train_and_print(args, load_cli_benchmark(args), args.forget_split, tier, "tofu")
+
+
+def _train_family(args, tier) -> int:
+    """``train --family F``: F's target and retrained models on its default corpus of the tier's
+    size (``models.cache.shipped_benchmark``), or ``--retrain`` the shipped ones."""
+    from .data.families import get_family
+    from .models.cache import ship_models, shipped_benchmark
+
+    family = get_family(args.family)
+    if args.base_model or benchmark_source(args) != "synthetic" or args.data_dir:
+        raise InputError(f"--family {family.name} trains on its own offline corpus; it takes no --base-model, "
+                         f"--benchmark tofu or --data-dir")
+    forget_split = family.forget_splits[0] if args.forget_split == "forget10" else family.check_forget_split(args.forget_split)
+    if args.retrain:
+        for folder in ship_models(tier.name, args.seeds or None, family=family):
+            print(f"wrote {folder}")
+        return 0
+    return _train_and_print(args, shipped_benchmark(tier.name, family), forget_split, tier, family.name)
+
+
+def _train_and_print(args, bench, forget_split: str, tier, family: str) -> int:
+    from .models.cache import get_model
+    from .store import cache_dir
+
     for kind in ("target", "retain"):
         start = time.perf_counter()
-        bundle = get_model(bench, kind, forget_split=args.forget_split, tier=tier)
+        bundle = get_model(bench, kind, forget_split=forget_split, tier=tier, family=family)
         r = bundle.report
         key = (f"{r['key_accuracy']:.3f}" if r["key_accuracy"] == r["key_accuracy"]
                else "n/a (no key-token annotations)")
@@ -395,6 +420,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, nargs="*", default=None,
                    help="with --retrain: target seeds to rebuild (default: the shipped ones, "
                         "0-4 for tiny, 0-2 for micro on the fast benchmark)")
+    p.add_argument("--family", default="tofu", choices=("tofu", "muse"),
+                   help="benchmark family: tofu (default; --benchmark picks ours or the real TOFU) or muse "
+                        "(the offline MUSE-shaped corpus of data.muse: the target reads every article and "
+                        "its questions, the retrained model all but the forget articles'; with --retrain, "
+                        "rewrites data/models/<tier>/seed<k>/muse-*)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("unlearn", help="run one unlearning method and print its metrics")

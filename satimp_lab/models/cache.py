@@ -108,13 +108,18 @@ def model_key(benchmark, kind: str, forget_split: str, tier: TierConfig, family:
         texts = _tokenizer_texts(benchmark, tier) if own_tokenizer else None
     payload = {"format": MODEL_FORMAT, "kind": kind, "split": split, "tier": tier.to_dict(),
                "data": fingerprint(rows), "tokenizer_data": fingerprint([{"t": t} for t in texts or []])}
+    key_text, digest = cache_key({**payload, **_base_model_files(tier)})
+    return {"key": key_text, "digest": digest, "split": split, "rows": {"qa": rows}, "texts": texts}
+
+
+def _base_model_files(tier: TierConfig) -> dict:
+    """``{"base_model_files": fingerprint}`` for a base model in a local folder (a folder is known
+    by its files, not its path: other weights there are another model); ``{}`` otherwise."""
     if tier.base_model and Path(tier.base_model).expanduser().is_dir():
-        # a local folder is known by its files, not its path: other weights there are another model
         from .build import folder_fingerprint
 
-        payload["base_model_files"] = folder_fingerprint(Path(tier.base_model).expanduser())
-    key_text, digest = cache_key(payload)
-    return {"key": key_text, "digest": digest, "split": split, "rows": {"qa": rows}, "texts": texts}
+        return {"base_model_files": folder_fingerprint(Path(tier.base_model).expanduser())}
+    return {}
 
 
 def _family_model_key(benchmark, kind: str, forget_split: str, tier: TierConfig, fam: BenchmarkFamily) -> dict:
@@ -129,11 +134,7 @@ def _family_model_key(benchmark, kind: str, forget_split: str, tier: TierConfig,
     payload = {"format": MODEL_FORMAT, "family": fam.name, "kind": kind, "split": split, "tier": tier.to_dict(),
                "data": fingerprint([{"encoding": enc, **row} for enc, rs in rows.items() for row in rs]),
                "tokenizer_data": fingerprint([{"t": t} for t in texts or []])}
-    if tier.base_model and Path(tier.base_model).expanduser().is_dir():
-        from .build import folder_fingerprint
-
-        payload["base_model_files"] = folder_fingerprint(Path(tier.base_model).expanduser())
-    key_text, digest = cache_key(payload)
+    key_text, digest = cache_key({**payload, **_base_model_files(tier)})
     return {"key": key_text, "digest": digest, "split": split, "rows": rows, "texts": texts}
 
 

@@ -99,6 +99,10 @@ class Study:
     there (``unlearning.plan.AT_MATCH``; with its curves up to that point where ``curves`` declares
     them too, ``CURVES_AT_MATCH``). The MUSE study's runs: VerbMem, KnowMem and PrivLeak at
     matched utility."""
+    derive: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+    """``derive(summary) -> summary``: the sweep's summary with the columns its claims compare
+    that no run records (the MUSE study's |PrivLeak| / 100), added before ``decide`` and kept in
+    the :class:`StudyResult` (its paired-difference figure reads them). None: the summary as swept."""
     family: str = "tofu"
     """The benchmark family its runs are made on (``data.families``): ``studies.run_studies``
     runs it on the Lab of that family (``Lab.family_lab``), and its declarations plan only runs of
@@ -117,6 +121,8 @@ class Study:
             if sweep is None:
                 sweep = lab.sweep_population(self.specs(), desc=self.id, **{"plan": planner([self]), **sweep_kwargs})
             summary = sweep.summary
+        if self.derive is not None:
+            summary = self.derive(summary)
         claims = self.decide(summary)
         for claim in claims:
             claim.study = self.id

@@ -64,8 +64,11 @@ def specs() -> list[RunSpec]:
 
 
 def with_gap(summary: pd.DataFrame) -> pd.DataFrame:
-    """``summary`` with :data:`PRIVLEAK_GAP` (|PrivLeak| / 100) added. Raises KeyError naming
-    :data:`PRIVLEAK` when the runs have no PrivLeak (their setting computed no final metrics)."""
+    """``summary`` with :data:`PRIVLEAK_GAP` (|PrivLeak| / 100) added (the study's ``derive``; kept
+    when already there). Raises KeyError naming :data:`PRIVLEAK` when the runs have no PrivLeak
+    (their setting computed no final metrics)."""
+    if PRIVLEAK_GAP in summary:
+        return summary
     if PRIVLEAK not in summary:
         raise KeyError(f"the summary has no {PRIVLEAK!r}: the MUSE study's runs need the final metrics "
                        f"verbmem, knowmem, privleak at the matched point")
@@ -146,6 +149,7 @@ FIGURES = {"verbmem": _points(VERBMEM, "VerbMem on the forget articles\n(ROUGE-L
 
 
 STUDY = Study("muse", "11_muse_verbatim", "MUSE-shaped text: does SatImp's advantage carry over?",
-              specs, decide, tables, figures=FIGURES, at_match=specs, curves=specs, family="muse")
+              specs, decide, tables, figures=FIGURES, at_match=specs, curves=specs, derive=with_gap,
+              family="muse")
 """Every run is scored at its matched point on every target (``at_match``); on the Lab's own
 target its curves are recorded up to there for notebook 11's trade-off curves."""

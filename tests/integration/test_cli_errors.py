@@ -56,6 +56,22 @@ def test_train_checks_names_before_training(capsys, cache, data_dir, flags, name
     assert not (cache / "models").exists()
 
 
+@pytest.mark.parametrize("flags, named", [
+    (["--forget-split", "forget10x"], ["forget10x", "'muse'", "valid: ['forget']"]),
+    (["--benchmark", "tofu"], ["--family muse", "--benchmark tofu"]),
+])
+def test_train_family_muse_checks_its_names_before_training(capsys, cache, flags, named):
+    _one_line_error(capsys, ["train", "--tier", "micro", "--family", "muse", *flags], *named)
+    assert not (cache / "models").exists()
+
+
+def test_train_family_muse_loads_the_pinned_models(capsys, cache):
+    assert main(["train", "--tier", "micro", "--family", "muse"]) == 0
+    out = capsys.readouterr().out
+    assert "shipped, loaded" in out and "micro/seed0/muse-target" in out and "micro/seed0/muse-retain-forget" in out
+    assert not (cache / "models").exists()
+
+
 def test_reproduce_checks_the_tier_before_touching_the_output(capsys, cache, tmp_path):
     out = tmp_path / "report"
     _one_line_error(capsys, ["reproduce", "--fast", "--tier", "huge", "--out", str(out)], "huge")
