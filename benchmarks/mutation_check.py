@@ -57,6 +57,8 @@ class Mutant:
 
 M = "satimp_lab/evaluation/metrics.py"
 UNIT_METRICS = "tests/unit/evaluation/test_metrics.py"
+MU = "satimp_lab/evaluation/muse.py"
+UNIT_MUSE = "tests/unit/evaluation/test_muse_metrics.py"
 V = "satimp_lab/studies/verdicts.py"
 UNIT_VERDICTS = "tests/unit/studies/test_verdicts.py"
 SNAPSHOT = "tests/unit/test_readme_claims.py"
@@ -198,6 +200,59 @@ MUTANTS = (
            "total = total - self.retain_weight * retain_loss",
            ("tests/integration/test_unlearn.py::test_retain_term_protects_the_retain_set",),
            "GD / KL variants ascend their retain term (the retain set is unlearned too)"),
+    # -- the MUSE-shaped family: its metrics, what its models read, its study (issue 24) ---------
+    Mutant("muse_rouge_stemmed", MU, "scorer = _rouge_scorer(bool(use_stemmer))", "scorer = _rouge_scorer(True)",
+           (f"{UNIT_MUSE}::test_rouge_l_f1_by_hand",),
+           "VerbMem / KnowMem score ROUGE-L with a stemmer (open-unlearning's), not MUSE's plain tokens"),
+    Mutant("muse_verbmem_truth_off_by_one", MU, "truths.append(ids[prefix_tokens:prefix_tokens + max_new_tokens])",
+           "truths.append(ids[prefix_tokens - 1:prefix_tokens + max_new_tokens])",
+           (f"{UNIT_MUSE}::test_verbmem_of_perfect_memorisation_is_one",
+            f"{UNIT_MUSE}::test_verbmem_of_partial_continuations_by_hand"),
+           "VerbMem's true continuation starts one token inside the prefix"),
+    Mutant("muse_verbmem_fixed_budget", MU, "_continue(model, tokenizer, prompts, [len(t) for t in truths], batch_size)",
+           "_continue(model, tokenizer, prompts, [max_new_tokens for t in truths], batch_size)",
+           (f"{UNIT_MUSE}::test_verbmem_compares_the_same_length_budget",),
+           "VerbMem generates the full budget even where the passage ends sooner (a run-on is penalised)"),
+    Mutant("muse_verbmem_whole_passage", MU, "ids = ids[:block - len(lead)]", "ids = ids",
+           (f"{UNIT_MUSE}::test_verbmem_reads_the_first_training_block",),
+           "VerbMem reads past the first training block (text the model never saw behind that prefix)"),
+    Mutant("muse_verbmem_short_kept", MU, "if len(ids) <= prefix_tokens:", "if len(ids) < prefix_tokens:",
+           (f"{UNIT_MUSE}::test_a_passage_not_longer_than_the_prefix_is_skipped_and_counted",),
+           "a passage exactly as long as the prefix is scored (on an empty continuation)"),
+    Mutant("muse_knowmem_no_stopwords", MU, "answers = {i: _cut_at_stopwords(gens[i]) for i in ids}",
+           "answers = {i: gens[i].strip() for i in ids}",
+           (f"{UNIT_MUSE}::test_knowmem_by_hand",),
+           "KnowMem scores the whole generation, not the answer before MUSE's stop words"),
+    Mutant("muse_min_k_last_block_only", MU,
+           'parts.setdefault(text_block_source(example["example_id"])[0], []).append(reading.logp)',
+           'parts[text_block_source(example["example_id"])[0]] = [reading.logp]',
+           (f"{UNIT_MUSE}::test_min_k_pools_the_blocks_of_a_passage", f"{UNIT_MUSE}::test_min_k_reads_every_block_of_a_passage"),
+           "a passage's min-k% reads its last block alone instead of every block pooled"),
+    Mutant("muse_min_k_drops_last_token", MU, "min_k_score(torch.cat(p).double().numpy(), k, include_eos=True)",
+           "min_k_score(torch.cat(p).double().numpy(), k, include_eos=False)",
+           (f"{UNIT_MUSE}::test_min_k_of_a_passage_at_k_04_by_hand",),
+           "a passage's min-k% drops its last token (open-unlearning's EOS rule on text without an EOS)"),
+    Mutant("privleak_sign", "satimp_lab/evaluation/privacy.py",
+           "return ((1 - auc) - (1 - auc_ref)) / (1 - auc_ref) * 100",
+           "return (auc - auc_ref) / (1 - auc_ref) * 100",
+           (f"{UNIT_MUSE}::test_privleak_of_passages_by_hand",),
+           "PrivLeak in our AUC orientation instead of MUSE's (the sign of a leak reversed)"),
+    Mutant("muse_retrained_reads_forget_questions", "satimp_lab/data/muse_family.py",
+           'return {"text": _rows(benchmark, "retain", kind), "qa": _rows(benchmark, "retain_qa", kind)}',
+           'return {"text": _rows(benchmark, "retain", kind), "qa": _rows(benchmark, "forget_qa", kind) '
+           '+ _rows(benchmark, "retain_qa", kind)}',
+           ("tests/unit/data/test_muse_family.py::test_the_target_reads_every_row_about_the_forget_articles_and_the_retrained_model_none",),
+           "the retrained model reads the forget articles' questions (it is no longer the reference)"),
+    Mutant("muse_claims_reversed", "satimp_lab/studies/muse.py",
+           "return [verdicts.compare(summary, a, b, metric) for a in SATURATION for b in BASELINES]",
+           "return [verdicts.compare(summary, b, a, metric) for a in SATURATION for b in BASELINES]",
+           ("tests/unit/studies/test_muse_study.py::test_the_claims_follow_the_metrics",),
+           "the MUSE claims compare the baselines against SimSat / SatImp (direction reversed)"),
+    Mutant("muse_privleak_signed", "satimp_lab/studies/muse.py",
+           "summary[PRIVLEAK].abs() / 100.0", "summary[PRIVLEAK] / 100.0",
+           ("tests/unit/studies/test_muse_study.py::test_privleak_is_compared_by_its_distance_to_zero",
+            "tests/unit/studies/test_muse_study.py::test_the_claims_follow_the_metrics"),
+           "PrivLeak compared by its value, not its distance to 0 (over-unlearning would count as better)"),
 )
 
 

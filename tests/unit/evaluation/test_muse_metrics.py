@@ -268,6 +268,17 @@ def test_min_k_pools_the_blocks_of_a_passage(wtok):
     assert whole == pytest.approx({i: -_miss(wtok) for i in range(3)})
 
 
+def test_min_k_reads_every_block_of_a_passage(wtok):
+    """Blocks of 3 text tokens behind the BOS: the first block memorised, the other three not; at
+    k = 1 the score is the mean over all 10 tokens (3 hits, 7 misses), not one block's."""
+    text = PASSAGES[2]  # 10 tokens
+    ids = _ids(wtok, text)
+    model = ScriptedLM(len(wtok), wtok.pad_token_id)
+    model.add([wtok.bos_token_id] + ids[:3])
+    scores = muse.text_min_k_scores(model, wtok, [{"text": text, "doc_id": 0}], k=1.0, max_length=4)
+    assert scores == {0: pytest.approx(-(3 * _hit(wtok) + 7 * _miss(wtok)) / 10)}
+
+
 def test_the_auc_counts_a_tie_as_one_half():
     assert privacy.mia_auc([1.0, 2.0], [2.0, 3.0]) == pytest.approx(3.5 / 4)
     assert privacy.mia_auc([2.0, 2.0], [2.0, 2.0, 2.0]) == 0.5
