@@ -158,8 +158,9 @@ class UnlearnRun:
 
     @property
     def evaluations(self) -> pd.DataFrame:
-        """The rows of ``history`` that carry an evaluation."""
-        cols = [c for c in self.history.columns if c.startswith(("forget_", "retain_"))
+        """The rows of ``history`` that carry an evaluation: ``step`` and the ``forget_``,
+        ``retain_`` and (for a family with a utility split) ``utility_`` readings."""
+        cols = [c for c in self.history.columns if c.startswith(("forget_", "retain_", "utility_"))
                 and not c.endswith("_loss")]
         if not cols:
             return pd.DataFrame()

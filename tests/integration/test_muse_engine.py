@@ -109,3 +109,24 @@ def test_the_muse_study_decides_its_claims_on_the_fast_population(muse_lab):
                                              "muse_saturation_beats_importance"}
     assert result.summary[list(muse.METRICS)[:4]].notna().all().all()
     assert list(result.tables["muse_metrics"]["label"]) == list(muse.METHODS)
+
+
+METHODS_ON_TEXT = ("ga", "gd", "npo", "simnpo", "simsat", "simimp", "annotated", "satimp", "group_simsat",
+                   "instance_simimp", "instance_norm_simsat", "batch_simsat", "hard_top", "annotated_satimp_gd")
+"""Every kind of forget term (token, group, instance, batch, hard, annotation) and retain term."""
+
+
+@pytest.mark.parametrize("method", METHODS_ON_TEXT)
+def test_every_kind_of_method_unlearns_the_pinned_target_on_text(muse_lab, method):
+    import torch
+
+    config = muse_lab.config(method, steps=2, eval_every=1, eval_max_examples=4)
+    before = [p.detach().clone() for p in muse_lab.target.model.parameters()]
+    run = unlearn(muse_lab.target, muse_lab.benchmark, config, progress=False, family="muse")
+    assert run.status == "completed"
+    moved = sum(not torch.equal(a, b) for a, b in zip(before, run.model.parameters()))
+    assert moved > 0, f"{method}: no parameter moved"
+    assert all(torch.equal(a, b) for a, b in zip(before, muse_lab.target.model.parameters()))  # a copy was trained
+    evals = run.evaluations
+    assert {"forget_es", "retain_es", "utility_es"} <= set(evals.columns)
+    assert evals["forget_mean_logp"].iloc[-1] < evals["forget_mean_logp"].iloc[0], method
