@@ -123,13 +123,21 @@ def metrics_table(summary: pd.DataFrame) -> pd.DataFrame:
     return means.reset_index()
 
 
+DECIDED_ON = ("label", "target_seed", "seed", "reached", VERBMEM, KNOWMEM_F, KNOWMEM_R, PRIVLEAK, PRIVLEAK_GAP)
+"""The summary columns :func:`decide` reads (saved per unit as ``muse_unit_values``, so a snapshot
+of the report can be decided again)."""
+
+
 def tables(summary: pd.DataFrame) -> dict:
-    """``muse_metrics`` (:func:`metrics_table`) and one per-unit table per compared metric."""
+    """``muse_metrics`` (:func:`metrics_table`), one per-unit table per compared metric
+    (``muse_<metric>_by_unit``) and every unit's values the claims are decided on
+    (``muse_unit_values``, long: one row per method and unit)."""
     summary = with_gap(summary)
     return {"muse_metrics": metrics_table(summary),
-            "muse_verbmem_units": unit_table(summary, list(METHODS), VERBMEM),
-            "muse_knowmem_units": unit_table(summary, list(METHODS), KNOWMEM_F),
-            "muse_privleak_units": unit_table(summary, list(METHODS), PRIVLEAK_GAP)}
+            "muse_verbmem_by_unit": unit_table(summary, list(METHODS), VERBMEM),
+            "muse_knowmem_by_unit": unit_table(summary, list(METHODS), KNOWMEM_F),
+            "muse_privleak_by_unit": unit_table(summary, list(METHODS), PRIVLEAK_GAP),
+            "muse_unit_values": summary[[c for c in DECIDED_ON if c in summary]]}
 
 
 def _points(metric: str, ylabel: str):
