@@ -56,9 +56,9 @@ field away.
 **The family** (:data:`MUSE`): one forget split ``forget`` beside ``retain``; evaluation roles
 ``forget``, ``retain``, ``holdout``, ``forget_qa``, ``retain_qa``, ``holdout_qa``; raw-text
 encoding. MUSE's own metrics (VerbMem on D_f, KnowMem on D_f and D_r, PrivLeak) are computed by
-the evaluation stage on the final model; during training the loop's per-token readings on text
-(``forget_es``/``retain_es``) are what runs are matched on, forget efficacy at the step where the
-retain reading falls to the matched level.
+the evaluation stage on the final model (the MUSE-shaped study: at the matched point); during
+training runs are matched on the loop's per-token readings, the forget text's ``forget_es`` where
+the retain questions' ``utility_es`` falls to the matched level (``data.muse_family``).
 
 This module is on the data floor: it imports ``errors``, ``data`` modules, the standard library
 and ``datasets``.

@@ -208,7 +208,7 @@ METRICS: dict[str, Metric] = {
     "calibrated_es": Metric(calibrated_extraction_strength, "comparison", _calibrated_es_of,
                             reads=("forget", "retain")),
     # the MUSE-shaped family (data.muse): text passages and questions about them
-    "verbmem": Metric(verbatim_memorization, "split", _verbmem_on, ("forget",)),
+    "verbmem": Metric(verbatim_memorization, "split", _verbmem_on, ("forget", "retain")),
     "knowmem": Metric(knowledge_memorization, "split", _knowmem_on, ("forget_qa", "retain_qa")),
     "privleak": Metric(text_privleak, "comparison", _privleak_of, reads=("forget", "holdout")),
 }

@@ -268,13 +268,16 @@ class StudyResult:
 
     def paired_differences(self) -> pd.DataFrame:
         """Every unit's paired difference for every part of every claim: ``claim, comparison,
-        target_seed, seed, diff`` (positive: the claim's direction)."""
+        metric, target_seed, seed, diff`` (positive: the claim's direction). ``comparison`` is
+        ``"a vs b"``, with the metric in brackets where the claims compare on several metrics
+        (``"simsat vs ga [eval_forget_verbmem]"``), so every part has a row of its own."""
+        parts = [(claim, part) for claim in self.claims for part in claim.parts]
+        several = len({part.metric for _, part in parts}) > 1
         frames = []
-        for claim in self.claims:
-            for part in claim.parts:
-                d = verdicts.paired_differences(self.summary, part.a, part.b, part.metric,
-                                                part.lower_is_better)
-                frames.append(d.assign(claim=claim.id, comparison=f"{part.a} vs {part.b}"))
+        for claim, part in parts:
+            d = verdicts.paired_differences(self.summary, part.a, part.b, part.metric, part.lower_is_better)
+            name = f"{part.a} vs {part.b}" + (f" [{part.metric}]" if several else "")
+            frames.append(d.assign(claim=claim.id, comparison=name, metric=part.metric))
         return pd.concat(frames, ignore_index=True)
 
     def figure(self):
@@ -285,7 +288,10 @@ class StudyResult:
         from matplotlib.figure import Figure
 
         diffs = self.paired_differences()
-        order = list(dict.fromkeys(diffs["comparison"]))
+        order = list(dict.fromkeys(diffs["comparison"]))  # one row per part, in the parts' order
+        if len(order) != sum(len(c.parts) for c in self.claims):  # the same comparison twice, one metric
+            diffs = diffs.assign(comparison=diffs["comparison"] + " (" + diffs["claim"] + ")")
+            order = list(dict.fromkeys(diffs["comparison"]))
         fig = Figure(figsize=(7, 0.55 * len(order) + 1.4), layout="constrained")
         ax = fig.subplots()
         sns.stripplot(data=diffs, x="diff", y="comparison", hue="target_seed", order=order, ax=ax,
@@ -297,7 +303,8 @@ class StudyResult:
             ax.annotate(part.verdict, (1.0, y), xycoords=("axes fraction", "data"), xytext=(4, 0),
                         textcoords="offset points", va="center", fontsize=8)
         ax.axvline(0, color="grey", linestyle="--", linewidth=1)
-        metric = parts[0].metric.replace("_", " ") if parts else ""
+        metrics = list(dict.fromkeys(p.metric for p in parts))
+        metric = metrics[0].replace("_", " ") if len(metrics) == 1 else "each row's metric (in brackets)"
         ax.set(xlabel=f"paired difference in {metric} (positive: the claim's direction)", ylabel="",
                title=f"{self.study.title}\npaired differences: each unit (dot), their mean and 95 % interval (black)")
         ax.title.set_fontsize(10)

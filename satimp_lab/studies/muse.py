@@ -4,10 +4,11 @@ The paper validates SatImp on MUSE (Shi et al., 2024) as well as TOFU; its offic
 with ``muse_sat.py``. Here the MUSE-shaped corpus (``data.muse``: fictional news articles) is
 unlearned as raw text by every method of the study, on every target model of the population
 (``Setting.target_seeds`` x ``Setting.seeds``), and each run is scored by MUSE's metrics **at
-matched utility**: the run ends where its utility reading (the extraction strength of the retain
-articles, ``retain_es``) first falls to ``match_level`` (0.9) of its start, and VerbMem on the
-forget articles, KnowMem on their questions and on the retain articles' questions, and PrivLeak
-against the retrained model are computed on the model there (``unlearning.plan.AT_MATCH``;
+matched utility**: the run ends where its utility reading (the teacher-forced extraction strength
+of the retain articles' questions, ``utility_es``, a stand-in for KnowMem on D_r) first falls to
+``match_level`` (0.9) of its start, and VerbMem on the forget articles (and on the retain ones),
+KnowMem on their questions and on the retain articles' questions, and PrivLeak against the
+retrained model are computed on the model there (``unlearning.plan.AT_MATCH``;
 docs/methods.md#the-muse-shaped-study). A run that never reaches the level is scored at its last
 step and counted as unreached.
 
@@ -40,6 +41,9 @@ BASELINES = ("ga", "npo", "simnpo")
 
 VERBMEM = "eval_forget_verbmem"
 """VerbMem on the forget articles at the matched point (0-1, lower: less recited)."""
+VERBMEM_R = "eval_retain_verbmem"
+"""VerbMem on the retain articles at the matched point (0-1): how much of the text the model should
+keep it still recites (no claim reads it; it shows a method that unlearned the retain text too)."""
 KNOWMEM_F = "eval_forget_qa_knowmem"
 """KnowMem on the forget articles' questions at the matched point (0-1, lower: less known)."""
 KNOWMEM_R = "eval_retain_qa_knowmem"
@@ -51,7 +55,7 @@ PRIVLEAK_GAP = "privleak_gap"
 """|PrivLeak| / 100: the distance to the retrained model's privacy, on a 0-1 scale like the other
 metrics, so a verdict's minimum effect (0.02) means two points of PrivLeak."""
 METRICS = {VERBMEM: "VerbMem on D_f", KNOWMEM_F: "KnowMem on D_f", KNOWMEM_R: "KnowMem on D_r",
-           PRIVLEAK: "PrivLeak (%)", PRIVLEAK_GAP: "|PrivLeak| / 100"}
+           PRIVLEAK: "PrivLeak (%)", VERBMEM_R: "VerbMem on D_r", PRIVLEAK_GAP: "|PrivLeak| / 100"}
 """Summary column -> the name MUSE's tables give it."""
 
 NAMES = display_names([spec(m) for m in METHODS])
@@ -110,12 +114,14 @@ def decide(summary: pd.DataFrame) -> list[verdicts.PopulationClaim]:
 
 
 def metrics_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """MUSE's four metrics per method: the mean over the population's units, in :data:`METHODS`
-    order, with how many units reached the matched level (``reached``)."""
+    """MUSE's four metrics per method, and VerbMem on the retain articles: the mean over the
+    population's units, in :data:`METHODS` order, with how many units reached the matched level
+    (``reached``)."""
     summary = with_gap(summary)
     present = [m for m in METHODS if m in set(summary["label"])]
     sel = summary[summary["label"].isin(present)]
-    means = sel.groupby("label")[[VERBMEM, KNOWMEM_F, KNOWMEM_R, PRIVLEAK]].mean().reindex(present)
+    shown = [c for c in (VERBMEM, KNOWMEM_F, KNOWMEM_R, PRIVLEAK, VERBMEM_R) if c in sel]
+    means = sel.groupby("label")[shown].mean().reindex(present)
     means.insert(0, "reached", sel.groupby("label")["reached"].agg(
         lambda r: f"{int(r.astype(bool).sum())}/{len(r)}").reindex(present))
     means = means.rename(columns=METRICS)
@@ -123,7 +129,8 @@ def metrics_table(summary: pd.DataFrame) -> pd.DataFrame:
     return means.reset_index()
 
 
-DECIDED_ON = ("label", "target_seed", "seed", "reached", VERBMEM, KNOWMEM_F, KNOWMEM_R, PRIVLEAK, PRIVLEAK_GAP)
+DECIDED_ON = ("label", "target_seed", "seed", "reached", VERBMEM, KNOWMEM_F, KNOWMEM_R, PRIVLEAK, PRIVLEAK_GAP,
+              VERBMEM_R)
 """The summary columns :func:`decide` reads (saved per unit as ``muse_unit_values``, so a snapshot
 of the report can be decided again)."""
 

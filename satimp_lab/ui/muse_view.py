@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 from . import plots
 from ..unlearning.weight_curves import token_weights_on_grid
 
-__all__ = ["key_facts_html", "changed_tokens", "diff_html", "first_seen", "PASSAGE_SCHEMES",
+__all__ = ["key_facts_html", "changed_tokens", "diff_html", "first_seen", "passage_reading", "PASSAGE_SCHEMES",
            "passage_weights", "passage_weights_figure", "passage_weights_widget", "rerun_at_match"]
 
 _MONO = "font-family: monospace; white-space: pre-wrap; line-height: 1.7"
@@ -84,6 +84,34 @@ def first_seen(trace: pd.DataFrame, example_id: int) -> pd.DataFrame:
     return rows[rows["step"] == rows["step"].min()].sort_values("position").reset_index(drop=True)
 
 
+def passage_reading(bundle, row: dict, block: int = 0) -> pd.DataFrame:
+    """A model's teacher-forced reading of one text row's block ``block``, encoded as the
+    unlearning loop encodes it (``data.families.encode_text_dataset`` at the tier's block length):
+    one row per label token, ``position, token_id, logp, p, is_key`` (the layout of a token trace
+    at its step 0, for the target). ``bundle``: a ``ModelBundle`` (``.model``, ``.tokenizer``,
+    ``.tier``). Raises ValueError when the row has no block ``block``."""
+    import torch
+
+    from ..data.families import encode_text_dataset
+    from ..models.reading import read_rows
+
+    tokenizer = bundle.tokenizer
+    blocks = encode_text_dataset(tokenizer, [row], bundle.tier.prompt_format, bundle.tier.encode_max_length())
+    if not 0 <= block < len(blocks):
+        raise ValueError(f"text row {row.get('doc_id')} has {len(blocks)} block(s), not block {block}")
+    model = bundle.model
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            reading = read_rows(model, [blocks[block]], tokenizer.pad_token_id, 1)[0]
+    finally:
+        model.train(was_training)
+    logp = reading.logp.double().cpu().numpy()
+    return pd.DataFrame({"position": np.arange(len(logp)), "token_id": reading.labels.cpu().numpy(),
+                         "logp": logp, "p": np.exp(logp), "is_key": reading.key.cpu().numpy().astype(bool)})
+
+
 PASSAGE_SCHEMES = {"simsat": "simsat(p^β_sat)", "simimp": "simimp((1-p)^β_imp)", "satimp": "satimp(p^β_sat (1-p)^β_imp)"}
 """The token-level schemes whose weights :func:`passage_weights` computes -> their legend label
 (starting with the method name, so :func:`plots.color_for` gives the method's colour)."""
@@ -94,6 +122,7 @@ def passage_weights(p, beta_sat: float, beta_imp: float) -> dict[str, np.ndarray
     likelihoods are ``p`` (1-D, in [0, 1]): SimSat ``p^beta_sat``, SimImp ``(1-p)^beta_imp``, SatImp
     ``p^beta_sat (1-p)^beta_imp``, by :func:`token_weights_on_grid` (the training loss's weights).
     Raises ValueError for likelihoods outside [0, 1] or a negative exponent."""
+    p = np.array(p, dtype=float)  # a writable copy (torch warns about read-only arrays, e.g. a column's)
     return {scheme: token_weights_on_grid(scheme, p, beta_sat=beta_sat, beta_imp=beta_imp)
             for scheme in PASSAGE_SCHEMES}
 

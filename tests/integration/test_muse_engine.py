@@ -33,7 +33,7 @@ def test_evaluate_reads_the_muse_roles_and_metrics(micro_target, micro_retain, m
                      metrics=["verbmem", "knowmem", "privleak"], retain_model=micro_retain.model,
                      prompt_format=micro_target.tier.prompt_format, batch_size=8)
     got = {(r.metric, r.split): r.value for r in table.itertuples()}
-    assert set(got) == {("verbmem", "forget"), ("knowmem", "forget_qa"), ("knowmem", "retain_qa"),
+    assert set(got) == {("verbmem", "forget"), ("verbmem", "retain"), ("knowmem", "forget_qa"), ("knowmem", "retain_qa"),
                         ("privleak", "forget_vs_holdout")}
     assert all(0 <= got[k] <= 1 for k in got if k[0] != "privleak")
     with pytest.raises(Exception, match="benchmark family 'muse' has no final metric 'es'"):

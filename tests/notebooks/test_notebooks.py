@@ -117,7 +117,7 @@ def code_of(notebook: str) -> str:
     return "\n".join(c.source for c in nb.cells if c.cell_type == "code")
 
 
-@pytest.mark.parametrize("study_id", ["obs1", "obs2", "smoothness", "granularity", "grid"])
+@pytest.mark.parametrize("study_id", ["obs1", "obs2", "smoothness", "granularity", "grid", "muse"])
 def test_finding_notebook_runs_its_study_first_and_decides_nothing(study_id):
     """A finding notebook's verdicts come only from its study: it runs ``STUDY.run(lab)`` before any
     sweep of its own, shows the study's runs without sweeping them again (``result.summary``, or
