@@ -28,7 +28,10 @@ METRIC_NAMES = {"matched_forget": "forget ES at matched retain",
                 "mean_likelihood": "mean token likelihood under the target",
                 "relearn_gain": "relearning gain of held-out forget ES",
                 "relearn_auc": "area under the relearning curve (held-out forget ES)",
-                "forget_es": "forget ES"}
+                "forget_es": "forget ES",
+                "eval_forget_verbmem": "VerbMem on D_f at matched utility",
+                "eval_forget_qa_knowmem": "KnowMem on D_f at matched utility",
+                "privleak_gap": "|PrivLeak| / 100 at matched utility"}
 """How the claims table names a comparison's metric (a population claim part's ``metric``)."""
 
 

@@ -87,7 +87,7 @@ def decide(summary: pd.DataFrame) -> list[verdicts.PopulationClaim]:
     """The four claims of the module docstring, each part a paired comparison on the population
     (lower is better for every metric compared)."""
     summary = with_gap(summary)
-    source = "ours, from the paper's statement that SatImp's efficacy holds on MUSE"
+    source = "ours"  # from the paper's statement that SatImp's efficacy holds on MUSE (module docstring)
     return [
         verdicts.PopulationClaim(
             "muse_verbmem",

@@ -408,3 +408,28 @@ def test_08_playground_fast(open_notebook):
     assert ticks and float(ticks[0]) >= 0 and float(ticks[-1]) <= 1, f"08: empty axes read {ticks}"
     _screenshot(form, "08_playground_cleared")
     print(f"08 (fast): Run All {seconds:.1f} s")
+
+
+def test_11_muse_verbatim_fast(open_notebook):
+    page = open_notebook("11_muse_verbatim", parameters={"SIZE": "fast"})
+    seconds = _run_all(page, "11")
+    _screenshot(page, "11_after_run_all")
+    _check_clean_outputs(page, "11")
+    n = _check_figures(page, "11")
+    text = _outputs_text(page)
+    for claim in ("muse_verbmem", "muse_knowmem", "muse_privleak", "muse_saturation_beats_importance"):
+        assert claim in text, f"11: the claim {claim} is not shown"
+    # the β view: sliders and a figure of the weights along the passage, redrawn when β moves
+    explorer = page.locator(".jp-NotebookPanel .jp-OutputArea-output").filter(
+        has=page.locator(".widget-slider")).filter(has=page.locator(".js-plotly-plot")).first
+    sliders = explorer.locator(".widget-slider")
+    assert sliders.count() >= 2, "11: the β view has no β sliders"
+    figure = explorer.locator(".js-plotly-plot").first
+    before = _trace_paths(figure)
+    _move_slider(sliders.first)
+    deadline = time.monotonic() + 30
+    while _trace_paths(figure) == before and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+    assert _trace_paths(figure) != before, "11: moving the β_sat slider did not change the weights"
+    _screenshot(explorer, "11_beta_view_after_slider")
+    print(f"11 (fast): Run All {seconds:.1f} s, {n} figures")
