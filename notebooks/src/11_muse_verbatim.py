@@ -204,7 +204,8 @@ fig = plots.tradeoff_curves(
     title=f"Forget text vs retain questions during unlearning, target {setting.target_seed} "
           f"(mean over {len(setting.seeds)} seed(s))",
     x_title="utility: retain questions' extraction strength (higher = kept)",
-    y_title="forget articles' extraction strength (lower = forgotten)")
+    y_title="forget articles' ES (lower = forgotten)")
+fig.update_layout(height=560)
 fig.add_trace(go.Scatter(x=[level, level], y=[0, float(curves.forget_es.max())], mode="lines",
                          name=f"matched level ({setting.match_level:.0%} of start)",
                          line=dict(color="grey", dash="dot")))
@@ -225,7 +226,8 @@ text_fig = plots.tradeoff_curves(
     title=f"Forget text vs retain text during unlearning, target {setting.target_seed} "
           f"(mean over {len(setting.seeds)} seed(s))",
     x_title="retain articles' extraction strength (higher = kept)",
-    y_title="forget articles' extraction strength (lower = forgotten)")
+    y_title="forget articles' ES (lower = forgotten)")
+text_fig.update_layout(height=560)
 plots.save_figure(text_fig, OUT_DIR, "11_tradeoff_curves_text")
 text_fig
 
@@ -245,7 +247,8 @@ muse_fig = plots.tradeoff_curves(
     title=f"MUSE's trade-off at matched utility on target {setting.target_seed} "
           f"(mean over {len(setting.seeds)} seed(s))",
     x_title="KnowMem on the retain questions (ROUGE-L F1, higher = kept)",
-    y_title="VerbMem on the forget articles (ROUGE-L F1, lower = forgotten)")
+    y_title="VerbMem on D_f (lower = forgotten)")
+muse_fig.update_layout(height=560)
 plots.save_figure(muse_fig, OUT_DIR, "11_verbmem_vs_knowmem")
 muse_fig
 

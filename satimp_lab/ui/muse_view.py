@@ -154,8 +154,8 @@ def passage_weights_figure(tokens: Sequence[str], p, beta_sat: float, beta_imp: 
     title = title or (f"Token weights along the passage at β_sat = {beta_sat:g}, β_imp = {beta_imp:g}"
                       + (" (each scheme scaled to max 1)" if normalise else ""))
     fig.update_layout(title=title, xaxis_title="token position in the passage",
-                      yaxis_title=("relative weight (max = 1) / likelihood p" if normalise else "weight w / likelihood p"),
-                      template="plotly_white", legend=dict(orientation="h", y=-0.25), bargap=0.05)
+                      yaxis_title=("weight (max 1) / likelihood p" if normalise else "weight w / likelihood p"),
+                      template="plotly_white", legend=dict(orientation="h", y=-0.25), bargap=0.05, height=520)
     return fig
 
 
