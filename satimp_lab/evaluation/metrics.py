@@ -387,7 +387,9 @@ def _mia_label(splits: dict[str, str]) -> str:
 def _tidy(results: dict[tuple[str, str], MetricResult], splits: dict[str, str]) -> pd.DataFrame:
     # role: forget / retain / world_facts for per-split metrics, else what the split label joins
     role_of = {v: k for k, v in splits.items()}
-    role_of.update({_mia_label(splits): "mia", _utility_label(splits): "utility"})
+    for label, role in ((_mia_label(splits), "mia"), (_utility_label(splits), "utility")):
+        # a split's own role wins: a family without world facts has model utility's label = its retain split
+        role_of.setdefault(label, role)
     table = pd.DataFrame(
         [{"metric": m, "split": s, "role": role_of[s], "value": res.agg_value,
           "n": res.extra.get("n", res.extra.get("n_unlearned", len(res.value_by_index)))}

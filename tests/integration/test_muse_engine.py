@@ -33,6 +33,10 @@ def test_evaluate_reads_the_muse_roles_and_metrics(micro_target, micro_retain, m
                      metrics=["verbmem", "knowmem", "privleak"], retain_model=micro_retain.model,
                      prompt_format=micro_target.tier.prompt_format, batch_size=8)
     got = {(r.metric, r.split): r.value for r in table.itertuples()}
+    # each row names the role of its split (the retain split's is "retain", not model utility's "utility")
+    assert {(r.metric, r.role) for r in table.itertuples()} == {
+        ("verbmem", "forget"), ("verbmem", "retain"), ("knowmem", "forget_qa"), ("knowmem", "retain_qa"),
+        ("privleak", "mia")}
     assert set(got) == {("verbmem", "forget"), ("verbmem", "retain"), ("knowmem", "forget_qa"), ("knowmem", "retain_qa"),
                         ("privleak", "forget_vs_holdout")}
     assert all(0 <= got[k] <= 1 for k in got if k[0] != "privleak")
@@ -90,7 +94,8 @@ def test_final_metrics_at_the_matched_point_are_read_on_the_model_there(muse_lab
     assert evals["utility_es"].iloc[-1] <= level and (evals["utility_es"].iloc[1:-1] > level).all()
     assert "forget_es" in evals and evals["forget_es"].notna().iloc[-1]
     # the metrics are those of that model, not of the run's end (where GA has destroyed more)
-    names = ("eval_forget_verbmem", "eval_forget_qa_knowmem", "eval_retain_qa_knowmem", "eval_mia_privleak")
+    names = ("eval_forget_verbmem", "eval_retain_verbmem", "eval_forget_qa_knowmem", "eval_retain_qa_knowmem",
+             "eval_mia_privleak")
     assert all(n in at_match.summary for n in names)
     assert at_match.summary["eval_retain_qa_knowmem"] > to_end.summary["eval_retain_qa_knowmem"]
     # the same run up to the matched point: the history is the FULL run's first steps to the bit
