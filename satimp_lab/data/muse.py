@@ -66,23 +66,23 @@ and ``datasets``.
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import datasets
 
 from ..errors import InputError, check_int
 from .benchmark import MONTHS, _word
-from ..store import atomic_write
+from .corpus_files import (answer_fact_problem, check_count, is_int, key_spans_problem, link_questions,
+                           read_manifest, read_split_rows, write_corpus_files)
 from .muse_world import NUMBER_RANGES, SLOT_KINDS, TOPICS
-from .schema import read_jsonl, row_problem
+from .schema import row_problem
 
 __all__ = ["MuseConfig", "ARTICLE_FIELDS", "QA_FIELDS",
            "TEXT_SPLITS", "QA_SPLITS", "MUSE_SPLITS", "MUSE_FILES", "MUSE_FORMAT",
-           "generate_muse", "muse_to_datasets", "load_muse", "write_muse", "read_muse"]
+           "Names", "generate_muse", "muse_to_datasets", "load_muse", "write_muse", "read_muse"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -157,14 +157,16 @@ def _render(template: str, values: Mapping[str, str], offset: int,
     return out + rest
 
 
-class _Names:
-    """Invented names, unique across the corpus (``data.benchmark``'s syllable generator)."""
+class Names:
+    """Invented names, unique across a corpus and none inside another (``data.benchmark``'s syllable
+    generator), drawn from ``rng``; the WMDP-shaped corpus (``data.wmdp``) names with it too."""
 
     def __init__(self, rng: random.Random):
         self.rng = rng
         self.taken: set[str] = set()
 
     def unique(self, make: Callable[[], str]) -> str:
+        """The first value of ``make()`` not taken, not inside a taken one and holding none."""
         while True:
             value = make()
             if value not in self.taken and not any(value in t or t in value for t in self.taken):
@@ -181,7 +183,7 @@ class _Names:
         return self.unique(lambda: _word(self.rng, (1, 2)).title())
 
 
-def _article(rng: random.Random, names: _Names, topic: str, doc_id: int, first_qa_id: int,
+def _article(rng: random.Random, names: Names, topic: str, doc_id: int, first_qa_id: int,
              n_questions: int) -> tuple[dict, list[dict], dict]:
     """One article of ``topic``: its text row, its QA rows and its facts ({slot: value})."""
     spec = TOPICS[topic]
@@ -226,7 +228,7 @@ def generate_muse(config: MuseConfig | None = None) -> dict:
     the same config gives identical output on any machine."""
     config = config or MuseConfig()
     rng = random.Random(config.seed)
-    names = _Names(rng)
+    names = Names(rng)
     out: dict = {split: [] for split in (*TEXT_SPLITS, *QA_SPLITS)}
     out["facts"] = []
     doc_id = qa_id = 0
@@ -300,48 +302,20 @@ def write_muse(data_dir: str | Path, config: MuseConfig | None = None) -> Path:
     ``manifest.json`` (the format, the config, the rows of each split). Byte-identical for a
     config. Returns ``data_dir``."""
     config = config or MuseConfig()
-    data_dir = Path(data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    corpus = generate_muse(config)
-    for split in (*TEXT_SPLITS, *QA_SPLITS):
-        atomic_write(data_dir / f"{split}.jsonl",
-               "".join(json.dumps(row, sort_keys=True) + "\n" for row in corpus[split]))
-    manifest = {"format": MUSE_FORMAT, "config": asdict(config),
-                "rows": {split: len(corpus[split]) for split in (*TEXT_SPLITS, *QA_SPLITS)}}
-    atomic_write(data_dir / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    return data_dir
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _span_problem(span, n: int, what: str) -> str | None:
-    if not (isinstance(span, list) and len(span) == 2 and all(map(_is_int, span)) and 0 <= span[0] < span[1] <= n):
-        return f"span {span!r} is not a [start, end) pair with 0 <= start < end <= {n} ({what})"
-    return None
+    return write_corpus_files(data_dir, generate_muse(config), (*TEXT_SPLITS, *QA_SPLITS),
+                              {"format": MUSE_FORMAT, "config": asdict(config)})
 
 
 def _article_problem(row: dict) -> str | None:
     """The first problem of a text row, as ``"field 'x': ..."``; None if valid."""
-    if not (_is_int(row["doc_id"]) and row["doc_id"] >= 0):
+    if not (is_int(row["doc_id"]) and row["doc_id"] >= 0):
         return f"field 'doc_id': must be an integer >= 0, got {row['doc_id']!r}"
     for name in ("topic", "text"):
         if not (isinstance(row[name], str) and row[name].strip()):
             return f"field {name!r}: must be a non-empty string, got {row[name]!r}"
     if row["topic"] not in TOPICS:
         return f"field 'topic': unknown topic {row['topic']!r}; valid: {sorted(TOPICS)}"
-    spans, facts = row["key_spans"], row["key_facts"]
-    if not isinstance(spans, list):
-        return f"field 'key_spans': must be a list of [start, end) pairs, got {spans!r}"
-    for span in spans:
-        problem = _span_problem(span, len(row["text"]), "the text's length")
-        if problem:
-            return f"field 'key_spans': {problem}"
-    if not (isinstance(facts, list) and len(facts) == len(spans) and all(f in SLOT_KINDS for f in facts)):
-        return (f"field 'key_facts': must be a list of fact slots (one of {sorted(SLOT_KINDS)}) "
-                f"with one per key span ({len(spans)}), got {facts!r}")
-    return None
+    return key_spans_problem(row, SLOT_KINDS)
 
 
 def _qa_problem(row: dict) -> str | None:
@@ -350,56 +324,9 @@ def _qa_problem(row: dict) -> str | None:
     if problem:
         return problem
     for name in ("qa_id", "doc_id"):
-        if not (_is_int(row[name]) and row[name] >= 0):
+        if not (is_int(row[name]) and row[name] >= 0):
             return f"field {name!r}: must be an integer >= 0, got {row[name]!r}"
-    if row["fact_type"] not in SLOT_KINDS:
-        return f"field 'fact_type': unknown fact slot {row['fact_type']!r}; valid: {sorted(SLOT_KINDS)}"
-    span = row["answer_span"]
-    if not (isinstance(span, list) and len(span) == 2 and all(map(_is_int, span)) and 0 <= span[0] < span[1]):
-        return f"field 'answer_span': must be a [start, end) pair of integers, got {span!r}"
-    return None
-
-
-def _read_rows(path: Path, required: tuple[str, ...], check) -> list[dict]:
-    """The rows of one JSON Lines file (``schema.read_jsonl``); an error names the file, the line and the field."""
-    if not path.is_file():
-        raise InputError(f"MUSE corpus file missing: {path} (a corpus folder has {list(MUSE_FILES)}; "
-                         f"write_muse writes one)")
-    return read_jsonl(path, required, check)
-
-
-def _read_manifest(path: Path) -> dict:
-    if not path.is_file():
-        raise InputError(f"MUSE corpus file missing: {path} (a corpus folder has {list(MUSE_FILES)}; "
-                         f"write_muse writes one)")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
-    if not isinstance(manifest, dict):
-        raise InputError(f"{path}: must be a JSON object, got {manifest!r}")
-    if manifest.get("format") != MUSE_FORMAT:
-        raise InputError(f"{path}: field 'format' must be {MUSE_FORMAT!r}, got {manifest.get('format')!r}")
-    config = manifest.get("config")
-    names = [f.name for f in fields(MuseConfig)]
-    if not (isinstance(config, dict) and set(config) <= set(names)):
-        raise InputError(f"{path}: field 'config' must be an object with fields of {names}, got {config!r}")
-    try:
-        manifest["config"] = MuseConfig(**config)
-    except InputError as err:
-        raise InputError(f"{path}: field 'config': {err}") from None
-    rows = manifest.get("rows")
-    splits = [*TEXT_SPLITS, *QA_SPLITS]
-    if not (isinstance(rows, dict) and set(rows) == set(splits) and all(_is_int(n) for n in rows.values())):
-        raise InputError(f"{path}: field 'rows' must give the row count of every split {splits}, got {rows!r}")
-    return manifest
-
-
-def _check_count(data_dir: Path, split: str, rows: list[dict], manifest: dict) -> None:
-    expected = manifest["rows"][split]
-    if len(rows) != expected:
-        raise InputError(f"{data_dir / f'{split}.jsonl'}: has {len(rows)} row(s), but "
-                         f"{data_dir / 'manifest.json'} field 'rows' says {expected}")
+    return answer_fact_problem(row, SLOT_KINDS)
 
 
 def read_muse(data_dir: str | Path) -> dict:
@@ -414,13 +341,15 @@ def read_muse(data_dir: str | Path) -> dict:
     ``text[answer_span] == answer``; unique ``qa_id``\\ s; and each split's row count as the
     manifest says (a cut file). A missing file raises :class:`InputError` naming it."""
     data_dir = Path(data_dir)
-    manifest = _read_manifest(data_dir / "manifest.json")
+    manifest = read_manifest(data_dir / "manifest.json", fmt=MUSE_FORMAT, config_type=MuseConfig,
+                             splits=(*TEXT_SPLITS, *QA_SPLITS), what="MUSE corpus", writer="write_muse")
     corpus: dict = {"config": manifest["config"]}
     articles: dict[int, tuple[str, dict]] = {}
     for split in TEXT_SPLITS:
         path = data_dir / f"{split}.jsonl"
-        corpus[split] = _read_rows(path, ARTICLE_FIELDS, _article_problem)
-        _check_count(data_dir, split, corpus[split], manifest)
+        corpus[split] = read_split_rows(path, ARTICLE_FIELDS, _article_problem, what="MUSE corpus",
+                                        writer="write_muse", files=MUSE_FILES)
+        check_count(data_dir, split, corpus[split], manifest)
         for row in corpus[split]:
             if row["doc_id"] in articles:
                 raise InputError(f"{path}: field 'doc_id': {row['doc_id']} is also the doc_id of an article "
@@ -429,20 +358,9 @@ def read_muse(data_dir: str | Path) -> dict:
     qa_ids: set[int] = set()
     for split in QA_SPLITS:
         path = data_dir / f"{split}.jsonl"
-        corpus[split] = _read_rows(path, QA_FIELDS, _qa_problem)
-        _check_count(data_dir, split, corpus[split], manifest)
-        text_split = split[:-len("_qa")]
-        for line_no, row in enumerate(corpus[split], start=1):
-            where = f"{path}: row {line_no} (qa_id {row['qa_id']})"
-            if row["qa_id"] in qa_ids:
-                raise InputError(f"{where}: field 'qa_id' repeats an earlier question's")
-            qa_ids.add(row["qa_id"])
-            owner = articles.get(row["doc_id"])
-            if owner is None or owner[0] != text_split:
-                raise InputError(f"{where}: field 'doc_id': {row['doc_id']} is no article of {text_split!r}")
-            start, end = row["answer_span"]
-            text = owner[1]["text"]
-            if text[start:end] != row["answer"]:
-                raise InputError(f"{where}: field 'answer_span': {[start, end]} of article {row['doc_id']} "
-                                 f"reads {text[start:end]!r}, not the answer {row['answer']!r}")
+        corpus[split] = read_split_rows(path, QA_FIELDS, _qa_problem, what="MUSE corpus",
+                                        writer="write_muse", files=MUSE_FILES)
+        check_count(data_dir, split, corpus[split], manifest)
+        link_questions(path, corpus[split], articles, split[:-len("_qa")], qa_ids, noun="article",
+                       right=lambda row: row["answer"], right_name="the answer")
     return corpus
