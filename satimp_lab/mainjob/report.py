@@ -31,7 +31,7 @@ METRIC_NAMES = {"matched_forget": "forget ES at matched retain",
                 "forget_es": "forget ES",
                 "eval_forget_verbmem": "VerbMem on D_f at matched utility",
                 "eval_forget_qa_knowmem": "KnowMem on D_f at matched utility",
-                "privleak_gap": "|PrivLeak| / 100 at matched utility"}
+                "privleak_gap": "distance of PrivLeak from 0, in hundreds, at matched utility"}
 """How the claims table names a comparison's metric (a population claim part's ``metric``)."""
 
 
