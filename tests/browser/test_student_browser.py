@@ -310,6 +310,24 @@ def _move_slider(slider, presses: int = 10) -> None:
         handle.press("ArrowRight")
 
 
+def _slider_redraws(page, name: str, what: str):
+    """The first output holding sliders and a plotly figure (``what`` names it in messages): it has
+    at least two β sliders, and moving the first with the keyboard redraws the figure's lines.
+    Returns that output's locator."""
+    explorer = page.locator(".jp-NotebookPanel .jp-OutputArea-output").filter(
+        has=page.locator(".widget-slider")).filter(has=page.locator(".js-plotly-plot")).first
+    sliders = explorer.locator(".widget-slider")
+    assert sliders.count() >= 2, f"{name}: {what} has no β sliders"
+    figure = explorer.locator(".js-plotly-plot").first
+    before = _trace_paths(figure)
+    _move_slider(sliders.first)
+    deadline = time.monotonic() + 30
+    while _trace_paths(figure) == before and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+    assert _trace_paths(figure) != before, f"{name}: moving the β_sat slider of {what} did not change the figure"
+    return explorer
+
+
 # ----------------------------------------------------------------------------------------------
 # the tests
 
@@ -320,17 +338,7 @@ def test_02_weighting_functions(open_notebook):
     _screenshot(page, "02_after_run_all")
     _check_clean_outputs(page, "02")
     n = _check_figures(page, "02")
-    explorer = page.locator(".jp-NotebookPanel .jp-OutputArea-output").filter(
-        has=page.locator(".widget-slider")).filter(has=page.locator(".js-plotly-plot")).first
-    sliders = explorer.locator(".widget-slider")
-    assert sliders.count() >= 2, "02: the explorer has no β sliders"
-    figure = explorer.locator(".js-plotly-plot").first
-    before = _trace_paths(figure)
-    _move_slider(sliders.first)
-    deadline = time.monotonic() + 30
-    while _trace_paths(figure) == before and time.monotonic() < deadline:
-        page.wait_for_timeout(200)
-    assert _trace_paths(figure) != before, "02: moving the β_sat slider did not change the figure"
+    explorer = _slider_redraws(page, "02", "the explorer")
     _screenshot(explorer, "02_explorer_after_slider")
     push = _figures(page).filter(has_text="GA logit view").first
     _screenshot(push, "02_logit_push")
@@ -420,16 +428,6 @@ def test_11_muse_verbatim_fast(open_notebook):
     for claim in ("muse_verbmem", "muse_knowmem", "muse_privleak", "muse_saturation_beats_importance"):
         assert claim in text, f"11: the claim {claim} is not shown"
     # the β view: sliders and a figure of the weights along the passage, redrawn when β moves
-    explorer = page.locator(".jp-NotebookPanel .jp-OutputArea-output").filter(
-        has=page.locator(".widget-slider")).filter(has=page.locator(".js-plotly-plot")).first
-    sliders = explorer.locator(".widget-slider")
-    assert sliders.count() >= 2, "11: the β view has no β sliders"
-    figure = explorer.locator(".js-plotly-plot").first
-    before = _trace_paths(figure)
-    _move_slider(sliders.first)
-    deadline = time.monotonic() + 30
-    while _trace_paths(figure) == before and time.monotonic() < deadline:
-        page.wait_for_timeout(200)
-    assert _trace_paths(figure) != before, "11: moving the β_sat slider did not change the weights"
+    explorer = _slider_redraws(page, "11", "the β view")
     _screenshot(explorer, "11_beta_view_after_slider")
     print(f"11 (fast): Run All {seconds:.1f} s, {n} figures")
