@@ -64,6 +64,7 @@ class Lab:
         self.progress = progress
         self._eval_cache: dict = {}  # the target's step-0 evaluation, shared by every run
         self._by_target_seed: dict = {}  # with_target_seed's Labs, so their models load once
+        self._by_family: dict = {}  # family_lab's Labs, so their models load once
 
     # -- data and models (built on first use, then cached on disk) ------------------------------
 
@@ -113,8 +114,7 @@ class Lab:
         :class:`InputError` for a family without a recipe for this Lab's size."""
         if family == self.setting.family:
             return self
-        key = ("family", family)
-        if key not in self._by_target_seed:
+        if family not in self._by_family:
             from ..tiers import size_of
 
             size = size_of(self.setting)
@@ -122,8 +122,8 @@ class Lab:
                 raise InputError(f"Lab {self.setting.name!r} is no named size (tiers.SIZES): no recipe for "
                                  f"benchmark family {family!r} to follow it; build Lab(size, family={family!r})")
             tier = {} if self.setting.tier == get_setting(size).tier else {"tier": self.setting.tier}
-            self._by_target_seed[key] = Lab(size, progress=self.progress, family=family, **tier)
-        return self._by_target_seed[key]
+            self._by_family[family] = Lab(size, progress=self.progress, family=family, **tier)
+        return self._by_family[family]
 
     def population_lab(self, seed: int) -> "Lab":
         """The Lab of the population's runs on target ``seed``: this Lab for its own target, else

@@ -7,7 +7,9 @@ Layout: ``tests/unit`` mirrors the package. A test module lives in ``tests/unit/
 when it tests a top-level module (``store``, ``tiers``, ``__init__``) or checks across folders or
 outside the package (lint, environment, docs and README, ``benchmarks/``, shapes, input validation).
 Data shared by several folders stays here too (``main_run_specs.json``). No ``__init__.py``: keep
-test module names unique across ``tests``."""
+test module names unique across ``tests``. A module of a folder not named ``test_*`` is a helper its
+test modules import by name (pytest puts a test module's folder on ``sys.path``):
+``evaluation/scripted_lm.py``, the scripted language model of the metric tests."""
 
 from __future__ import annotations
 

@@ -3,22 +3,20 @@ values through a scripted language model whose next token we choose, on a tokeni
 word is one token, and the metrics' edges (an empty continuation, a passage shorter than the
 prefix, ties in the membership scores, perfect and no memorisation)."""
 
-import math
 from types import SimpleNamespace
 
 import pytest
-import torch
 
 from satimp_lab.errors import InputError
 from satimp_lab.evaluation import muse, privacy
 from satimp_lab.evaluation.reading import _prompt_ids
 from satimp_lab.data.batching import get_prompt_format
 from satimp_lab.models.build import train_tokenizer
+from scripted_lm import ScriptedLM, hit as _hit, ids_of as _ids, miss as _miss
 
 WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa "
          "quebec romeo sierra tango uniform victor whiskey xray yankee zulu the red fox cat jumps over lazy "
          "dog foxes jumped zebra blue green sky colour what is Question Answer").split()
-LOGIT = 5.0  # the scripted token's logit; every other token's is 0
 
 
 @pytest.fixture(scope="module")
@@ -32,53 +30,6 @@ def wtok():
         assert len(tok(w, add_special_tokens=False)["input_ids"]) == 1, w
         assert len(tok(" " + w, add_special_tokens=False)["input_ids"]) == 1, w
     return tok
-
-
-class ScriptedLM(torch.nn.Module):
-    """Looks the whole unpadded prefix up in ``table`` (prefix tuple -> next token) and gives that
-    token logit LOGIT, every other token 0; a prefix not in the table predicts ``default``. So a
-    scripted token has log p = LOGIT - log(e^LOGIT + V - 1) and any other -log(e^LOGIT + V - 1)."""
-
-    def __init__(self, vocab_size: int, default: int, scripts=()):
-        super().__init__()
-        self.embed = torch.nn.Embedding(vocab_size, 2)  # for the vocabulary check and .parameters()
-        self.vocab_size, self.default, self.table = vocab_size, default, {}
-        for s in scripts:
-            self.add(s)
-
-    def add(self, seq, positions=None):
-        """Script ``seq``: from each prefix ``seq[:j]`` predict ``seq[j]`` (only for j in ``positions``)."""
-        for j in range(1, len(seq)):
-            if positions is None or j in positions:
-                self.table[tuple(seq[:j])] = seq[j]
-
-    def get_input_embeddings(self):
-        return self.embed
-
-    def forward(self, input_ids, attention_mask=None, **_):
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
-        B, T = input_ids.shape
-        logits = torch.zeros((B, T, self.vocab_size))
-        for b in range(B):
-            prefix = []
-            for t in range(T):
-                if attention_mask[b, t]:
-                    prefix.append(int(input_ids[b, t]))
-                    logits[b, t, self.table.get(tuple(prefix), self.default)] = LOGIT
-        return SimpleNamespace(logits=logits)
-
-
-def _ids(tok, text):
-    return tok(text, add_special_tokens=False)["input_ids"]
-
-
-def _hit(tok):
-    return LOGIT - math.log(math.exp(LOGIT) + len(tok) - 1)
-
-
-def _miss(tok):
-    return -math.log(math.exp(LOGIT) + len(tok) - 1)
 
 
 def _reciter(tok, texts, first: bool = True):
